@@ -1,0 +1,53 @@
+"""flowcept: capture workflow provenance (tasks, inputs, outputs, timing, telemetry).
+
+    from flowcept import Flowcept, flowcept_task
+
+    @flowcept_task(output_names="y")
+    def mult_two(x):
+        return 2 * x
+
+    with Flowcept(workflow_name="demo"):
+        mult_two(21)
+
+Names are loaded on first use, so ``import flowcept`` stays fast.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from flowcept_core import __version__
+
+_EXPORTS = {
+    "Flowcept": "flowcept_core.controller",
+    "flowcept_task": "flowcept_core.capture.decorators",
+    "lightweight_flowcept_task": "flowcept_core.capture.decorators",
+    "telemetry_flowcept_task": "flowcept_core.capture.decorators",
+    "flowcept": "flowcept_core.capture.decorators",
+    "FlowceptTask": "flowcept_core.capture.task",
+    "FlowceptLoop": "flowcept_core.capture.loops",
+    "FlowceptLightweightLoop": "flowcept_core.capture.loops",
+    "TaskObject": "flowcept_core.schema",
+    "WorkflowObject": "flowcept_core.schema",
+    "Status": "flowcept_core.schema",
+    "BaseConsumer": "flowcept_core.consumers.base",
+    "DBAPI": "flowcept_core.query",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name == "SETTINGS_PATH":
+            from flowcept_core.settings import get_settings
+
+            return get_settings().source
+        raise AttributeError(f"module 'flowcept' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+from flowcept_core.schema import Status, TaskObject  # noqa: F401

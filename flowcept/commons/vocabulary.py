@@ -1,0 +1,1 @@
+from flowcept_core.schema import Status  # noqa: F401

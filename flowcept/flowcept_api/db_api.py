@@ -1,0 +1,1 @@
+from flowcept_core.query import DBAPI  # noqa: F401

@@ -1,0 +1,1 @@
+from flowcept_core.controller import Flowcept  # noqa: F401

@@ -1,0 +1,1 @@
+from flowcept_core.consumers.base import BaseConsumer  # noqa: F401

@@ -1,0 +1,1 @@
+from flowcept_core.capture.decorators import flowcept  # noqa: F401

@@ -1,0 +1,1 @@
+from flowcept_core.capture.loops import FlowceptLightweightLoop, FlowceptLoop  # noqa: F401

@@ -1,0 +1,212 @@
+"""The Run: the per-Flowcept buffer that decorated calls append to, and the flusher that empties it.
+
+Hot path: ``run.append(record)`` where record is a message dict or a compact tuple whose first item is a template
+with ``materialize(record, run) -> dict``. Everything else happens in ``drain()``, called by the flusher thread
+(online: publish to the MQ; offline: keep for dump/get_buffer) and by stop()/get_buffer()/dump_buffer().
+
+Taking pending records is lock-free with respect to producers: ``batch = items[:n]; del items[:n]`` are each one
+C call under the GIL, so concurrent appends land after n and are kept for the next drain.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from typing import Any
+
+from flowcept_core.logger import get_logger
+from flowcept_core.serialize import ValueLimits, dumps_line, sanitize, sanitize_dict
+from flowcept_core.sysinfo import host_fields
+
+__all__ = ["Run", "END_OF_STREAM", "CONTROL_TYPE"]
+
+CONTROL_TYPE = "flowcept_control"
+END_OF_STREAM = "end_of_stream"
+_POLL_SECS = 0.02
+_OFFLINE_DRAIN_SECS = 1.0
+
+
+class Run:
+    """One capture session of a Flowcept controller: identity, buffer, optional MQ sink and retained messages."""
+
+    def __init__(self, *, workflow_id: str, campaign_id: str | None, workflow_name: str | None, settings: Any,
+                 sink: Any = None, retain: bool = True, telemetry: Any = None, telemetry_cfg: Any = None,
+                 producer_id: str | None = None):
+        self.workflow_id = workflow_id
+        self.campaign_id = campaign_id
+        self.workflow_name = workflow_name
+        self.settings = settings
+        project = settings.section("project")
+        self.limits = ValueLimits.from_settings(project)
+        self.enrich = bool(project.get("enrich_messages", True))
+        mq = settings.section("mq")
+        self.batch_size = int(mq.get("buffer_size", 50))
+        self.flush_secs = float(mq.get("insertion_buffer_time_secs", 5))
+        self.sink = sink
+        self.retained: list[dict] | None = [] if (retain or sink is None) else None
+        self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None
+        self.telemetry_cfg = telemetry_cfg
+        self.host_fields = host_fields()
+        self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
+        self.items: list = []
+        self.append = self.items.append
+        self.open_loops: weakref.WeakSet = weakref.WeakSet()
+        self.published = 0
+        self.late = 0
+        self.errors = 0
+        self._drain_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # producers ---------------------------------------------------------------
+    def emit(self, msg: dict) -> None:
+        """Add a ready message dict (workflow messages, adapter messages, FlowceptTask)."""
+        self.append(msg)
+
+    def emit_many(self, msgs: list) -> None:
+        """Add several records at once (FlowceptLightweightLoop publishes its iterations this way)."""
+        if self._closed:
+            for m in msgs:
+                self._late_append(m)
+        else:
+            self.items.extend(msgs)
+
+    def _late_append(self, record: Any) -> None:
+        self.late += 1
+        if self.late == 1:
+            get_logger().warning(f"a message arrived after Flowcept.stop() for workflow {self.workflow_id}; "
+                                 "it is not captured (is a thread still running tasks?)")
+
+    # materialization ------------------------------------------------------------
+    def materialize(self, item: Any) -> dict | None:
+        try:
+            if type(item) is dict:
+                return self._clean(item)
+            return item[0].materialize(item, self)
+        except Exception as e:  # a capture bug must not lose the rest of the batch
+            self.errors += 1
+            get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
+            return None
+
+    def sanitize(self, value: Any) -> Any:
+        return sanitize(value, self.limits)
+
+    def _clean(self, msg: dict) -> dict:
+        """Sanitize the user-supplied parts of a ready message in place (same dict object stays retained)."""
+        for key in ("used", "generated", "custom_metadata"):
+            v = msg.get(key)
+            if v is not None:
+                msg[key] = sanitize_dict(v, self.limits) if type(v) is dict else self.sanitize(v)
+        data = msg.get("data")
+        if data is not None and type(data) is not bytes:
+            msg["data"] = self.sanitize(data)
+        return msg
+
+    def fresh_telemetry(self) -> dict | None:
+        """A new telemetry reading now (for @telemetry_flowcept_task), whatever the sampler interval."""
+        from flowcept_core.telemetry import TelemetryConfig, capture_telemetry
+
+        cfg = self.telemetry_cfg
+        if cfg is None or not cfg.enabled:
+            cfg = TelemetryConfig.from_settings({"cpu": True, "mem": True, "process_info": True})
+        return capture_telemetry(cfg)
+
+    def drain(self) -> list[dict]:
+        """Materialize everything pending; publish it (online) and keep it (retain). Returns the batch."""
+        with self._drain_lock:
+            items = self.items
+            n = len(items)
+            if not n:
+                return []
+            raw = items[:n]
+            del items[:n]
+            batch = [m for m in map(self.materialize, raw) if m is not None]
+            if self.sink is not None and batch:
+                self._publish(batch)
+            if self.retained is not None:
+                self.retained.extend(batch)
+            return batch
+
+    def _publish(self, batch: list[dict]) -> None:
+        size = max(self.batch_size, 1)
+        for i in range(0, len(batch), size):
+            chunk = batch[i:i + size]
+            try:
+                self.sink.publish(chunk)
+                self.published += len(chunk)
+            except Exception as e:
+                self.errors += 1
+                get_logger().error(f"publishing {len(chunk)} messages to the MQ failed: {type(e).__name__}: {e}")
+
+    # flusher ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the flusher thread (daemon; stopped by close())."""
+        self._thread = threading.Thread(target=self._flush_loop, name=f"flowcept-flusher-{self.workflow_id[:8]}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _flush_loop(self) -> None:
+        online = self.sink is not None
+        every = self.flush_secs if online else _OFFLINE_DRAIN_SECS
+        last = time.monotonic()
+        while not self._stop.wait(_POLL_SECS if online else every):
+            now = time.monotonic()
+            if not online or len(self.items) >= self.batch_size or now - last >= every:
+                last = now
+                try:
+                    self.drain()
+                except Exception as e:
+                    get_logger().error(f"flusher: {type(e).__name__}: {e}")
+
+    def snapshot(self) -> list[dict]:
+        """Every message of this run kept in memory (all of them when retaining), after draining pending ones."""
+        self.drain()
+        return list(self.retained) if self.retained is not None else []
+
+    def close_open_loops(self) -> None:
+        for loop in list(self.open_loops):
+            try:
+                loop._close()
+            except Exception as e:
+                get_logger().error(f"closing an unfinished loop failed: {e}")
+
+    def close(self, timeout: float | None = None, final: Any = ()) -> int:
+        """Flush everything, publish final (not retained), the end-of-stream marker; close the sink.
+
+        Returns the number of messages the MQ did not acknowledge.
+        """
+        if self._closed:
+            return 0
+        self.close_open_loops()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.drain()
+        self._closed = True
+        self.append = self._late_append  # a call that was still running when stop() began is reported, not lost
+        self.drain()
+        undelivered = 0
+        if self.sink is not None:
+            if final:
+                self._publish(list(final))
+            marker = {"type": CONTROL_TYPE, "info": END_OF_STREAM, "producer_id": self.producer_id,
+                      "workflow_id": self.workflow_id, "message_count": self.published}
+            self._publish([marker])
+            try:
+                undelivered = int(self.sink.close(timeout) or 0)
+            except Exception as e:
+                get_logger().error(f"closing the MQ failed: {type(e).__name__}: {e}")
+        return undelivered
+
+    # files ----------------------------------------------------------------------------
+    def dump(self, path: str) -> int:
+        """Write the retained messages to path as JSONL (overwriting). Returns the number of lines."""
+        msgs = self.snapshot()
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.writelines(map(dumps_line, msgs))
+        os.replace(tmp, path)
+        return len(msgs)

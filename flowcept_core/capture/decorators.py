@@ -1,0 +1,243 @@
+"""@flowcept_task, @lightweight_flowcept_task, @telemetry_flowcept_task and @flowcept (workflow main).
+
+A decorated call with capture active does: read STATE.run and the parent ContextVar, take a counter id, two
+clock readings, append one tuple. With no active Flowcept (or instrumentation disabled) it just calls the function.
+All three task decorators share TaskTemplate and differ only in the fields they record.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from time import time
+from typing import Any
+
+from flowcept_core.capture.context import PARENT, STATE
+from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
+from flowcept_core.ids import COUNTER
+
+__all__ = ["flowcept_task", "lightweight_flowcept_task", "telemetry_flowcept_task", "flowcept"]
+
+
+def _check_options(name: str, options: dict) -> None:
+    bad = sorted(set(options) - set(DECORATOR_OPTIONS))
+    if bad:
+        raise TypeError(f"{name}() got unknown option(s) {bad}; allowed: {list(DECORATOR_OPTIONS)}")
+
+
+def _record_handled(tmpl: TaskTemplate, args: tuple, kwargs: dict, result: Any) -> tuple[Any, Any, Any]:
+    """Run a custom args_handler; a failing handler is logged and recorded, never raised into the user's code."""
+    try:
+        used, generated = tmpl.handle(args, kwargs, result)
+        return used, HANDLED, generated
+    except Exception as e:
+        from flowcept_core.logger import get_logger
+
+        get_logger().error(f"args_handler of {tmpl.activity_id} failed: {error_text(e)}")
+        return {"args_handler_error": error_text(e)}, HANDLED, None
+
+
+def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable:
+    custom = tmpl.args_handler is not None
+
+    def telemetry(run: Any) -> Any:
+        if fresh_telemetry:
+            return run.fresh_telemetry()
+        tel = run.telemetry
+        return tel.snapshot if tel is not None else None
+
+    def record(run: Any, tid: int, parent: Any, t0: float, args: tuple, kwargs: dict, result: Any, err: Any,
+               tel0: Any) -> None:
+        t1 = time()
+        tel1 = telemetry(run) if tel0 is not None else None
+        if custom:
+            args, kwargs, result = _record_handled(tmpl, args, kwargs, result)
+        run.append((tmpl, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1))
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = STATE.run
+            if run is None:
+                return await func(*args, **kwargs)
+            tid = next(COUNTER)
+            parent = PARENT.get()
+            token = PARENT.set(tid)
+            tel0 = telemetry(run)
+            t0 = time()
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as e:
+                PARENT.reset(token)
+                record(run, tid, parent, t0, args, kwargs, None, error_text(e), tel0)
+                raise
+            PARENT.reset(token)
+            record(run, tid, parent, t0, args, kwargs, result, None, tel0)
+            return result
+
+        return async_wrapper
+
+    if custom or fresh_telemetry:
+
+        @functools.wraps(func)
+        def general_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = STATE.run
+            if run is None:
+                return func(*args, **kwargs)
+            tid = next(COUNTER)
+            parent = PARENT.get()
+            token = PARENT.set(tid)
+            tel0 = telemetry(run)
+            t0 = time()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as e:
+                PARENT.reset(token)
+                record(run, tid, parent, t0, args, kwargs, None, error_text(e), tel0)
+                raise
+            PARENT.reset(token)
+            record(run, tid, parent, t0, args, kwargs, result, None, tel0)
+            return result
+
+        return general_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # The common case, kept flat: no helper calls between the clock readings and the append.
+        run = STATE.run
+        if run is None:
+            return func(*args, **kwargs)
+        tid = next(COUNTER)
+        parent = PARENT.get()
+        token = PARENT.set(tid)
+        tel = run.telemetry
+        t0 = time()
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as e:
+            t1 = time()
+            PARENT.reset(token)
+            snap = tel.snapshot if tel is not None else None
+            run.append((tmpl, tid, parent, t0, t1, args, kwargs, None, error_text(e), snap, snap))
+            raise
+        t1 = time()
+        PARENT.reset(token)
+        if tel is None:
+            run.append((tmpl, tid, parent, t0, t1, args, kwargs, result, None, None, None))
+        else:
+            snap = tel.snapshot
+            run.append((tmpl, tid, parent, t0, t1, args, kwargs, result, None, snap, snap))
+        return result
+
+    return wrapper
+
+
+def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = STATE.run
+            if run is None:
+                return await func(*args, **kwargs)
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as e:
+                run.append((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
+                raise
+            run.append((tmpl, PARENT.get(), time(), args, kwargs, result, None))
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        run = STATE.run
+        if run is None:
+            return func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as e:
+            run.append((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
+            raise
+        run.append((tmpl, PARENT.get(), time(), args, kwargs, result, None))
+        return result
+
+    return wrapper
+
+
+def _decorator(name: str, func: Callable | None, options: dict, build: Callable) -> Any:
+    _check_options(name, options)
+    if func is not None and not callable(func):
+        raise TypeError(f"{name} decorates a function; got {func!r}")
+
+    def decorate(f: Callable) -> Callable:
+        if not callable(f):
+            raise TypeError(f"{name} decorates a function; got {f!r}")
+        return build(f, options)
+
+    return decorate(func) if func is not None else decorate
+
+
+def flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
+    """Capture each call as a task: used (arguments), generated (result), timing, status, parent, telemetry.
+
+    Options: output_names, args_handler, tags, custom_metadata, workflow_id, campaign_id, subtype, activity_id.
+    A ``workflow_id=`` / ``campaign_id=`` keyword passed to the call itself overrides the workflow's ids.
+    """
+    return _decorator("flowcept_task", func, decorator_kwargs,
+                      lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=False))
+
+
+def telemetry_flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
+    """Like flowcept_task, with a fresh telemetry reading (CPU, memory, GPU...) at the start and end of each call."""
+    return _decorator("telemetry_flowcept_task", func, decorator_kwargs,
+                      lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=True))
+
+
+def lightweight_flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
+    """The lowest-overhead task capture: used, generated, status, end time and parent; no start time, no telemetry.
+
+    Calls nested inside a lightweight task do not see it as their parent.
+    """
+    if decorator_kwargs.get("args_handler") is not None:
+        raise TypeError("lightweight_flowcept_task does not take args_handler; use flowcept_task")
+    return _decorator("lightweight_flowcept_task", func, decorator_kwargs,
+                      lambda f, o: _light(f, TaskTemplate(f, lightweight=True, **o)))
+
+
+def flowcept(func: Callable | None = None, **flowcept_kwargs: Any) -> Any:
+    """Run a function (typically main) as a workflow: ``with Flowcept(workflow_name=func.__name__, ...)`` around it.
+
+    Usable as ``@flowcept`` or ``@flowcept(workflow_name=..., campaign_id=..., ...)`` with any Flowcept() argument.
+    """
+
+    def decorate(f: Callable) -> Callable:
+        from flowcept_core.controller import Flowcept
+
+        if inspect.iscoroutinefunction(f):
+
+            @functools.wraps(f)
+            async def async_main(*args: Any, **kwargs: Any) -> Any:
+                with Flowcept(**_workflow_kwargs(f, flowcept_kwargs)):
+                    return await f(*args, **kwargs)
+
+            return async_main
+
+        @functools.wraps(f)
+        def main(*args: Any, **kwargs: Any) -> Any:
+            with Flowcept(**_workflow_kwargs(f, flowcept_kwargs)):
+                return f(*args, **kwargs)
+
+        return main
+
+    return decorate(func) if func is not None else decorate
+
+
+def _workflow_kwargs(f: Callable, given: dict) -> dict:
+    kw = dict(given)
+    kw.setdefault("workflow_name", getattr(f, "__name__", None))
+    return kw
+

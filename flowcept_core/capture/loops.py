@@ -1,0 +1,192 @@
+"""FlowceptLoop and FlowceptLightweightLoop: each iteration of a loop becomes a task.
+
+Both record one task for the whole loop (activity_id = loop_name) and one per iteration
+(activity_id = ``<loop_name>_iteration``, used = {"i": i, item_name: item}, generated = what end_iter() got,
+parent_task_id = the loop task). Iteration ids are ``<loop task id>_<i>``.
+
+FlowceptLoop streams each iteration as it ends (with started_at/ended_at, status and, if telemetry is on,
+telemetry_at_end). FlowceptLightweightLoop keeps iterations locally and publishes them in one batch when the loop
+ends (no per-iteration time or telemetry). Leaving a loop early (break, exception) still records the iterations
+that ran, and the loop task. With capture disabled or no active Flowcept, both behave like the plain iterable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sized
+from time import time
+from typing import Any
+
+from flowcept_core.capture.context import STATE, current_parent_id
+from flowcept_core.capture.templates import FINISHED
+from flowcept_core.ids import new_id
+from flowcept_core.serialize import sanitize_dict
+
+__all__ = ["FlowceptLoop", "FlowceptLightweightLoop"]
+
+
+class _IterationTemplate:
+    """Materializes iteration records: (template, i, item, started_at, ended_at, generated, telemetry)."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: _LoopBase):
+        self.loop = loop
+
+    def materialize(self, rec: tuple, run: Any) -> dict:
+        _, i, item, t0, t1, gen, tel = rec
+        loop = self.loop
+        msg = {"type": "task", "task_id": f"{loop._loop_id}_{i}", "activity_id": loop._iter_activity,
+               "workflow_id": loop._workflow_id, "parent_task_id": loop._loop_id,
+               "used": sanitize_dict({"i": i, loop.item_name: item}, run.limits), "status": FINISHED}
+        if run.campaign_id is not None:
+            msg["campaign_id"] = run.campaign_id
+        if t0 is not None:
+            msg["started_at"] = t0
+            msg["ended_at"] = t1
+        if gen is not None:
+            msg["generated"] = sanitize_dict(gen, run.limits) if type(gen) is dict else run.sanitize(gen)
+        if tel is not None:
+            msg["telemetry_at_end"] = tel
+        return msg
+
+
+class _LoopBase:
+    _lightweight = False
+
+    def __init__(self, items: Sized | Iterator | int, loop_name: str = "loop", item_name: str = "item",
+                 parent_task_id: str | None = None, workflow_id: str | None = None, items_length: int = 0,
+                 capture_enabled: bool = True):
+        self.loop_name = loop_name
+        self.item_name = item_name
+        self._items, self._length = self._resolve(items, items_length)
+        run = STATE.run
+        self._run = run if capture_enabled else None
+        self._gen: Any = None
+        self._i = -1
+        self._closed = True
+        self._it: Iterator | None = None
+        if self._run is None:
+            return
+        self._loop_id = new_id()
+        self._workflow_id = workflow_id or run.workflow_id
+        self._parent = parent_task_id or current_parent_id()
+        self._iter_activity = f"{loop_name}_iteration"
+        self._tmpl = _IterationTemplate(self)
+        self._started = time()
+        self._closed = False
+        run.open_loops.add(self)
+
+    def _resolve(self, items: Any, items_length: int) -> tuple[Iterable, int]:
+        if isinstance(items, bool) or not (isinstance(items, (int, Iterable))):
+            raise TypeError(f"{type(self).__name__} items={items!r} must be an int, a sized iterable or an iterator")
+        if isinstance(items, int):
+            if items < 0:
+                raise ValueError(f"{type(self).__name__} items={items} must not be negative")
+            return range(items), items
+        if isinstance(items, Sized):
+            return items, len(items)
+        if items_length:
+            return items, int(items_length)
+        if self._lightweight:
+            raise ValueError("FlowceptLightweightLoop needs a known length: pass a sized iterable (list, range) "
+                             "or items_length=<number of items> for an iterator")
+        materialized = list(items)  # documented: an iterator of unknown length is materialized
+        return materialized, len(materialized)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __next__(self) -> Any:
+        if self._it is None:
+            self._it = iter(self)
+        return next(self._it)
+
+    def end_iter(self, generated_value: dict) -> None:
+        """Attach the values this iteration produced (stored as its generated field)."""
+        self._gen = generated_value
+
+    def get_current_iteration_id(self) -> str | None:
+        """The task id of the iteration in progress (None before the first or without capture)."""
+        if self._run is None or self._i < 0:
+            return None
+        return f"{self._loop_id}_{self._i}"
+
+    def _loop_message(self, ended_at: float, iterations: int) -> dict:
+        msg = {"type": "task", "task_id": self._loop_id, "activity_id": self.loop_name,
+               "workflow_id": self._workflow_id, "used": {"items_length": self._length, "iterations": iterations},
+               "started_at": self._started, "ended_at": ended_at, "status": FINISHED, "subtype": "loop"}
+        if self._parent is not None:
+            msg["parent_task_id"] = self._parent
+        if self._run.campaign_id is not None:
+            msg["campaign_id"] = self._run.campaign_id
+        return msg
+
+    def _close(self) -> None:
+        """Called when the loop ends, is left early, or Flowcept stops with it unfinished."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._it is not None:
+            self._it.close()
+
+
+class FlowceptLoop(_LoopBase):
+    """Iterate items, streaming one task per iteration (start/end time, status, optional telemetry)."""
+
+    def __iter__(self) -> Iterator:
+        run = self._run
+        if run is None or self._closed:
+            yield from self._items
+            return
+        append = run.append
+        tmpl = self._tmpl
+        tel = run.telemetry
+        i = -1
+        t0 = time()
+        try:
+            for item in self._items:
+                i += 1
+                self._i = i
+                yield item
+                t1 = time()
+                append((tmpl, i, item, t0, t1, self._gen, tel.snapshot if tel is not None else None))
+                self._gen = None
+                t0 = t1
+            i += 1
+        finally:
+            if i >= 0 and self._i == i:  # left during iteration i (break/exception): record it as it stands
+                run.append((tmpl, i, item, t0, time(), self._gen, None))
+            self._closed = True
+            self._it = None
+            run.append(self._loop_message(time(), i + 1 if self._i == i else i))
+
+
+class FlowceptLightweightLoop(_LoopBase):
+    """Iterate items, publishing all iteration tasks in one batch when the loop ends (lowest overhead)."""
+
+    _lightweight = True
+
+    def __iter__(self) -> Iterator:
+        run = self._run
+        if run is None or self._closed:
+            yield from self._items
+            return
+        tmpl = self._tmpl
+        records: list = []
+        append = records.append
+        i = -1
+        try:
+            for item in self._items:
+                i += 1
+                self._i = i
+                yield item
+                append((tmpl, i, item, None, None, self._gen, None))
+                self._gen = None
+            i += 1
+        finally:
+            if i >= 0 and self._i == i:
+                append((tmpl, i, item, None, None, self._gen, None))
+            self._closed = True
+            self._it = None
+            records.append(self._loop_message(time(), len(records)))
+            run.emit_many(records)

@@ -1,0 +1,161 @@
+"""FlowceptTask: a task built explicitly, as a context manager or with end()/send().
+
+Rules: passing any of generated, ended_at, stdout, stderr or status at construction ends the task at once
+(status FINISHED unless given). end() records end time, outputs, status and end telemetry, then publishes;
+send() publishes a task that was not ended, with ended_at = started_at. A task publishes at most once.
+Inside ``with FlowceptTask(...)``, decorated calls see this task as their parent. An exception leaving the block
+ends the task with status ERROR and the exception in stderr, and propagates.
+With no active Flowcept, every method is a no-op and the block just runs.
+"""
+
+from __future__ import annotations
+
+from time import time
+from typing import Any
+
+from flowcept_core.capture.context import PARENT, STATE, current_parent_id
+from flowcept_core.capture.templates import error_text
+from flowcept_core.ids import new_id
+from flowcept_core.logger import get_logger
+from flowcept_core.schema import Status, TaskObject
+
+__all__ = ["FlowceptTask"]
+
+
+def _status(value: Any) -> str:
+    if value is None:
+        return "FINISHED"
+    if isinstance(value, Status):
+        return value.value
+    if isinstance(value, str) and value in Status.__members__:
+        return value
+    raise ValueError(f"status={value!r} is not a Status; use one of {list(Status.__members__)}")
+
+
+class FlowceptTask:
+    """A task whose fields you set yourself. See the module docstring for the end/send rules."""
+
+    __slots__ = ("_msg", "_run", "_ended", "_token")
+
+    def __init__(self, task_id: str | None = None, workflow_id: str | None = None, campaign_id: str | None = None,
+                 activity_id: str | None = None, agent_id: str | None = None, source_agent_id: str | None = None,
+                 parent_task_id: str | None = None, used: dict | None = None, data: Any = None,
+                 subtype: str | None = None, hostname: str | None = None, tags: list[str] | None = None,
+                 adapter_id: str | None = None, custom_metadata: dict | None = None, generated: dict | None = None,
+                 started_at: float | None = None, ended_at: float | None = None, stdout: str | None = None,
+                 stderr: str | None = None, status: Status | None = None):
+        run = STATE.run
+        self._run = run
+        self._token = None
+        if run is None:
+            self._msg = None
+            self._ended = True
+            return
+        self._ended = False
+        msg = {"type": "task", "task_id": task_id or new_id(), "workflow_id": workflow_id or run.workflow_id,
+               "started_at": started_at or time()}
+        camp = campaign_id or run.campaign_id
+        if camp is not None:
+            msg["campaign_id"] = camp
+        if activity_id is not None:
+            msg["activity_id"] = activity_id
+        if used is not None:
+            msg["used"] = used
+        parent = parent_task_id or (current_parent_id() if PARENT.get() is not None else None)
+        if parent is not None:
+            msg["parent_task_id"] = parent
+        if agent_id is not None:
+            msg["agent_id"] = str(agent_id)
+        if source_agent_id is not None:
+            msg["source_agent_id"] = str(source_agent_id)
+        if data is not None:
+            msg["data"] = data
+        if subtype is not None:
+            msg["subtype"] = subtype
+        if tags is not None:
+            msg["tags"] = [tags] if isinstance(tags, str) else list(tags)
+        if adapter_id is not None:
+            msg["adapter_id"] = adapter_id
+        if custom_metadata is not None:
+            msg["custom_metadata"] = custom_metadata
+        msg["hostname"] = hostname or run.host_fields["hostname"]
+        tel = run.telemetry
+        if tel is not None:
+            msg["telemetry_at_start"] = tel.snapshot
+        self._msg = msg
+        if generated is not None or ended_at is not None or stdout is not None or stderr is not None or \
+                status is not None:
+            self.end(generated=generated, ended_at=ended_at, stdout=stdout, stderr=stderr, status=status)
+
+    def __enter__(self) -> FlowceptTask:
+        if self._msg is not None:
+            self._token = PARENT.set(self._msg["task_id"])
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+        if self._token is not None:
+            try:
+                PARENT.reset(self._token)
+            except ValueError:  # exited in another context (e.g. a different asyncio task)
+                PARENT.set(None)
+            self._token = None
+        if not self._ended:
+            if exc_val is not None:
+                self.end(status=Status.ERROR, stderr=error_text(exc_val))
+            else:
+                self.end()
+        return False
+
+    def end(self, generated: dict | None = None, ended_at: float | None = None, stdout: str | None = None,
+            stderr: str | None = None, data: Any = None, custom_metadata: dict | None = None,
+            status: Status | None = None) -> None:
+        """Finish the task: end time, outputs, status (FINISHED by default), end telemetry; then publish it."""
+        if self._ended:
+            if self._msg is not None:
+                get_logger().warning(f"FlowceptTask {self._msg['task_id']} was already ended or sent; "
+                                     "end() ignored")
+            return
+        msg = self._msg
+        msg["ended_at"] = ended_at or time()
+        msg["status"] = _status(status)
+        if generated is not None:
+            msg["generated"] = generated
+        if stdout is not None:
+            msg["stdout"] = stdout
+        if stderr is not None:
+            msg["stderr"] = stderr
+        if data is not None:
+            msg["data"] = data
+        if custom_metadata is not None:
+            msg["custom_metadata"] = {**msg.get("custom_metadata", {}), **custom_metadata}
+        tel = self._run.telemetry
+        if tel is not None:
+            msg["telemetry_at_end"] = tel.snapshot
+        self._ended = True
+        self._run.append(msg)
+
+    def send(self) -> None:
+        """Publish the task as it is, if it was not ended: ended_at = started_at, no status or outputs added."""
+        if self._ended:
+            return
+        msg = self._msg
+        msg["ended_at"] = msg["started_at"]
+        self._ended = True
+        self._run.append(msg)
+
+    def get_id(self) -> str | None:
+        return self._msg["task_id"] if self._msg is not None else None
+
+    def get_workflow_id(self) -> str | None:
+        return self._msg["workflow_id"] if self._msg is not None else None
+
+    def get_campaign_id(self) -> str | None:
+        return self._msg.get("campaign_id") if self._msg is not None else None
+
+    def get_agent_id(self) -> str | None:
+        return self._msg.get("agent_id") if self._msg is not None else None
+
+    @property
+    def _task(self) -> TaskObject | None:
+        """A TaskObject copy of the current fields (read-only view; for fields not exposed by the API)."""
+        return TaskObject.from_dict(self._msg) if self._msg is not None else None

@@ -1,0 +1,298 @@
+"""Flowcept: the controller users start and stop (context manager or start()/stop()).
+
+start(): read settings, open the MQ (online mode), build the Run, start interceptors (``instrumentation`` routes
+decorated calls into the run), start the telemetry sampler, emit the workflow message.
+stop(): stop interceptors, flush and deliver everything, end-of-stream marker, dump the buffer file if enabled.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import weakref
+from time import time
+from typing import Any
+
+from flowcept_core.buffer import Run
+from flowcept_core.capture.templates import error_text
+from flowcept_core.files import consolidate_files, delete_file, dump_path, read_jsonl, to_dataframe
+from flowcept_core.ids import new_uuid
+from flowcept_core.logger import configure_logging, get_logger
+from flowcept_core.settings import Settings, get_settings
+
+__all__ = ["Flowcept"]
+
+_started: weakref.WeakSet = weakref.WeakSet()
+
+
+class _DBProperty:
+    """``Flowcept.db``: the query API (works on the class and on instances)."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        from flowcept_core.query import DBAPI
+
+        return DBAPI()
+
+
+class Flowcept:
+    """Main controller. One instance per workflow run; nest instances for sub-workflows."""
+
+    current_workflow_id: str | None = None
+    campaign_id: str | None = None
+    db = _DBProperty()
+
+    def __init__(self, interceptors: list[str] | str | None = None, bundle_exec_id: str | None = None,
+                 campaign_id: str | None = None, workflow_id: str | None = None, workflow_name: str | None = None,
+                 workflow_subtype: str | None = None, workflow_args: dict | None = None, agent_id: str | None = None,
+                 parent_workflow_id: str | None = None, start_persistence: bool = True,
+                 check_safe_stops: bool = True, save_workflow: bool = True, delete_buffer_file: bool | None = None,
+                 *args: Any, **kwargs: Any):
+        if isinstance(interceptors, str):
+            interceptors = [interceptors]
+        if interceptors is not None and not all(isinstance(i, str) for i in interceptors):
+            raise TypeError(f"interceptors={interceptors!r} must be a name or a list of names, "
+                            "e.g. ['instrumentation']")
+        if workflow_args is not None and not isinstance(workflow_args, dict):
+            raise TypeError(f"workflow_args={workflow_args!r} must be a dict")
+        self._interceptor_names = interceptors
+        self.bundle_exec_id = bundle_exec_id or str(id(self))
+        self.current_workflow_id = workflow_id or new_uuid()
+        self.campaign_id = campaign_id or new_uuid()
+        self.workflow_name = workflow_name
+        self.workflow_subtype = workflow_subtype
+        self.workflow_args = workflow_args
+        self.agent_id = agent_id
+        self.parent_workflow_id = parent_workflow_id
+        self.start_persistence = start_persistence
+        self.check_safe_stops = check_safe_stops
+        self._save_workflow = bool(kwargs.pop("save_workflows", save_workflow))
+        self._delete_buffer_file = delete_buffer_file
+        self._adapter_args = args
+        self._adapter_kwargs = kwargs
+        self._settings: Settings | None = None
+        self._run: Run | None = None
+        self._interceptors: list[Any] = []
+        self._sampler: Any = None
+        self._workflow_msg: dict | None = None
+        self._error: str | None = None
+        self._lock = threading.Lock()
+        self.is_started = False
+
+    # lifecycle ------------------------------------------------------------------------
+    def start(self) -> Flowcept:
+        """Start capture; returns self. Raises a specific error for bad settings or an unknown MQ/interceptor."""
+        with self._lock:
+            if self.is_started:
+                get_logger().warning(f"Flowcept for workflow {self.current_workflow_id} is already started")
+                return self
+            settings = self._settings = get_settings()
+            configure_logging(settings.section("log"))
+            self._prepare_buffer_file(settings)
+            run = self._build_run(settings)
+            try:
+                self._start_interceptors(settings, run)
+            except BaseException:
+                run.close(0)
+                raise
+            self._run = run
+            run.start()
+            if self._save_workflow:
+                self._emit_workflow_start(settings, run)
+            Flowcept.current_workflow_id = self.current_workflow_id
+            Flowcept.campaign_id = self.campaign_id
+            self.is_started = True
+            _started.add(self)
+        return self
+
+    def _build_run(self, settings: Settings) -> Run:
+        online = settings.get("project.db_flush_mode") == "online" and bool(settings.get("mq.enabled", True))
+        sink = None
+        if online:
+            from flowcept_core.mq import open_mq
+
+            sink = open_mq(settings)
+        from flowcept_core.telemetry import TelemetryConfig, TelemetrySampler
+
+        tel_cfg = TelemetryConfig.from_settings(settings.section("telemetry_capture"))
+        if tel_cfg.enabled:
+            self._sampler = TelemetrySampler(tel_cfg)
+            self._sampler.start()
+        retain = (not online) or bool(settings.get("project.dump_buffer.enabled"))
+        return Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
+                   workflow_name=self.workflow_name, settings=settings, sink=sink, retain=retain,
+                   telemetry=self._sampler, telemetry_cfg=tel_cfg)
+
+    def _start_interceptors(self, settings: Settings, run: Run) -> None:
+        from flowcept_core.registry import get_registry
+
+        names = self._interceptor_names
+        if names is None:
+            names = ["instrumentation"]
+        registry = get_registry()
+        for name in names:
+            if name == "instrumentation" and not settings.get("instrumentation.enabled", True):
+                get_logger().info("instrumentation.enabled is false: decorated functions run without capture")
+                continue
+            spec = registry.resolve("interceptor", name)
+            interceptor = spec.factory(settings, *self._adapter_args, **self._adapter_kwargs)
+            interceptor.start(run)
+            self._interceptors.append(interceptor)
+
+    def stop(self) -> None:
+        """Stop capture: flush and deliver everything, then write the buffer file if enabled. Idempotent."""
+        with self._lock:
+            if not self.is_started:
+                return
+            self.is_started = False
+            _started.discard(self)
+            run = self._run
+            for interceptor in reversed(self._interceptors):
+                try:
+                    interceptor.stop()
+                except Exception as e:
+                    get_logger().error(f"stopping interceptor {getattr(interceptor, 'kind', interceptor)}: {e}")
+            self._interceptors = []
+            settings = self._settings
+            end_msg = self._workflow_end() if self._save_workflow else None
+            undelivered = run.close(settings.get("mq.stop_timeout_secs", 30), final=[end_msg] if end_msg else ())
+            if undelivered:
+                get_logger().error(f"{undelivered} messages of workflow {self.current_workflow_id} were not "
+                                   "acknowledged by the MQ before mq.stop_timeout_secs")
+            if self._sampler is not None:
+                self._sampler.stop()
+            if settings.get("project.dump_buffer.enabled"):
+                try:
+                    run.dump(self._dump_path())
+                except OSError as e:
+                    get_logger().error(f"could not write the buffer file {self._dump_path()}: {e}")
+
+    def __enter__(self) -> Flowcept:
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
+        if exc_val is not None:
+            self._error = error_text(exc_val)
+        self.stop()
+        return False
+
+    # workflow messages --------------------------------------------------------------------
+    def _workflow_message(self, settings: Settings, run: Run) -> dict:
+        from flowcept_core.sysinfo import workflow_system_fields
+
+        msg: dict[str, Any] = {"type": "workflow", "workflow_id": self.current_workflow_id,
+                               "campaign_id": self.campaign_id, "started_at": time(), "status": "RUNNING"}
+        for key, value in (("name", self.workflow_name), ("subtype", self.workflow_subtype),
+                           ("used", self.workflow_args), ("parent_workflow_id", self.parent_workflow_id),
+                           ("agent_id", self.agent_id)):
+            if value is not None:
+                msg[key] = value
+        msg["utc_timestamp"] = msg["started_at"]
+        msg["interceptor_ids"] = [f"{getattr(i, 'kind', type(i).__name__)}_{self.bundle_exec_id}"
+                                  for i in self._interceptors]
+        msg["conf"] = {"settings_path": settings.source}
+        msg["flowcept_settings"] = settings.redacted()
+        msg.update(workflow_system_fields(settings.section("sys_metadata"), settings.get("extra_metadata")))
+        if run.telemetry_cfg is not None and run.telemetry_cfg.machine_info:
+            from flowcept_core.telemetry import machine_info
+
+            msg["machine_info"] = machine_info(run.telemetry_cfg)
+        return msg
+
+    def _emit_workflow_start(self, settings: Settings, run: Run) -> None:
+        try:
+            self._workflow_msg = self._workflow_message(settings, run)
+            run.emit(self._workflow_msg)
+        except Exception as e:
+            get_logger().error(f"could not build the workflow message: {error_text(e)}")
+
+    def _workflow_end(self) -> dict | None:
+        """Mark the retained workflow message finished; return the end message for the MQ."""
+        if self._workflow_msg is None:
+            return None
+        status = "ERROR" if self._error else "FINISHED"
+        end = {"ended_at": time(), "status": status}
+        if self._error:
+            end["stderr"] = self._error
+        self._workflow_msg.update(end)
+        return {"type": "workflow", "workflow_id": self.current_workflow_id, **end}
+
+    def save_workflow(self, interceptor: str | None = None, interceptor_instance: Any = None) -> None:
+        """Emit this workflow's metadata message now (start() does it when save_workflow=True)."""
+        if self._run is None:
+            raise RuntimeError("save_workflow() needs a started Flowcept; call start() first")
+        self._emit_workflow_start(self._settings, self._run)
+
+    # buffer --------------------------------------------------------------------------------
+    def _dump_path(self, path: str | None = None) -> str:
+        settings = self._settings or get_settings()
+        base = path or settings.get("project.dump_buffer.path") or "flowcept_buffer.jsonl"
+        if path is not None:
+            return path
+        producer = self._run.producer_id if self._run is not None else None
+        return dump_path(base, producer, self.current_workflow_id,
+                         bool(settings.get("project.dump_buffer.append_id_to_path")),
+                         bool(settings.get("project.dump_buffer.append_workflow_id_to_path")))
+
+    def _prepare_buffer_file(self, settings: Settings) -> None:
+        delete = self._delete_buffer_file
+        if delete is None:
+            delete = settings.get("project.dump_buffer.enabled") and \
+                settings.get("project.dump_buffer.delete_previous_file", False)
+        if delete:
+            delete_file(self._dump_path())
+
+    def get_buffer(self, return_df: bool = False) -> Any:
+        """Messages captured by this run and kept in memory (a list of dicts, or a DataFrame with dotted columns)."""
+        msgs = self._run.snapshot() if self._run is not None else []
+        return to_dataframe(msgs) if return_df else msgs
+
+    def dump_buffer(self, path: str | None = None) -> None:
+        """Write the in-memory buffer to path (default: project.dump_buffer.path) as JSONL, overwriting it."""
+        if self._run is None:
+            raise RuntimeError("dump_buffer() needs a started Flowcept; nothing was captured yet")
+        n = self._run.dump(self._dump_path(path))
+        get_logger().debug(f"dumped {n} messages to {self._dump_path(path)}")
+
+    @staticmethod
+    def read_buffer_file(file_path: str | None = None, return_df: bool = False, normalize_df: bool = False,
+                         consolidate: bool = False, workflow_id: str | None = None,
+                         cleanup_files: bool = True) -> Any:
+        """Read a JSONL buffer file as a list of dicts (or a DataFrame; normalize_df gives dotted columns)."""
+        path = file_path or get_settings().get("project.dump_buffer.path")
+        assert path, "no file_path given and project.dump_buffer.path is not set"
+        if consolidate:
+            path = consolidate_files(path, workflow_id, cleanup_files)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"buffer file {path} does not exist")
+        msgs = read_jsonl(path)
+        if return_df:
+            return to_dataframe(msgs, normalize=normalize_df)
+        return msgs
+
+    read_messages_file = read_buffer_file
+
+    @staticmethod
+    def delete_buffer_file(path: str | None = None) -> None:
+        """Delete the buffer file (default: project.dump_buffer.path) if it exists; the memory buffer is kept."""
+        delete_file(path or get_settings().get("project.dump_buffer.path") or "flowcept_buffer.jsonl")
+
+    @staticmethod
+    def services_alive() -> bool:
+        """True when the configured MQ (online mode) answers; logs the status of each service."""
+        from flowcept_core.health import services_status
+
+        status = services_status(get_settings())
+        for name, (ok, detail) in status.items():
+            (get_logger().info if ok else get_logger().error)(f"service {name}: {'alive' if ok else detail}")
+        return all(ok for ok, _ in status.values())
+
+
+@atexit.register
+def _stop_forgotten() -> None:
+    """A Flowcept started and never stopped is stopped at exit, so its messages are delivered and dumped."""
+    for fc in list(_started):
+        try:
+            fc.stop()
+        except Exception as e:
+            get_logger().error(f"stopping Flowcept at exit failed: {e}")

@@ -1,0 +1,126 @@
+"""Every plugin hook, and only hooks. Entry-point group: ``flowcept``.
+
+A plugin distribution exposes a module with ``@hookimpl`` functions and registers it in its pyproject::
+
+    [project.entry-points.flowcept]
+    redis = "flowcept_redis.hooks"
+
+Each hook returns spec records. Factories are called only when a user picks that name, so heavy imports belong
+inside them: listing plugins stays cheap, and a missing library fails only when chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import pluggy
+
+__all__ = [
+    "hookspec", "hookimpl", "PROJECT_NAME", "MQBackendSpec", "InterceptorSpec", "StoreSpec", "ConsumerSpec",
+    "MQBackend", "Subscription", "Interceptor", "flowcept_mq_backends", "flowcept_interceptors",
+    "flowcept_stores", "flowcept_consumers",
+]
+
+PROJECT_NAME = "flowcept"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    factory: Callable[..., Any]
+    settings_model: Mapping[str, Any] | None = None
+    summary: str = ""
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MQBackendSpec(_Spec):
+    """An MQ backend selected by ``mq.type``. ``factory(settings, channel=None) -> MQBackend``."""
+
+
+@dataclass(frozen=True)
+class InterceptorSpec(_Spec):
+    """An interceptor selected by name in ``Flowcept(interceptors=[...])``.
+
+    ``factory(settings, **kwargs) -> Interceptor``; kwargs are the adapter-specific Flowcept(...) kwargs.
+    """
+
+
+@dataclass(frozen=True)
+class StoreSpec(_Spec):
+    """A store enabled under ``databases.<name>``. ``factory(settings) -> store``."""
+
+
+@dataclass(frozen=True)
+class ConsumerSpec(_Spec):
+    """A consumer started with the persistence services. ``factory(settings) -> BaseConsumer``."""
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """A consumer's view of a channel."""
+
+    def receive(self, timeout: float) -> list[dict]:
+        """Messages delivered since the last call (possibly empty after waiting up to timeout seconds)."""
+
+    def ack(self) -> None:
+        """Acknowledge everything received so far (no redelivery after a restart)."""
+
+    def close(self) -> None:
+        """Stop receiving; idempotent."""
+
+
+@runtime_checkable
+class MQBackend(Protocol):
+    """Publishes batches of message dicts and hands out subscriptions. Built by MQBackendSpec.factory."""
+
+    name: str
+
+    def publish(self, messages: list[dict]) -> None:
+        """Send one batch. Called from the flusher thread, never from a decorated call."""
+
+    def subscribe(self) -> Subscription:
+        """A new subscription to this backend's channel."""
+
+    def liveness_test(self) -> bool:
+        """True when the broker answers."""
+
+    def close(self, timeout: float | None = None) -> int:
+        """Deliver what is pending (up to timeout seconds), release resources, return the undelivered count."""
+
+
+@runtime_checkable
+class Interceptor(Protocol):
+    """Observes something (function calls, a Dask cluster, an MLflow store) and emits messages into a run."""
+
+    kind: str
+
+    def start(self, run: Any) -> None:
+        """Begin observing; emit messages with run.emit(dict)."""
+
+    def stop(self) -> None:
+        """Stop observing; emit anything pending before returning."""
+
+
+@hookspec
+def flowcept_mq_backends() -> Iterable[MQBackendSpec]:
+    """Return the MQ backends this plugin provides."""
+
+
+@hookspec
+def flowcept_interceptors() -> Iterable[InterceptorSpec]:
+    """Return the interceptors (adapters) this plugin provides."""
+
+
+@hookspec
+def flowcept_stores() -> Iterable[StoreSpec]:
+    """Return the stores (databases) this plugin provides."""
+
+
+@hookspec
+def flowcept_consumers() -> Iterable[ConsumerSpec]:
+    """Return custom consumers started with the persistence services."""

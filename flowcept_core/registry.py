@@ -1,0 +1,207 @@
+"""The plugin registry: built-ins and entry points (group "flowcept") behind one pluggy PluginManager.
+
+Built-ins register through the same hooks as plugins. Entry points load sorted by name unless
+``FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD=1`` (or ``plugins.autoload: false``); names in ``plugins.disabled`` are skipped.
+A plugin that fails to import is recorded, not fatal (``FLOWCEPT_STRICT_PLUGINS=1`` re-raises).
+
+Example::
+
+    spec = get_registry().resolve("mq_backend", "redis")   # MQBackendSpec
+    backend = spec.factory(settings)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from flowcept_core import hookspecs
+from flowcept_core.hookspecs import PROJECT_NAME
+
+__all__ = ["PluginRegistry", "PluginError", "UnknownPluginError", "DuplicatePluginError", "PluginLoadError",
+           "get_registry", "reset_registry", "KINDS", "BUILTIN_DIST"]
+
+BUILTIN_DIST = "flowcept (built-in)"
+# kind -> (hook name, the settings key or argument a user types the name in)
+KINDS: dict[str, tuple[str, str]] = {
+    "mq_backend": ("flowcept_mq_backends", "mq.type"),
+    "interceptor": ("flowcept_interceptors", "Flowcept(interceptors=[...])"),
+    "store": ("flowcept_stores", "databases.<name>.enabled"),
+    "consumer": ("flowcept_consumers", "consumers"),
+}
+
+
+class PluginError(Exception):
+    """Base class of registry errors."""
+
+
+class UnknownPluginError(PluginError, LookupError):
+    """No plugin provides the requested name."""
+
+
+class DuplicatePluginError(PluginError):
+    """Two distributions provide the same name for the same kind."""
+
+
+class PluginLoadError(PluginError):
+    """The plugin providing the name failed to load."""
+
+
+@dataclass(frozen=True)
+class Provided:
+    """One name of one kind, the spec behind it and the distribution that provides it."""
+
+    kind: str
+    name: str
+    spec: Any
+    dist: str
+
+
+class PluginRegistry:
+    """Loads plugins once and answers: which names exist per kind, who provides them, what failed."""
+
+    def __init__(self, disabled: Iterable[str] = (), autoload: bool | None = None, strict: bool | None = None,
+                 env: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        self.disabled = set(disabled)
+        if autoload is None:
+            autoload = env.get("FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
+        self.strict = env.get("FLOWCEPT_STRICT_PLUGINS", "") in ("1", "true", "yes") if strict is None else strict
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.failures: dict[str, str] = {}  # entry-point or spec name -> reason
+        self._dist_of: dict[str, str] = {}  # registered plugin name -> distribution
+        from flowcept_core import builtins
+
+        self.register(builtins, name="flowcept-builtins", dist=BUILTIN_DIST)
+        if autoload:
+            self._load_entry_points()
+        self._cache: dict[str, tuple[dict[str, Provided], dict[str, list[Provided]]]] = {}
+
+    def register(self, plugin: Any, name: str, dist: str) -> None:
+        """Register a module or object holding hookimpls (used for built-ins and by tests)."""
+        self.pm.register(plugin, name=name)
+        self._dist_of[name] = dist
+        self._cache = {}
+
+    def _load_entry_points(self) -> None:
+        eps = sorted(metadata.entry_points(group=PROJECT_NAME), key=lambda ep: ep.name)
+        for ep in eps:
+            if ep.name in self.disabled:
+                continue
+            dist = ep.dist.name if ep.dist is not None else ep.value
+            try:
+                plugin = ep.load()
+                self.register(plugin, name=f"ep:{ep.name}", dist=dist)
+            except Exception as e:
+                if self.strict:
+                    raise
+                self.failures[ep.name] = f"{dist}: {type(e).__name__}: {e}"
+                from flowcept_core.logger import get_logger
+
+                get_logger().warning(f"plugin {ep.name!r} from {dist} failed to load: {type(e).__name__}: {e}")
+
+    def _collect(self, kind: str) -> tuple[dict[str, Provided], dict[str, list[Provided]]]:
+        if kind not in KINDS:
+            raise ValueError(f"unknown plugin kind {kind!r}; choose one of {sorted(KINDS)}")
+        if kind in self._cache:
+            return self._cache[kind]
+        hook = getattr(self.pm.hook, KINDS[kind][0])
+        found: dict[str, Provided] = {}
+        conflicts: dict[str, list[Provided]] = {}
+        for impl in hook.get_hookimpls():
+            dist = self._dist_of.get(impl.plugin_name, impl.plugin_name)
+            try:
+                specs = list(impl.function() or ())
+            except Exception as e:
+                if self.strict:
+                    raise
+                self.failures[impl.plugin_name.removeprefix("ep:")] = f"{dist}: {type(e).__name__}: {e}"
+                continue
+            for spec in specs:
+                if spec.name in self.disabled:
+                    continue
+                item = Provided(kind, spec.name, spec, dist)
+                if spec.name in found and found[spec.name].dist != dist:
+                    conflicts.setdefault(spec.name, [found[spec.name]]).append(item)
+                else:
+                    found[spec.name] = item
+        self._cache[kind] = (found, conflicts)
+        return found, conflicts
+
+    def names(self, kind: str) -> list[str]:
+        """Names available for a kind, sorted."""
+        return sorted(self._collect(kind)[0])
+
+    def provided(self, kind: str) -> list[Provided]:
+        found, _ = self._collect(kind)
+        return [found[n] for n in sorted(found)]
+
+    def conflicts(self, kind: str) -> dict[str, list[Provided]]:
+        return dict(self._collect(kind)[1])
+
+    def resolve(self, kind: str, name: str) -> Any:
+        """The spec for name, or a specific error naming what is available, what failed and what to install."""
+        found, conflicts = self._collect(kind)
+        if name in conflicts:
+            dists = " and ".join(repr(p.dist) for p in conflicts[name])
+            raise DuplicatePluginError(f"{kind.replace('_', ' ')} name {name!r} is provided by both {dists}; "
+                                       f"uninstall one, or add the unwanted entry point to plugins.disabled")
+        if name in found:
+            return found[name].spec
+        where = KINDS[kind][1]
+        available = ", ".join(sorted(found)) or "none"
+        parts = [f"unknown {kind.replace('_', ' ')} {name!r} ({where}); available: {available}"]
+        if self.failures:
+            failed = "; ".join(f"{n} ({why})" for n, why in sorted(self.failures.items()))
+            parts.append(f"failed to load: {failed}")
+        if name in self.failures:
+            raise PluginLoadError(". ".join(parts))
+        if name in self.disabled:
+            parts.append(f"{name!r} is listed in plugins.disabled")
+        parts.append(f"if it is a plugin, install it: pip install flowcept[{name}]")
+        raise UnknownPluginError(". ".join(parts))
+
+    def report(self) -> str:
+        """Human-readable listing of every kind, name and provider, conflicts and failures (``flowcept plugins``)."""
+        lines = []
+        for kind in KINDS:
+            lines.append(f"{kind}:")
+            for p in self.provided(kind):
+                summary = f" - {p.spec.summary}" if p.spec.summary else ""
+                lines.append(f"  {p.name:<16} {p.dist}{summary}")
+            for name, items in self.conflicts(kind).items():
+                lines.append(f"  {name:<16} CONFLICT: {' vs '.join(i.dist for i in items)}")
+        if self.failures:
+            lines.append("failed:")
+            for name, why in sorted(self.failures.items()):
+                lines.append(f"  {name:<16} {why}")
+        if self.disabled:
+            lines.append(f"disabled: {', '.join(sorted(self.disabled))}")
+        return "\n".join(lines)
+
+
+_registry: PluginRegistry | None = None
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry, built on first use from the current settings."""
+    global _registry
+    if _registry is None:
+        from flowcept_core.settings import get_settings
+
+        plugins = get_settings().section("plugins")
+        autoload = None if plugins.get("autoload", True) else False
+        _registry = PluginRegistry(disabled=plugins.get("disabled") or (), autoload=autoload)
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget the registry (tests, or after installing a plugin at run time)."""
+    global _registry
+    _registry = None

@@ -1,0 +1,164 @@
+"""Turning captured Python values into message-safe values, and messages into JSON lines.
+
+Called off the hot path (when pending records are materialized). Rules, in order:
+plain JSON scalars pass; str/bytes longer than ``max_bytes`` are cut; dict/list/tuple/set are walked up to
+``max_items`` entries and ``max_depth`` levels (cycles become a marker string); ``argparse.Namespace`` and
+dataclasses become dicts; objects with ``to_flowcept_dict()`` / ``to_dict()`` use it; array-likes with
+``tolist()`` (numpy, torch) become lists when small, a summary when large; anything else becomes
+``"<ClassName>_instance_id_<id>"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "object_placeholder", "dumps_line", "DICT_CLASSES"]
+
+# Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)).
+DICT_CLASSES: list[type] = [argparse.Namespace, types.SimpleNamespace]
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class ValueLimits:
+    """Caps that keep huge or pathological values from stalling capture."""
+
+    max_depth: int = 32
+    max_items: int = 10_000
+    max_bytes: int = 1_048_576
+    replace_non_json: bool = True
+
+    @classmethod
+    def from_settings(cls, project: dict) -> ValueLimits:
+        return cls(project.get("max_value_depth", 32), project.get("max_value_items", 10_000),
+                   project.get("max_value_bytes", 1_048_576), bool(project.get("replace_non_json_serializable", True)))
+
+
+DEFAULT_LIMITS = ValueLimits()
+
+
+def object_placeholder(obj: Any) -> str:
+    return f"{type(obj).__name__}_instance_id_{id(obj)}"
+
+
+def _cut_str(s: str, limit: int) -> str:
+    return s if len(s) <= limit else f"{s[:limit]}...(truncated, {len(s)} chars)"
+
+
+def sanitize(value: Any, limits: ValueLimits = DEFAULT_LIMITS, _depth: int = 0, _path: set | None = None) -> Any:
+    """Return a message-safe version of value (never raises for ordinary objects)."""
+    t = type(value)
+    if t is str:
+        return value if len(value) <= limits.max_bytes else _cut_str(value, limits.max_bytes)
+    if t is int:
+        return value if -(2**63) <= value < 2**64 else str(value)  # JSON encoders stop at 64 bits
+    if t is float or t is bool or value is None:
+        return value
+    if t is bytes or t is bytearray:
+        return bytes(value[: limits.max_bytes])
+    if _depth >= limits.max_depth:
+        return f"<max depth {limits.max_depth} reached: {t.__name__}>"
+    if t is dict or t is list or t is tuple or t is set or t is frozenset or isinstance(value, (dict, list, tuple)):
+        path = _path if _path is not None else set()
+        vid = id(value)
+        if vid in path:
+            return f"<cycle: {t.__name__}>"
+        path.add(vid)
+        try:
+            return _sanitize_container(value, limits, _depth, path)
+        finally:
+            path.discard(vid)
+    if isinstance(value, _SCALARS):  # str/int/float subclasses (enums, numpy scalars that subclass float)
+        return value.value if hasattr(value, "value") and isinstance(value.value, _SCALARS) else value
+    return _sanitize_object(value, limits, _depth, _path)
+
+
+def _sanitize_container(value: Any, limits: ValueLimits, depth: int, path: set) -> Any:
+    n = len(value)
+    cap = limits.max_items
+    if isinstance(value, dict):
+        out = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= cap:
+                out["__truncated_items__"] = n - cap
+                break
+            key = k if type(k) is str else (k if isinstance(k, (int, float, bool)) else str(k))
+            out[key] = sanitize(v, limits, depth + 1, path)
+        return out
+    items = value if isinstance(value, (list, tuple)) else sorted(value, key=repr)
+    out_list = [sanitize(v, limits, depth + 1, path) for v in items[:cap]]
+    if n > cap:
+        out_list.append(f"...({n - cap} more items)")
+    return out_list
+
+
+def _sanitize_object(value: Any, limits: ValueLimits, depth: int, path: set | None) -> Any:
+    if not limits.replace_non_json:
+        return repr(value)
+    try:
+        if isinstance(value, tuple(DICT_CLASSES)):
+            return sanitize(vars(value), limits, depth + 1, path)
+        for meth in ("to_flowcept_dict", "to_dict"):
+            fn = getattr(value, meth, None)
+            if callable(fn) and not isinstance(value, type):
+                return sanitize(fn(), limits, depth + 1, path)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return sanitize({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, limits, depth + 1,
+                            path)
+        tolist = getattr(value, "tolist", None)
+        if callable(tolist) and hasattr(value, "shape"):
+            size = _size_of(value)
+            if size is not None and size <= limits.max_items:
+                return sanitize(tolist(), limits, depth + 1, path)
+            return {"type": type(value).__name__, "shape": list(value.shape), "dtype": str(getattr(value, "dtype", ""))}
+        if hasattr(value, "isoformat"):  # datetime, date, time
+            return value.isoformat()
+    except Exception as e:  # a user's to_dict() failed: keep identity, say why
+        return f"{object_placeholder(value)} (conversion failed: {type(e).__name__})"
+    return object_placeholder(value)
+
+
+def _size_of(value: Any) -> int | None:
+    size = getattr(value, "size", None)
+    if callable(size):  # torch: numel()/size() is a method
+        numel = getattr(value, "numel", None)
+        size = numel() if callable(numel) else None
+    return size if isinstance(size, int) else None
+
+
+def sanitize_dict(d: dict, limits: ValueLimits) -> dict:
+    """sanitize() for the top level of used/generated: scalars pass without a call (the common case)."""
+    for v in d.values():
+        t = type(v)
+        if not (t is int or t is float or t is bool or v is None or (t is str and len(v) <= limits.max_bytes)):
+            return sanitize(d, limits)
+    if len(d) > limits.max_items:
+        return sanitize(d, limits)
+    return d
+
+
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"$binary": {"base64": base64.b64encode(bytes(obj)).decode("ascii"), "subType": "00"}}
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    return sanitize(obj)
+
+
+def dumps_line(msg: dict) -> bytes:
+    """One JSONL line (with trailing newline) for a message; falls back to a sanitized copy if orjson refuses."""
+    try:
+        return orjson.dumps(msg, default=_json_default, option=_ORJSON_OPTS | orjson.OPT_APPEND_NEWLINE)
+    except (TypeError, orjson.JSONEncodeError):
+        return orjson.dumps(sanitize(msg), default=_json_default, option=_ORJSON_OPTS | orjson.OPT_APPEND_NEWLINE)

@@ -1,0 +1,66 @@
+"""Facts about this host and process, computed once: host fields for tasks, system fields for workflows.
+
+Never includes the process environment (it may hold secrets).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from functools import lru_cache
+
+__all__ = ["host_fields", "workflow_system_fields", "flowcept_version"]
+
+
+def flowcept_version() -> str:
+    from flowcept_core import __version__
+
+    return __version__
+
+
+@lru_cache(maxsize=1)
+def _login_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:
+        try:
+            return os.getlogin()
+        except OSError:
+            return None
+
+
+@lru_cache(maxsize=1)
+def _fqdn() -> str:
+    try:
+        name = socket.getfqdn()
+        if name and name != "localhost":
+            return name
+    except OSError:
+        pass
+    return socket.gethostname() or os.uname()[1]
+
+
+@lru_cache(maxsize=1)
+def host_fields() -> dict:
+    """hostname/node_name/login_name of this process; the same dict for every call (callers copy from it)."""
+    return {"hostname": _fqdn(), "node_name": os.uname()[1], "login_name": _login_name()}
+
+
+def workflow_system_fields(sys_metadata: dict | None, extra_metadata: dict | None) -> dict:
+    """System fields of a workflow message: user, sys_name, node_name, hostname, ips, environment_id, version."""
+    sm = sys_metadata or {}
+    uname = os.uname()
+    fields = {
+        "user": sm.get("login_name") or _login_name(),
+        "sys_name": uname[0],
+        "node_name": uname[1],
+        "hostname": sm.get("hostname") or _fqdn(),
+        "public_ip": sm.get("public_ip"),
+        "private_ip": sm.get("private_ip"),
+        "environment_id": sm.get("environment_id"),
+        "flowcept_version": flowcept_version(),
+    }
+    if extra_metadata:
+        fields["extra_metadata"] = extra_metadata
+    return {k: v for k, v in fields.items() if v is not None}
