@@ -1,7 +1,8 @@
 """The Run: the per-Flowcept buffer that decorated calls append to, and the flusher that empties it.
 
-Hot path: ``run.append(record)`` where record is a message dict or a compact tuple whose first item is a template
-with ``materialize(record, run) -> dict``. Everything else happens in ``drain()``, called by the flusher thread
+Hot path: ``run.append(msg_dict)``, or ``run.extend((template, field, ...))`` which lays a record flat into the
+list (one C call, so a drain never sees half a record, and no tuple survives to burden the garbage collector);
+``template.width`` is the record's length and ``template.materialize(record, run) -> dict`` builds the message. Everything else happens in ``drain()``, called by the flusher thread
 (online: publish to the MQ; offline: keep for dump/get_buffer) and by stop()/get_buffer()/dump_buffer().
 
 Taking pending records is lock-free with respect to producers: ``batch = items[:n]; del items[:n]`` are each one
@@ -14,7 +15,10 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import ValueLimits, dumps_line, sanitize, sanitize_dict
@@ -25,6 +29,7 @@ __all__ = ["Run", "END_OF_STREAM", "CONTROL_TYPE"]
 CONTROL_TYPE = "flowcept_control"
 END_OF_STREAM = "end_of_stream"
 _POLL_SECS = 0.02
+_CHUNK = 2048
 _OFFLINE_DRAIN_SECS = 1.0
 
 
@@ -45,13 +50,15 @@ class Run:
         self.batch_size = int(mq.get("buffer_size", 50))
         self.flush_secs = float(mq.get("insertion_buffer_time_secs", 5))
         self.sink = sink
-        self.retained: list[dict] | None = [] if (retain or sink is None) else None
+        self.retained: list[bytes] | None = [] if (retain or sink is None) else None  # JSON lines
         self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None
         self.telemetry_cfg = telemetry_cfg
         self.host_fields = host_fields()
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
+        self._tracked: dict[int, tuple[dict, int | None]] = {}
         self.append = self.items.append
+        self.extend = self.items.extend
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
         self.published = 0
         self.late = 0
@@ -67,12 +74,8 @@ class Run:
         self.append(msg)
 
     def emit_many(self, msgs: list) -> None:
-        """Add several records at once (FlowceptLightweightLoop publishes its iterations this way)."""
-        if self._closed:
-            for m in msgs:
-                self._late_append(m)
-        else:
-            self.items.extend(msgs)
+        """Add several messages or flat records at once (FlowceptLightweightLoop publishes its iterations so)."""
+        self.extend(msgs)
 
     def _late_append(self, record: Any) -> None:
         self.late += 1
@@ -81,15 +84,28 @@ class Run:
                                  "it is not captured (is a thread still running tasks?)")
 
     # materialization ------------------------------------------------------------
-    def materialize(self, item: Any) -> dict | None:
-        try:
-            if type(item) is dict:
-                return self._clean(item)
-            return item[0].materialize(item, self)
-        except Exception as e:  # a capture bug must not lose the rest of the batch
-            self.errors += 1
-            get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
-            return None
+    def materialize_chunks(self, raw: list) -> Iterator[list[dict]]:
+        """Messages from a drained slice of the flat buffer, in chunks of at most _CHUNK.
+
+        Chunking keeps the dicts short-lived (encoded and dropped chunk by chunk), so the garbage collector never
+        has a large young heap to walk while the user's code runs.
+        """
+        out: list[dict] = []
+        i, n = 0, len(raw)
+        while i < n:
+            item = raw[i]
+            width = 1 if type(item) is dict else item.width
+            try:
+                out.append(self._clean(item) if width == 1 else item.materialize(raw[i:i + width], self))
+            except Exception as e:  # a capture bug must not lose the rest of the batch
+                self.errors += 1
+                get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
+            i += width
+            if len(out) >= _CHUNK:
+                yield out
+                out = []
+        if out:
+            yield out
 
     def sanitize(self, value: Any) -> Any:
         return sanitize(value, self.limits)
@@ -114,21 +130,41 @@ class Run:
             cfg = TelemetryConfig.from_settings({"cpu": True, "mem": True, "process_info": True})
         return capture_telemetry(cfg)
 
-    def drain(self) -> list[dict]:
-        """Materialize everything pending; publish it (online) and keep it (retain). Returns the batch."""
+    def drain(self) -> int:
+        """Materialize everything pending; publish it (online) and keep it encoded (retain). Returns the count."""
         with self._drain_lock:
             items = self.items
             n = len(items)
             if not n:
-                return []
+                return 0
             raw = items[:n]
             del items[:n]
-            batch = [m for m in map(self.materialize, raw) if m is not None]
-            if self.sink is not None and batch:
-                self._publish(batch)
-            if self.retained is not None:
-                self.retained.extend(batch)
-            return batch
+            count = 0
+            for batch in self.materialize_chunks(raw):
+                if self.sink is not None:
+                    self._publish(batch)
+                if self.retained is not None:
+                    self._retain(batch)
+                count += len(batch)
+            return count
+
+    def _retain(self, batch: list[dict]) -> None:
+        retained = self.retained
+        tracked = self._tracked
+        for msg in batch:
+            if tracked and id(msg) in tracked:
+                tracked[id(msg)] = (msg, len(retained))
+            retained.append(dumps_line(msg))
+
+    def track(self, msg: dict) -> None:
+        """Remember where msg is retained, so refresh(msg) can re-encode it after an in-place update."""
+        self._tracked[id(msg)] = (msg, None)
+
+    def refresh(self, msg: dict) -> None:
+        """Re-encode a tracked message that was updated in place (e.g. the workflow message at stop)."""
+        entry = self._tracked.get(id(msg))
+        if entry is not None and entry[1] is not None and self.retained is not None:
+            self.retained[entry[1]] = dumps_line(msg)
 
     def _publish(self, batch: list[dict]) -> None:
         size = max(self.batch_size, 1)
@@ -162,9 +198,9 @@ class Run:
                     get_logger().error(f"flusher: {type(e).__name__}: {e}")
 
     def snapshot(self) -> list[dict]:
-        """Every message of this run kept in memory (all of them when retaining), after draining pending ones."""
+        """Every message of this run kept in memory (all of them when retaining), decoded into new dicts."""
         self.drain()
-        return list(self.retained) if self.retained is not None else []
+        return [orjson.loads(line) for line in self.retained] if self.retained is not None else []
 
     def close_open_loops(self) -> None:
         for loop in list(self.open_loops):
@@ -186,7 +222,9 @@ class Run:
             self._thread.join()
         self.drain()
         self._closed = True
-        self.append = self._late_append  # a call that was still running when stop() began is reported, not lost
+        # a call still running when stop() began is reported, not silently dropped
+        self.append = self._late_append
+        self.extend = self._late_append
         self.drain()
         undelivered = 0
         if self.sink is not None:
@@ -203,10 +241,14 @@ class Run:
 
     # files ----------------------------------------------------------------------------
     def dump(self, path: str) -> int:
-        """Write the retained messages to path as JSONL (overwriting). Returns the number of lines."""
-        msgs = self.snapshot()
+        """Write the retained messages to path as JSONL (overwriting, via a temporary file). Returns the count."""
+        self.drain()
+        lines = self.retained if self.retained is not None else []
+        if self.retained is None:
+            get_logger().warning("dump_buffer: this run does not keep messages in memory "
+                                 "(online mode with project.dump_buffer.enabled: false); the file will be empty")
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
-            f.writelines(map(dumps_line, msgs))
+            f.writelines(lines)
         os.replace(tmp, path)
-        return len(msgs)
+        return len(lines)

@@ -202,6 +202,7 @@ class Flowcept:
     def _emit_workflow_start(self, settings: Settings, run: Run) -> None:
         try:
             self._workflow_msg = self._workflow_message(settings, run)
+            run.track(self._workflow_msg)
             run.emit(self._workflow_msg)
         except Exception as e:
             get_logger().error(f"could not build the workflow message: {error_text(e)}")
@@ -215,6 +216,7 @@ class Flowcept:
         if self._error:
             end["stderr"] = self._error
         self._workflow_msg.update(end)
+        self._run.refresh(self._workflow_msg)
         return {"type": "workflow", "workflow_id": self.current_workflow_id, **end}
 
     def save_workflow(self, interceptor: str | None = None, interceptor_instance: Any = None) -> None:

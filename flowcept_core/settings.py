@@ -234,10 +234,17 @@ def _redact(node: Any) -> Any:
     return node
 
 
-def _merge(base: dict, over: Mapping) -> dict:
+# Sections a settings file replaces whole instead of merging into the defaults: in telemetry_capture a key the user
+# leaves out means "off" (so ``telemetry_capture: {}`` turns telemetry off), as upstream reads it.
+_REPLACED_SECTIONS = ("telemetry_capture",)
+
+
+def _merge(base: dict, over: Mapping, top: bool = False) -> dict:
     out = dict(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+        if top and k in _REPLACED_SECTIONS:
+            out[k] = dict(v) if isinstance(v, Mapping) else v
+        elif isinstance(v, Mapping) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
         else:
             out[k] = v
@@ -364,7 +371,7 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None,
     source = path if path is not None else locate_settings_file(env)
     tree = copy.deepcopy(DEFAULTS)
     if source:
-        tree = _merge(tree, _read_yaml(source))
+        tree = _merge(tree, _read_yaml(source), top=True)
     for name, (dotted, typ) in ENV_OVERRIDES.items():
         raw = env.get(name)
         if raw is not None and raw != "":

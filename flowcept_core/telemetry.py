@@ -9,6 +9,8 @@ GPU libraries (``pynvml`` for NVIDIA, ``amdsmi`` for AMD) are optional and also 
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import threading
@@ -85,13 +87,8 @@ def _parse_gpu(value: Any) -> list[str] | None:
     return list(value) or None
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# psutil helpers
-# ---------------------------------------------------------------------------------------------------------------
-
 _state_lock = threading.Lock()
-_primed = False
-_proc: Any = None
+_proc: Any = None  # psutil.Process of this pid, created (and cpu_percent primed) by _process()
 
 
 def _psutil() -> Any:
@@ -105,33 +102,32 @@ def _try(fn: Callable[[], Any], what: str) -> Any:
     """Called for optional, platform-dependent fields; returns fn() or None (logged at debug) on any failure."""
     try:
         return fn()
-    except Exception as exc:  # noqa: BLE001 - telemetry must never raise
+    except Exception as exc:  # telemetry must never raise
         logger.debug("telemetry: %s unavailable: %r", what, exc)
         return None
 
 
+def _as_dict(nt: Any) -> dict | None:
+    """Called on psutil results; returns the namedtuple as a plain dict (None stays None)."""
+    return nt._asdict() if nt is not None else None
+
+
 def _process() -> Any:
-    """Called by process capture; returns a cached psutil.Process for this pid (renewed after fork), primed."""
+    """Called at the start of every capture; returns a cached psutil.Process for this pid (renewed after fork).
+
+    On creation it primes the process and system cpu_percent counters, whose first non-blocking call returns 0.0.
+    """
     global _proc
-    pid = os.getpid()
     with _state_lock:
-        if _proc is None or _proc.pid != pid:
-            proc = _psutil().Process(pid)
-            proc.cpu_percent(interval=None)  # first call always returns 0.0
+        if _proc is None or _proc.pid != os.getpid():
+            ps = _psutil()
+            proc = ps.Process(os.getpid())
+            proc.cpu_percent(interval=None)
+            if _proc is None:
+                ps.cpu_percent(interval=None)
+                ps.cpu_percent(interval=None, percpu=True)
             _proc = proc
         return _proc
-
-
-def _prime() -> None:
-    """Called before the first capture; primes cpu_percent, whose first non-blocking call returns 0.0."""
-    global _primed
-    if _primed:
-        return
-    ps = _psutil()
-    ps.cpu_percent(interval=None)
-    ps.cpu_percent(interval=None, percpu=True)
-    _process()
-    _primed = True
 
 
 def _capture_cpu(cfg: TelemetryConfig) -> dict:
@@ -173,105 +169,63 @@ def _capture_process(cfg: TelemetryConfig) -> dict:
 
 def _capture_memory(cfg: TelemetryConfig) -> dict:
     """Called when mem is on; returns the ``memory`` part (virtual and swap)."""
-    ps = _psutil()
-    return {"virtual": ps.virtual_memory()._asdict(), "swap": ps.swap_memory()._asdict()}
+    return {"virtual": _as_dict(_psutil().virtual_memory()), "swap": _as_dict(_psutil().swap_memory())}
 
 
 def _capture_disk(cfg: TelemetryConfig) -> dict:
     """Called when disk is on; returns the ``disk`` part (usage of '/', summed I/O counters or None)."""
-    ps = _psutil()
-    io = _try(lambda: ps.disk_io_counters(perdisk=False), "disk io counters")
-    return {"disk_usage": ps.disk_usage("/")._asdict(), "io_sum": io._asdict() if io is not None else None}
+    io = _try(lambda: _psutil().disk_io_counters(perdisk=False), "disk io counters")
+    return {"disk_usage": _as_dict(_psutil().disk_usage("/")), "io_sum": _as_dict(io)}
 
 
 def _capture_network(cfg: TelemetryConfig) -> dict:
     """Called when network is on; returns the ``network`` part (summed NIC counters)."""
-    return {"netio_sum": _psutil().net_io_counters(pernic=False)._asdict()}
-
-
-_PARTS: tuple[tuple[str, Callable[[TelemetryConfig], bool], Callable[[TelemetryConfig], dict]], ...] = (
-    ("cpu", lambda c: c.cpu or c.per_cpu, _capture_cpu),
-    ("process", lambda c: c.process_info, _capture_process),
-    ("memory", lambda c: c.mem, _capture_memory),
-    ("disk", lambda c: c.disk, _capture_disk),
-    ("network", lambda c: c.network, _capture_network),
-)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# GPU (optional pynvml / amdsmi)
-# ---------------------------------------------------------------------------------------------------------------
-
-_gpu_checked = False
-_gpu_backend: tuple[str, Any] | None = None
+    return {"netio_sum": _as_dict(_psutil().net_io_counters(pernic=False))}
 
 
 def _jsonable(value: Any) -> Any:
     """Called on GPU library results; returns value converted to plain JSON types (bytes decoded, rest str)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    return str(value)
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
+@functools.cache
 def _gpu() -> tuple[str, Any] | None:
-    """Called on GPU capture; returns ("nvidia", pynvml) or ("amd", amdsmi), detected once, or None."""
-    global _gpu_checked, _gpu_backend
-    with _state_lock:
-        if not _gpu_checked:
-            _gpu_checked = True
-            try:
-                import pynvml
-
-                pynvml.nvmlInit()
-                _gpu_backend = ("nvidia", pynvml)
-            except Exception as exc:  # noqa: BLE001
-                logger.debug("telemetry: pynvml unavailable: %r", exc)
-                try:
-                    import amdsmi
-
-                    amdsmi.amdsmi_init()
-                    _gpu_backend = ("amd", amdsmi)
-                except Exception as exc2:  # noqa: BLE001
-                    logger.debug("telemetry: amdsmi unavailable: %r", exc2)
-                    logger.info("telemetry: GPU capture requested but neither pynvml nor amdsmi is usable")
-        return _gpu_backend
+    """Called on GPU capture and machine_info; returns ("nvidia", pynvml) or ("amd", amdsmi), detected once, or None."""
+    for kind, module, init in (("nvidia", "pynvml", "nvmlInit"), ("amd", "amdsmi", "amdsmi_init")):
+        try:
+            lib = importlib.import_module(module)
+            getattr(lib, init)()
+            return kind, lib
+        except Exception as exc:
+            logger.debug("telemetry: %s unavailable: %r", module, exc)
+    logger.info("telemetry: GPU capture requested but neither pynvml nor amdsmi is usable")
+    return None
 
 
-def _nvidia_metric(nv: Any, h: Any, metric: str) -> Any:
-    """Called per NVIDIA device and metric; returns the metric value (memory bytes used, C, mW, name, UUID)."""
-    if metric == "used":
-        return nv.nvmlDeviceGetMemoryInfo(h).used
-    if metric == "temperature":
-        return nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)
-    if metric == "power":
-        return nv.nvmlDeviceGetPowerUsage(h)
-    if metric == "name":
-        return nv.nvmlDeviceGetName(h)
-    if metric == "id":
-        return nv.nvmlDeviceGetUUID(h)
-    raise KeyError(f"{metric} is not an NVIDIA metric")
-
-
-def _amd_metric(amd: Any, h: Any, metric: str) -> Any:
-    """Called per AMD device and metric; returns the metric value as reported by amdsmi."""
-    if metric == "used":
-        return amd.amdsmi_get_gpu_vram_usage(h).get("vram_used")
-    if metric == "activity":
-        return amd.amdsmi_get_gpu_activity(h)
-    if metric == "power":
-        return amd.amdsmi_get_power_info(h)
-    if metric == "temperature":
-        return amd.amdsmi_get_temp_metric(h, amd.AmdSmiTemperatureType.EDGE, amd.AmdSmiTemperatureMetric.CURRENT)
-    if metric == "others":
-        info = amd.amdsmi_get_gpu_metrics_info(h)
-        return {k: v for k, v in info.items() if str(k).startswith("current_")}
-    raise KeyError(f"{metric} is not an AMD metric")
+_NVIDIA_METRICS: dict[str, Callable[[Any, Any], Any]] = {  # memory bytes used, Celsius, milliwatts, name, UUID
+    "used": lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).used,
+    "temperature": lambda nv, h: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU),
+    "power": lambda nv, h: nv.nvmlDeviceGetPowerUsage(h),
+    "name": lambda nv, h: nv.nvmlDeviceGetName(h),
+    "id": lambda nv, h: nv.nvmlDeviceGetUUID(h),
+}
+_AMD_METRICS: dict[str, Callable[[Any, Any], Any]] = {  # as reported by amdsmi
+    "used": lambda amd, h: amd.amdsmi_get_gpu_vram_usage(h).get("vram_used"),
+    "activity": lambda amd, h: amd.amdsmi_get_gpu_activity(h),
+    "power": lambda amd, h: amd.amdsmi_get_power_info(h),
+    "temperature": lambda amd, h: amd.amdsmi_get_temp_metric(
+        h, amd.AmdSmiTemperatureType.EDGE, amd.AmdSmiTemperatureMetric.CURRENT
+    ),
+    "others": lambda amd, h: {
+        k: v for k, v in amd.amdsmi_get_gpu_metrics_info(h).items() if str(k).startswith("current_")
+    },
+}
 
 
 def _gpu_devices(backend: tuple[str, Any]) -> list[Any]:
@@ -282,27 +236,23 @@ def _gpu_devices(backend: tuple[str, Any]) -> list[Any]:
     return list(lib.amdsmi_get_processor_handles())
 
 
-def _capture_gpu(metrics: list[str]) -> dict | None:
-    """Called when gpu is set; returns {"gpu_<index>": {metric: value}} or None when no GPU library is usable."""
+def _capture_gpu(cfg: TelemetryConfig) -> dict | None:
+    """Called when cfg.gpu is set; returns {"gpu_<index>": {metric: value}} or None when no GPU library is usable."""
     backend = _gpu()
     if backend is None:
         return None
     kind, lib = backend
-    getter = _nvidia_metric if kind == "nvidia" else _amd_metric
+    table = _NVIDIA_METRICS if kind == "nvidia" else _AMD_METRICS
     out: dict[str, Any] = {}
     for i, h in enumerate(_gpu_devices(backend)):
         dev: dict[str, Any] = {}
-        for m in metrics:
-            value = _try(lambda m=m: getter(lib, h, m), f"{kind} gpu {i} {m}")
-            if value is not None:
-                dev[m] = _jsonable(value)
+        for m in cfg.gpu or ():
+            if m in table:  # metrics of the other vendor are ignored
+                value = _try(lambda f=table[m], h=h: f(lib, h), f"{kind} gpu {i} {m}")
+                if value is not None:
+                    dev[m] = _jsonable(value)
         out[f"gpu_{i}"] = dev
     return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------------------------------------------
 
 
 def capture_telemetry(cfg: TelemetryConfig) -> dict | None:
@@ -315,24 +265,24 @@ def capture_telemetry(cfg: TelemetryConfig) -> dict | None:
     if not cfg.enabled:
         return None
     result: dict[str, Any] = {"timestamp": time.time()}
-    try:
-        _prime()
-    except Exception as exc:  # noqa: BLE001
-        logger.debug("telemetry: could not prime psutil: %r", exc)
-    for key, wanted, fn in _PARTS:
-        if wanted(cfg):
+    _try(_process, "psutil")  # primes cpu_percent on the first capture
+    parts = (
+        ("cpu", cfg.cpu or cfg.per_cpu, _capture_cpu),
+        ("process", cfg.process_info, _capture_process),
+        ("memory", cfg.mem, _capture_memory),
+        ("disk", cfg.disk, _capture_disk),
+        ("network", cfg.network, _capture_network),
+        ("gpu", bool(cfg.gpu), _capture_gpu),
+    )
+    for key, wanted, fn in parts:
+        if wanted:
             try:
-                result[key] = fn(cfg)
-            except Exception as exc:  # noqa: BLE001
+                part = fn(cfg)
+            except Exception as exc:
                 logger.debug("telemetry: part %r skipped: %r", key, exc)
-    if cfg.gpu:
-        try:
-            gpu = _capture_gpu(cfg.gpu)
-        except Exception as exc:  # noqa: BLE001
-            logger.debug("telemetry: part 'gpu' skipped: %r", exc)
-            gpu = None
-        if gpu is not None:
-            result["gpu"] = gpu
+                continue
+            if part is not None:
+                result[key] = part
     return result
 
 
@@ -343,12 +293,9 @@ def _cpu_model() -> str | None:
     """Called by machine_info; returns the 'model name' from /proc/cpuinfo, or None if unreadable."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.lower().startswith("model name")), None)
     except OSError:
-        pass
-    return None
+        return None
 
 
 def _gpu_names() -> list[str] | None:
@@ -375,21 +322,16 @@ def machine_info(cfg: TelemetryConfig) -> dict:
         import platform
         import socket
 
-        ps = _try(_psutil, "psutil")
+        ps = _try(_psutil, "psutil")  # if None, the psutil fields below fail inside _try and become None
         info: dict[str, Any] = {
-            "platform": {
-                "system": platform.system(),
-                "release": platform.release(),
-                "machine": platform.machine(),
-                "python_version": platform.python_version(),
-            },
+            "platform": {k: getattr(platform, k)() for k in ("system", "release", "machine", "python_version")},
             "cpu": {
-                "count_logical": _try(ps.cpu_count, "cpu count") if ps else os.cpu_count(),
-                "count_physical": _try(lambda: ps.cpu_count(logical=False), "physical cpu count") if ps else None,
+                "count_logical": _try(lambda: ps.cpu_count(), "cpu count") or os.cpu_count(),
+                "count_physical": _try(lambda: ps.cpu_count(logical=False), "physical cpu count"),
                 "model": _cpu_model(),
             },
-            "memory": {"total": _try(lambda: ps.virtual_memory().total, "memory total") if ps else None},
-            "disk": {"total": _try(lambda: ps.disk_usage("/").total, "disk total") if ps else None},
+            "memory": {"total": _try(lambda: ps.virtual_memory().total, "memory total")},
+            "disk": {"total": _try(lambda: ps.disk_usage("/").total, "disk total")},
             "hostname": _try(socket.gethostname, "hostname"),
         }
         if cfg.gpu:
@@ -427,10 +369,8 @@ class TelemetrySampler:
         return thread is not None and thread.is_alive()
 
     def start(self) -> None:
-        """Called to begin sampling; takes the first snapshot synchronously, then starts the thread.
-
-        A no-op (snapshot stays None) when cfg is not enabled, and when already running.
-        """
+        """Called to begin sampling; takes the first snapshot synchronously, then starts the thread (no-op if
+        cfg is not enabled, leaving snapshot None, or if already running)."""
         if not self.cfg.enabled:
             return
         with self._lock:
@@ -456,12 +396,3 @@ class TelemetrySampler:
             self._stop_event.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)
-
-    def __enter__(self) -> TelemetrySampler:
-        """Context-manager entry; starts the sampler and returns it."""
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Context-manager exit; stops the sampler."""
-        self.stop()

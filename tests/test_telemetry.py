@@ -238,13 +238,17 @@ def test_sampler_disabled_is_noop() -> None:
     sampler.stop()
 
 
-def test_sampler_restart_and_context_manager() -> None:
-    with TelemetrySampler(TelemetryConfig(mem=True), interval_secs=0.05) as sampler:
-        assert sampler.running
+def test_sampler_restart_and_interval_validation() -> None:
+    sampler = TelemetrySampler(TelemetryConfig(mem=True), interval_secs=0.05)
+    sampler.start()
+    sampler.start()  # already running: no second thread
+    assert sum(t.name == "flowcept-telemetry" for t in threading.enumerate()) == 1
+    sampler.stop()
     assert not sampler.running
     sampler.start()
     assert sampler.running
     sampler.stop()
+    assert TelemetrySampler(TelemetryConfig(mem=True, interval_secs=2.5)).interval_secs == 2.5
     with pytest.raises(ValueError, match="interval_secs"):
         TelemetrySampler(TelemetryConfig(mem=True), interval_secs=0)
 

@@ -1,7 +1,7 @@
 """@flowcept_task, @lightweight_flowcept_task, @telemetry_flowcept_task and @flowcept (workflow main).
 
 A decorated call with capture active does: read STATE.run and the parent ContextVar, take a counter id, two
-clock readings, append one tuple. With no active Flowcept (or instrumentation disabled) it just calls the function.
+clock readings, lay one flat record into the buffer. With no active Flowcept (or instrumentation disabled) it just calls the function.
 All three task decorators share TaskTemplate and differ only in the fields they record.
 """
 
@@ -53,7 +53,7 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
         tel1 = telemetry(run) if tel0 is not None else None
         if custom:
             args, kwargs, result = _record_handled(tmpl, args, kwargs, result)
-        run.append((tmpl, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1))
+        run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1))
 
     if inspect.iscoroutinefunction(func):
 
@@ -120,15 +120,15 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
             t1 = time()
             PARENT.reset(token)
             snap = tel.snapshot if tel is not None else None
-            run.append((tmpl, tid, parent, t0, t1, args, kwargs, None, error_text(e), snap, snap))
+            run.extend((tmpl, tid, parent, t0, t1, args, kwargs, None, error_text(e), snap, snap))
             raise
         t1 = time()
         PARENT.reset(token)
         if tel is None:
-            run.append((tmpl, tid, parent, t0, t1, args, kwargs, result, None, None, None))
+            run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, None, None, None))
         else:
             snap = tel.snapshot
-            run.append((tmpl, tid, parent, t0, t1, args, kwargs, result, None, snap, snap))
+            run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, None, snap, snap))
         return result
 
     return wrapper
@@ -145,9 +145,9 @@ def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
             try:
                 result = await func(*args, **kwargs)
             except BaseException as e:
-                run.append((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
+                run.extend((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
                 raise
-            run.append((tmpl, PARENT.get(), time(), args, kwargs, result, None))
+            run.extend((tmpl, PARENT.get(), time(), args, kwargs, result, None))
             return result
 
         return async_wrapper
@@ -160,9 +160,9 @@ def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
         try:
             result = func(*args, **kwargs)
         except BaseException as e:
-            run.append((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
+            run.extend((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
             raise
-        run.append((tmpl, PARENT.get(), time(), args, kwargs, result, None))
+        run.extend((tmpl, PARENT.get(), time(), args, kwargs, result, None))
         return result
 
     return wrapper

@@ -28,6 +28,7 @@ class _IterationTemplate:
     """Materializes iteration records: (template, i, item, started_at, ended_at, generated, telemetry)."""
 
     __slots__ = ("loop",)
+    width = 7
 
     def __init__(self, loop: _LoopBase):
         self.loop = loop
@@ -138,7 +139,7 @@ class FlowceptLoop(_LoopBase):
         if run is None or self._closed:
             yield from self._items
             return
-        append = run.append
+        append = run.extend
         tmpl = self._tmpl
         tel = run.telemetry
         i = -1
@@ -155,7 +156,7 @@ class FlowceptLoop(_LoopBase):
             i += 1
         finally:
             if i >= 0 and self._i == i:  # left during iteration i (break/exception): record it as it stands
-                run.append((tmpl, i, item, t0, time(), self._gen, None))
+                run.extend((tmpl, i, item, t0, time(), self._gen, None))
             self._closed = True
             self._it = None
             run.append(self._loop_message(time(), i + 1 if self._i == i else i))
@@ -173,7 +174,7 @@ class FlowceptLightweightLoop(_LoopBase):
             return
         tmpl = self._tmpl
         records: list = []
-        append = records.append
+        append = records.extend
         i = -1
         try:
             for item in self._items:
@@ -188,5 +189,5 @@ class FlowceptLightweightLoop(_LoopBase):
                 append((tmpl, i, item, None, None, self._gen, None))
             self._closed = True
             self._it = None
-            records.append(self._loop_message(time(), len(records)))
+            records.append(self._loop_message(time(), i + 1 if self._i == i else i))
             run.emit_many(records)

@@ -34,7 +34,7 @@ class TaskTemplate:
     """What a decorated function's messages share: activity_id, parameter names, output names, tags, metadata."""
 
     __slots__ = ("activity_id", "names", "defaults", "skip", "output_names", "args_handler", "tags",
-                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight")
+                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width")
 
     def __init__(self, func: Callable, *, lightweight: bool = False, output_names: Any = None,
                  args_handler: Callable | None = None, tags: Any = None, custom_metadata: dict | None = None,
@@ -42,6 +42,7 @@ class TaskTemplate:
                  activity_id: str | None = None):
         self.activity_id = activity_id or getattr(func, "__name__", type(func).__name__)
         self.lightweight = lightweight
+        self.width = 7 if lightweight else 11  # length of the flat record a call lays into the buffer
         self.names, self.defaults, self.skip = _parameters(func)
         if output_names is not None and not isinstance(output_names, (str, list, tuple)):
             raise TypeError(f"output_names={output_names!r} must be a str or a list/tuple of str")
