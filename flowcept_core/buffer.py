@@ -2,7 +2,8 @@
 
 Hot path: ``run.append(msg_dict)``, or ``run.extend((template, field, ...))`` which lays a record flat into the
 list (one C call, so a drain never sees half a record, and no tuple survives to burden the garbage collector);
-``template.width`` is the record's length and ``template.materialize(record, run) -> dict`` builds the message. Everything else happens in ``drain()``, called by the flusher thread
+``template.width`` is the record's length and ``template.materialize(record, run) -> dict`` builds the message.
+Everything else happens in ``drain()``, called by the flusher thread
 (online: publish to the MQ; offline: keep for dump/get_buffer) and by stop()/get_buffer()/dump_buffer().
 
 Taking pending records is lock-free with respect to producers: ``batch = items[:n]; del items[:n]`` are each one
@@ -56,7 +57,7 @@ class Run:
         self.host_fields = host_fields()
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
-        self._tracked: dict[int, tuple[dict, int | None]] = {}
+        self._tracked: dict[int, tuple[dict, bool, int | None]] = {}  # id -> (msg, drained, retained index)
         self.append = self.items.append
         self.extend = self.items.extend
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
@@ -141,6 +142,8 @@ class Run:
             del items[:n]
             count = 0
             for batch in self.materialize_chunks(raw):
+                if self._tracked:
+                    self._mark_drained(batch)
                 if self.sink is not None:
                     self._publish(batch)
                 if self.retained is not None:
@@ -148,23 +151,28 @@ class Run:
                 count += len(batch)
             return count
 
+    def _mark_drained(self, batch: list[dict]) -> None:
+        base = len(self.retained) if self.retained is not None else None
+        for j, msg in enumerate(batch):
+            if id(msg) in self._tracked:
+                self._tracked[id(msg)] = (msg, True, None if base is None else base + j)
+
     def _retain(self, batch: list[dict]) -> None:
-        retained = self.retained
-        tracked = self._tracked
-        for msg in batch:
-            if tracked and id(msg) in tracked:
-                tracked[id(msg)] = (msg, len(retained))
-            retained.append(dumps_line(msg))
+        self.retained.extend(map(dumps_line, batch))
 
     def track(self, msg: dict) -> None:
-        """Remember where msg is retained, so refresh(msg) can re-encode it after an in-place update."""
-        self._tracked[id(msg)] = (msg, None)
+        """Remember msg, so update_message() can change it later (the workflow message at stop)."""
+        self._tracked[id(msg)] = (msg, False, None)
 
-    def refresh(self, msg: dict) -> None:
-        """Re-encode a tracked message that was updated in place (e.g. the workflow message at stop)."""
-        entry = self._tracked.get(id(msg))
-        if entry is not None and entry[1] is not None and self.retained is not None:
-            self.retained[entry[1]] = dumps_line(msg)
+    def update_message(self, msg: dict, changes: dict) -> None:
+        """Apply changes to a tracked message: in place while pending; once drained, only the retained copy
+        is replaced (the published dict may be in a consumer's hands and is never mutated)."""
+        with self._drain_lock:
+            _, drained, pos = self._tracked.get(id(msg), (msg, False, None))
+            if not drained:
+                msg.update(changes)
+            elif pos is not None and self.retained is not None:
+                self.retained[pos] = dumps_line({**msg, **changes})
 
     def _publish(self, batch: list[dict]) -> None:
         size = max(self.batch_size, 1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import weakref
 from time import time
 from typing import Any
 
@@ -23,7 +22,7 @@ from flowcept_core.settings import Settings, get_settings
 
 __all__ = ["Flowcept"]
 
-_started: weakref.WeakSet = weakref.WeakSet()
+_started: set = set()  # strong refs: a started Flowcept nobody holds must still be stopped at exit
 
 
 class _DBProperty:
@@ -154,6 +153,7 @@ class Flowcept:
                     get_logger().error(f"stopping interceptor {getattr(interceptor, 'kind', interceptor)}: {e}")
             self._interceptors = []
             settings = self._settings
+            run.drain()  # the MQ sees the workflow start message before its end message
             end_msg = self._workflow_end() if self._save_workflow else None
             undelivered = run.close(settings.get("mq.stop_timeout_secs", 30), final=[end_msg] if end_msg else ())
             if undelivered:
@@ -193,10 +193,11 @@ class Flowcept:
         msg["conf"] = {"settings_path": settings.source}
         msg["flowcept_settings"] = settings.redacted()
         msg.update(workflow_system_fields(settings.section("sys_metadata"), settings.get("extra_metadata")))
-        if run.telemetry_cfg is not None and run.telemetry_cfg.machine_info:
-            from flowcept_core.telemetry import machine_info
+        # machine_info is part of the workflow schema: on unless telemetry_capture.machine_info is false
+        if settings.section("telemetry_capture").get("machine_info", True) is not False:
+            from flowcept_core.telemetry import TelemetryConfig, machine_info
 
-            msg["machine_info"] = machine_info(run.telemetry_cfg)
+            msg["machine_info"] = machine_info(run.telemetry_cfg or TelemetryConfig())
         return msg
 
     def _emit_workflow_start(self, settings: Settings, run: Run) -> None:
@@ -215,8 +216,7 @@ class Flowcept:
         end = {"ended_at": time(), "status": status}
         if self._error:
             end["stderr"] = self._error
-        self._workflow_msg.update(end)
-        self._run.refresh(self._workflow_msg)
+        self._run.update_message(self._workflow_msg, end)
         return {"type": "workflow", "workflow_id": self.current_workflow_id, **end}
 
     def save_workflow(self, interceptor: str | None = None, interceptor_instance: Any = None) -> None:

@@ -70,7 +70,7 @@ def test_exception_in_task_block_is_recorded_as_error_and_propagates():
     with Flowcept() as fc:
         with pytest.raises(ZeroDivisionError):
             with FlowceptTask(activity_id="risky"):
-                1 / 0
+                _ = 1 / 0
     (t,) = tasks(fc.get_buffer())
     assert t["status"] == "ERROR" and "ZeroDivisionError" in t["stderr"]
 

@@ -1,7 +1,8 @@
 """@flowcept_task, @lightweight_flowcept_task, @telemetry_flowcept_task and @flowcept (workflow main).
 
 A decorated call with capture active does: read STATE.run and the parent ContextVar, take a counter id, two
-clock readings, lay one flat record into the buffer. With no active Flowcept (or instrumentation disabled) it just calls the function.
+clock readings, lay one flat record into the buffer. With no active Flowcept (or instrumentation disabled) it
+just calls the function.
 All three task decorators share TaskTemplate and differ only in the fields they record.
 """
 
