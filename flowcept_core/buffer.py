@@ -51,10 +51,12 @@ class Run:
         self.batch_size = int(mq.get("buffer_size", 50))
         self.flush_secs = float(mq.get("insertion_buffer_time_secs", 5))
         self.sink = sink
-        self.retained: list[bytes] | None = [] if (retain or sink is None) else None  # JSON lines
+        self.retained: list[bytes] | None = [] if (retain or sink is None) else None  # JSONL blobs
+        self.retained_count = 0
         self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None
         self.telemetry_cfg = telemetry_cfg
         self.host_fields = host_fields()
+        self.hostname = self.host_fields["hostname"]
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
         self._tracked: dict[int, tuple[dict, bool, int | None]] = {}  # id -> (msg, drained, retained index)
@@ -152,13 +154,15 @@ class Run:
             return count
 
     def _mark_drained(self, batch: list[dict]) -> None:
-        base = len(self.retained) if self.retained is not None else None
+        blob = len(self.retained) if self.retained is not None else None
         for j, msg in enumerate(batch):
             if id(msg) in self._tracked:
-                self._tracked[id(msg)] = (msg, True, None if base is None else base + j)
+                self._tracked[id(msg)] = (msg, True, None if blob is None else (blob, j))
 
     def _retain(self, batch: list[dict]) -> None:
-        self.retained.extend(map(dumps_line, batch))
+        # One JSONL blob per chunk: compact (no per-line object or encoder slack) and written to files as is.
+        self.retained.append(b"".join(map(dumps_line, batch)))
+        self.retained_count += len(batch)
 
     def track(self, msg: dict) -> None:
         """Remember msg, so update_message() can change it later (the workflow message at stop)."""
@@ -172,7 +176,10 @@ class Run:
             if not drained:
                 msg.update(changes)
             elif pos is not None and self.retained is not None:
-                self.retained[pos] = dumps_line({**msg, **changes})
+                blob, line = pos
+                lines = self.retained[blob].splitlines(keepends=True)
+                lines[line] = dumps_line({**msg, **changes})
+                self.retained[blob] = b"".join(lines)
 
     def _publish(self, batch: list[dict]) -> None:
         size = max(self.batch_size, 1)
@@ -208,7 +215,9 @@ class Run:
     def snapshot(self) -> list[dict]:
         """Every message of this run kept in memory (all of them when retaining), decoded into new dicts."""
         self.drain()
-        return [orjson.loads(line) for line in self.retained] if self.retained is not None else []
+        if self.retained is None:
+            return []
+        return [orjson.loads(line) for blob in self.retained for line in blob.splitlines()]
 
     def close_open_loops(self) -> None:
         for loop in list(self.open_loops):
@@ -251,12 +260,12 @@ class Run:
     def dump(self, path: str) -> int:
         """Write the retained messages to path as JSONL (overwriting, via a temporary file). Returns the count."""
         self.drain()
-        lines = self.retained if self.retained is not None else []
+        blobs = self.retained if self.retained is not None else []
         if self.retained is None:
             get_logger().warning("dump_buffer: this run does not keep messages in memory "
                                  "(online mode with project.dump_buffer.enabled: false); the file will be empty")
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
-            f.writelines(lines)
+            f.writelines(blobs)
         os.replace(tmp, path)
-        return len(lines)
+        return self.retained_count

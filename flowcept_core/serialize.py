@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "object_placeholder", "dumps_line", "DICT_CLASSES"]
+__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "object_placeholder", "dumps_line", "DICT_CLASSES"]
 
 # Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)).
 DICT_CLASSES: list[type] = [argparse.Namespace, types.SimpleNamespace]
@@ -134,15 +134,23 @@ def _size_of(value: Any) -> int | None:
     return size if isinstance(size, int) else None
 
 
-def sanitize_dict(d: dict, limits: ValueLimits) -> dict:
-    """sanitize() for the top level of used/generated: scalars pass without a call (the common case)."""
-    for v in d.values():
+def all_plain(values: Any, max_bytes: int) -> bool:
+    """True when every value is a JSON scalar (str within max_bytes): nothing to convert."""
+    for v in values:
         t = type(v)
-        if not (t is int or t is float or t is bool or v is None or (t is str and len(v) <= limits.max_bytes)):
-            return sanitize(d, limits)
-    if len(d) > limits.max_items:
-        return sanitize(d, limits)
-    return d
+        if t is str:
+            if len(v) > max_bytes:
+                return False
+        elif t is not int and t is not float and t is not bool and v is not None:
+            return False
+    return True
+
+
+def sanitize_dict(d: dict, limits: ValueLimits) -> dict:
+    """sanitize() for the top level of used/generated: the same dict back when it holds only plain scalars."""
+    if len(d) <= limits.max_items and all_plain(d.values(), limits.max_bytes):
+        return d
+    return sanitize(d, limits)
 
 
 _ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY

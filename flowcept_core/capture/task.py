@@ -32,10 +32,30 @@ def _status(value: Any) -> str:
     raise ValueError(f"status={value!r} is not a Status; use one of {list(Status.__members__)}")
 
 
+class _Parts:
+    """Joins a FlowceptTask's scalar fields with its used/generated when the buffer is drained."""
+
+    width = 4  # flat record: (_PARTS, msg, used, generated)
+
+    @staticmethod
+    def materialize(rec: list, run: Any) -> dict:
+        _, msg, used, generated = rec
+        if used is not None:
+            msg["used"] = used
+        if generated is not None:
+            msg["generated"] = generated
+        return run._clean(msg)
+
+
+_PARTS = _Parts()
+
+
 class FlowceptTask:
     """A task whose fields you set yourself. See the module docstring for the end/send rules."""
 
-    __slots__ = ("_msg", "_run", "_ended", "_token")
+    # used/generated live outside _msg until publication: a dict of scalars only is not tracked by the garbage
+    # collector, so thousands of pending tasks cost it nothing (see _Parts)
+    __slots__ = ("_msg", "_used", "_run", "_ended", "_token")
 
     def __init__(self, task_id: str | None = None, workflow_id: str | None = None, campaign_id: str | None = None,
                  activity_id: str | None = None, agent_id: str | None = None, source_agent_id: str | None = None,
@@ -48,37 +68,29 @@ class FlowceptTask:
         self._run = run
         self._token = None
         if run is None:
-            self._msg = None
+            self._msg = self._used = None
             self._ended = True
             return
         self._ended = False
         msg = {"type": "task", "task_id": task_id or new_id(), "workflow_id": workflow_id or run.workflow_id,
-               "started_at": started_at or time()}
-        camp = campaign_id or run.campaign_id
-        if camp is not None:
-            msg["campaign_id"] = camp
-        if activity_id is not None:
-            msg["activity_id"] = activity_id
-        if used is not None:
-            msg["used"] = used
+               "campaign_id": campaign_id or run.campaign_id, "activity_id": activity_id,
+               "started_at": started_at or time(), "hostname": hostname or run.hostname}
+        if activity_id is None:
+            del msg["activity_id"]
+        self._used = used
         parent = parent_task_id or (current_parent_id() if PARENT.get() is not None else None)
         if parent is not None:
             msg["parent_task_id"] = parent
-        if agent_id is not None:
-            msg["agent_id"] = str(agent_id)
-        if source_agent_id is not None:
-            msg["source_agent_id"] = str(source_agent_id)
-        if data is not None:
-            msg["data"] = data
-        if subtype is not None:
-            msg["subtype"] = subtype
-        if tags is not None:
-            msg["tags"] = [tags] if isinstance(tags, str) else list(tags)
-        if adapter_id is not None:
-            msg["adapter_id"] = adapter_id
-        if custom_metadata is not None:
-            msg["custom_metadata"] = custom_metadata
-        msg["hostname"] = hostname or run.host_fields["hostname"]
+        # the rarely given fields, checked once together
+        if agent_id is not None or source_agent_id is not None or data is not None or subtype is not None or \
+                tags is not None or adapter_id is not None or custom_metadata is not None:
+            for key, value in (("agent_id", agent_id), ("source_agent_id", source_agent_id), ("data", data),
+                               ("subtype", subtype), ("adapter_id", adapter_id),
+                               ("custom_metadata", custom_metadata)):
+                if value is not None:
+                    msg[key] = str(value) if key.endswith("agent_id") else value
+            if tags is not None:
+                msg["tags"] = [tags] if isinstance(tags, str) else list(tags)
         tel = run.telemetry
         if tel is not None:
             msg["telemetry_at_start"] = tel.snapshot
@@ -117,9 +129,7 @@ class FlowceptTask:
             return
         msg = self._msg
         msg["ended_at"] = ended_at or time()
-        msg["status"] = _status(status)
-        if generated is not None:
-            msg["generated"] = generated
+        msg["status"] = "FINISHED" if status is None else _status(status)
         if stdout is not None:
             msg["stdout"] = stdout
         if stderr is not None:
@@ -132,7 +142,7 @@ class FlowceptTask:
         if tel is not None:
             msg["telemetry_at_end"] = tel.snapshot
         self._ended = True
-        self._run.append(msg)
+        self._run.extend((_PARTS, msg, self._used, generated))
 
     def send(self) -> None:
         """Publish the task as it is, if it was not ended: ended_at = started_at, no status or outputs added."""
@@ -141,7 +151,7 @@ class FlowceptTask:
         msg = self._msg
         msg["ended_at"] = msg["started_at"]
         self._ended = True
-        self._run.append(msg)
+        self._run.extend((_PARTS, msg, self._used, None))
 
     def get_id(self) -> str | None:
         return self._msg["task_id"] if self._msg is not None else None
@@ -158,4 +168,6 @@ class FlowceptTask:
     @property
     def _task(self) -> TaskObject | None:
         """A TaskObject copy of the current fields (read-only view; for fields not exposed by the API)."""
-        return TaskObject.from_dict(self._msg) if self._msg is not None else None
+        if self._msg is None:
+            return None
+        return TaskObject.from_dict({**self._msg, "used": self._used} if self._used is not None else self._msg)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowcept_core.ids import format_id, new_id
-from flowcept_core.serialize import sanitize_dict
+from flowcept_core.serialize import all_plain, sanitize_dict
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS"]
 
@@ -24,10 +24,6 @@ DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", 
 
 def error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
-
-
-def _as_id(v: Any) -> Any:
-    return format_id(v) if type(v) is int else v
 
 
 class TaskTemplate:
@@ -116,23 +112,59 @@ class TaskTemplate:
         return used, handler(result)
 
     # materialization ----------------------------------------------------------------
-    def materialize(self, rec: tuple, run: Any) -> dict:
+    def _used(self, args: tuple, kwargs: Any, limits: Any) -> dict:
+        # Fast path (the common case): positional scalars only, no defaults to add.
+        if not kwargs and not self.defaults and not self.skip:
+            n = len(args)
+            if n == 1 and self.names:
+                v = args[0]
+                t = type(v)
+                if t is int or t is float or t is bool or (t is str and len(v) <= limits.max_bytes):
+                    return {self.names[0]: v}
+            elif n <= len(self.names):
+                used = dict(zip(self.names, args, strict=False))
+                if all_plain(used.values(), limits.max_bytes):
+                    return used
+        return sanitize_dict(self.bind(args, kwargs), limits)
+
+    def _generated(self, result: Any, limits: Any) -> dict | None:
+        if result is None:
+            return None
+        t = type(result)
+        if self.output_names is None and (t is int or t is float or t is bool or (t is str and
+                                                                                   len(result) <= limits.max_bytes)):
+            return {"arg_0": result}
+        generated = self.outputs(result)
+        return sanitize_dict(generated, limits) if generated is not None else None
+
+    def materialize(self, rec: list, run: Any) -> dict:
         if self.lightweight:
             return self._materialize_light(rec, run)
         _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec
+        limits = run.limits
         if kwargs is HANDLED:
-            used, generated = args, result
+            used = sanitize_dict(args, limits) if type(args) is dict else run.sanitize(args)
+            generated = run.sanitize(result) if result is not None else None
         else:
-            used, generated = self.bind(args, kwargs), (self.outputs(result) if err is None else None)
-        msg = self._base(used, generated, run)
-        msg["task_id"] = format_id(tid)
-        msg["started_at"] = t0
-        msg["ended_at"] = t1
-        msg["status"] = FINISHED if err is None else ERROR
+            used = self._used(args, kwargs, limits)
+            generated = self._generated(result, limits) if err is None else None
+        msg = {"type": "task", "task_id": format_id(tid), "activity_id": self.activity_id,
+               "workflow_id": self.workflow_id or run.workflow_id, "campaign_id": self.campaign_id or run.campaign_id,
+               "used": used, "started_at": t0, "ended_at": t1, "status": FINISHED if err is None else ERROR}
+        if "workflow_id" in used or "campaign_id" in used:
+            self._ids_from_call(msg, used)
+        if generated is not None:
+            msg["generated"] = generated
         if err is not None:
             msg["stderr"] = err
         if parent is not None:
-            msg["parent_task_id"] = _as_id(parent)
+            msg["parent_task_id"] = format_id(parent) if type(parent) is int else parent
+        if self.tags is not None:
+            msg["tags"] = self.tags
+        if self.custom_metadata is not None:
+            msg["custom_metadata"] = self.custom_metadata
+        if self.subtype is not None:
+            msg["subtype"] = self.subtype
         if tel0 is not None:
             msg["telemetry_at_start"] = tel0
         if tel1 is not None:
@@ -141,40 +173,33 @@ class TaskTemplate:
             msg.update(run.host_fields)
         return msg
 
-    def _materialize_light(self, rec: tuple, run: Any) -> dict:
+    def _materialize_light(self, rec: list, run: Any) -> dict:
         _, parent, t1, args, kwargs, result, err = rec
-        msg = self._base(self.bind(args, kwargs), self.outputs(result) if err is None else None, run)
-        msg["task_id"] = new_id()
-        msg["ended_at"] = t1
-        msg["status"] = FINISHED if err is None else ERROR
+        limits = run.limits
+        used = self._used(args, kwargs, limits)
+        msg = {"type": "task", "task_id": new_id(), "activity_id": self.activity_id,
+               "workflow_id": self.workflow_id or run.workflow_id, "used": used, "ended_at": t1,
+               "status": FINISHED if err is None else ERROR}
+        if "workflow_id" in used or "campaign_id" in used:
+            self._ids_from_call(msg, used)
+        generated = self._generated(result, limits) if err is None else None
+        if generated is not None:
+            msg["generated"] = generated
         if err is not None:
             msg["stderr"] = err
         if parent is not None:
-            msg["parent_task_id"] = _as_id(parent)
+            msg["parent_task_id"] = format_id(parent) if type(parent) is int else parent
         return msg
 
-    def _base(self, used: dict, generated: dict | None, run: Any) -> dict:
-        limits = run.limits
-        if used:
-            wf = used.pop("workflow_id", None) if "workflow_id" in used else None
-            camp = used.pop("campaign_id", None) if "campaign_id" in used else None
-            used = sanitize_dict(used, limits) if type(used) is dict else run.sanitize(used)
-        else:
-            wf = camp = None
-        msg = {"type": "task", "activity_id": self.activity_id,
-               "workflow_id": wf or self.workflow_id or run.workflow_id, "used": used}
-        camp = camp or self.campaign_id or run.campaign_id
-        if camp is not None:
+    @staticmethod
+    def _ids_from_call(msg: dict, used: dict) -> None:
+        """A workflow_id / campaign_id keyword given to the call itself overrides the run's (then leaves used)."""
+        wf = used.pop("workflow_id", None)
+        camp = used.pop("campaign_id", None)
+        if wf:
+            msg["workflow_id"] = wf
+        if camp:
             msg["campaign_id"] = camp
-        if generated is not None:
-            msg["generated"] = sanitize_dict(generated, limits) if type(generated) is dict else run.sanitize(generated)
-        if self.tags is not None:
-            msg["tags"] = self.tags
-        if self.custom_metadata is not None:
-            msg["custom_metadata"] = self.custom_metadata
-        if self.subtype is not None:
-            msg["subtype"] = self.subtype
-        return msg
 
 
 def _parameters(func: Callable) -> tuple[tuple[str, ...], dict, int]:
