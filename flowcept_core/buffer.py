@@ -19,8 +19,6 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import ValueLimits, dumps_line, sanitize, sanitize_dict
 from flowcept_core.sysinfo import host_fields
@@ -217,6 +215,8 @@ class Run:
         self.drain()
         if self.retained is None:
             return []
+        import orjson
+
         return [orjson.loads(line) for blob in self.retained for line in blob.splitlines()]
 
     def close_open_loops(self) -> None:

@@ -11,14 +11,14 @@ import atexit
 import os
 import threading
 from time import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowcept_core.buffer import Run
-from flowcept_core.capture.templates import error_text
-from flowcept_core.files import consolidate_files, delete_file, dump_path, read_jsonl, to_dataframe
-from flowcept_core.ids import new_uuid
-from flowcept_core.logger import configure_logging, get_logger
-from flowcept_core.settings import Settings, get_settings
+from flowcept_core.capture.context import error_text
+from flowcept_core.logger import get_logger
+
+if TYPE_CHECKING:
+    from flowcept_core.buffer import Run
+    from flowcept_core.settings import Settings
 
 __all__ = ["Flowcept"]
 
@@ -56,6 +56,8 @@ class Flowcept:
             raise TypeError(f"workflow_args={workflow_args!r} must be a dict")
         self._interceptor_names = interceptors
         self.bundle_exec_id = bundle_exec_id or str(id(self))
+        from flowcept_core.ids import new_uuid
+
         self.current_workflow_id = workflow_id or new_uuid()
         self.campaign_id = campaign_id or new_uuid()
         self.workflow_name = workflow_name
@@ -85,6 +87,9 @@ class Flowcept:
             if self.is_started:
                 get_logger().warning(f"Flowcept for workflow {self.current_workflow_id} is already started")
                 return self
+            from flowcept_core.logger import configure_logging
+            from flowcept_core.settings import get_settings
+
             settings = self._settings = get_settings()
             configure_logging(settings.section("log"))
             self._prepare_buffer_file(settings)
@@ -105,6 +110,8 @@ class Flowcept:
         return self
 
     def _build_run(self, settings: Settings) -> Run:
+        from flowcept_core.buffer import Run
+
         online = settings.get("project.db_flush_mode") == "online" and bool(settings.get("mq.enabled", True))
         sink = None
         if online:
@@ -227,6 +234,9 @@ class Flowcept:
 
     # buffer --------------------------------------------------------------------------------
     def _dump_path(self, path: str | None = None) -> str:
+        from flowcept_core.files import dump_path
+        from flowcept_core.settings import get_settings
+
         settings = self._settings or get_settings()
         base = path or settings.get("project.dump_buffer.path") or "flowcept_buffer.jsonl"
         if path is not None:
@@ -242,12 +252,18 @@ class Flowcept:
             delete = settings.get("project.dump_buffer.enabled") and \
                 settings.get("project.dump_buffer.delete_previous_file", False)
         if delete:
+            from flowcept_core.files import delete_file
+
             delete_file(self._dump_path())
 
     def get_buffer(self, return_df: bool = False) -> Any:
         """Messages captured by this run and kept in memory (a list of dicts, or a DataFrame with dotted columns)."""
         msgs = self._run.snapshot() if self._run is not None else []
-        return to_dataframe(msgs) if return_df else msgs
+        if return_df:
+            from flowcept_core.files import to_dataframe
+
+            return to_dataframe(msgs)
+        return msgs
 
     def dump_buffer(self, path: str | None = None) -> None:
         """Write the in-memory buffer to path (default: project.dump_buffer.path) as JSONL, overwriting it."""
@@ -261,6 +277,9 @@ class Flowcept:
                          consolidate: bool = False, workflow_id: str | None = None,
                          cleanup_files: bool = True) -> Any:
         """Read a JSONL buffer file as a list of dicts (or a DataFrame; normalize_df gives dotted columns)."""
+        from flowcept_core.files import consolidate_files, read_jsonl, to_dataframe
+        from flowcept_core.settings import get_settings
+
         path = file_path or get_settings().get("project.dump_buffer.path")
         assert path, "no file_path given and project.dump_buffer.path is not set"
         if consolidate:
@@ -277,12 +296,16 @@ class Flowcept:
     @staticmethod
     def delete_buffer_file(path: str | None = None) -> None:
         """Delete the buffer file (default: project.dump_buffer.path) if it exists; the memory buffer is kept."""
+        from flowcept_core.files import delete_file
+        from flowcept_core.settings import get_settings
+
         delete_file(path or get_settings().get("project.dump_buffer.path") or "flowcept_buffer.jsonl")
 
     @staticmethod
     def services_alive() -> bool:
         """True when the configured MQ (online mode) answers; logs the status of each service."""
         from flowcept_core.health import services_status
+        from flowcept_core.settings import get_settings
 
         status = services_status(get_settings())
         for name, (ok, detail) in status.items():

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Any
-
-import orjson
 
 from flowcept_core.logger import get_logger
 
@@ -33,6 +30,8 @@ def read_jsonl(path: str) -> list[dict]:
 
     A malformed line raises orjson.JSONDecodeError naming the line number.
     """
+    import orjson
+
     out: list[dict] = []
     append = out.append
     loads = orjson.loads
@@ -61,6 +60,10 @@ def consolidate_files(base: str, workflow_id: str | None, cleanup_files: bool = 
     With a workflow_id only its messages are kept. Returns the consolidated path. Inputs are deleted when
     cleanup_files is true (the output is written first, so nothing is lost if writing fails).
     """
+    import glob
+
+    import orjson
+
     stem, ext = os.path.splitext(base)
     ext = ext or ".jsonl"
     target = f"{stem}_{workflow_id}{ext}" if workflow_id else f"{stem}_consolidated{ext}"

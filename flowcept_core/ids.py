@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import uuid
 
 __all__ = ["COUNTER", "format_id", "new_id", "new_uuid"]
 
@@ -55,4 +54,6 @@ def new_id() -> str:
 
 def new_uuid() -> str:
     """A random UUID4 string, for workflow and campaign ids (not on the per-task path)."""
+    import uuid
+
     return str(uuid.uuid4())

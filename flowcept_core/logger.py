@@ -1,13 +1,23 @@
-"""The "flowcept" logger, configured once from the ``log`` settings section."""
+"""The "flowcept" logger, configured once from the ``log`` settings section (logging is imported on first use)."""
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 __all__ = ["get_logger", "configure_logging"]
 
-_LOGGER = logging.getLogger("flowcept")
+_logger: Any = None
 _configured = False
+
+
+def get_logger() -> Any:
+    """The shared logging.Logger named "flowcept"; handlers are added by configure_logging()."""
+    global _logger
+    if _logger is None:
+        import logging
+
+        _logger = logging.getLogger("flowcept")
+    return _logger
 
 
 def configure_logging(section: dict) -> None:
@@ -16,14 +26,16 @@ def configure_logging(section: dict) -> None:
     if _configured:
         return
     _configured = True
-    _LOGGER.propagate = True
+    import logging
+
+    logger = get_logger()
     levels = []
     stream_level = str(section.get("log_stream_level", "error")).lower()
     if stream_level != "disable":
         h = logging.StreamHandler()
         h.setLevel(stream_level.upper())
         h.setFormatter(logging.Formatter("[flowcept][%(levelname)s] %(message)s"))
-        _LOGGER.addHandler(h)
+        logger.addHandler(h)
         levels.append(h.level)
     file_level = str(section.get("log_file_level", "disable")).lower()
     if file_level != "disable":
@@ -33,15 +45,10 @@ def configure_logging(section: dict) -> None:
         fh = logging.FileHandler(path)
         fh.setLevel(file_level.upper())
         fh.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(threadName)s %(message)s"))
-        _LOGGER.addHandler(fh)
+        logger.addHandler(fh)
         levels.append(fh.level)
     if levels:
-        _LOGGER.setLevel(min(levels))
+        logger.setLevel(min(levels))
     else:  # both disabled: silence, including Python's last-resort stderr handler
-        _LOGGER.addHandler(logging.NullHandler())
-        _LOGGER.propagate = False
-
-
-def get_logger() -> logging.Logger:
-    """The shared logger; handlers are added by configure_logging()."""
-    return _LOGGER
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False

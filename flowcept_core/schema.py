@@ -9,8 +9,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
-import orjson
-
 __all__ = ["Status", "TaskObject", "WorkflowObject", "TASK_FIELDS", "WORKFLOW_FIELDS"]
 
 
@@ -83,6 +81,8 @@ class _Record:
 
     def serialize(self) -> bytes:
         """JSON bytes of to_dict()."""
+        import orjson
+
         return orjson.dumps(self.to_dict(), default=str)
 
     def __eq__(self, other: object) -> bool:
@@ -155,6 +155,8 @@ class WorkflowObject(_Record):
 
     @staticmethod
     def deserialize(serialized_data: bytes | str) -> WorkflowObject:
+        import orjson
+
         return WorkflowObject.from_dict(orjson.loads(serialized_data))
 
     @staticmethod

@@ -10,31 +10,36 @@ dataclasses become dicts; objects with ``to_flowcept_dict()`` / ``to_dict()`` us
 
 from __future__ import annotations
 
-import argparse
-import base64
-import dataclasses
+import sys
 import types
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
+__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "object_placeholder", "dumps_line", "DICT_CLASSES",
+           "is_namespace"]
 
-__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "object_placeholder", "dumps_line", "DICT_CLASSES"]
+# Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)); argparse.Namespace too.
+DICT_CLASSES: list[type] = [types.SimpleNamespace]
 
-# Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)).
-DICT_CLASSES: list[type] = [argparse.Namespace, types.SimpleNamespace]
+
+def is_namespace(v: Any) -> bool:
+    """isinstance(v, argparse.Namespace), without importing argparse (no Namespace exists until it is imported)."""
+    argparse = sys.modules.get("argparse")
+    return argparse is not None and isinstance(v, argparse.Namespace)
 
 _SCALARS = (str, int, float, bool, type(None))
 
 
-@dataclass(frozen=True)
 class ValueLimits:
     """Caps that keep huge or pathological values from stalling capture."""
 
-    max_depth: int = 32
-    max_items: int = 10_000
-    max_bytes: int = 1_048_576
-    replace_non_json: bool = True
+    __slots__ = ("max_depth", "max_items", "max_bytes", "replace_non_json")
+
+    def __init__(self, max_depth: int = 32, max_items: int = 10_000, max_bytes: int = 1_048_576,
+                 replace_non_json: bool = True):
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.replace_non_json = replace_non_json
 
     @classmethod
     def from_settings(cls, project: dict) -> ValueLimits:
@@ -104,13 +109,15 @@ def _sanitize_object(value: Any, limits: ValueLimits, depth: int, path: set | No
     if not limits.replace_non_json:
         return repr(value)
     try:
-        if isinstance(value, tuple(DICT_CLASSES)):
+        if isinstance(value, tuple(DICT_CLASSES)) or is_namespace(value):
             return sanitize(vars(value), limits, depth + 1, path)
         for meth in ("to_flowcept_dict", "to_dict"):
             fn = getattr(value, meth, None)
             if callable(fn) and not isinstance(value, type):
                 return sanitize(fn(), limits, depth + 1, path)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+            import dataclasses
+
             return sanitize({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, limits, depth + 1,
                             path)
         tolist = getattr(value, "tolist", None)
@@ -153,11 +160,10 @@ def sanitize_dict(d: dict, limits: ValueLimits) -> dict:
     return sanitize(d, limits)
 
 
-_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray, memoryview)):
+        import base64
+
         return {"$binary": {"base64": base64.b64encode(bytes(obj)).decode("ascii"), "subType": "00"}}
     if isinstance(obj, (set, frozenset)):
         return list(obj)
@@ -166,7 +172,10 @@ def _json_default(obj: Any) -> Any:
 
 def dumps_line(msg: dict) -> bytes:
     """One JSONL line (with trailing newline) for a message; falls back to a sanitized copy if orjson refuses."""
+    import orjson  # cached in sys.modules after the first call; keeps `import flowcept` light
+
+    opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
     try:
-        return orjson.dumps(msg, default=_json_default, option=_ORJSON_OPTS | orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(msg, default=_json_default, option=opts)
     except (TypeError, orjson.JSONEncodeError):
-        return orjson.dumps(sanitize(msg), default=_json_default, option=_ORJSON_OPTS | orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(sanitize(msg), default=_json_default, option=opts)

@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -323,6 +322,8 @@ _MISSING = object()
 
 
 def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
+    import difflib
+
     warnings = []
     defaults = Settings(DEFAULTS)
     user = Settings(tree)

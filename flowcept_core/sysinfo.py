@@ -5,9 +5,7 @@ Never includes the process environment (it may hold secrets).
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from functools import lru_cache
 
 __all__ = ["host_fields", "workflow_system_fields", "flowcept_version"]
@@ -21,6 +19,8 @@ def flowcept_version() -> str:
 
 @lru_cache(maxsize=1)
 def _login_name() -> str | None:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:
@@ -32,6 +32,8 @@ def _login_name() -> str | None:
 
 @lru_cache(maxsize=1)
 def _fqdn() -> str:
+    import socket
+
     try:
         name = socket.getfqdn()
         if name and name != "localhost":

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["STATE", "PARENT", "push_run", "pop_run", "propagate_context_to_threads", "current_parent_id"]
+from flowcept_core.ids import format_id
+
+__all__ = ["STATE", "PARENT", "push_run", "pop_run", "propagate_context_to_threads", "current_parent_id",
+           "error_text"]
+
+
+def error_text(e: BaseException) -> str:
+    """How an exception is recorded in stderr: "Type: message"."""
+    return f"{type(e).__name__}: {e}"
 
 
 class _State:
@@ -46,15 +53,13 @@ def pop_run(run: Any) -> None:
 
 def current_parent_id() -> str | None:
     """The string id of the task currently executing in this context, or None."""
-    from flowcept_core.ids import format_id
-
     p = PARENT.get()
     return format_id(p) if type(p) is int else p
 
 
 _installed = False
 _orig_thread_start = threading.Thread.start
-_orig_submit = ThreadPoolExecutor.submit
+_orig_submit: Any = None
 
 
 def _thread_start(self: threading.Thread) -> None:
@@ -66,7 +71,7 @@ def _thread_start(self: threading.Thread) -> None:
     _orig_thread_start(self)
 
 
-def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+def _submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
     if PARENT.get() is not None:
         ctx = contextvars.copy_context()
         return _orig_submit(self, ctx.run, fn, *args, **kwargs)
@@ -78,9 +83,12 @@ def propagate_context_to_threads() -> None:
 
     Only acts while a task is executing (PARENT set); other threads start exactly as before.
     """
-    global _installed
+    global _installed, _orig_submit
     if _installed:
         return
     _installed = True
+    from concurrent.futures import ThreadPoolExecutor
+
+    _orig_submit = ThreadPoolExecutor.submit
     threading.Thread.start = _thread_start  # type: ignore[method-assign]
     ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]

@@ -9,7 +9,6 @@ All three task decorators share TaskTemplate and differ only in the fields they 
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 from time import time
 from typing import Any
@@ -19,6 +18,11 @@ from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemp
 from flowcept_core.ids import COUNTER
 
 __all__ = ["flowcept_task", "lightweight_flowcept_task", "telemetry_flowcept_task", "flowcept"]
+
+
+def _is_coroutine_function(f: Callable) -> bool:
+    code = getattr(getattr(f, "__wrapped__", f), "__code__", None)
+    return code is not None and bool(code.co_flags & 0x80)  # CO_COROUTINE
 
 
 def _check_options(name: str, options: dict) -> None:
@@ -56,7 +60,7 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
             args, kwargs, result = _record_handled(tmpl, args, kwargs, result)
         run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1))
 
-    if inspect.iscoroutinefunction(func):
+    if _is_coroutine_function(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -136,7 +140,7 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
 
 
 def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
-    if inspect.iscoroutinefunction(func):
+    if _is_coroutine_function(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -218,7 +222,7 @@ def flowcept(func: Callable | None = None, **flowcept_kwargs: Any) -> Any:
     def decorate(f: Callable) -> Callable:
         from flowcept_core.controller import Flowcept
 
-        if inspect.iscoroutinefunction(f):
+        if _is_coroutine_function(f):
 
             @functools.wraps(f)
             async def async_main(*args: Any, **kwargs: Any) -> Any:

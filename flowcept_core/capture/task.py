@@ -13,11 +13,10 @@ from __future__ import annotations
 from time import time
 from typing import Any
 
-from flowcept_core.capture.context import PARENT, STATE, current_parent_id
-from flowcept_core.capture.templates import error_text
+from flowcept_core.capture.context import PARENT, STATE, current_parent_id, error_text
 from flowcept_core.ids import new_id
 from flowcept_core.logger import get_logger
-from flowcept_core.schema import Status, TaskObject
+from flowcept_core.schema import Status
 
 __all__ = ["FlowceptTask"]
 
@@ -166,8 +165,10 @@ class FlowceptTask:
         return self._msg.get("agent_id") if self._msg is not None else None
 
     @property
-    def _task(self) -> TaskObject | None:
+    def _task(self) -> Any:
         """A TaskObject copy of the current fields (read-only view; for fields not exposed by the API)."""
+        from flowcept_core.schema import TaskObject
+
         if self._msg is None:
             return None
         return TaskObject.from_dict({**self._msg, "used": self._used} if self._used is not None else self._msg)

@@ -6,24 +6,19 @@ dict later, off the caller's path (binding arguments to parameter names, mapping
 
 from __future__ import annotations
 
-import argparse
-import inspect
 from collections.abc import Callable
 from typing import Any
 
+from flowcept_core.capture.context import error_text
 from flowcept_core.ids import format_id, new_id
-from flowcept_core.serialize import all_plain, sanitize_dict
+from flowcept_core.serialize import all_plain, is_namespace, sanitize_dict
 
-__all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS"]
+__all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
 
 HANDLED = object()  # marks a record whose used/generated were already built by a custom args_handler
 FINISHED, ERROR = "FINISHED", "ERROR"
 DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", "workflow_id", "campaign_id",
                      "subtype", "activity_id")
-
-
-def error_text(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}"
 
 
 class TaskTemplate:
@@ -63,13 +58,13 @@ class TaskTemplate:
         used: dict = {}
         for i in range(self.skip, len(args)):
             a = args[i]
-            if isinstance(a, argparse.Namespace):
+            if is_namespace(a):
                 used.update(vars(a))
             else:
                 used[names[i] if i < len(names) else f"arg_{i}"] = a
         if kwargs:
             for k, v in kwargs.items():
-                if isinstance(v, argparse.Namespace):
+                if is_namespace(v):
                     used.update(vars(v))
                 else:
                     used[k] = v
@@ -203,7 +198,28 @@ class TaskTemplate:
 
 
 def _parameters(func: Callable) -> tuple[tuple[str, ...], dict, int]:
-    """Positional parameter names, defaults of parameters, and 1 if the first parameter is self/cls."""
+    """Positional parameter names, defaults of parameters, and 1 if the first parameter is self/cls.
+
+    Read from the code object (cheap, no inspect import); other callables fall back to inspect.signature.
+    """
+    target = getattr(func, "__wrapped__", func)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return _parameters_by_signature(func)
+    n_pos = code.co_argcount
+    names = code.co_varnames[:n_pos]
+    defaults: dict = {}
+    pos_defaults = getattr(target, "__defaults__", None) or ()
+    if pos_defaults:
+        defaults.update(zip(names[n_pos - len(pos_defaults):], pos_defaults, strict=True))
+    defaults.update(getattr(target, "__kwdefaults__", None) or {})
+    skip = 1 if names and names[0] in ("self", "cls") else 0
+    return tuple(names), defaults, skip
+
+
+def _parameters_by_signature(func: Callable) -> tuple[tuple[str, ...], dict, int]:
+    import inspect
+
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
