@@ -9,9 +9,6 @@ from flowcept_core.logger import get_logger
 
 __all__ = ["dump_path", "read_jsonl", "consolidate_files", "delete_file", "to_dataframe"]
 
-# Values that repeat on almost every line: one shared str object each instead of a copy per message.
-_SHARED_VALUE_KEYS = ("type", "workflow_id", "campaign_id", "activity_id", "status", "hostname", "node_name",
-                      "login_name", "subtype", "adapter_id", "workflow_name", "agent_id")
 
 
 def dump_path(base: str, producer_id: str | None = None, workflow_id: str | None = None,
@@ -26,32 +23,88 @@ def dump_path(base: str, producer_id: str | None = None, workflow_id: str | None
 
 
 def read_jsonl(path: str) -> list[dict]:
-    """Parse a JSONL file line by line (never the whole file as one string). Blank lines are skipped.
+    """Parse a JSONL file in chunks of lines (never the whole file as one string). Blank lines are skipped.
 
-    A malformed line raises orjson.JSONDecodeError naming the line number.
+    Each chunk is parsed by one orjson call (as a JSON array of its lines); the garbage collector is paused meanwhile
+    (only new, acyclic dicts are created). A malformed line raises orjson.JSONDecodeError naming its line number.
     """
+    import gc
+
     import orjson
 
     out: list[dict] = []
-    append = out.append
-    loads = orjson.loads
     shared: dict[str, str] = {}
-    keys = _SHARED_VALUE_KEYS
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                msg = loads(line)
-            except orjson.JSONDecodeError as e:
-                if not line.strip():
-                    continue
-                raise orjson.JSONDecodeError(f"{path}:{lineno}: {e}", e.doc, e.pos) from None
-            if type(msg) is dict:
-                for k in keys:
-                    v = msg.get(k)
-                    if v is not None and type(v) is str:
-                        msg[k] = shared.setdefault(v, v)
-            append(msg)
+    lineno = 0
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with open(path, "rb") as f:
+            while True:
+                lines = f.readlines(_CHUNK_BYTES)
+                if not lines:
+                    break
+                try:
+                    msgs = orjson.loads(b"[" + b",".join(line for line in lines if line.strip()) + b"]")
+                except orjson.JSONDecodeError:
+                    msgs = _parse_lines(path, lines, lineno)
+                lineno += len(lines)
+                _share_values(msgs, shared)  # one str object per repeated value, not one per line
+                out.extend(msgs)
+    finally:
+        if was_enabled:
+            gc.enable()
     return out
+
+
+_CHUNK_BYTES = 1 << 20
+
+
+def _parse_lines(path: str, lines: list[bytes], first_lineno: int) -> list:
+    """Slow path after a chunk failed to parse: find and name the bad line."""
+    import orjson
+
+    msgs = []
+    for i, line in enumerate(lines, first_lineno + 1):
+        if not line.strip():
+            continue
+        try:
+            msgs.append(orjson.loads(line))
+        except orjson.JSONDecodeError as e:
+            raise orjson.JSONDecodeError(f"{path}:{i}: {e}", e.doc, e.pos) from None
+    return msgs
+
+
+def _share_values(msgs: list, shared: dict[str, str]) -> None:
+    sd = shared.setdefault
+    for msg in msgs:
+        if msg.__class__ is not dict:
+            continue
+        get = msg.get
+        # unrolled over the fields that repeat on nearly every line (a loop over the keys costs twice as much)
+        v = get("type")
+        if v.__class__ is str:
+            msg["type"] = sd(v, v)
+        v = get("workflow_id")
+        if v.__class__ is str:
+            msg["workflow_id"] = sd(v, v)
+        v = get("campaign_id")
+        if v.__class__ is str:
+            msg["campaign_id"] = sd(v, v)
+        v = get("activity_id")
+        if v.__class__ is str:
+            msg["activity_id"] = sd(v, v)
+        v = get("status")
+        if v.__class__ is str:
+            msg["status"] = sd(v, v)
+        v = get("hostname")
+        if v.__class__ is str:
+            msg["hostname"] = sd(v, v)
+            v = get("node_name")
+            if v.__class__ is str:
+                msg["node_name"] = sd(v, v)
+            v = get("login_name")
+            if v.__class__ is str:
+                msg["login_name"] = sd(v, v)
 
 
 def consolidate_files(base: str, workflow_id: str | None, cleanup_files: bool = True) -> str:
@@ -105,6 +158,24 @@ def delete_file(path: str) -> bool:
         return False
 
 
+def flatten_message(msg: dict) -> dict:
+    """Nested dicts as dotted keys: {"used": {"x": 1}} -> {"used.x": 1}. Lists and empty dicts stay values."""
+    flat: dict = {}
+    for k, v in msg.items():
+        if v.__class__ is dict and v:
+            stack = [(f"{k}.", v)]
+            while stack:
+                prefix, d = stack.pop()
+                for k2, v2 in d.items():
+                    if v2.__class__ is dict and v2:
+                        stack.append((f"{prefix}{k2}.", v2))
+                    else:
+                        flat[f"{prefix}{k2}"] = v2
+        else:
+            flat[k] = v
+    return flat
+
+
 def to_dataframe(messages: list[dict], normalize: bool = True) -> Any:
     """A pandas DataFrame; normalize=True gives dotted columns (used.x, telemetry_at_end.cpu.percent_all)."""
     try:
@@ -112,5 +183,5 @@ def to_dataframe(messages: list[dict], normalize: bool = True) -> Any:
     except ModuleNotFoundError:
         raise ModuleNotFoundError("pandas is needed for DataFrames: pip install pandas") from None
     if normalize:
-        return pd.json_normalize(messages, sep=".")
+        return pd.DataFrame([flatten_message(m) for m in messages])
     return pd.DataFrame(messages)
