@@ -62,6 +62,7 @@ class Run:
         self.extend = self.items.extend
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
         self.published = 0
+        self.unpublished = 0
         self.late = 0
         self.errors = 0
         self._drain_lock = threading.Lock()
@@ -188,6 +189,7 @@ class Run:
                 self.published += len(chunk)
             except Exception as e:
                 self.errors += 1
+                self.unpublished += len(chunk)
                 get_logger().error(f"publishing {len(chunk)} messages to the MQ failed: {type(e).__name__}: {e}")
 
     # flusher ------------------------------------------------------------------------
@@ -250,8 +252,9 @@ class Run:
             marker = {"type": CONTROL_TYPE, "info": END_OF_STREAM, "producer_id": self.producer_id,
                       "workflow_id": self.workflow_id, "message_count": self.published}
             self._publish([marker])
+            undelivered = self.unpublished
             try:
-                undelivered = int(self.sink.close(timeout) or 0)
+                undelivered += int(self.sink.close(timeout) or 0)
             except Exception as e:
                 get_logger().error(f"closing the MQ failed: {type(e).__name__}: {e}")
         return undelivered

@@ -308,3 +308,36 @@ def test_examples_in_the_repository_run(tmp_path):
     out = subprocess.run([sys.executable, example], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert "used {'x': 21} generated {'y': 42}" in out
+
+
+def test_seeds_consumer_example_prints_tasks(tmp_path, monkeypatch, capsys):
+    from flowcept.commons.flowcept_dataclasses.task_object import TaskObject
+    from flowcept.flowceptor.consumers.base_consumer import BaseConsumer as DocumentedBase
+
+    use_settings(tmp_path, monkeypatch, ONLINE)
+
+    class MyConsumer(DocumentedBase):
+        def __init__(self):
+            super().__init__()
+
+        def message_handler(self, msg_obj):
+            if msg_obj.get("type", "") == "task":
+                msg = TaskObject.from_dict(msg_obj)
+                print(msg)
+                if msg.used:
+                    print(f"\t\tUsed: {msg.used}")
+                if msg.generated:
+                    print(f"\t\tGenerated: {msg.generated}")
+            else:
+                print(f"We got a msg with different type: {msg_obj.get('type', None)}")
+            return msg_obj.get("type") != "flowcept_control"
+
+    consumer = MyConsumer()
+    consumer.start(daemon=False)
+    with Flowcept(workflow_name="consumed"):
+        add_one(41)
+    consumer._main_thread.join(10)
+    out = capsys.readouterr().out
+    assert "Used: {'x': 41}" in out and "Generated: {'z': 42}" in out
+    assert "We got a msg with different type: workflow" in out
+    assert not consumer.is_running
