@@ -17,6 +17,7 @@ def get_logger() -> Any:
         import logging
 
         _logger = logging.getLogger("flowcept")
+        _logger.addHandler(logging.NullHandler())  # a library prints nothing until configured (or the app does)
     return _logger
 
 

@@ -3,6 +3,8 @@
     from flowcept_core.testing import MQBackendContract
 
     class TestRedisMQ(MQBackendContract):
+        backend_name = "redis"  # the mq.type this suite covers (checked by the coverage meta-test)
+
         @pytest.fixture
         def make_backend(self):
             return lambda channel: RedisMQ(settings, channel)

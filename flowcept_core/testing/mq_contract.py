@@ -26,7 +26,9 @@ def _collect(sub: Any, expected: int, timeout: float = 15.0) -> list[dict]:
 
 
 class MQBackendContract:
-    """Subclass in a plugin's tests and define the ``make_backend`` fixture."""
+    """Subclass in a plugin's tests, set ``backend_name`` (the mq.type covered) and define ``make_backend``."""
+
+    backend_name: str = ""
 
     @pytest.fixture
     def make_backend(self) -> Any:  # pragma: no cover - must be overridden

@@ -1,0 +1,1 @@
+"""Test fixture plugin whose hooks module cannot be imported."""

@@ -1,0 +1,3 @@
+"""Fails at import, like a plugin whose third-party dependency is not installed."""
+
+raise ImportError("fixture: missing dependency xyz")

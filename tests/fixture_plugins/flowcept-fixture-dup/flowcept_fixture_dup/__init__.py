@@ -1,0 +1,1 @@
+"""Test fixture plugin that duplicates the built-in "memory" MQ backend name."""

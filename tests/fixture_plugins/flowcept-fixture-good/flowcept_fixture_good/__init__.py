@@ -1,0 +1,1 @@
+"""Test fixture plugin: a working MQ backend ("echo") and interceptor ("fixture_interceptor")."""
