@@ -236,7 +236,7 @@ def build_table(out_dir, scenarios, sides_run, skipped=None):
             data[(side, rec.get("scenario"), rec.get("name", "?"))] = rec
     # ordered record names per scenario, as they appear
     names = []
-    for (side, scen, name) in data:
+    for (_side, scen, name) in data:
         if (scen, name) not in names:
             names.append((scen, name))
     names.sort(key=lambda sn: ORDER.index(sn[0]) if sn[0] in ORDER else 99)
