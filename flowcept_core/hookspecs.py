@@ -81,10 +81,24 @@ class MQBackend(Protocol):
     name: str
 
     def publish(self, messages: list[dict]) -> None:
-        """Send one batch. Called from the flusher thread, never from a decorated call."""
+        """Send one batch (networked backends: one broker message, flowcept_core.wire.encode_batch).
 
-    def subscribe(self) -> Subscription:
-        """A new subscription to this backend's channel."""
+        Called from the flusher thread, never from a decorated call. Raises MQError when the broker refuses it.
+        """
+
+    def ensure_group(self, name: str) -> None:
+        """Create the durable group name if missing, positioned at the end of the channel (idempotent).
+
+        Producers call it at start for the persistence group, so nothing they publish is missed by a late consumer.
+        """
+
+    def subscribe(self, group: str | None = None) -> Subscription:
+        """A new subscription to this backend's channel.
+
+        group None: a private subscription receiving every message published after subscribe() returned.
+        group "name": members of the same group share the messages (each to one member); the group keeps its
+        position across restarts, and what a member received but did not ack is delivered again to the group.
+        """
 
     def liveness_test(self) -> bool:
         """True when the broker answers."""

@@ -1,16 +1,28 @@
-"""Opening the MQ backend named by ``mq.type`` through the plugin registry."""
+"""MQ errors shared by every backend, and opening the backend named by ``mq.type`` through the registry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flowcept_core.registry import get_registry
+__all__ = ["open_mq", "MQError", "MQConnectionError", "MQClosedError"]
 
-__all__ = ["open_mq"]
+
+class MQError(RuntimeError):
+    """Base class of MQ backend errors."""
+
+
+class MQConnectionError(MQError):
+    """The broker cannot be reached or refuses the credentials; the message names the settings keys involved."""
+
+
+class MQClosedError(MQError):
+    """publish() on a backend that was closed."""
 
 
 def open_mq(settings: Any, channel: str | None = None) -> Any:
     """A connected MQBackend for settings (``mq.type``), or a specific error naming the key and the choices."""
+    from flowcept_core.registry import get_registry
+
     name = settings.get("mq.type") or "memory"
     spec = get_registry().resolve("mq_backend", name)
     return spec.factory(settings, channel)

@@ -1,70 +1,107 @@
 """The ``memory`` MQ backend: in-process publish/subscribe between threads of one process.
 
-Every subscription of a channel receives every batch published after it subscribed, in publish order. Messages are
-handed over as the same dict objects (no encoding): consumers must treat them as read-only.
+A subscription without a group receives every batch published after it subscribed, in publish order. Subscriptions
+sharing a group name split the messages; what a member received but did not ack goes back to the group when it
+closes. Messages are handed over as the same dict objects (no encoding): consumers must treat them as read-only.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 from typing import Any
+
+from flowcept_core.mq import MQClosedError
 
 __all__ = ["MemoryMQ", "MemorySubscription", "MQClosedError"]
 
 
-class MQClosedError(RuntimeError):
-    """publish() on a backend that was closed."""
+class _Queue:
+    """A FIFO of messages with a condition variable (shared by the members of a group, or private)."""
+
+    def __init__(self) -> None:
+        self.items: collections.deque = collections.deque()
+        self.cond = threading.Condition()
+
+    def put_many(self, messages: list[dict], front: bool = False) -> None:
+        with self.cond:
+            if front:
+                self.items.extendleft(reversed(messages))
+            else:
+                self.items.extend(messages)
+            self.cond.notify_all()
+
+    def take_all(self, timeout: float) -> list[dict]:
+        with self.cond:
+            if not self.items and timeout > 0:
+                self.cond.wait(timeout)
+            out = list(self.items)
+            self.items.clear()
+            return out
 
 
 class _Broker:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.channels: dict[str, list[MemorySubscription]] = {}
+        self.queues: dict[str, list[_Queue]] = {}  # channel -> queues that receive each published batch
+        self.groups: dict[tuple[str, str], _Queue] = {}
 
-    def subscribers(self, channel: str) -> list[MemorySubscription]:
-        return self.channels.get(channel, [])
+    def targets(self, channel: str) -> list[_Queue]:
+        return self.queues.get(channel, [])
+
+    def add(self, channel: str, q: _Queue) -> None:
+        with self.lock:  # copy-on-write: publishers iterate a stable list without the lock
+            self.queues[channel] = [*self.targets(channel), q]
+
+    def remove(self, channel: str, q: _Queue) -> None:
+        with self.lock:
+            self.queues[channel] = [x for x in self.targets(channel) if x is not q]
+
+    def group(self, channel: str, name: str) -> _Queue:
+        with self.lock:
+            q = self.groups.get((channel, name))
+            if q is None:
+                q = self.groups[(channel, name)] = _Queue()
+                self.queues[channel] = [*self.targets(channel), q]
+            return q
 
 
 _BROKER = _Broker()
 
 
 class MemorySubscription:
-    """A queue of batches for one subscriber."""
+    """One consumer's view: a private queue, or a member's share of a group queue."""
 
-    def __init__(self, channel: str):
+    def __init__(self, channel: str, group: str | None):
         self.channel = channel
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self.group = group
+        self._q = _BROKER.group(channel, group) if group else _Queue()
+        if not group:
+            _BROKER.add(channel, self._q)
+        self._unacked: list[dict] = []
         self._closed = False
 
-    def _put(self, batch: list[dict]) -> None:
-        if not self._closed:
-            self._q.put(batch)
-
     def receive(self, timeout: float) -> list[dict]:
-        try:
-            first = self._q.get(timeout=timeout) if timeout > 0 else self._q.get_nowait()
-        except queue.Empty:
+        if self._closed:
             return []
-        out = list(first)
-        while True:  # take whatever else is already queued, without waiting
-            try:
-                out.extend(self._q.get_nowait())
-            except queue.Empty:
-                return out
+        got = self._q.take_all(timeout)
+        if self.group:
+            self._unacked.extend(got)
+        return got
 
     def ack(self) -> None:
-        """Nothing to acknowledge: in-process delivery cannot be redelivered."""
+        self._unacked = []
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        with _BROKER.lock:
-            subs = _BROKER.channels.get(self.channel, [])
-            if self in subs:
-                # copy-on-write so publishers iterate a stable list without the lock
-                _BROKER.channels[self.channel] = [s for s in subs if s is not self]
+        if self.group:
+            if self._unacked:  # back to the group, first in line
+                self._q.put_many(self._unacked, front=True)
+                self._unacked = []
+        else:
+            _BROKER.remove(self.channel, self._q)
 
 
 class MemoryMQ:
@@ -81,14 +118,14 @@ class MemoryMQ:
     def publish(self, messages: list[dict]) -> None:
         if self._closed:
             raise MQClosedError(f"memory MQ on channel {self.channel!r} is closed")
-        for sub in _BROKER.subscribers(self.channel):
-            sub._put(messages)
+        for q in _BROKER.targets(self.channel):
+            q.put_many(messages)
 
-    def subscribe(self) -> MemorySubscription:
-        sub = MemorySubscription(self.channel)
-        with _BROKER.lock:
-            _BROKER.channels[self.channel] = [*_BROKER.subscribers(self.channel), sub]
-        return sub
+    def ensure_group(self, name: str) -> None:
+        _BROKER.group(self.channel, name)
+
+    def subscribe(self, group: str | None = None) -> MemorySubscription:
+        return MemorySubscription(self.channel, group)
 
     def liveness_test(self) -> bool:
         return True

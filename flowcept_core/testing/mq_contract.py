@@ -16,13 +16,22 @@ import pytest
 __all__ = ["MQBackendContract"]
 
 
-def _collect(sub: Any, expected: int, timeout: float = 15.0) -> list[dict]:
+def _collect(sub: Any, expected: int, timeout: float = 15.0, ack: bool = True) -> list[dict]:
     got: list[dict] = []
     deadline = time.monotonic() + timeout
     while len(got) < expected and time.monotonic() < deadline:
         got.extend(sub.receive(0.2))
-    sub.ack()
+    if ack:
+        sub.ack()
     return got
+
+
+def _ids(msgs: list[dict]) -> list[str]:
+    return [m["task_id"] for m in msgs]
+
+
+def _batch(prefix: str, n: int) -> list[dict]:
+    return [{"type": "task", "task_id": f"{prefix}{i}", "used": {"i": i}} for i in range(n)]
 
 
 class MQBackendContract:
@@ -130,3 +139,57 @@ class MQBackendContract:
         assert _collect(sub, 1)[0]["task_id"] == "c1"
         sub.close()
         assert b.close(5) == 0
+
+    # durable groups ------------------------------------------------------------------------------------------
+    def test_group_created_before_publishing_gets_everything_when_its_consumer_starts_late(self, backend: Any) -> None:
+        group = f"late-{uuid.uuid4().hex[:8]}"
+        backend.ensure_group(group)
+        msgs = _batch("late", 50)
+        backend.publish(msgs[:25])
+        backend.publish(msgs[25:])
+        sub = backend.subscribe(group=group)
+        got = _collect(sub, 50)
+        sub.close()
+        assert _ids(got) == _ids(msgs)
+
+    def test_group_members_share_the_messages_without_duplicates(self, backend: Any) -> None:
+        group = f"share-{uuid.uuid4().hex[:8]}"
+        backend.ensure_group(group)
+        a, b = backend.subscribe(group=group), backend.subscribe(group=group)
+        msgs = _batch("share", 200)
+        for i in range(0, 200, 10):
+            backend.publish(msgs[i:i + 10])
+        got: list[dict] = []
+        deadline = time.monotonic() + 30
+        while len(got) < 200 and time.monotonic() < deadline:
+            for sub in (a, b):
+                got.extend(sub.receive(0.1))
+                sub.ack()
+        a.close()
+        b.close()
+        assert sorted(_ids(got)) == sorted(_ids(msgs))
+
+    def test_unacked_messages_are_redelivered_to_the_group_and_acked_ones_are_not(self, backend: Any) -> None:
+        group = f"redo-{uuid.uuid4().hex[:8]}"
+        backend.ensure_group(group)
+        msgs = _batch("redo", 20)
+        backend.publish(msgs)
+        first = backend.subscribe(group=group)
+        got = _collect(first, 20, ack=False)
+        assert _ids(got) == _ids(msgs)
+        first.close()  # a consumer that stops (or restarts) before acking
+        second = backend.subscribe(group=group)
+        again = _collect(second, 20)  # acks
+        second.close()
+        assert sorted(_ids(again)) == sorted(_ids(msgs))
+        third = backend.subscribe(group=group)
+        more = _batch("after", 3)
+        backend.publish(more)
+        rest = _collect(third, 3, timeout=10)
+        third.close()
+        assert _ids(rest) == _ids(more)
+
+    def test_ensure_group_is_idempotent(self, backend: Any) -> None:
+        group = f"idem-{uuid.uuid4().hex[:8]}"
+        backend.ensure_group(group)
+        backend.ensure_group(group)

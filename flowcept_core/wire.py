@@ -1,0 +1,49 @@
+"""How message batches travel on a networked MQ: one broker message per batch, msgpack-encoded once.
+
+Every networked backend uses these two functions, so consumers receive the same dicts whatever the broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["encode_batch", "decode_batch", "MalformedMessageError"]
+
+
+class MalformedMessageError(ValueError):
+    """Bytes on the wire that are not a flowcept batch; consumers log and skip them."""
+
+
+def _default(obj: Any) -> Any:
+    from flowcept_core.serialize import sanitize
+
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    return sanitize(obj)
+
+
+def encode_batch(messages: list[dict]) -> bytes:
+    """msgpack bytes of a list of message dicts (values msgpack cannot carry are sanitized)."""
+    import msgpack
+
+    try:
+        return msgpack.packb(messages, default=_default, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        from flowcept_core.serialize import sanitize
+
+        return msgpack.packb([sanitize(m) for m in messages], default=_default, use_bin_type=True)
+
+
+def decode_batch(payload: bytes) -> list[dict]:
+    """The message dicts of one batch; MalformedMessageError if payload is not a list of dicts."""
+    import msgpack
+
+    try:
+        batch = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except Exception as e:
+        raise MalformedMessageError(f"undecodable batch of {len(payload)} bytes: {type(e).__name__}: {e}") from None
+    if isinstance(batch, dict):
+        batch = [batch]
+    if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
+        raise MalformedMessageError(f"a batch must be a list of dicts, got {type(batch).__name__}")
+    return batch
