@@ -23,11 +23,13 @@ from flowcept_core.logger import get_logger
 from flowcept_core.serialize import ValueLimits, dumps_line, sanitize, sanitize_dict
 from flowcept_core.sysinfo import host_fields
 
-__all__ = ["Run", "END_OF_STREAM", "CONTROL_TYPE"]
+__all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
 
 CONTROL_TYPE = "flowcept_control"
 END_OF_STREAM = "end_of_stream"
+START_OF_STREAM = "start_of_stream"
 _POLL_SECS = 0.02
+_RETRY_SECS = 2.0
 _CHUNK = 2048
 _OFFLINE_DRAIN_SECS = 1.0
 
@@ -63,6 +65,13 @@ class Run:
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
         self.published = 0
         self.unpublished = 0
+        self.spill: Any = None
+        self._retry_at = 0.0
+        if sink is not None and int(mq.get("spill_max_bytes") or 0) > 0:
+            from flowcept_core.spill import Spill, default_spill_dir
+
+            spill_dir = mq.get("spill_dir") or default_spill_dir()
+            self.spill = Spill(spill_dir, self.spill_name(mq), int(mq["spill_max_bytes"]))
         self.late = 0
         self.errors = 0
         self._drain_lock = threading.Lock()
@@ -181,20 +190,82 @@ class Run:
                 self.retained[blob] = b"".join(lines)
 
     def _publish(self, batch: list[dict]) -> None:
+        """Send batch in chunks of mq.buffer_size; while the broker is down, chunks go to the disk spill in order."""
         size = max(self.batch_size, 1)
-        for i in range(0, len(batch), size):
-            chunk = batch[i:i + size]
+        chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
+        if self.spill is not None and not self.spill.empty and not self._deliver_spilled():
+            for chunk in chunks:
+                self._spill(chunk)
+            return
+        for k, chunk in enumerate(chunks):
             try:
                 self.sink.publish(chunk)
                 self.published += len(chunk)
             except Exception as e:
                 self.errors += 1
-                self.unpublished += len(chunk)
-                get_logger().error(f"publishing {len(chunk)} messages to the MQ failed: {type(e).__name__}: {e}")
+                self._retry_at = time.monotonic() + _RETRY_SECS
+                if self.spill is None:
+                    get_logger().error(f"publishing {len(chunk)} messages to the MQ failed: {type(e).__name__}: {e}")
+                else:
+                    get_logger().error(f"the MQ refused a batch ({type(e).__name__}: {e}); keeping messages in "
+                                       f"{self.spill.path} until it is back")
+                for rest in chunks[k:]:
+                    self._spill(rest)
+                return
+
+    def _spill(self, chunk: list[dict]) -> None:
+        if self.spill is None or not self.spill.add(chunk):
+            self.unpublished += len(chunk)
+
+    def _deliver_spilled(self, force: bool = False) -> bool:
+        """Publish spilled batches oldest first; False if the broker still refuses (retried every few seconds)."""
+        if not force and time.monotonic() < self._retry_at:
+            return False
+        delivered = 0
+        for end, batch in self.spill.peek():
+            try:
+                self.sink.publish(batch)
+            except Exception:
+                self._retry_at = time.monotonic() + _RETRY_SECS
+                return False
+            self.published += len(batch)
+            delivered += len(batch)
+            self.spill.consumed(end, len(batch))
+        if delivered:
+            get_logger().warning(f"the MQ is back: delivered {delivered} spilled messages")
+        return True
+
+    @staticmethod
+    def spill_name(mq: dict) -> str:
+        raw = f"{mq.get('type')}-{mq.get('channel')}"
+        return "".join(c if c.isalnum() or c in "-_" else "_" for c in raw)
+
+    def _adopt_orphan_spills(self) -> None:
+        """Deliver what a producer on this host spilled before it died (its file is taken over, then removed)."""
+        from flowcept_core.spill import orphan_spills
+
+        for path in orphan_spills(self.spill.directory, self.spill_name(self.settings.section("mq"))):
+            orphan = type(self.spill)(self.spill.directory, "adopted", self.spill.max_bytes)
+            orphan.path = path
+            orphan.pending_messages = 1  # unknown until read; peek() reads what is there
+            batches = list(orphan.peek())
+            for _, batch in batches:
+                self._publish(batch)
+            get_logger().warning(f"delivered {sum(len(b) for _, b in batches)} messages spilled by a previous "
+                                 f"process ({path})")
+            os.remove(path)
 
     # flusher ------------------------------------------------------------------------
     def start(self) -> None:
         """Start the flusher thread (daemon; stopped by close())."""
+        if self.spill is not None:
+            try:
+                self._adopt_orphan_spills()
+            except Exception as e:
+                get_logger().error(f"could not deliver spilled messages of a previous process: {e}")
+        if self.sink is not None:
+            self._publish([{"type": CONTROL_TYPE, "info": START_OF_STREAM, "producer_id": self.producer_id,
+                            "workflow_id": self.workflow_id}])
         self._thread = threading.Thread(target=self._flush_loop, name=f"flowcept-flusher-{self.workflow_id[:8]}",
                                         daemon=True)
         self._thread.start()
@@ -249,9 +320,18 @@ class Run:
         if self.sink is not None:
             if final:
                 self._publish(list(final))
+            # message_count: messages this producer published on the stream before the marker (start marker included)
             marker = {"type": CONTROL_TYPE, "info": END_OF_STREAM, "producer_id": self.producer_id,
                       "workflow_id": self.workflow_id, "message_count": self.published}
             self._publish([marker])
+            if self.spill is not None and not self.spill.empty:
+                deadline = time.monotonic() + (timeout if timeout is not None else 30)
+                while not self._deliver_spilled(force=True) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if not self.spill.empty:
+                    get_logger().error(f"the MQ is still unreachable: {self.spill.pending_messages} messages stay "
+                                       f"in {self.spill.path}; the next producer on this host delivers them")
+                self.unpublished += self.spill.pending_messages
             undelivered = self.unpublished
             try:
                 undelivered += int(self.sink.close(timeout) or 0)

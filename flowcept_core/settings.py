@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
         "chunk_size": -1,
         "same_as_kvdb": False,
         "stop_timeout_secs": 30,
+        "spill_dir": None,  # None: ~/.flowcept/spill
+        "spill_max_bytes": 1 << 30,
+        "redelivery_secs": 30,
     },
     "kv_db": {"enabled": False, "host": "localhost", "port": 6379, "uri": None, "password": None},
     "web_server": {"host": "0.0.0.0", "port": 5000},
@@ -155,6 +158,8 @@ _RULES: dict[str, tuple[tuple, tuple | None]] = {
     "mq.insertion_buffer_time_secs": (_NUM, None),
     "mq.stop_timeout_secs": (_NUM, None),
     "mq.chunk_size": ((int,), None),
+    "mq.spill_dir": ((str, type(None)), None),
+    "mq.spill_max_bytes": ((int,), None),
     "kv_db.enabled": ((bool,), None),
     "kv_db.port": ((int,), None),
     "db_buffer.buffer_size": ((int,), None),

@@ -217,8 +217,10 @@ def test_online_memory_mq_delivers_everything_to_an_in_process_consumer(tmp_path
     assert sorted(t["used"]["x"] for t in got) == list(range(1000))
     wf_msgs = workflows(consumer.msgs)
     assert [w.get("status") for w in wf_msgs] == ["RUNNING", "FINISHED"]
-    (eos,) = [m for m in consumer.msgs if m.get("type") == "flowcept_control"]
+    sos, eos = [m for m in consumer.msgs if m.get("type") == "flowcept_control"]
+    assert consumer.msgs[0] is sos and sos["info"] == "start_of_stream" and consumer.msgs[-1] is eos
     assert eos["workflow_id"] == fc.current_workflow_id and eos["message_count"] == len(consumer.msgs) - 1
+    assert eos["producer_id"] == sos["producer_id"]
     assert len(tasks(Flowcept.read_buffer_file())) == 1000  # dump_buffer still enabled
 
 
@@ -244,7 +246,7 @@ def test_consumer_survives_a_failing_handler_and_stops_when_handler_returns_fals
             self.seen.append(msg_obj.get("type"))
             if msg_obj.get("type") == "workflow" and msg_obj.get("status") == "RUNNING":
                 raise KeyError("handler bug")
-            return msg_obj.get("type") != "flowcept_control"
+            return msg_obj.get("info") != "end_of_stream"
 
     consumer = Picky().start()
     with Flowcept():
@@ -330,7 +332,7 @@ def test_seeds_consumer_example_prints_tasks(tmp_path, monkeypatch, capsys):
                     print(f"\t\tGenerated: {msg.generated}")
             else:
                 print(f"We got a msg with different type: {msg_obj.get('type', None)}")
-            return msg_obj.get("type") != "flowcept_control"
+            return msg_obj.get("info") != "end_of_stream"
 
     consumer = MyConsumer()
     consumer.start(daemon=False)

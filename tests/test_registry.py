@@ -76,8 +76,10 @@ def test_discovered_backend_factory_builds_a_working_echo_backend():
 
 def test_broken_plugin_is_recorded_with_its_reason_and_others_still_load():
     r = PluginRegistry(env={})
-    assert set(r.failures) == {"broken"}
+    # other real plugins may be installed (and may fail in this environment); the fixture's failure is what we check
+    assert "broken" in r.failures
     assert "ImportError" in r.failures["broken"]
+    assert "echo" in r.names("mq_backend")
     assert "fixture: missing dependency xyz" in r.failures["broken"]
     assert "flowcept-fixture-broken" in r.failures["broken"]
     assert "echo" in r.names("mq_backend")
@@ -105,7 +107,7 @@ def test_disabled_entry_point_name_is_not_loaded():
     r = PluginRegistry(disabled=["echo_mq", "broken"], env={})
     assert "echo" not in r.names("mq_backend")
     assert "fixture_interceptor" not in r.names("interceptor")
-    assert r.failures == {}
+    assert "broken" not in r.failures and "echo_mq" not in r.failures
 
 
 def test_disabled_spec_name_is_skipped_but_its_siblings_stay(dup_active):
