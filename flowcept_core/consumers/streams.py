@@ -1,0 +1,49 @@
+"""Knowing when the producers of a run are done, from their start/end-of-stream markers (no KV polling).
+
+Each producer (one Flowcept run in one process) opens its stream with
+``{"type": "flowcept_control", "info": "start_of_stream", "producer_id", "workflow_id"}`` and closes it with
+``{"info": "end_of_stream", ..., "message_count": n}``. Brokers keep one producer's messages in order, so when its
+end marker arrives, everything it sent before has arrived too.
+"""
+
+from __future__ import annotations
+
+__all__ = ["StreamTracker"]
+
+
+class StreamTracker:
+    """Feed it every message; ask done(workflow_id) whether every producer seen for it has ended."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, str | None] = {}  # producer_id -> workflow_id, started and not yet ended
+        self.ended: dict[str, tuple[str | None, int]] = {}  # producer_id -> (workflow_id, message_count)
+
+    def observe(self, msg: dict) -> bool:
+        """Record msg if it is a stream marker; True when it was one."""
+        if msg.get("type") != "flowcept_control":
+            return False
+        info, producer = msg.get("info"), msg.get("producer_id")
+        if producer is None:
+            return False
+        if info == "start_of_stream":
+            if producer not in self.ended:
+                self.open[producer] = msg.get("workflow_id")
+            return True
+        if info == "end_of_stream":
+            self.open.pop(producer, None)
+            self.ended[producer] = (msg.get("workflow_id"), int(msg.get("message_count") or 0))
+            return True
+        return False
+
+    def done(self, workflow_id: str | None = None) -> bool:
+        """True when at least one producer (of workflow_id, if given) ended and none of them is still open."""
+        def mine(wf: str | None) -> bool:
+            return workflow_id is None or wf == workflow_id
+
+        if any(mine(wf) for wf in self.open.values()):
+            return False
+        return any(mine(wf) for wf, _ in self.ended.values())
+
+    def producers(self, workflow_id: str | None = None) -> dict[str, int]:
+        """Ended producers (of workflow_id) and how many messages each announced."""
+        return {p: n for p, (wf, n) in self.ended.items() if workflow_id is None or wf == workflow_id}
