@@ -14,8 +14,8 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "object_placeholder", "dumps_line", "DICT_CLASSES",
-           "is_namespace"]
+__all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "too_long", "object_placeholder", "dumps_line",
+           "DICT_CLASSES", "is_namespace"]
 
 # Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)); argparse.Namespace too.
 DICT_CLASSES: list[type] = [types.SimpleNamespace]
@@ -54,15 +54,26 @@ def object_placeholder(obj: Any) -> str:
     return f"{type(obj).__name__}_instance_id_{id(obj)}"
 
 
+def too_long(s: str, limit: int) -> bool:
+    """True when s takes more than limit bytes in UTF-8 (cheap for short strings: no encoding below limit/4)."""
+    n = len(s)
+    if n <= limit >> 2:
+        return False
+    return n > limit or len(s.encode("utf-8", "surrogatepass")) > limit
+
+
 def _cut_str(s: str, limit: int) -> str:
-    return s if len(s) <= limit else f"{s[:limit]}...(truncated, {len(s)} chars)"
+    if not too_long(s, limit):
+        return s
+    cut = s.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+    return f"{cut}...(truncated, {len(s)} chars)"
 
 
 def sanitize(value: Any, limits: ValueLimits = DEFAULT_LIMITS, _depth: int = 0, _path: set | None = None) -> Any:
     """Return a message-safe version of value (never raises for ordinary objects)."""
     t = type(value)
     if t is str:
-        return value if len(value) <= limits.max_bytes else _cut_str(value, limits.max_bytes)
+        return _cut_str(value, limits.max_bytes)
     if t is int:
         return value if -(2**63) <= value < 2**64 else str(value)  # JSON encoders stop at 64 bits
     if t is float or t is bool or value is None:
@@ -95,14 +106,26 @@ def _sanitize_container(value: Any, limits: ValueLimits, depth: int, path: set) 
             if i >= cap:
                 out["__truncated_items__"] = n - cap
                 break
-            key = k if type(k) is str else (k if isinstance(k, (int, float, bool)) else str(k))
+            if type(k) is str:
+                key = k
+            elif isinstance(k, int) and not isinstance(k, bool):
+                key = k if -(2**63) <= k < 2**64 else str(k)
+            else:
+                key = k if isinstance(k, (float, bool)) else str(k)
             out[key] = sanitize(v, limits, depth + 1, path)
         return out
-    items = value if isinstance(value, (list, tuple)) else sorted(value, key=repr)
+    items = value if isinstance(value, (list, tuple)) else _sorted_set(value)
     out_list = [sanitize(v, limits, depth + 1, path) for v in items[:cap]]
     if n > cap:
         out_list.append(f"...({n - cap} more items)")
     return out_list
+
+
+def _sorted_set(value: Any) -> list:
+    try:
+        return sorted(value)
+    except TypeError:  # mixed types: a stable order anyway
+        return sorted(value, key=repr)
 
 
 def _sanitize_object(value: Any, limits: ValueLimits, depth: int, path: set | None) -> Any:
@@ -146,7 +169,7 @@ def all_plain(values: Any, max_bytes: int) -> bool:
     for v in values:
         t = type(v)
         if t is str:
-            if len(v) > max_bytes:
+            if too_long(v, max_bytes):
                 return False
         elif t is not int and t is not float and t is not bool and v is not None:
             return False
@@ -178,4 +201,19 @@ def dumps_line(msg: dict) -> bytes:
     try:
         return orjson.dumps(msg, default=_json_default, option=opts)
     except (TypeError, orjson.JSONEncodeError):
-        return orjson.dumps(sanitize(msg), default=_json_default, option=opts)
+        pass
+    clean = sanitize(msg)
+    try:
+        return orjson.dumps(clean, default=_json_default, option=opts)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. lone surrogates from os.fsdecode of non-UTF-8 names
+        return orjson.dumps(_valid_text(clean), default=_json_default, option=opts)
+
+
+def _valid_text(value: Any) -> Any:
+    if type(value) is str:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if type(value) is dict:
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_valid_text(v) for v in value]
+    return value

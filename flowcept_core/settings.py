@@ -92,7 +92,9 @@ def _merge(base: dict, over: Mapping, top: bool = False) -> dict:
     out = dict(base)
     for k, v in over.items():
         if top and k in REPLACED_SECTIONS:
-            out[k] = dict(v) if isinstance(v, Mapping) else v
+            out[k] = dict(v) if isinstance(v, Mapping) else {}  # null means "all off"
+        elif v is None and isinstance(out.get(k), dict):
+            continue  # a section left empty in YAML (only comments) keeps its defaults
         elif isinstance(v, Mapping) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
         else:

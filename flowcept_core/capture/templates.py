@@ -11,7 +11,7 @@ from typing import Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.ids import format_id, new_id
-from flowcept_core.serialize import all_plain, is_namespace, sanitize_dict
+from flowcept_core.serialize import all_plain, is_namespace, sanitize_dict, too_long
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
 
@@ -114,7 +114,7 @@ class TaskTemplate:
             if n == 1 and self.names:
                 v = args[0]
                 t = type(v)
-                if t is int or t is float or t is bool or (t is str and len(v) <= limits.max_bytes):
+                if t is int or t is float or t is bool or (t is str and not too_long(v, limits.max_bytes)):
                     return {self.names[0]: v}
             elif n <= len(self.names):
                 used = dict(zip(self.names, args, strict=False))
@@ -126,8 +126,8 @@ class TaskTemplate:
         if result is None:
             return None
         t = type(result)
-        if self.output_names is None and (t is int or t is float or t is bool or (t is str and
-                                                                                   len(result) <= limits.max_bytes)):
+        plain = t is int or t is float or t is bool or (t is str and not too_long(result, limits.max_bytes))
+        if plain and self.output_names is None:
             return {"arg_0": result}
         generated = self.outputs(result)
         return sanitize_dict(generated, limits) if generated is not None else None
