@@ -49,12 +49,13 @@ class Settings:
         self.warnings = warnings or []
 
     def get(self, dotted: str, default: Any = None) -> Any:
+        """The value at a dotted key; default when the key is missing or null (null means "not set")."""
         node: Any = self._tree
         for part in dotted.split("."):
             if not isinstance(node, Mapping) or part not in node:
                 return default
             node = node[part]
-        return node
+        return default if node is None else node
 
     def section(self, name: str) -> dict:
         value = self.get(name, {})

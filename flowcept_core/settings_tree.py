@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
         "enabled": True,
         "type": "memory",
         "host": "localhost",
-        "port": 6379,
+        "port": None,  # None: the backend's own default (6379 redis, 9092 kafka, 5672 rabbitmq)
         "uri": None,
         "password": None,
         "username": None,
@@ -132,7 +132,7 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "mq.enabled": ((bool,), None),
     "mq.type": ((str,), None),
     "mq.host": ((str,), None),
-    "mq.port": ((int,), None),
+    "mq.port": ((int, type(None)), None),
     "mq.channel": ((str,), None),
     "mq.buffer_size": ((int,), None),
     "mq.insertion_buffer_time_secs": (NUM, None),

@@ -142,7 +142,8 @@ def test_section_left_empty_in_yaml_keeps_its_defaults(home, tmp_path, monkeypat
     _use_file(monkeypatch, tmp_path, "mq:\n  # type: redis\n  # port: 6379\n")
     s = _load()
     assert s.get("mq.type") == "memory"
-    assert s.get("mq.port") == 6379
+    assert s.get("mq.channel") == "interception"
+    assert s.get("mq.port", 6379) == 6379  # unset: each backend's own default port
 
 
 # ---------------------------------------------------------------- environment overrides
@@ -330,7 +331,7 @@ def test_redacted_masks_password_and_credentialed_uri_keeps_others(home, tmp_pat
     assert "hunter2" not in repr(red)
     assert "s3cret" not in repr(red)
     assert red["mq"]["host"] == "mq.example.org"
-    assert red["mq"]["port"] == 6379
+    assert red["mq"]["channel"] == "interception"
     assert red["kv_db"]["uri"] == "redis://kv.example.org:6379"  # no credentials: kept
     assert red["databases"]["mongodb"]["db"] == "flowcept"
     # the live settings are untouched
@@ -364,7 +365,7 @@ def test_flowcept_configs_exposes_current_settings(home, tmp_path, monkeypatch):
     assert configs.INSTRUMENTATION_ENABLED is False
     assert isinstance(configs.settings, dict)
     assert configs.settings["mq"]["type"] == "redis"
-    assert configs.settings["mq"]["port"] == 6379
+    assert configs.settings["mq"]["channel"] == "interception"
 
 
 def test_flowcept_configs_follows_a_settings_reload(home, tmp_path, monkeypatch):
