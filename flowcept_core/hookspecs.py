@@ -19,7 +19,7 @@ import pluggy
 
 __all__ = [
     "hookspec", "hookimpl", "PROJECT_NAME", "MQBackendSpec", "InterceptorSpec", "StoreSpec", "ConsumerSpec",
-    "MQBackend", "Subscription", "Interceptor", "flowcept_mq_backends", "flowcept_interceptors",
+    "MQBackend", "Subscription", "Interceptor", "Store", "flowcept_mq_backends", "flowcept_interceptors",
     "flowcept_stores", "flowcept_consumers",
 ]
 
@@ -105,6 +105,37 @@ class MQBackend(Protocol):
 
     def close(self, timeout: float | None = None) -> int:
         """Deliver what is pending (up to timeout seconds), release resources, return the undelivered count."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A document store built by StoreSpec.factory(settings). Collections: tasks, workflows, objects, agents.
+
+    Documents are identified by flowcept_core.documents.ID_FIELDS (task_id, workflow_id, ...) and returned exactly as
+    stored (no store-specific fields such as MongoDB's _id). Must be safe to use from several threads.
+    """
+
+    name: str
+
+    def upsert(self, collection: str, docs: list[dict]) -> None:
+        """Merge each doc into the stored one with the same id (flowcept_core.documents.merge_documents), all or
+        nothing per call. Raises StoreUnavailableError (retryable) or StoreError; then nothing of the call is kept."""
+
+    def find(self, collection: str, filter: dict | None = None, projection: Any = None, limit: int = 0,
+             sort: Any = None) -> list[dict]:
+        """Documents matching a MongoDB-style filter (flowcept_core.filters semantics), projected, sorted, limited."""
+
+    def count(self, collection: str, filter: dict | None = None) -> int:
+        """How many documents match."""
+
+    def delete(self, collection: str, filter: dict) -> int:
+        """Delete matching documents; returns how many."""
+
+    def liveness_test(self) -> bool:
+        """True when the store answers; never raises."""
+
+    def close(self) -> None:
+        """Release resources; idempotent."""
 
 
 @runtime_checkable

@@ -8,54 +8,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowcept_core.settings import get_settings
+from flowcept_core.documents import COLLECTIONS, ID_FIELDS
+from flowcept_core.stores import NoDatabaseError, enabled_store_names, open_store, read_store_name
 
 __all__ = ["DBAPI", "NoDatabaseError", "enabled_store_names", "open_store"]
 
-_READ_ORDER = ("mongodb", "lmdb")
-
-
-class NoDatabaseError(RuntimeError):
-    """A query was made while no store is enabled in the settings."""
-
-
-def enabled_store_names(settings: Any) -> list[str]:
-    """Names under ``databases`` whose ``enabled`` is true, in read-preference order."""
-    dbs = settings.section("databases")
-    names = [n for n in _READ_ORDER if (dbs.get(n) or {}).get("enabled")]
-    others = (n for n, sec in dbs.items() if n not in _READ_ORDER and isinstance(sec, dict) and sec.get("enabled"))
-    names += sorted(others)
-    return names
-
-
-def open_store(settings: Any, name: str) -> Any:
-    from flowcept_core.registry import get_registry
-
-    return get_registry().resolve("store", name).factory(settings)
-
 
 class DBAPI:
-    """Query and update captured provenance. Methods delegate to the read store."""
+    """Query and update captured provenance. Reads go to the read store; writes to every enabled store."""
 
     def __init__(self, settings: Any = None):
         self._settings = settings
-        self._store: Any = None
+
+    def _get_settings(self) -> Any:
+        if self._settings is None:
+            from flowcept_core.settings import get_settings
+
+            return get_settings()
+        return self._settings
 
     def _read_store(self) -> Any:
-        if self._store is None:
-            settings = self._settings or get_settings()
-            names = enabled_store_names(settings)
-            if not names:
-                raise NoDatabaseError("no database is enabled: set databases.lmdb.enabled or "
-                                      "databases.mongodb.enabled to true in settings.yaml to query provenance "
-                                      "(or read the buffer file with Flowcept.read_buffer_file())")
-            self._store = open_store(settings, names[0])
-        return self._store
+        settings = self._get_settings()
+        return open_store(settings, read_store_name(settings))
+
+    @staticmethod
+    def _check_collection(collection: str) -> None:
+        if collection not in COLLECTIONS:
+            raise ValueError(f"collection={collection!r} is not one of {list(COLLECTIONS)}")
 
     def query(self, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None,
               aggregation: Any = None, remove_json_unserializables: bool = True, collection: str = "tasks") -> Any:
-        return self._read_store().query(collection=collection, filter=filter or {}, projection=projection,
-                                        limit=limit, sort=sort, aggregation=aggregation)
+        """Documents of collection matching a MongoDB-style filter, projected, sorted and limited."""
+        self._check_collection(collection)
+        if aggregation is not None:
+            raise NotImplementedError("aggregation queries are not available yet; query the documents and "
+                                      "aggregate them, e.g. with DBAPI.to_df()")
+        return self._read_store().find(collection, filter or {}, projection, limit, sort)
 
     def task_query(self, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None,
                    aggregation: Any = None, remove_json_unserializables: bool = True) -> Any:
@@ -65,9 +53,40 @@ class DBAPI:
         return self.query(filter, collection="workflows")
 
     def get_tasks_from_current_workflow(self) -> Any:
+        """Tasks of the workflow most recently started in this process (Flowcept.current_workflow_id)."""
         from flowcept_core.controller import Flowcept
 
+        if Flowcept.current_workflow_id is None:
+            raise RuntimeError("no workflow was started in this process; use task_query({'workflow_id': ...})")
         return self.task_query({"workflow_id": Flowcept.current_workflow_id})
 
+    def get_workflow_object(self, workflow_id: str) -> Any:
+        """The WorkflowObject for workflow_id, or None."""
+        from flowcept_core.schema import WorkflowObject
+
+        docs = self.query({"workflow_id": workflow_id}, collection="workflows", limit=1)
+        return WorkflowObject.from_dict(docs[0]) if docs else None
+
+    def _write(self, collection: str, doc: Any) -> bool:
+        d = doc.to_dict() if hasattr(doc, "to_dict") else dict(doc)
+        if not d.get(ID_FIELDS[collection]):
+            raise ValueError(f"a {collection[:-1]} needs {ID_FIELDS[collection]!r} to be inserted or updated")
+        settings = self._get_settings()
+        names = enabled_store_names(settings) or [read_store_name(settings)]
+        for name in names:
+            open_store(settings, name).upsert(collection, [d])
+        return True
+
+    def insert_or_update_task(self, task: Any) -> bool:
+        """Merge a TaskObject (or task dict) into every enabled store."""
+        return self._write("tasks", task)
+
+    def insert_or_update_workflow(self, workflow: Any) -> bool:
+        """Merge a WorkflowObject (or workflow dict) into every enabled store."""
+        return self._write("workflows", workflow)
+
     def liveness_test(self) -> bool:
-        return bool(self._read_store().liveness_test())
+        try:
+            return bool(self._read_store().liveness_test())
+        except Exception:
+            return False

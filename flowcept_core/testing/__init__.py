@@ -8,8 +8,18 @@
         @pytest.fixture
         def make_backend(self):
             return lambda channel: RedisMQ(settings, channel)
+
+    class TestLMDBStore(StoreContract):
+        store_name = "lmdb"
+
+        @pytest.fixture
+        def store(self, tmp_path):
+            s = LMDBStore(settings_for(tmp_path))
+            yield s
+            s.close()
 """
 
 from flowcept_core.testing.mq_contract import MQBackendContract
+from flowcept_core.testing.store_contract import StoreContract
 
-__all__ = ["MQBackendContract"]
+__all__ = ["MQBackendContract", "StoreContract"]

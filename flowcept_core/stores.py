@@ -1,0 +1,72 @@
+"""Stores: errors, which are enabled, and opening them (one shared instance per process and configuration).
+
+A store is a plugin (hook ``flowcept_stores``) whose factory(settings) returns an object following
+flowcept_core.hookspecs.Store. Writes go to every enabled store; reads use MongoDB when enabled, else LMDB.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+__all__ = ["StoreError", "StoreUnavailableError", "NoDatabaseError", "enabled_store_names", "open_store",
+           "read_store_name", "close_stores", "READ_PREFERENCE"]
+
+READ_PREFERENCE = ("mongodb", "lmdb")
+
+
+class StoreError(RuntimeError):
+    """A store refused an operation (the message names the setting or value involved)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or written right now (server down, disk full); retrying later may succeed."""
+
+
+class NoDatabaseError(StoreError):
+    """A query was made while no store is enabled in the settings."""
+
+
+def enabled_store_names(settings: Any) -> list[str]:
+    """Names under ``databases`` whose ``enabled`` is true, in read-preference order."""
+    dbs = settings.section("databases")
+    names = [n for n in READ_PREFERENCE if (dbs.get(n) or {}).get("enabled")]
+    others = (n for n, sec in dbs.items() if n not in READ_PREFERENCE and isinstance(sec, dict) and sec.get("enabled"))
+    return names + sorted(others)
+
+
+def read_store_name(settings: Any) -> str:
+    names = enabled_store_names(settings)
+    if not names:
+        raise NoDatabaseError("no database is enabled: set databases.lmdb.enabled or databases.mongodb.enabled to "
+                              "true in settings.yaml to query provenance (or read the buffer file with "
+                              "Flowcept.read_buffer_file())")
+    return names[0]
+
+
+_open: dict[tuple, Any] = {}
+_lock = threading.Lock()
+
+
+def open_store(settings: Any, name: str) -> Any:
+    """The store for name under these settings; the same instance for the same configuration in this process
+    (an LMDB environment may be opened only once per process)."""
+    key = (name, repr(sorted((settings.section("databases").get(name) or {}).items())))
+    with _lock:
+        store = _open.get(key)
+        if store is None:
+            from flowcept_core.registry import get_registry
+
+            store = _open[key] = get_registry().resolve("store", name).factory(settings)
+        return store
+
+
+def close_stores() -> None:
+    """Close every open store (tests, or before forking)."""
+    with _lock:
+        for store in _open.values():
+            try:
+                store.close()
+            except Exception:
+                pass
+        _open.clear()
