@@ -1,0 +1,23 @@
+"""The MQ backend contract (flowcept_core.testing.MQBackendContract) run against the redis backend and a real
+Redis server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flowcept_redis.hooks import redis_factory
+
+from flowcept_core.testing import MQBackendContract
+
+
+class TestRedisMQ(MQBackendContract):
+    backend_name = "redis"
+
+    @pytest.fixture
+    def make_backend(self, redis_settings: Any) -> Any:
+        settings = redis_settings()
+        return lambda channel: redis_factory(settings, channel)
+
+    def test_backend_is_the_declared_name(self, backend: Any) -> None:
+        assert backend.name == self.backend_name
