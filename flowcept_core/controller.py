@@ -76,6 +76,7 @@ class Flowcept:
         self._interceptors: list[Any] = []
         self._sampler: Any = None
         self._workflow_msg: dict | None = None
+        self._inserter: Any = None
         self._error: str | None = None
         self._lock = threading.Lock()
         self.is_started = False
@@ -100,6 +101,7 @@ class Flowcept:
                 run.close(0)
                 raise
             self._run = run
+            self._start_persistence(settings, run)
             run.start()
             if self._save_workflow:
                 self._emit_workflow_start(settings, run)
@@ -128,6 +130,33 @@ class Flowcept:
         return Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
                    workflow_name=self.workflow_name, settings=settings, sink=sink, retain=retain,
                    telemetry=self._sampler, telemetry_cfg=tel_cfg)
+
+    def _start_persistence(self, settings: Settings, run: Run) -> None:
+        """Online with a store enabled: make sure the persistence group exists before anything is published (a late
+        DocumentInserter still gets everything), and start this process's inserter if start_persistence."""
+        if run.sink is None:
+            return
+        from flowcept_core.stores import enabled_store_names
+
+        if not enabled_store_names(settings):
+            return
+        from flowcept_core.consumers.document_inserter import acquire_inserter, persistence_group
+
+        run.sink.ensure_group(persistence_group(settings))
+        if self.start_persistence:
+            self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
+
+    def _stop_persistence(self, settings: Settings, run: Run) -> None:
+        inserter, self._inserter = self._inserter, None
+        if inserter is None:
+            return
+        from flowcept_core.consumers.document_inserter import release_inserter
+
+        timeout = float(settings.get("mq.stop_timeout_secs", 30))
+        if self.check_safe_stops and not inserter.wait_for_producer(run.producer_id, timeout):
+            get_logger().error(f"the DocumentInserter did not confirm storing workflow {self.current_workflow_id} "
+                               f"within {timeout}s (mq.stop_timeout_secs); what it has not stored stays in the MQ")
+        release_inserter(inserter, timeout)
 
     def _start_interceptors(self, settings: Settings, run: Run) -> None:
         from flowcept_core.registry import get_registry
@@ -166,6 +195,7 @@ class Flowcept:
             if undelivered:
                 get_logger().error(f"{undelivered} messages of workflow {self.current_workflow_id} were not "
                                    "acknowledged by the MQ before mq.stop_timeout_secs")
+            self._stop_persistence(settings, run)
             if self._sampler is not None:
                 self._sampler.stop()
             if settings.get("project.dump_buffer.enabled"):
@@ -292,6 +322,24 @@ class Flowcept:
         return msgs
 
     read_messages_file = read_buffer_file
+
+    @staticmethod
+    def start_consumption_services(bundle_exec_id: str | None = None, check_safe_stops: bool = False,
+                                   consumers: list | None = None) -> None:
+        """Run the DocumentInserter in this thread (blocking) until it is stopped or the process is killed.
+
+        consumers: at most one consumer class (a BaseConsumer subclass) to run instead of the DocumentInserter.
+        """
+        from flowcept_core.consumers.document_inserter import DocumentInserter
+        from flowcept_core.logger import configure_logging
+        from flowcept_core.settings import get_settings
+
+        if consumers and len(consumers) > 1:
+            raise NotImplementedError(f"only one consumer type can be started here, got {len(consumers)}")
+        settings = get_settings()
+        configure_logging(settings.section("log"))
+        consumer = consumers[0]() if consumers else DocumentInserter(settings)
+        consumer.start(threaded=False)
 
     @staticmethod
     def delete_buffer_file(path: str | None = None) -> None:
