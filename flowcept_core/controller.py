@@ -77,6 +77,7 @@ class Flowcept:
         self._sampler: Any = None
         self._workflow_msg: dict | None = None
         self._inserter: Any = None
+        self._consumers: list[Any] = []
         self._error: str | None = None
         self._lock = threading.Lock()
         self.is_started = False
@@ -136,6 +137,8 @@ class Flowcept:
         DocumentInserter still gets everything), and start this process's inserter if start_persistence."""
         if run.sink is None:
             return
+        if self.start_persistence:
+            self._start_custom_consumers(settings)
         from flowcept_core.stores import enabled_store_names
 
         if not enabled_store_names(settings):
@@ -146,7 +149,19 @@ class Flowcept:
         if self.start_persistence:
             self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
 
+    def _start_custom_consumers(self, settings: Settings) -> None:
+        """Consumers registered by plugins (hook flowcept_consumers) and named in plugins.consumers."""
+        from flowcept_core.registry import get_registry
+
+        for name in settings.get("plugins.consumers") or []:
+            consumer = get_registry().resolve("consumer", name).factory(settings)
+            consumer.start(daemon=True)
+            self._consumers.append(consumer)
+
     def _stop_persistence(self, settings: Settings, run: Run) -> None:
+        for consumer in self._consumers:
+            consumer.stop_consumption()
+        self._consumers = []
         inserter, self._inserter = self._inserter, None
         if inserter is None:
             return

@@ -78,7 +78,7 @@ DEFAULTS: dict[str, Any] = {
                     "create_collection_index": True},
     },
     "adapters": {},
-    "plugins": {"disabled": [], "autoload": True},
+    "plugins": {"disabled": [], "autoload": True, "consumers": []},
 }
 
 # Environment variable -> (dotted key, type). Same names as upstream where upstream has one.
@@ -153,6 +153,7 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "databases.mongodb.port": ((int,), None),
     "plugins.disabled": ((list,), None),
     "plugins.autoload": ((bool,), None),
+    "plugins.consumers": ((list,), None),
     "log.log_file_level": ((str,), ("disable", "debug", "info", "warning", "error", "critical")),
     "log.log_stream_level": ((str,), ("disable", "debug", "info", "warning", "error", "critical")),
 }

@@ -255,3 +255,28 @@ def test_unknown_mq_type_makes_start_fail_naming_the_setting(tmp_path, monkeypat
         fc.start()
     assert "mq.type" in str(err.value) and "nosuch" in str(err.value)
     assert fc.is_started is False
+
+
+def test_custom_consumer_registered_by_entry_point_is_started_with_persistence(tmp_path, monkeypatch):
+    from flowcept_fixture_good.echo import FixtureConsumer
+
+    from flowcept import Flowcept, flowcept_task
+    from tests._util import use_settings
+
+    monkeypatch.chdir(tmp_path)
+    use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online", "dump_buffer": {"enabled": False}},
+                                         "mq": {"type": "memory", "channel": "custom-consumer"},
+                                         "plugins": {"consumers": ["fixture_counter"]}})
+    FixtureConsumer.seen.clear()
+
+    @flowcept_task
+    def f(x):
+        return x
+
+    with Flowcept(start_persistence=True):
+        f(1)
+        f(2)
+    assert len(FixtureConsumer.seen) == 2, FixtureConsumer.seen
+    with Flowcept(start_persistence=False):
+        f(3)
+    assert len(FixtureConsumer.seen) == 2  # not started without persistence

@@ -76,7 +76,11 @@ class BaseConsumer(ABC):
                 keep = self._dispatch(msgs)
                 sub.ack()
                 if not keep:
-                    break
+                    return
+            msgs = sub.receive(0)  # asked to stop: handle what has already arrived
+            if msgs:
+                self._dispatch(msgs)
+                sub.ack()
         finally:
             sub.close()
             self._stop_event.set()

@@ -127,6 +127,13 @@ class MQBackendContract:
         assert time.monotonic() - t0 < 5
         sub.close()
 
+    def test_receive_with_zero_timeout_returns_at_once(self, backend: Any) -> None:
+        sub = backend.subscribe()
+        t0 = time.monotonic()
+        assert sub.receive(0) == []
+        assert time.monotonic() - t0 < 2
+        sub.close()
+
     def test_closed_subscription_is_idempotent(self, backend: Any) -> None:
         sub = backend.subscribe()
         sub.close()

@@ -47,3 +47,20 @@ class FixtureInterceptor:
 
     def stop(self) -> None:
         self.started = False
+
+
+class FixtureConsumer:
+    """A custom consumer registered through the entry point: keeps the task ids it received (class-level)."""
+
+    seen: list = []
+
+    def __new__(cls, settings):
+        from flowcept_core.consumers.base import BaseConsumer
+
+        class _Counter(BaseConsumer):
+            def message_handler(self, msg_obj):
+                if msg_obj.get("type") == "task":
+                    FixtureConsumer.seen.append(msg_obj["task_id"])
+                return True
+
+        return _Counter(settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowcept_core.hookspecs import InterceptorSpec, MQBackendSpec, hookimpl
+from flowcept_core.hookspecs import ConsumerSpec, InterceptorSpec, MQBackendSpec, hookimpl
 
 
 def _echo_factory(settings, channel=None):
@@ -29,3 +29,14 @@ def flowcept_interceptors():
             "fixture_interceptor", _interceptor_factory, None, "fixture: emits one {'type': 'fixture'} message at start"
         )
     ]
+
+
+def _consumer_factory(settings):
+    from flowcept_fixture_good.echo import FixtureConsumer
+
+    return FixtureConsumer(settings)
+
+
+@hookimpl
+def flowcept_consumers():
+    return [ConsumerSpec("fixture_counter", _consumer_factory, None, "fixture: records every task id it receives")]
