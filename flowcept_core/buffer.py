@@ -30,7 +30,8 @@ END_OF_STREAM = "end_of_stream"
 START_OF_STREAM = "start_of_stream"
 _POLL_SECS = 0.02
 _RETRY_SECS = 2.0
-_CHUNK = 2048
+_CHUNK = 256  # messages per MQ message and per retained blob: dicts die young, before the collector promotes them
+_WINDOW = 4096  # records taken off the buffer at a time
 _OFFLINE_DRAIN_SECS = 1.0
 
 
@@ -145,21 +146,32 @@ class Run:
         """Materialize everything pending; publish it (online) and keep it encoded (retain). Returns the count."""
         with self._drain_lock:
             items = self.items
-            n = len(items)
-            if not n:
-                return 0
-            raw = items[:n]
-            del items[:n]
+            left = len(items)  # records appended from now on wait for the next drain
             count = 0
-            for batch in self.materialize_chunks(raw):
-                if self._tracked:
-                    self._mark_drained(batch)
-                if self.sink is not None:
-                    self._publish(batch)
-                if self.retained is not None:
-                    self._retain(batch)
-                count += len(batch)
+            while left:
+                # take a window of whole records off the front (small copies; no huge young list for the collector)
+                pos, records = 0, 0
+                while pos < left and records < _WINDOW:
+                    item = items[pos]
+                    pos += 1 if type(item) is dict else item.width
+                    records += 1
+                raw = items[:pos]
+                del items[:pos]
+                left -= pos
+                count += self._drain_window(raw)
             return count
+
+    def _drain_window(self, raw: list) -> int:
+        count = 0
+        for batch in self.materialize_chunks(raw):
+            if self._tracked:
+                self._mark_drained(batch)
+            if self.sink is not None:
+                self._publish(batch)
+            if self.retained is not None:
+                self._retain(batch)
+            count += len(batch)
+        return count
 
     def _mark_drained(self, batch: list[dict]) -> None:
         blob = len(self.retained) if self.retained is not None else None
@@ -190,8 +202,12 @@ class Run:
                 self.retained[blob] = b"".join(lines)
 
     def _publish(self, batch: list[dict]) -> None:
-        """Send batch in chunks of mq.buffer_size; while the broker is down, chunks go to the disk spill in order."""
-        size = max(self.batch_size, 1)
+        """Send batch (one MQ message per chunk); while the broker is down, chunks go to the disk spill in order.
+
+        mq.buffer_size is how many pending messages trigger a flush; a flush that finds more sends them in chunks
+        of up to _CHUNK, since each MQ message costs a round of client overhead whatever its size.
+        """
+        size = max(self.batch_size, _CHUNK)
         chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
         if self.spill is not None and not self.spill.empty and not self._deliver_spilled():
             for chunk in chunks:
