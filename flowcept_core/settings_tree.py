@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "spill_dir": None,  # None: ~/.flowcept/spill
         "spill_max_bytes": 1 << 30,
         "redelivery_secs": 30,
+        "partitions": 1,  # kafka: partitions of a topic it creates (1 keeps every producer's order)
     },
     "kv_db": {"enabled": False, "host": "localhost", "port": 6379, "uri": None, "password": None},
     "web_server": {"host": "0.0.0.0", "port": 5000},
@@ -73,7 +74,9 @@ DEFAULTS: dict[str, Any] = {
         "stop_trials_sleep": 0.01,
     },
     "databases": {
-        "lmdb": {"enabled": False, "path": "flowcept_lmdb"},
+        # map_size / max_map_size: bytes or "2GiB"; None: the store's defaults (1 GiB growing to 64 GiB)
+        "lmdb": {"enabled": False, "path": "flowcept_lmdb", "map_size": None, "max_map_size": None,
+                 "max_readers": None},
         "mongodb": {"enabled": False, "host": "localhost", "port": 27017, "uri": None, "db": "flowcept",
                     "create_collection_index": True},
     },
@@ -105,6 +108,7 @@ ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "MONGO_DB": ("databases.mongodb.db", str),
     "LMDB_ENABLED": ("databases.lmdb.enabled", bool),
     "LMDB_PATH": ("databases.lmdb.path", str),
+    "LMDB_MAP_SIZE": ("databases.lmdb.map_size", str),
     "DB_FLUSH_MODE": ("project.db_flush_mode", str),
     "DUMP_BUFFER_PATH": ("project.dump_buffer.path", str),
     "INSTRUMENTATION_ENABLED": ("instrumentation.enabled", bool),
@@ -140,6 +144,7 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "mq.chunk_size": ((int,), None),
     "mq.spill_dir": ((str, type(None)), None),
     "mq.spill_max_bytes": ((int,), None),
+    "mq.partitions": ((int,), None),
     "kv_db.enabled": ((bool,), None),
     "kv_db.port": ((int,), None),
     "db_buffer.buffer_size": ((int,), None),
@@ -149,6 +154,9 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "db_buffer.stop_trials_sleep": (NUM, None),
     "databases.lmdb.enabled": ((bool,), None),
     "databases.lmdb.path": ((str, type(None)), None),
+    "databases.lmdb.map_size": ((int, str, type(None)), None),
+    "databases.lmdb.max_map_size": ((int, str, type(None)), None),
+    "databases.lmdb.max_readers": ((int, type(None)), None),
     "databases.mongodb.enabled": ((bool,), None),
     "databases.mongodb.port": ((int,), None),
     "plugins.disabled": ((list,), None),

@@ -1,0 +1,273 @@
+"""The ``kafka`` MQ backend: a flowcept channel is a Kafka topic, a flowcept group a Kafka consumer group.
+
+Publishing: one Kafka message per flowcept batch (flowcept_core.wire.encode_batch), acks=all, idempotent producer;
+delivery reports count acknowledged messages (flowcept messages, not batches) so close() can say what was lost.
+
+Positions: "the end of the channel" is found with a *fence*: an empty flowcept batch (``encode_batch([])``, which
+every consumer decodes to no messages) produced to each partition; its acknowledged offset + 1 is an exact end.
+We do not trust ListOffsets(latest): Tansu answers the base offset of the last record batch + 1, which would replay
+the tail of that batch to a new subscriber.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from typing import Any
+
+from flowcept_core.logger import get_logger
+from flowcept_core.mq import MQClosedError, MQError
+from flowcept_core.wire import encode_batch
+from flowcept_kafka.config import KafkaConfig, check_broker
+from flowcept_kafka.subscription import KafkaSubscription
+
+__all__ = ["KafkaMQ"]
+
+_FENCE = encode_batch([])
+_ADMIN_TIMEOUT_SECS = 10.0
+_QUEUE_FULL_WAIT_SECS = 30.0
+_LIVENESS_TIMEOUT_SECS = 2.0
+
+
+class KafkaMQ:
+    """MQ backend on one Kafka topic (``mq.channel``, or the channel argument). Built by the ``kafka`` factory.
+
+    Construction connects, checks the broker and creates the topic when missing (``mq.partitions``, default 1, so
+    publish order is kept). Raises MQConnectionError naming the settings keys when the broker cannot be used.
+    """
+
+    name = "kafka"
+
+    def __init__(self, settings: Any = None, channel: str | None = None):
+        self.config = KafkaConfig.from_settings(settings, channel)
+        self.channel = self.config.channel
+        self._admin = check_broker(self.config)
+        self._partitions = self._ensure_topic()
+        self._lock = threading.Lock()  # delivery counters: reports are served by publish() and by close()
+        self._published = 0
+        self._acked = 0
+        self._failed = 0
+        self._fatal: Any = None
+        self._idempotent = True
+        self._producer = self._make_producer(idempotent=True)
+        self._fence_lock = threading.Lock()
+        self._fence_producer: Any = None
+        self._closed = False
+        self._undelivered = 0
+
+    # setup ------------------------------------------------------------------------------------------------------
+    def _ensure_topic(self) -> list[int]:
+        """The topic's partition ids, creating the topic with mq.partitions partitions when it does not exist."""
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import NewTopic
+
+        topics = self._admin.list_topics(timeout=_ADMIN_TIMEOUT_SECS).topics
+        if self.channel not in topics:
+            future = self._admin.create_topics([NewTopic(self.channel, self.config.partitions, 1)])[self.channel]
+            try:
+                future.result(_ADMIN_TIMEOUT_SECS)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race: fine
+                    raise MQError(f"mq.channel={self.channel!r}: could not create the Kafka topic: {e}") from None
+        deadline = time.monotonic() + _ADMIN_TIMEOUT_SECS
+        while True:  # metadata of a new topic can lag its creation by a moment
+            meta = self._admin.list_topics(topic=self.channel, timeout=_ADMIN_TIMEOUT_SECS).topics.get(self.channel)
+            if meta is not None and meta.error is None and meta.partitions:
+                return sorted(meta.partitions)
+            if time.monotonic() > deadline:
+                raise MQError(f"mq.channel={self.channel!r}: the Kafka topic has no partitions after creation")
+            time.sleep(0.1)
+
+    def _make_producer(self, idempotent: bool) -> Any:
+        from confluent_kafka import Producer
+
+        conf = self.config.producer(idempotent)
+        conf["error_cb"] = self._on_client_error
+        return Producer(conf)
+
+    def _on_client_error(self, err: Any) -> None:
+        # Called from poll()/flush(). A fatal error (e.g. a broker that rejects idempotent producers) disables the
+        # producer; publish() replaces it. Other errors are transient (librdkafka retries them).
+        if err.fatal():
+            self._fatal = err
+
+    def _on_delivery(self, count: int, err: Any, msg: Any) -> None:
+        with self._lock:
+            if err is None:
+                self._acked += count
+                return
+            self._failed += count
+            failed = self._failed
+        if err.fatal():
+            self._fatal = err
+        get_logger().error(
+            f"kafka topic {self.channel!r}: a batch of {count} messages was not acknowledged: {err.str()} "
+            f"({failed} messages lost so far)"
+        )
+
+    def _replace_fatal_producer(self) -> None:
+        """Called by publish() after a fatal producer error: fall back to a non-idempotent producer, once."""
+        err = self._fatal
+        if not self._idempotent:
+            raise MQError(f"kafka producer on topic {self.channel!r} failed permanently: {err.str()}")
+        get_logger().warning(
+            f"kafka broker at {self.config.bootstrap_servers} rejected the idempotent producer ({err.str()}); "
+            "falling back to acks=all without idempotence"
+        )
+        self._drop_producer(self._producer, 0)
+        self._idempotent = False
+        self._fatal = None
+        self._producer = self._make_producer(idempotent=False)
+
+    # MQBackend -------------------------------------------------------------------------------------------------
+    def publish(self, messages: list[dict]) -> None:
+        """Called by the flusher thread: send messages as ONE Kafka message (encode_batch).
+
+        Returns once the batch is queued; its acknowledgement is counted when the broker reports it (see close()).
+        Raises MQClosedError after close(), MQError when the client refuses the batch (too large, producer failed)
+        or the local queue stays full for 30 s.
+        """
+        if self._closed:
+            raise MQClosedError(f"kafka MQ on topic {self.channel!r} is closed")
+        if self._fatal is not None:
+            self._replace_fatal_producer()
+        from confluent_kafka import KafkaException
+
+        payload = encode_batch(messages)
+        on_delivery = functools.partial(self._on_delivery, len(messages))
+        deadline = time.monotonic() + _QUEUE_FULL_WAIT_SECS
+        while True:
+            try:
+                self._producer.produce(self.channel, value=payload, on_delivery=on_delivery)
+                break
+            except BufferError:
+                # librdkafka's local queue is full: serve delivery reports to make room, but not forever
+                if time.monotonic() > deadline:
+                    raise MQError(
+                        f"kafka topic {self.channel!r}: the producer queue stayed full for {_QUEUE_FULL_WAIT_SECS:g} s "
+                        f"(is the broker at {self.config.bootstrap_servers} down?)"
+                    ) from None
+                self._producer.poll(0.1)
+            except KafkaException as e:
+                raise MQError(
+                    f"kafka topic {self.channel!r} refused a batch of {len(messages)} messages "
+                    f"({len(payload)} bytes): {e.args[0].str() if e.args else e}"
+                ) from None
+        with self._lock:
+            self._published += len(messages)
+        self._producer.poll(0)
+
+    def _end_offsets(self) -> dict[int, int]:
+        """The exact end offset of every partition, by producing a fence (an empty batch) to each and waiting."""
+        from confluent_kafka import KafkaException, Producer
+
+        results: dict[int, tuple[Any, int]] = {}
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            results[msg.partition()] = (err, msg.offset())
+
+        with self._fence_lock:
+            if self._fence_producer is None:
+                self._fence_producer = Producer(self.config.producer(idempotent=False))
+            try:
+                for p in self._partitions:
+                    self._fence_producer.produce(self.channel, value=_FENCE, partition=p, on_delivery=on_delivery)
+                left = self._fence_producer.flush(_ADMIN_TIMEOUT_SECS)
+            except KafkaException as e:
+                raise MQError(f"kafka topic {self.channel!r}: could not find the end of the topic: {e}") from None
+        errors = [err.str() for err, _ in results.values() if err is not None]
+        if left or errors or len(results) != len(self._partitions):
+            raise MQError(
+                f"kafka topic {self.channel!r}: the broker did not acknowledge the position marker within "
+                f"{_ADMIN_TIMEOUT_SECS:g} s: {'; '.join(errors) or 'timeout'}"
+            )
+        return {p: offset + 1 for p, (_, offset) in results.items()}
+
+    def ensure_group(self, name: str) -> None:
+        """Called by producers at start and by subscribe(group=...): make the Kafka consumer group ``name`` exist.
+
+        A group without committed offsets gets the current end of every partition committed, so it receives what
+        is published from now on and never replays older runs. A group that has offsets is left alone (idempotent).
+        """
+        self._check_group_name(name)
+        if self._closed:
+            raise MQClosedError(f"kafka MQ on topic {self.channel!r} is closed")
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        consumer = Consumer(self.config.consumer(name, "earliest"))
+        try:
+            tps = [TopicPartition(self.channel, p) for p in self._partitions]
+            committed = consumer.committed(tps, timeout=_ADMIN_TIMEOUT_SECS)
+            missing = [tp.partition for tp in committed if tp.offset < 0]
+            if missing:
+                ends = self._end_offsets()
+                offsets = [TopicPartition(self.channel, p, ends[p]) for p in missing]
+                consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as e:
+            raise MQError(f"kafka group {name!r} on topic {self.channel!r}: could not set its position: {e}") from None
+        finally:
+            consumer.close()
+
+    @staticmethod
+    def _check_group_name(name: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"group={name!r}: a group name must be a non-empty string (or None for private)")
+
+    def subscribe(self, group: str | None = None) -> KafkaSubscription:
+        """Called by consumers: a new subscription to this topic, with its own consumer (own connection).
+
+        group None: receives every message published after this returns (partitions assigned at exact end
+        offsets; nothing is committed). group "name": a member of the Kafka consumer group ``name``, created at
+        the end of the topic if new; members share partitions, and unacked messages go to the next owner.
+        """
+        if group is not None:
+            self._check_group_name(group)
+        if self._closed:
+            raise MQClosedError(f"kafka MQ on topic {self.channel!r} is closed")
+        from confluent_kafka import Consumer, TopicPartition
+
+        if group is None:
+            ends = self._end_offsets()
+            consumer = Consumer(self.config.consumer(None, "latest"))
+            consumer.assign([TopicPartition(self.channel, p, ends[p]) for p in self._partitions])
+            return KafkaSubscription(consumer, self.channel, None)
+        self.ensure_group(group)
+        return KafkaSubscription(Consumer(self.config.consumer(group, "earliest")), self.channel, group)
+
+    def liveness_test(self) -> bool:
+        """True when the broker answers a metadata request within 2 s; False otherwise (never raises)."""
+        if self._closed:
+            return False
+        try:
+            self._admin.list_topics(timeout=_LIVENESS_TIMEOUT_SECS)
+            return True
+        except Exception:
+            return False
+
+    def close(self, timeout: float | None = None) -> int:
+        """Called at stop: wait up to timeout seconds (None: until done) for the broker to acknowledge every batch,
+        release the clients, and return the number of messages not acknowledged. Idempotent."""
+        with self._fence_lock:
+            if self._closed:
+                return self._undelivered
+            self._closed = True
+            self._drop_producer(self._producer, timeout)
+            if self._fence_producer is not None:
+                self._drop_producer(self._fence_producer, 0)
+            self._producer = self._fence_producer = None
+            with self._lock:
+                self._undelivered = max(self._published - self._acked, 0)
+            return self._undelivered
+
+    @staticmethod
+    def _drop_producer(producer: Any, timeout: float | None) -> None:
+        """Flush up to timeout seconds, then purge what is left (its delivery reports count it as failed)."""
+        if timeout is None:
+            while producer.flush(1.0):
+                pass
+        else:
+            producer.flush(max(float(timeout), 0.0))
+        if len(producer):
+            producer.purge(in_queue=True, in_flight=True, blocking=False)
+            producer.poll(0)
