@@ -41,12 +41,19 @@ class Settings:
     ``source`` is the file the values came from, or ``None`` for built-in defaults.
     """
 
-    __slots__ = ("_tree", "source", "warnings")
+    __slots__ = ("_tree", "source", "warnings", "explicit")
 
-    def __init__(self, tree: Mapping[str, Any], source: str | None = None, warnings: list[str] | None = None):
+    def __init__(self, tree: Mapping[str, Any], source: str | None = None, warnings: list[str] | None = None,
+                 explicit: set[str] | None = None):
         self._tree = dict(tree)
         self.source = source
         self.warnings = warnings or []
+        self.explicit = explicit if explicit is not None else set()  # dotted keys the user set (file, env, code)
+
+    def is_explicit(self, dotted: str) -> bool:
+        """True when the user set this key (or a section above it); False when it is a built-in default."""
+        parts = dotted.split(".")
+        return any(".".join(parts[:i]) in self.explicit for i in range(1, len(parts) + 1))
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """The value at a dotted key; default when the key is missing or null (null means "not set")."""
@@ -224,16 +231,32 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     source = path if path is not None else locate_settings_file(env)
     tree = copy.deepcopy(DEFAULTS)
+    explicit: set[str] = set()
     if source:
-        tree = _merge(tree, _read_yaml(source), top=True)
+        user = _read_yaml(source)
+        explicit.update(_leaf_keys(user))
+        tree = _merge(tree, user, top=True)
     for name, (dotted, typ) in ENV_OVERRIDES.items():
         raw = env.get(name)
         if raw is not None and raw != "":
             _set_dotted(tree, dotted, _parse_env(name, raw, typ))
+            explicit.add(dotted)
     for dotted, value in (overrides or {}).items():
         _set_dotted(tree, dotted, value)
+        explicit.add(dotted)
     warnings = validate(tree)
-    return Settings(tree, source, warnings)
+    return Settings(tree, source, warnings, explicit)
+
+
+def _leaf_keys(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for k, v in tree.items():
+        dotted = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            keys |= _leaf_keys(v, f"{dotted}.")
+        else:
+            keys.add(dotted)
+    return keys
 
 
 _current: Settings | None = None

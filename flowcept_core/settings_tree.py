@@ -75,7 +75,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "databases": {
         # map_size / max_map_size: bytes or "2GiB"; None: the store's defaults (1 GiB growing to 64 GiB)
-        "lmdb": {"enabled": False, "path": "flowcept_lmdb", "map_size": None, "max_map_size": None,
+        # on by default: capture and query work with no server (the flowcept-lmdb plugin; skipped with a warning
+        # when it is not installed and the user did not ask for it)
+        "lmdb": {"enabled": True, "path": "flowcept_lmdb", "map_size": None, "max_map_size": None,
                  "max_readers": None},
         "mongodb": {"enabled": False, "host": "localhost", "port": 27017, "uri": None, "db": "flowcept",
                     "create_collection_index": True},

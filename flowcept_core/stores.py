@@ -28,11 +28,36 @@ class NoDatabaseError(StoreError):
 
 
 def enabled_store_names(settings: Any) -> list[str]:
-    """Names under ``databases`` whose ``enabled`` is true, in read-preference order."""
+    """Names under ``databases`` whose ``enabled`` is true, in read-preference order.
+
+    A store enabled only by the built-in defaults (LMDB) whose plugin is not installed is left out with a warning:
+    the zero-configuration default degrades to "no persistence" instead of failing. Asked for explicitly, a missing
+    plugin is an error when the store is opened.
+    """
     dbs = settings.section("databases")
     names = [n for n in READ_PREFERENCE if (dbs.get(n) or {}).get("enabled")]
     others = (n for n, sec in dbs.items() if n not in READ_PREFERENCE and isinstance(sec, dict) and sec.get("enabled"))
-    return names + sorted(others)
+    return [n for n in names + sorted(others) if _available_or_explicit(settings, n)]
+
+
+_warned_missing: set[str] = set()
+
+
+def _available_or_explicit(settings: Any, name: str) -> bool:
+    is_explicit = getattr(settings, "is_explicit", None)
+    if is_explicit is None or is_explicit(f"databases.{name}.enabled"):
+        return True
+    from flowcept_core.registry import get_registry
+
+    if name in get_registry().names("store"):
+        return True
+    if name not in _warned_missing:
+        _warned_missing.add(name)
+        from flowcept_core.logger import get_logger
+
+        get_logger().warning(f"databases.{name} is on by default but its plugin is not installed "
+                             f"(pip install flowcept[{name}]); continuing without it")
+    return False
 
 
 def read_store_name(settings: Any) -> str:
