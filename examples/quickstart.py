@@ -25,10 +25,17 @@ def main() -> None:
             t.end(generated={"mean": mean})
         print(f"workflow {fc.current_workflow_id}: {len(fc.get_buffer())} messages captured")
 
-    # Read back what was captured (written to flowcept_buffer.jsonl at stop)
+    # Read back what was captured: from the buffer file written at stop...
     for msg in Flowcept.read_buffer_file():
         if msg["type"] == "task" and msg["activity_id"] == "mult_two" and msg["used"] == {"x": 21}:
             print(f"{msg['activity_id']}: used {msg['used']} generated {msg['generated']}")
+    # ...and from the database (LMDB in ./flowcept_lmdb by default), queried MongoDB-style
+    try:
+        tasks = Flowcept.db.task_query({"workflow_id": fc.current_workflow_id, "used.x": {"$gte": 1}},
+                                       sort=[("used.x", 1)])
+        print("stored tasks with x >= 1:", [(t["activity_id"], t["used"]["x"]) for t in tasks])
+    except Exception as e:  # e.g. the flowcept-lmdb plugin is not installed
+        print(f"no database to query: {e}")
 
 
 if __name__ == "__main__":
