@@ -20,6 +20,7 @@ from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
 __all__ = ["DocumentInserter", "persistence_group", "acquire_inserter", "release_inserter"]
 
 _RETRY_SECS = (0.2, 0.5, 1.0, 2.0, 5.0)
+_MAX_BATCH = 20_000  # documents per write at most
 
 
 def persistence_group(settings: Any) -> str:
@@ -69,24 +70,42 @@ class DocumentInserter(BaseConsumer):
 
     def message_handler(self, msg_obj: dict) -> bool:
         """Queue one message for storage (stream markers update the tracker). Always continues."""
-        if self.tracker.observe(msg_obj):
-            if msg_obj.get("info") == "end_of_stream":
-                self._flush_now = True  # a producer is done: store its tail now, not at the next timer tick
-            return True
-        coll = collection_of(msg_obj)
-        if coll is None:
-            return True
-        doc = self._prepare(coll, msg_obj)
-        ident = doc[ID_FIELDS[coll]]
-        bucket = self._pending.setdefault(coll, {})
+        self._dispatch([msg_obj])
+        return True
+
+    def _dispatch(self, msgs: list) -> bool:
+        """Queue a batch of messages (one loop, no per-message method dispatch: this is the consumer's hot path)."""
         if not self._pending_count:
             self._first_pending = time.monotonic()
-        if ident not in bucket:
-            self._pending_count += 1
-        bucket[ident] = merge_documents(bucket.get(ident), doc)
+        pending = self._pending
+        for msg in msgs:
+            if type(msg) is not dict:
+                self.logger.error(f"DocumentInserter: skipped a malformed message of type {type(msg).__name__}")
+                continue
+            coll = collection_of(msg)
+            if coll is None:
+                if self.tracker.observe(msg) and msg.get("info") == "end_of_stream":
+                    self._flush_now = True  # a producer is done: store its tail now, not at the next timer tick
+                continue
+            try:
+                doc = self._prepare(coll, msg)
+            except Exception as e:
+                self.logger.error(f"DocumentInserter: skipped a message it could not prepare: {e}")
+                continue
+            bucket = pending.get(coll)
+            if bucket is None:
+                bucket = pending[coll] = {}
+            ident = doc[ID_FIELDS[coll]]
+            old = bucket.get(ident)
+            if old is None:
+                bucket[ident] = doc
+                self._pending_count += 1
+            else:
+                bucket[ident] = merge_documents(old, doc)
         return True
 
     def _prepare(self, coll: str, msg: dict) -> dict:
+        """A copy of msg ready to store (the memory MQ hands the same dict to every consumer: never mutate it)."""
         doc = dict(msg)
         id_field = ID_FIELDS[coll]
         if not doc.get(id_field):
@@ -110,8 +129,11 @@ class DocumentInserter(BaseConsumer):
         try:
             while not self._stop_event.is_set():
                 msgs = sub.receive(min(0.1, self.flush_secs))
-                if msgs:
+                while msgs:
                     self._dispatch(msgs)
+                    # under load, take what is already waiting before writing: one transaction (and one fsync)
+                    # for many documents instead of one per db_buffer.buffer_size
+                    msgs = sub.receive(0) if self._pending_count < _MAX_BATCH else None
                 if self._pending_count and (self._flush_now or self._pending_count >= self.buffer_size
                                             or time.monotonic() - self._first_pending >= self.flush_secs):
                     self._flush_with_retry()
