@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["FilterError", "compile_filter", "matches", "get_path", "project", "sort_documents", "OPERATORS",
-           "equality_keys"]
+           "equality_keys", "MISSING"]
 
 
 class FilterError(ValueError):
@@ -22,26 +22,26 @@ class FilterError(ValueError):
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$options", "$not")
 LOGICAL = ("$and", "$or", "$nor")
-_MISSING = object()
+MISSING = object()  # what get_path returns for a path that is not in the document
 
 
 def get_path(doc: Any, path: str) -> Any:
-    """The value at a dotted path, or _MISSING; list elements are searched (a list of the values found)."""
+    """The value at a dotted path, or MISSING; list elements are searched (a list of the values found)."""
     node = doc
     for part in path.split("."):
         if isinstance(node, dict):
-            node = node.get(part, _MISSING)
+            node = node.get(part, MISSING)
         elif isinstance(node, list):
             if part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
                 found = [get_path(x, part) for x in node if isinstance(x, dict)]
-                found = [x for x in found if x is not _MISSING]
-                node = found if found else _MISSING
+                found = [x for x in found if x is not MISSING]
+                node = found if found else MISSING
         else:
-            return _MISSING
-        if node is _MISSING:
-            return _MISSING
+            return MISSING
+        if node is MISSING:
+            return MISSING
     return node
 
 
@@ -78,7 +78,7 @@ def _any(value: Any, test: Callable[[Any], bool]) -> bool:
 def _field_test(path: str, cond: Any) -> Callable[[dict], bool]:
     if not (isinstance(cond, dict) and cond and all(isinstance(k, str) and k.startswith("$") for k in cond)):
         return lambda doc: _any(get_path(doc, path), lambda v: v == cond) or (
-            cond is None and get_path(doc, path) is _MISSING)
+            cond is None and get_path(doc, path) is MISSING)
     tests = []
     for op, arg in cond.items():
         if op not in OPERATORS:
@@ -105,14 +105,14 @@ def _operator(path: str, op: str, arg: Any, cond: dict) -> Callable[[dict], bool
 
         def inside(d: dict) -> bool:
             v = get_path(d, path)
-            if v is _MISSING:
+            if v is MISSING:
                 return None in values
             return _any(v, lambda x: x in values)
 
         return inside if op == "$in" else (lambda d: not inside(d))
     if op == "$exists":
         want = bool(arg)
-        return lambda d: (get_path(d, path) is not _MISSING) == want
+        return lambda d: (get_path(d, path) is not MISSING) == want
     if op == "$regex":
         flags = 0
         for ch in str(cond.get("$options", "")):
@@ -197,7 +197,7 @@ def project(doc: dict, projection: Any) -> dict:
         out: dict = {}
         for path in include:
             value = get_path(doc, path)
-            if value is not _MISSING:
+            if value is not MISSING:
                 _set(out, path, value)
         return out
     out = dict(doc)
@@ -238,7 +238,7 @@ def sort_documents(docs: list[dict], sort: Any) -> list[dict]:
 
         def key(d: dict, f: str = field) -> tuple:
             v = get_path(d, f)
-            return (-1, 0) if v is _MISSING or v is None else (_kind(v), v if _kind(v) != 9 else repr(v))
+            return (-1, 0) if v is MISSING or v is None else (_kind(v), v if _kind(v) != 9 else repr(v))
 
         docs = sorted(docs, key=key, reverse=direction == -1)
     return docs

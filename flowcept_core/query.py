@@ -40,10 +40,13 @@ class DBAPI:
               aggregation: Any = None, remove_json_unserializables: bool = True, collection: str = "tasks") -> Any:
         """Documents of collection matching a MongoDB-style filter, projected, sorted and limited."""
         self._check_collection(collection)
+        store = self._read_store()
         if aggregation is not None:
-            raise NotImplementedError("aggregation queries are not available yet; query the documents and "
-                                      "aggregate them, e.g. with DBAPI.to_df()")
-        return self._read_store().find(collection, filter or {}, projection, limit, sort)
+            from flowcept_core.aggregate import aggregate
+
+            # group-by fields come from projection, as MongoDB's $group would use them
+            return aggregate(store.find(collection, filter or {}), aggregation, projection, sort, limit)
+        return store.find(collection, filter or {}, projection, limit, sort)
 
     def task_query(self, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None,
                    aggregation: Any = None, remove_json_unserializables: bool = True) -> Any:
@@ -84,6 +87,45 @@ class DBAPI:
     def insert_or_update_workflow(self, workflow: Any) -> bool:
         """Merge a WorkflowObject (or workflow dict) into every enabled store."""
         return self._write("workflows", workflow)
+
+    def to_df(self, collection: str = "tasks", filter: dict | None = None, normalize: bool = True) -> Any:
+        """Matching documents as a pandas DataFrame (dotted columns like used.x when normalize)."""
+        from flowcept_core.files import to_dataframe
+
+        return to_dataframe(self.query(filter, collection=collection), normalize=normalize)
+
+    def dump_to_file(self, collection: str = "tasks", filter: dict | None = None, output_file: str | None = None,
+                     export_format: str = "json", should_zip: bool = False) -> str:
+        """Write matching documents to output_file as json (one array), jsonl, csv or parquet; returns the path."""
+        from flowcept_core.exports import export_documents
+
+        docs = self.query(filter, collection=collection)
+        return export_documents(docs, output_file or f"{collection}.{export_format}", export_format, should_zip)
+
+    def get_tasks_recursive(self, workflow_id: str, max_depth: int = 999) -> list[dict]:
+        """Tasks of a workflow and of all its sub-workflows (parent_workflow_id chains), depth first."""
+        tasks, seen, frontier = [], set(), [workflow_id]
+        depth = 0
+        while frontier and depth <= max_depth:
+            nxt = []
+            for wf in frontier:
+                if wf in seen:
+                    continue
+                seen.add(wf)
+                tasks.extend(self.task_query({"workflow_id": wf}))
+                nxt.extend(w["workflow_id"] for w in self.workflow_query({"parent_workflow_id": wf}))
+            frontier, depth = nxt, depth + 1
+        return tasks
+
+    def delete_workflow_data(self, workflow_id: str) -> int:
+        """Delete a workflow and its tasks from every enabled store; returns how many documents were deleted."""
+        settings = self._get_settings()
+        deleted = 0
+        for name in enabled_store_names(settings):
+            store = open_store(settings, name)
+            deleted += store.delete("tasks", {"workflow_id": workflow_id})
+            deleted += store.delete("workflows", {"workflow_id": workflow_id})
+        return deleted
 
     def liveness_test(self) -> bool:
         try:

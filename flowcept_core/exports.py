@@ -1,0 +1,42 @@
+"""Writing documents to files: json (one array), jsonl, csv (dotted columns), parquet (needs pandas + pyarrow)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+__all__ = ["export_documents", "FORMATS"]
+
+FORMATS = ("json", "jsonl", "csv", "parquet")
+
+
+def export_documents(docs: list[dict], path: str, export_format: str = "json", should_zip: bool = False) -> str:
+    """Write docs to path in export_format; with should_zip, path + ".zip" holding it. Returns the written path."""
+    if export_format not in FORMATS:
+        raise ValueError(f"export_format={export_format!r} is not supported; choose one of {list(FORMATS)}")
+    from flowcept_core.serialize import dumps_line
+
+    if export_format == "jsonl":
+        with open(path, "wb") as f:
+            f.writelines(map(dumps_line, docs))
+    elif export_format == "json":
+        with open(path, "wb") as f:
+            f.write(b"[" + b",".join(dumps_line(d).rstrip(b"\n") for d in docs) + b"]")
+    else:
+        from flowcept_core.files import to_dataframe
+
+        df = to_dataframe(docs, normalize=True)
+        if export_format == "csv":
+            df.to_csv(path, index=False)
+        else:
+            try:
+                df.to_parquet(path, index=False)
+            except ImportError as e:
+                raise ModuleNotFoundError(f"parquet export needs pyarrow: pip install pyarrow ({e})") from None
+    if should_zip:
+        zipped = f"{path}.zip"
+        with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(path, os.path.basename(path))
+        os.remove(path)
+        return zipped
+    return path
