@@ -114,7 +114,8 @@ def test_aggregations_grouped_by_a_field(db):
     for act in sorted({t["activity_id"] for t in tasks}):
         group = [t for t in tasks if t["activity_id"] == act]
         losses = [t["generated"]["loss"] for t in group if "loss" in t.get("generated", {})]
-        want.append({"activity_id": act, "count": len(group), "avg_used_x": sum(t["used"]["x"] for t in group) / len(group),
+        xs = [t["used"]["x"] for t in group]
+        want.append({"activity_id": act, "count": len(group), "avg_used_x": sum(xs) / len(xs),
                      "max_generated_loss": max(losses), "min_used_x": min(t["used"]["x"] for t in group),
                      "sum_used_lr": sum(t["used"]["lr"] for t in group)})
     assert len(rows) == 3
