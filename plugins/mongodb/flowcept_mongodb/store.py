@@ -1,0 +1,330 @@
+"""MongoDBStore: the flowcept Store protocol on MongoDB (pymongo).
+
+Layout: one database (databases.mongodb.db) with collections tasks, workflows, objects, agents; one document per id
+(flowcept_core.documents.ID_FIELDS), with a unique index on the id field and plain indexes on the keys queries pin
+(tasks: workflow_id, campaign_id, parent_task_id, activity_id; workflows: campaign_id, parent_workflow_id).
+
+Writes are read-merge-replace: the documents of a batch are read with one find($in), merged in Python with
+flowcept_core.documents.merge_documents, and written back with one unordered bulk_write of ReplaceOne(upsert=True)
+per document.
+A server-side update ($set/$min/$max) cannot express those rules (dict fields merged key by key, a terminal status
+that a late RUNNING must not reopen, ERROR beating FINISHED), and every store must end with identical documents
+for the same message stream: the LMDB store merges the same way, with the same function.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import bson
+import pymongo
+from bson import ObjectId
+from bson.raw_bson import RawBSONDocument
+from pymongo import DeleteOne, ReplaceOne
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    ConnectionFailure,
+    InvalidOperation,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+)
+
+from flowcept_core.documents import COLLECTIONS, ID_FIELDS, merge_documents
+from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_mongodb.config import SERVER_SELECTION_TIMEOUT_MS, MongoDBConfig
+from flowcept_mongodb.query_plan import filter_fields, plan_find
+
+__all__ = ["MongoDBStore", "INDEXED_FIELDS"]
+
+# Plain (non-unique) indexes besides the unique one on each id field. Created with default names and ascending
+# direction: wire-compatible servers (NX-27017) drop custom names/directions, so nothing relies on them.
+INDEXED_FIELDS = {
+    "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id"),
+    "workflows": ("campaign_id", "parent_workflow_id"),
+    "objects": (),
+    "agents": (),
+}
+# Server error codes meaning "not now" (retry later): shutdown, step-down, network, out of disk space.
+_TEMPORARY_CODES = frozenset({6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436, 14031})
+_DUPLICATE_KEY = 11000
+_RACE_RETRIES = 3
+
+
+class MongoDBStore:
+    """A flowcept store on one MongoDB database; safe to share between threads (pymongo's client is thread-safe,
+    and upserts of this process are serialized so a read-merge-replace is not interleaved with another)."""
+
+    name = "mongodb"
+
+    def __init__(self, settings: Any):
+        self.config = MongoDBConfig.from_settings(settings)
+        self._write_lock = threading.Lock()
+        self._closed = False
+        args, kwargs = self.config.client_args()
+        try:
+            self._client: pymongo.MongoClient = pymongo.MongoClient(*args, **kwargs)
+        except (ConfigurationError, ValueError, TypeError) as e:
+            raise StoreError(f"{self.config.location()}: {self._describe(e)}") from None
+        try:
+            hello = self._client.admin.command("hello")
+            self._max_bson = int(hello.get("maxBsonObjectSize", 16 * 1024 * 1024))
+            self._db = self._client[self.config.db]
+            if self.config.create_collection_index:
+                self._create_indexes()
+        except ConnectionFailure as e:
+            self._client.close()
+            raise StoreUnavailableError(
+                f"{self.config.location()}: no MongoDB server answered within {SERVER_SELECTION_TIMEOUT_MS // 1000} s "
+                f"({self._describe(e)})"
+            ) from None
+        except PyMongoError as e:
+            self._client.close()
+            raise StoreError(
+                f"{self.config.location()}, databases.mongodb.db={self.config.db!r}: {self._describe(e)}"
+            ) from None
+
+    # -- setup -------------------------------------------------------------------------------------------------
+    def _create_indexes(self) -> None:
+        for coll in COLLECTIONS:
+            try:
+                self._db[coll].create_index(ID_FIELDS[coll], unique=True)
+            except OperationFailure as e:
+                raise StoreError(
+                    f"databases.mongodb.db={self.config.db!r}: cannot create the unique index on {coll}."
+                    f"{ID_FIELDS[coll]} ({self._describe(e)}); remove the duplicates or set "
+                    "databases.mongodb.create_collection_index: false"
+                ) from None
+            for key in INDEXED_FIELDS[coll]:
+                self._db[coll].create_index(key)
+
+    def _describe(self, e: BaseException) -> str:
+        """'ErrorClass: message' with credentials scrubbed and pymongo's long server lists cut."""
+        text = str(e).split(", Timeout:")[0].split(", full error:")[0]
+        return self.config.scrub(f"{type(e).__name__}: {text}")[:500]
+
+    def _collection(self, collection: str) -> Any:
+        if collection not in COLLECTIONS:
+            raise StoreError(f"collection={collection!r} is not one of {list(COLLECTIONS)}")
+        if self._closed:
+            raise StoreError(f"the mongodb store ({self.config.location()}) is closed")
+        return self._db[collection]
+
+    def _failure(self, e: BaseException, what: str) -> StoreError:
+        """The StoreError (or StoreUnavailableError when retrying later may help) for a pymongo error."""
+        where = f"{self.config.location()}, databases.mongodb.db={self.config.db!r}"
+        if isinstance(e, InvalidOperation) and self._closed:
+            return StoreError(f"the mongodb store ({self.config.location()}) is closed")
+        if _is_temporary(e):
+            return StoreUnavailableError(f"{where}: {what} failed, the server is unavailable ({self._describe(e)})")
+        return StoreError(f"{where}: {what} failed ({self._describe(e)})")
+
+    # -- writes ------------------------------------------------------------------------------------------------
+    def upsert(self, collection: str, docs: list[dict]) -> None:
+        """Merge docs into the stored documents with the same id; all or nothing per call.
+
+        Several docs with the same id in one call merge in order. Raises StoreError for a document that cannot be
+        stored (no id, a value BSON cannot encode, too large), StoreUnavailableError when the server is down.
+        """
+        coll = self._collection(collection)
+        batch = _merge_batch(collection, docs)
+        if not batch:
+            return
+        with self._write_lock:
+            for attempt in range(_RACE_RETRIES):
+                try:
+                    self._upsert_once(collection, coll, batch)
+                    return
+                except _DuplicateIdRace:
+                    if attempt == _RACE_RETRIES - 1:
+                        raise StoreError(
+                            f"{collection}: concurrent inserts of the same ids kept conflicting "
+                            f"after {_RACE_RETRIES} attempts; nothing of this call was written"
+                        ) from None
+
+    def _upsert_once(self, collection: str, coll: Any, batch: dict[Any, dict]) -> None:
+        id_field = ID_FIELDS[collection]
+        try:
+            existing = {d[id_field]: d for d in coll.find({id_field: {"$in": list(batch)}})}
+        except PyMongoError as e:
+            raise self._failure(e, f"reading {len(batch)} {collection} documents to merge") from None
+        # Every write targets one _id: the stored document's, or a fresh ObjectId for a new document (also put in
+        # the document, since some servers ignore the filter's _id on upsert). So a failed call can be undone
+        # exactly (_restore), and a concurrent insert of the same new id hits the unique index instead of being
+        # silently replaced.
+        ops, written = [], {}
+        for ident, new in batch.items():
+            old = existing.get(ident)
+            oid = old.pop("_id") if old is not None else ObjectId()
+            merged = merge_documents(old, new)
+            body = merged if old is not None else {"_id": oid, **merged}
+            ops.append(ReplaceOne({"_id": oid}, self._encode(collection, id_field, ident, body), upsert=True))
+            written[oid] = old
+        # Race (another process, or a second store on the same database): a writer that read the same old version
+        # of a document between our read and our write has its merge replaced by ours, or ours by theirs (lost
+        # update). In one process the write lock prevents it; across processes the DocumentInserters share one
+        # persistence group, so one task's messages are normally merged by one consumer. Two first inserts of the
+        # same id collide on the unique index (databases.mongodb.create_collection_index): the call is undone and
+        # retried (re-read, merge), so neither is lost.
+        try:
+            coll.bulk_write(ops, ordered=False)
+        except BulkWriteError as e:
+            self._restore(coll, written)
+            errors = e.details.get("writeErrors", [])
+            if errors and all(err.get("code") == _DUPLICATE_KEY for err in errors):
+                raise _DuplicateIdRace() from None
+            first = errors[0].get("errmsg", "") if errors else e.details.get("writeConcernErrors")
+            err = StoreUnavailableError if e.details.get("writeConcernErrors") else StoreError
+            raise err(
+                f"{self.config.location()}: upsert of {len(ops)} {collection} documents refused "
+                f"({self.config.scrub(str(first))[:300]}); nothing of this call was kept"
+            ) from None
+        except PyMongoError as e:
+            restored = self._restore(coll, written)
+            failure = self._failure(e, f"upsert of {len(ops)} {collection} documents")
+            if not restored:
+                failure.args = (
+                    failure.args[0] + "; the server may have applied part of the batch: retrying it "
+                    "gives the same documents (merging a message twice changes nothing)",
+                )
+            raise failure from None
+
+    def _encode(self, collection: str, id_field: str, ident: Any, doc: dict) -> RawBSONDocument:
+        """BSON-encode doc now, so a value MongoDB cannot store fails the call before anything is written."""
+        try:
+            raw = bson.encode(doc)
+        except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError) as e:
+            raise StoreError(
+                f"{collection} document {id_field}={ident!r} cannot be stored in MongoDB "
+                f"({type(e).__name__}: {e}); nothing of this call was written"
+            ) from None
+        if len(raw) > self._max_bson:
+            raise StoreError(
+                f"{collection} document {id_field}={ident!r} is {len(raw)} bytes as BSON, over the "
+                f"server's limit of {self._max_bson}; nothing of this call was written"
+            )
+        return RawBSONDocument(raw)
+
+    def _restore(self, coll: Any, written: dict[ObjectId, dict | None]) -> bool:
+        """Put back what a failed bulk_write may have changed, by _id (old version, or no document); False if that
+        failed too (server gone)."""
+        ops: list[Any] = []
+        for oid, old in written.items():
+            ops.append(DeleteOne({"_id": oid}) if old is None else ReplaceOne({"_id": oid}, old, upsert=True))
+        try:
+            coll.bulk_write(ops, ordered=False)
+            return True
+        except PyMongoError:
+            return False
+
+    def delete(self, collection: str, filter: dict) -> int:
+        """Delete the documents matching filter; returns how many."""
+        coll = self._collection(collection)
+        plan = plan_find(filter)
+        id_field = ID_FIELDS[collection]
+        try:
+            with self._write_lock:
+                if plan.exact:
+                    return coll.delete_many(plan.native_filter).deleted_count
+                ids = [d[id_field] for d in self._matching(coll, plan, id_field, filter or {})]
+                deleted = 0
+                for i in range(0, len(ids), 1000):
+                    deleted += coll.delete_many({id_field: {"$in": ids[i : i + 1000]}}).deleted_count
+                return deleted
+        except PyMongoError as e:
+            raise self._failure(e, f"delete from {collection}") from None
+
+    # -- reads -------------------------------------------------------------------------------------------------
+    def find(
+        self, collection: str, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None
+    ) -> list[dict]:
+        """Documents matching filter (flowcept_core.filters semantics), projected, sorted, limited; no _id."""
+        coll = self._collection(collection)
+        plan = plan_find(filter, projection, sort, limit)
+        try:
+            cursor = coll.find(
+                plan.native_filter, plan.native_projection, limit=plan.native_limit, sort=plan.native_sort
+            )
+            docs = [_strip(d) for d in cursor]
+        except PyMongoError as e:
+            raise self._failure(e, f"find in {collection}") from None
+        return plan.finish(docs)
+
+    def _matching(self, coll: Any, plan: Any, id_field: str, flt: dict) -> list[dict]:
+        """Documents (id and filter fields only) that the whole filter matches, checked in Python."""
+        projection = {"_id": 0, id_field: 1, **{f: 1 for f in filter_fields(flt)}}
+        return [d for d in map(_strip, coll.find(plan.native_filter, projection)) if plan.predicate(d)]
+
+    def count(self, collection: str, filter: dict | None = None) -> int:
+        """How many documents match filter."""
+        coll = self._collection(collection)
+        plan = plan_find(filter)
+        try:
+            if plan.exact:
+                return coll.count_documents(plan.native_filter)
+            projection = {"_id": 0, **{f: 1 for f in filter_fields(filter or {})}}
+            return sum(1 for d in coll.find(plan.native_filter, projection) if plan.predicate(_strip(d)))
+        except PyMongoError as e:
+            raise self._failure(e, f"count in {collection}") from None
+
+    def liveness_test(self) -> bool:
+        """True when the server answers a ping; never raises."""
+        if self._closed:
+            return False
+        try:
+            return bool(self._client.admin.command("ping").get("ok"))
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        """Close the client; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+    def __repr__(self) -> str:
+        return f"MongoDBStore({self.config.location()}, db={self.config.db!r})"
+
+
+class _DuplicateIdRace(Exception):
+    """Another writer inserted one of the batch's new ids between our read and our write."""
+
+
+def _is_temporary(e: BaseException) -> bool:
+    if isinstance(e, (ConnectionFailure, WriteConcernError)):
+        return True
+    if isinstance(e, OperationFailure):
+        msg = str(e).lower()
+        return e.code in _TEMPORARY_CODES or "disk is full" in msg or "no space left" in msg
+    return False
+
+
+def _strip(doc: dict) -> dict:
+    doc.pop("_id", None)
+    return doc
+
+
+def _merge_batch(collection: str, docs: list[dict]) -> dict[Any, dict]:
+    """{id: merged doc} for one upsert call, in first-seen order; StoreError before anything is written when a doc
+    is not a dict or lacks its id."""
+    if collection not in ID_FIELDS:
+        raise StoreError(f"collection={collection!r} is not one of {list(COLLECTIONS)}")
+    if not isinstance(docs, (list, tuple)):
+        raise StoreError(f"upsert({collection!r}, docs): docs must be a list of dicts, got {type(docs).__name__}")
+    id_field = ID_FIELDS[collection]
+    batch: dict[Any, dict] = {}
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise StoreError(
+                f"{collection} document #{i} is a {type(doc).__name__}, not a dict; nothing of this call was written"
+            )
+        ident = doc.get(id_field)
+        if ident is None or ident == "" or isinstance(ident, (dict, list)):
+            raise StoreError(
+                f"{collection} document #{i} has {id_field}={ident!r}: every document needs a "
+                f"non-empty scalar {id_field}; nothing of this call was written"
+            )
+        batch[ident] = merge_documents(batch.get(ident), doc)
+    return batch
