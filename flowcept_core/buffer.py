@@ -19,7 +19,9 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from flowcept_core.ids import format_id
 from flowcept_core.logger import get_logger
+from flowcept_core.packed import message_count, pack
 from flowcept_core.serialize import ValueLimits, dumps_line, sanitize, sanitize_dict
 from flowcept_core.sysinfo import host_fields
 
@@ -32,6 +34,7 @@ _POLL_SECS = 0.02
 _RETRY_SECS = 2.0
 _CHUNK = 256  # messages per MQ message and per retained blob: dicts die young, before the collector promotes them
 _WINDOW = 4096  # records taken off the buffer at a time
+_PACKED_RECORDS = 1024  # records per packed MQ message
 _OFFLINE_DRAIN_SECS = 1.0
 
 
@@ -54,9 +57,12 @@ class Run:
         self.sink = sink
         self.retained: list[bytes] | None = [] if (retain or sink is None) else None  # JSONL blobs
         self.retained_count = 0
+        # networked MQ and nothing to keep here: ship compact records, consumers build the messages
+        self.packed = sink is not None and self.retained is None and not getattr(sink, "in_process", False)
         self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None
         self.telemetry_cfg = telemetry_cfg
         self.host_fields = host_fields()
+        self.format_id = format_id
         self.hostname = self.host_fields["hostname"]
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
@@ -162,6 +168,8 @@ class Run:
             return count
 
     def _drain_window(self, raw: list) -> int:
+        if self.packed:
+            return self._drain_packed(raw)
         count = 0
         for batch in self.materialize_chunks(raw):
             if self._tracked:
@@ -178,6 +186,30 @@ class Run:
         for j, msg in enumerate(batch):
             if id(msg) in self._tracked:
                 self._tracked[id(msg)] = (msg, True, None if blob is None else (blob, j))
+
+    def _drain_packed(self, raw: list) -> int:
+        count = 0
+        start, records, i, n = 0, 0, 0, len(raw)
+        while i < n:
+            item = raw[i]
+            if type(item) is dict:
+                if self._tracked and id(item) in self._tracked:
+                    self._mark_drained([item])
+                i += 1
+            else:
+                i += item.width
+            records += 1
+            if records >= _PACKED_RECORDS or i >= n:
+                try:
+                    msg = pack(self, raw[start:i])
+                except Exception as e:  # a capture bug must not lose the rest of the window
+                    self.errors += 1
+                    get_logger().error(f"could not pack provenance records: {type(e).__name__}: {e}")
+                else:
+                    self._publish([msg])
+                    count += msg["count"]
+                start, records = i, 0
+        return count
 
     def _retain(self, batch: list[dict]) -> None:
         # One JSONL blob per chunk: compact (no per-line object or encoder slack) and written to files as is.
@@ -216,7 +248,7 @@ class Run:
         for k, chunk in enumerate(chunks):
             try:
                 self.sink.publish(chunk)
-                self.published += len(chunk)
+                self.published += message_count(chunk)
             except Exception as e:
                 self.errors += 1
                 self._retry_at = time.monotonic() + _RETRY_SECS
@@ -231,7 +263,7 @@ class Run:
 
     def _spill(self, chunk: list[dict]) -> None:
         if self.spill is None or not self.spill.add(chunk):
-            self.unpublished += len(chunk)
+            self.unpublished += message_count(chunk)
 
     def _deliver_spilled(self, force: bool = False) -> bool:
         """Publish spilled batches oldest first; False if the broker still refuses (retried every few seconds)."""
@@ -244,9 +276,10 @@ class Run:
             except Exception:
                 self._retry_at = time.monotonic() + _RETRY_SECS
                 return False
-            self.published += len(batch)
-            delivered += len(batch)
-            self.spill.consumed(end, len(batch))
+            n = message_count(batch)
+            self.published += n
+            delivered += n
+            self.spill.consumed(end, n)
         if delivered:
             get_logger().warning(f"the MQ is back: delivered {delivered} spilled messages")
         return True

@@ -47,6 +47,11 @@ def format_id(n: int) -> str:
     return f"{_prefixes[0][1]}-{n}"
 
 
+def prefix_table() -> list[tuple[int, str]]:
+    """(first counter value, prefix) pairs of this process: what a consumer needs to format ids it receives as ints."""
+    return list(_prefixes)
+
+
 def new_id() -> str:
     """A fresh string id (counter-based, no randomness per call)."""
     return format_id(next(COUNTER))

@@ -43,8 +43,11 @@ class Spill:
         """Append a batch; False (and counted in dropped) when the spill is full or the disk refuses it."""
         payload = encode_batch(batch)
         frame = _LEN.pack(len(payload)) + payload
+        from flowcept_core.packed import message_count
+
+        n = message_count(batch)
         if self._size + len(frame) > self.max_bytes:
-            self.dropped += len(batch)
+            self.dropped += n
             return False
         try:
             os.makedirs(self.directory, exist_ok=True)
@@ -52,11 +55,11 @@ class Spill:
                 f.write(frame)
                 f.flush()
         except OSError as e:
-            get_logger().error(f"cannot spill {len(batch)} messages to {self.path}: {e}")
-            self.dropped += len(batch)
+            get_logger().error(f"cannot spill {n} messages to {self.path}: {e}")
+            self.dropped += n
             return False
         self._size += len(frame)
-        self.pending_messages += len(batch)
+        self.pending_messages += n
         return True
 
     def peek(self) -> Iterator[tuple[int, list[dict]]]:

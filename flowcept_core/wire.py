@@ -46,4 +46,14 @@ def decode_batch(payload: bytes) -> list[dict]:
         batch = [batch]
     if not isinstance(batch, list) or not all(isinstance(m, dict) for m in batch):
         raise MalformedMessageError(f"a batch must be a list of dicts, got {type(batch).__name__}")
+    if any(m.get("type") == "flowcept_packed" for m in batch):
+        from flowcept_core.packed import expand
+
+        out: list[dict] = []
+        for m in batch:
+            try:
+                out.extend(expand(m) if m.get("type") == "flowcept_packed" else [m])
+            except Exception as e:
+                raise MalformedMessageError(f"a packed batch could not be expanded: {type(e).__name__}: {e}") from None
+        return out
     return batch

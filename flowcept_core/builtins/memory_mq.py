@@ -108,6 +108,7 @@ class MemoryMQ:
     """In-process MQ on one channel (``mq.channel``)."""
 
     name = "memory"
+    in_process = True  # producers hand over message dicts as they are (no packing, no encoding)
 
     def __init__(self, settings: Any = None, channel: str | None = None):
         if channel is None:

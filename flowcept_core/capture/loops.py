@@ -30,8 +30,21 @@ class _IterationTemplate:
     __slots__ = ("loop",)
     width = 7
 
-    def __init__(self, loop: _LoopBase):
+    def __init__(self, loop: Any):
         self.loop = loop
+
+    def state(self, sanitize: Any) -> dict:
+        """What a consumer needs to build iteration messages (see flowcept_core.packed)."""
+        loop = self.loop
+        return {"kind": "iteration", "width": self.width, "loop_id": loop._loop_id, "activity": loop._iter_activity,
+                "workflow_id": loop._workflow_id, "item_name": loop.item_name}
+
+    @classmethod
+    def from_state(cls, state: dict) -> _IterationTemplate:
+        from types import SimpleNamespace
+
+        return cls(SimpleNamespace(_loop_id=state["loop_id"], _iter_activity=state["activity"],
+                                   _workflow_id=state["workflow_id"], item_name=state["item_name"]))
 
     def materialize(self, rec: tuple, run: Any) -> dict:
         _, i, item, t0, t1, gen, tel = rec

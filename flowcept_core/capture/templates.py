@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowcept_core.capture.context import error_text
-from flowcept_core.ids import format_id, new_id
+from flowcept_core.ids import new_id
 from flowcept_core.serialize import all_plain, is_namespace, sanitize_dict, too_long
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
@@ -50,6 +50,25 @@ class TaskTemplate:
         self.subtype = subtype
         self.workflow_id = workflow_id
         self.campaign_id = campaign_id
+
+    _STATE = ("activity_id", "names", "defaults", "skip", "output_names", "tags", "custom_metadata", "subtype",
+              "workflow_id", "campaign_id", "lightweight", "width")
+
+    def state(self, sanitize: Callable[[Any], Any]) -> dict:
+        """What a consumer needs to build this template's messages (see flowcept_core.packed)."""
+        out = {k: getattr(self, k) for k in self._STATE}
+        out["defaults"] = sanitize(self.defaults) if self.defaults else {}
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict) -> TaskTemplate:
+        tmpl = cls.__new__(cls)
+        for k in cls._STATE:
+            setattr(tmpl, k, state.get(k))
+        tmpl.names = tuple(tmpl.names or ())
+        tmpl.defaults = tmpl.defaults or {}
+        tmpl.args_handler = None
+        return tmpl
 
     # binding ------------------------------------------------------------------
     def bind(self, args: tuple, kwargs: dict | None) -> dict:
@@ -143,7 +162,8 @@ class TaskTemplate:
         else:
             used = self._used(args, kwargs, limits)
             generated = self._generated(result, limits) if err is None else None
-        msg = {"type": "task", "task_id": format_id(tid), "activity_id": self.activity_id,
+        fmt = run.format_id
+        msg = {"type": "task", "task_id": fmt(tid), "activity_id": self.activity_id,
                "workflow_id": self.workflow_id or run.workflow_id, "campaign_id": self.campaign_id or run.campaign_id,
                "used": used, "started_at": t0, "ended_at": t1, "status": FINISHED if err is None else ERROR}
         if "workflow_id" in used or "campaign_id" in used:
@@ -153,7 +173,7 @@ class TaskTemplate:
         if err is not None:
             msg["stderr"] = err
         if parent is not None:
-            msg["parent_task_id"] = format_id(parent) if type(parent) is int else parent
+            msg["parent_task_id"] = run.format_id(parent) if type(parent) is int else parent
         if self.tags is not None:
             msg["tags"] = self.tags
         if self.custom_metadata is not None:
@@ -183,7 +203,7 @@ class TaskTemplate:
         if err is not None:
             msg["stderr"] = err
         if parent is not None:
-            msg["parent_task_id"] = format_id(parent) if type(parent) is int else parent
+            msg["parent_task_id"] = run.format_id(parent) if type(parent) is int else parent
         return msg
 
     @staticmethod
