@@ -102,6 +102,28 @@ class DBAPI:
         docs = self.query(filter, collection=collection)
         return export_documents(docs, output_file or f"{collection}.{export_format}", export_format, should_zip)
 
+    def import_file(self, path: str) -> dict[str, int]:
+        """Load a JSONL file (a buffer file or a jsonl export) into every enabled store, merging by id.
+
+        Returns how many documents went to each collection. Extended-JSON bytes ({"$binary": ...}) become bytes again.
+        """
+        from flowcept_core.documents import collection_of
+        from flowcept_core.files import read_jsonl
+
+        by_collection: dict[str, list[dict]] = {}
+        for msg in read_jsonl(path):
+            coll = collection_of(msg)
+            if coll is not None:
+                by_collection.setdefault(coll, []).append(_from_extended_json(msg))
+        settings = self._get_settings()
+        names = enabled_store_names(settings) or [read_store_name(settings)]
+        for coll, docs in by_collection.items():
+            for name in names:
+                store = open_store(settings, name)
+                for i in range(0, len(docs), 5000):
+                    store.upsert(coll, docs[i:i + 5000])
+        return {coll: len(docs) for coll, docs in by_collection.items()}
+
     def get_tasks_recursive(self, workflow_id: str, max_depth: int = 999) -> list[dict]:
         """Tasks of a workflow and of all its sub-workflows (parent_workflow_id chains), depth first."""
         tasks, seen, frontier = [], set(), [workflow_id]
@@ -132,3 +154,12 @@ class DBAPI:
             return bool(self._read_store().liveness_test())
         except Exception:
             return False
+
+
+def _from_extended_json(msg: dict) -> dict:
+    for key, value in msg.items():
+        if isinstance(value, dict) and set(value) == {"$binary"} and isinstance(value["$binary"], dict):
+            import base64
+
+            msg[key] = base64.b64decode(value["$binary"].get("base64", ""))
+    return msg
