@@ -66,6 +66,7 @@ def load(store: LMDBStore, make, wf: str, ids: range, batch: int) -> tuple[int, 
 def timed(fn, repeat: int = 3) -> tuple[object, float]:
     best, out = float("inf"), None
     for _ in range(repeat):
+        out = None  # the previous result is freed here, not inside the timed call
         t0 = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - t0)
@@ -94,8 +95,9 @@ def main() -> None:
         print(f"find(workflow_id=A) -> {len(docs)} of {total}: {secs:.3f} s ({len(docs) / secs:,.0f} docs/s)")
         assert len(docs) == n and docs[0]["status"] == "FINISHED"
         docs, secs = timed(
-            lambda: store.find("tasks", {"workflow_id": "wf-A"}, projection=["task_id"], limit=100,
-                               sort=[("ended_at", -1)])
+            lambda: store.find(
+                "tasks", {"workflow_id": "wf-A"}, projection=["task_id"], limit=100, sort=[("ended_at", -1)]
+            )
         )
         print(f"find(workflow_id=A, sort ended_at desc, limit 100, projection) -> {len(docs)}: {secs:.3f} s")
         (doc,), secs = timed(lambda: store.find("tasks", {"task_id": "wf-A-4242"}))
@@ -113,8 +115,10 @@ def main() -> None:
             print(f"find(workflow_id=C17) -> {len(docs)} of {total}: {secs * 1e3:.1f} ms")
             flt = {"used.i": {"$gte": total // 2}}
             docs, secs = timed(lambda: store.find("tasks", flt, sort=[("used.lr", -1)], limit=100), repeat=1)
-            print(f"find(used.i >= {total // 2}, sort used.lr desc, limit 100), full scan of {total}: "
-                  f"-> {len(docs)}: {secs:.2f} s; top used.lr={docs[0]['used']['lr']:.4f}")
+            print(
+                f"find(used.i >= {total // 2}, sort used.lr desc, limit 100), full scan of {total}: "
+                f"-> {len(docs)}: {secs:.2f} s; top used.lr={docs[0]['used']['lr']:.4f}"
+            )
         size = os.path.getsize(os.path.join(path, "data.mdb"))
         print(f"data.mdb: {size / 2**20:.0f} MiB, map size {store._env().map_size() / 2**20:.0f} MiB")
     finally:

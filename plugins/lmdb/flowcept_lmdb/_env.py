@@ -1,0 +1,198 @@
+"""One LMDB environment per directory per process, shared by every LMDBStore on that directory.
+
+LMDB forbids opening the same environment twice in one process (the second open breaks the first one's locks), so
+environments live in a registry keyed by (process id, real path) and are reference counted. The environment's map
+grows on demand: ``set_mapsize`` may only be called while no transaction of this process is active, so every
+transaction passes a gate (shared) and a resize takes the gate exclusively.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import lmdb
+
+from flowcept_core.documents import COLLECTIONS
+from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_lmdb._config import LMDBConfig
+
+__all__ = ["SharedEnv", "acquire_env", "reacquire_after_fork", "release_env", "INDEXED_FIELDS"]
+
+# Index sub-databases (dupsort): field value -> document key, per collection.
+INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
+    "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id"),
+    "workflows": ("campaign_id", "parent_workflow_id"),
+    "objects": (),
+    "agents": (),
+}
+_MAX_DBS = 32
+
+
+class _Gate:
+    """Many holders share it; a resize waits until nobody holds it and keeps newcomers out meanwhile."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._holders = 0
+        self._exclusive = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holders -= 1
+                if self._holders == 0:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True
+            while self._holders:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+class SharedEnv:
+    """An open environment, its named sub-databases, the in-process write lock and the resize gate."""
+
+    def __init__(self, cfg: LMDBConfig) -> None:
+        self.cfg = cfg
+        self.key = _key(cfg)  # (process id, real path): an environment is never used across fork
+        self.closed_in_child = False
+        self.refs = 0
+        self.gate = _Gate()
+        # One writer thread per process at a time: threads queue here instead of inside LMDB's writer mutex.
+        self.write_lock = threading.Lock()
+        where = f"databases.lmdb.path={cfg.raw_path!r}"
+        try:
+            self.env = lmdb.open(
+                cfg.path,
+                map_size=cfg.map_size,
+                max_dbs=_MAX_DBS,
+                max_readers=cfg.max_readers,
+                lock=True,
+                readahead=False,
+                subdir=True,
+                create=True,
+                metasync=True,
+                sync=True,
+            )
+        except lmdb.Error as e:
+            raise StoreError(f"{where}: cannot open the LMDB environment ({type(e).__name__}: {e})") from None
+        try:
+            self._open_sub_databases()
+        except (lmdb.Error, StoreError) as e:
+            self.env.close()
+            if isinstance(e, StoreError):
+                raise
+            raise StoreError(f"{where}: cannot create the sub-databases ({type(e).__name__}: {e})") from None
+
+    def _open_sub_databases(self) -> None:
+        self.docs: dict[str, Any] = {}
+        self.indexes: dict[str, dict[str, Any]] = {}
+        while True:
+            seen = self.map_size()
+            try:
+                with self.env.begin(write=True) as txn:
+                    for coll in COLLECTIONS:
+                        self.docs[coll] = self.env.open_db(coll.encode(), txn=txn, create=True)
+                        self.indexes[coll] = {
+                            f: self.env.open_db(f"idx:{coll}:{f}".encode(), txn=txn, create=True, dupsort=True)
+                            for f in INDEXED_FIELDS[coll]
+                        }
+                return
+            except lmdb.MapFullError:
+                self.grow(seen)  # a tiny databases.lmdb.map_size cannot even hold the empty sub-databases
+            except lmdb.MapResizedError:
+                self.env.set_mapsize(0)
+
+    def map_size(self) -> int:
+        return int(self.env.info()["map_size"])
+
+    def grow(self, seen: int) -> None:
+        """Double the map after MapFullError at size seen (unless another thread already grew it).
+
+        Raises StoreUnavailableError once databases.lmdb.max_map_size would be exceeded.
+        """
+        with self.gate.exclusive():
+            current = self.map_size()
+            if current > seen:
+                return
+            if current >= self.cfg.max_map_size:
+                raise StoreUnavailableError(
+                    f"databases.lmdb.map_size: the LMDB map at databases.lmdb.path={self.cfg.raw_path!r} is full at "
+                    f"{current} bytes and may not grow past databases.lmdb.max_map_size={self.cfg.max_map_size}; "
+                    "raise databases.lmdb.max_map_size or free space (nothing of this call was written)"
+                )
+            self.env.set_mapsize(min(current * 2, self.cfg.max_map_size))
+
+    def adopt_resize(self) -> None:
+        """Take over a map size grown by another process (after MapResizedError)."""
+        with self.gate.exclusive():
+            self.env.set_mapsize(0)
+
+
+_envs: dict[tuple[int, str], SharedEnv] = {}
+_envs_lock = threading.Lock()
+
+
+def _key(cfg: LMDBConfig) -> tuple[int, str]:
+    return os.getpid(), os.path.realpath(cfg.path)
+
+
+def acquire_env(cfg: LMDBConfig) -> SharedEnv:
+    """The environment for cfg.path in this process, opened on first use; pair with release_env."""
+    with _envs_lock:
+        return _acquire_locked(cfg)
+
+
+def reacquire_after_fork(inherited: SharedEnv) -> SharedEnv:
+    """This process's environment for a store built before fork(); the inherited one is closed here first.
+
+    py-lmdb refuses a second open of a path while the inherited Environment object exists, and closing it in the
+    child is safe: a child holds none of the parent's file locks, and LMDB clears only this process's reader slots.
+    """
+    with _envs_lock:
+        if _key(inherited.cfg) not in _envs and not inherited.closed_in_child:
+            inherited.closed_in_child = True
+            inherited.env.close()
+        return _acquire_locked(inherited.cfg)
+
+
+def _acquire_locked(cfg: LMDBConfig) -> SharedEnv:
+    shared = _envs.get(_key(cfg))
+    if shared is None:
+        shared = _envs[_key(cfg)] = SharedEnv(cfg)
+    shared.refs += 1
+    return shared
+
+
+def release_env(shared: SharedEnv) -> None:
+    """Drop one reference; the last one closes the environment (never one inherited from a parent process)."""
+    with _envs_lock:
+        shared.refs -= 1
+        if shared.refs > 0 or shared.key[0] != os.getpid():
+            return
+        _envs.pop(shared.key, None)
+        # Closed while holding the registry lock: a concurrent acquire_env must not open the same files before this
+        # close, since closing any descriptor of lock.mdb drops the process's locks on it.
+        with shared.gate.exclusive():
+            shared.env.close()
