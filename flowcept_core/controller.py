@@ -110,6 +110,7 @@ class Flowcept:
             Flowcept.campaign_id = self.campaign_id
             self.is_started = True
             _started.add(self)
+            _stop_on_sigterm()
         return self
 
     def _build_run(self, settings: Settings) -> Run:
@@ -374,6 +375,28 @@ class Flowcept:
         for name, (ok, detail) in status.items():
             (get_logger().info if ok else get_logger().error)(f"service {name}: {'alive' if ok else detail}")
         return all(ok for ok, _ in status.values())
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (what job schedulers and kill send) exit through atexit, so running Flowcepts are stopped and
+    nothing captured is lost. Installed only from the main thread and only over the default action."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    except (ValueError, OSError):  # not supported here (e.g. an embedded interpreter)
+        pass
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    import sys
+
+    for fc in list(_started):  # the workflows did not finish: say so in their records
+        fc._error = fc._error or f"terminated by signal {signum} (SIGTERM)"
+    sys.exit(128 + signum)
 
 
 @atexit.register

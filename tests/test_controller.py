@@ -343,3 +343,34 @@ def test_seeds_consumer_example_prints_tasks(tmp_path, monkeypatch, capsys):
     assert "Used: {'x': 41}" in out and "Generated: {'z': 42}" in out
     assert "We got a msg with different type: workflow" in out
     assert not consumer.is_running
+
+
+def test_sigterm_of_a_producer_loses_nothing_it_captured(tmp_path):
+    import signal as _signal
+
+    script = textwrap.dedent("""
+        import sys, time
+        from flowcept import Flowcept, flowcept_task
+        @flowcept_task
+        def f(x):
+            return x
+        Flowcept(workflow_name="terminated").start()
+        i = 0
+        while True:
+            f(i)
+            if i % 100 == 99:
+                print(i + 1, flush=True)
+            i += 1
+            time.sleep(0.0005)
+    """)
+    env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=os.environ["FLOWCEPT_SETTINGS_PATH"])
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    seen = 0
+    while seen < 300:
+        seen = int(proc.stdout.readline())
+    proc.send_signal(_signal.SIGTERM)
+    proc.wait(30)
+    msgs = Flowcept.read_buffer_file(str(tmp_path / "flowcept_buffer.jsonl"))
+    assert len(tasks(msgs)) >= seen
+    assert workflows(msgs)[0]["status"] == "ERROR" and "SIGTERM" in workflows(msgs)[0]["stderr"]
+    assert proc.returncode == 128 + _signal.SIGTERM

@@ -116,7 +116,9 @@ def test_distributed_mode_stores_every_task_of_every_producer_exactly_once(tmp_p
             double(i)
         flowcept.stop()
     """)
-    keeper = subprocess.Popen([sys.executable, "-c", starter], cwd=tmp_path, env=env, start_new_session=True)
+    keeper_log = open(tmp_path / "keeper.log", "wb")  # noqa: SIM115 (closed in finally)
+    keeper = subprocess.Popen([sys.executable, "-c", starter], cwd=tmp_path, env=env, start_new_session=True,
+                              stdout=keeper_log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 30
         while not (tmp_path / "workflow_id.txt").exists() and time.time() < deadline:
@@ -135,8 +137,15 @@ def test_distributed_mode_stores_every_task_of_every_producer_exactly_once(tmp_p
                 break
             time.sleep(0.3)
     finally:
-        os.killpg(keeper.pid, signal.SIGINT)
-        keeper.wait(30)
+        os.killpg(keeper.pid, signal.SIGINT)  # how the seeds stop it: ctrl+c
+        try:
+            keeper.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(keeper.pid, signal.SIGKILL)
+            keeper.wait(10)
+        keeper_log.close()
+    log = (tmp_path / "keeper.log").read_text(errors="replace")
+    assert keeper.returncode != -signal.SIGKILL, f"the persistence process did not stop on SIGINT:\n{log[-3000:]}"
     assert sorted(t["used"]["x"] for t in tasks) == list(range(800))
     assert len({t["task_id"] for t in tasks}) == 800
     (wf,) = Flowcept.db.workflow_query({"workflow_id": wf_id})

@@ -95,7 +95,7 @@ def fast_predicate(flt: Any, exact: Callable[[dict], bool]) -> Callable[[dict], 
     """
     if not isinstance(flt, dict) or not flt:
         return exact
-    checks = []
+    specs = []  # (path parts, [(operator, argument, is an order comparison)]) per field
     for key, cond in flt.items():
         if type(key) is not str or key.startswith("$"):
             return exact
@@ -110,11 +110,11 @@ def fast_predicate(flt: Any, exact: Callable[[dict], bool]) -> Callable[[dict], 
             ops = [(_ORDER.get(op) or _EQUAL[op], arg, op in _ORDER) for op, arg in cond.items()]
         else:
             return exact
-        checks.append((parts, ops))
+        specs.append((parts, ops))
 
-    if len(checks) == 1:  # the usual case: one call per document, deciding or asking exact itself
-        return _field_check(*checks[0], exact)
-    checks = [_field_check(parts, ops) for parts, ops in checks]
+    if len(specs) == 1:  # the usual case: one call per document, deciding or asking exact itself
+        return _field_check(*specs[0], exact)
+    checks = [_field_check(parts, ops) for parts, ops in specs]
 
     def predicate(doc: dict) -> bool:
         unsure = False
