@@ -158,11 +158,16 @@ def delete_file(path: str) -> bool:
         return False
 
 
+# Workflow metadata blobs stay one column each: flattened, the settings snapshot alone adds ~90 sparse columns.
+_KEEP_NESTED = frozenset({"flowcept_settings", "machine_info", "conf", "code_repository", "extra_metadata"})
+
+
 def flatten_message(msg: dict) -> dict:
-    """Nested dicts as dotted keys: {"used": {"x": 1}} -> {"used.x": 1}. Lists and empty dicts stay values."""
+    """Nested dicts as dotted keys: {"used": {"x": 1}} -> {"used.x": 1}. Lists, empty dicts and workflow metadata
+    blobs (flowcept_settings, machine_info, conf, ...) stay values."""
     flat: dict = {}
     for k, v in msg.items():
-        if v.__class__ is dict and v:
+        if v.__class__ is dict and v and k not in _KEEP_NESTED:
             stack = [(f"{k}.", v)]
             while stack:
                 prefix, d = stack.pop()
@@ -183,5 +188,24 @@ def to_dataframe(messages: list[dict], normalize: bool = True) -> Any:
     except ModuleNotFoundError:
         raise ModuleNotFoundError("pandas is needed for DataFrames: pip install pandas") from None
     if normalize:
-        return pd.DataFrame([flatten_message(m) for m in messages])
+        return pd.DataFrame(_columns(map(flatten_message, messages)))
     return pd.DataFrame(messages)
+
+
+def _columns(rows: Any) -> dict[str, list]:
+    """Column lists from row dicts (missing cells None), in first-seen key order; cheaper for pandas than rows."""
+    cols: dict[str, list] = {}
+    n = 0
+    for row in rows:
+        for k, v in row.items():
+            col = cols.get(k)
+            if col is None:
+                col = cols[k] = [None] * n
+            elif len(col) < n:
+                col.extend([None] * (n - len(col)))
+            col.append(v)
+        n += 1
+    for col in cols.values():
+        if len(col) < n:
+            col.extend([None] * (n - len(col)))
+    return cols
