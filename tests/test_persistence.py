@@ -137,7 +137,8 @@ def test_distributed_mode_stores_every_task_of_every_producer_exactly_once(tmp_p
                 break
             time.sleep(0.3)
     finally:
-        os.killpg(keeper.pid, signal.SIGINT)  # how the seeds stop it: ctrl+c
+        # what a job scheduler sends at the end of the job (SIGINT may be ignored in non-interactive runs)
+        os.killpg(keeper.pid, signal.SIGTERM)
         try:
             keeper.wait(90)
         except subprocess.TimeoutExpired:
@@ -145,7 +146,8 @@ def test_distributed_mode_stores_every_task_of_every_producer_exactly_once(tmp_p
             keeper.wait(10)
         keeper_log.close()
     log = (tmp_path / "keeper.log").read_text(errors="replace")
-    assert keeper.returncode != -signal.SIGKILL, f"the persistence process did not stop on SIGINT:\n{log[-3000:]}"
+    # it exits through the normal path (0, or 143 when the signal lands outside interpreter shutdown), not killed
+    assert keeper.returncode in (0, 128 + signal.SIGTERM), f"the persistence process did not stop:\n{log[-3000:]}"
     assert sorted(t["used"]["x"] for t in tasks) == list(range(800))
     assert len({t["task_id"] for t in tasks}) == 800
     (wf,) = Flowcept.db.workflow_query({"workflow_id": wf_id})
