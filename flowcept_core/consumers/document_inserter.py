@@ -57,6 +57,7 @@ class DocumentInserter(BaseConsumer):
         self._pending_count = 0
         self._first_pending = 0.0
         self._flush_now = False
+        self._shared_dicts = True  # until the MQ is known (see _open): copy, to be safe
         self._progress = threading.Condition()
 
     # BaseConsumer ---------------------------------------------------------------------------
@@ -65,6 +66,7 @@ class DocumentInserter(BaseConsumer):
             from flowcept_core.mq import open_mq
 
             self._mq = open_mq(self._settings)
+        self._shared_dicts = bool(getattr(self._mq, "in_process", False))
         self._mq.ensure_group(self.group)
         self._subscription = self._mq.subscribe(group=self.group)
 
@@ -105,8 +107,9 @@ class DocumentInserter(BaseConsumer):
         return True
 
     def _prepare(self, coll: str, msg: dict) -> dict:
-        """A copy of msg ready to store (the memory MQ hands the same dict to every consumer: never mutate it)."""
-        doc = dict(msg)
+        """msg ready to store. The in-process MQ hands the same dict to every consumer, so it is copied; a networked
+        MQ decodes a fresh dict for this consumer alone, which is used as it is."""
+        doc = dict(msg) if self._shared_dicts else msg
         id_field = ID_FIELDS[coll]
         if not doc.get(id_field):
             from flowcept_core.ids import new_id
