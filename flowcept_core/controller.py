@@ -96,13 +96,19 @@ class Flowcept:
             configure_logging(settings.section("log"))
             self._prepare_buffer_file(settings)
             run = self._build_run(settings)
+            self._run = run
             try:
                 self._start_interceptors(settings, run)
-            except BaseException:
+                self._start_persistence(settings, run)
+            except BaseException:  # undo what started, so decorated calls do not feed a dead run
+                for interceptor in reversed(self._interceptors):
+                    interceptor.stop()
+                self._interceptors = []
+                if self._sampler is not None:
+                    self._sampler.stop()
                 run.close(0)
+                self._run = None
                 raise
-            self._run = run
-            self._start_persistence(settings, run)
             run.start()
             if self._save_workflow:
                 self._emit_workflow_start(settings, run)

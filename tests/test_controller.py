@@ -374,3 +374,17 @@ def test_sigterm_of_a_producer_loses_nothing_it_captured(tmp_path):
     assert len(tasks(msgs)) >= seen
     assert workflows(msgs)[0]["status"] == "ERROR" and "SIGTERM" in workflows(msgs)[0]["stderr"]
     assert proc.returncode == 128 + _signal.SIGTERM
+
+
+def test_a_failed_start_leaves_no_capture_running():
+    from flowcept_core.capture.context import STATE
+
+    @flowcept_task
+    def f(x):
+        return x
+
+    before = STATE.run
+    with pytest.raises(LookupError, match="nosuch"):
+        Flowcept(interceptors=["instrumentation", "nosuch"]).start()
+    assert STATE.run is before
+    assert f(2) == 2
