@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["FilterError", "compile_filter", "matches", "get_path", "project", "sort_documents", "OPERATORS",
-           "equality_keys", "MISSING"]
+           "equality_keys", "MISSING", "value_kind"]
 
 
 class FilterError(ValueError):
@@ -45,7 +45,8 @@ def get_path(doc: Any, path: str) -> Any:
     return node
 
 
-def _kind(v: Any) -> int:
+def value_kind(v: Any) -> int:
+    """Which kind of value v is, for comparisons and sorting across types (as MongoDB orders kinds)."""
     if v is None:
         return 0
     if isinstance(v, bool):
@@ -58,7 +59,7 @@ def _kind(v: Any) -> int:
 
 
 def _cmp(op: str, a: Any, b: Any) -> bool:
-    if _kind(a) != _kind(b) or _kind(a) == 9:
+    if value_kind(a) != value_kind(b) or value_kind(a) == 9:
         return False
     if op == "$gt":
         return a > b
@@ -238,7 +239,7 @@ def sort_documents(docs: list[dict], sort: Any) -> list[dict]:
 
         def key(d: dict, f: str = field) -> tuple:
             v = get_path(d, f)
-            return (-1, 0) if v is MISSING or v is None else (_kind(v), v if _kind(v) != 9 else repr(v))
+            return (-1, 0) if v is MISSING or v is None else (value_kind(v), v if value_kind(v) != 9 else repr(v))
 
         docs = sorted(docs, key=key, reverse=direction == -1)
     return docs

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from flowcept_core.filters import MISSING, get_path, sort_documents
+from flowcept_core.filters import MISSING, get_path, sort_documents, value_kind
 
 __all__ = ["gc_paused", "fast_predicate", "sort_and_limit"]
 
@@ -149,25 +149,12 @@ def _sort_fields(sort: Any) -> list[tuple[str, bool]] | None:
     return fields
 
 
-def _kind(v: Any) -> int:
-    # filters._kind (private there): the order of kinds between values of different types.
-    if v is None:
-        return 0
-    if isinstance(v, bool):
-        return 3
-    if isinstance(v, (int, float)):
-        return 1
-    if isinstance(v, str):
-        return 2
-    return 9
-
-
 def _value_key(d: dict, f: str) -> tuple:
     # The key of filters.sort_documents, exactly (tests/test_lmdb_query.py compares both on mixed kinds).
     v = get_path(d, f)
     if v is MISSING or v is None:
         return _NO_VALUE
-    k = _kind(v)
+    k = value_kind(v)
     return (k, v if k != 9 else repr(v))
 
 
