@@ -199,4 +199,11 @@ class MQBackendContract:
     def test_ensure_group_is_idempotent(self, backend: Any) -> None:
         group = f"idem-{uuid.uuid4().hex[:8]}"
         backend.ensure_group(group)
-        backend.ensure_group(group)
+        msgs = _batch("idem", 5)
+        backend.publish(msgs)
+        backend.ensure_group(group)  # again, with messages waiting: must neither reset nor duplicate the group
+        sub = backend.subscribe(group=group)
+        got = _collect(sub, 5)
+        extra = sub.receive(0.5)
+        sub.close()
+        assert _ids(got) == _ids(msgs) and extra == []
