@@ -9,6 +9,7 @@ from operator import itemgetter
 from typing import Any
 
 from flowcept_core.documents import ID_FIELDS, merge_documents
+from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._codec import MAX_KEY, index_keys, unpack_all
 
 __all__ = ["write_batch"]
@@ -41,7 +42,7 @@ def write_batch(
     else:  # a new document is stored as sent: merge_documents(None, doc) would only copy it
         merged = [doc if (old := olds.get(key)) is None else merge_documents(old, doc) for key, doc in batch.items()]
     puts = list(zip(batch, map(pack, merged, repeat(collection), repeat(ID_FIELDS[collection])), strict=True))
-    adds: dict[Any, list[tuple[bytes, bytes]]] = {idx: [] for idx in indexes.values()}
+    adds: dict[str, dict[bytes, list[bytes]]] = {field: {} for field in indexes}
     if olds:
         if len(olds) == len(batch):
             fresh, kept = {}, (list(batch), [olds[key] for key in batch], merged)
@@ -50,18 +51,17 @@ def write_batch(
             pairs = [(key, doc) for key, doc in zip(batch, merged, strict=True) if key in olds]
             kept = ([k for k, _ in pairs], [olds[k] for k, _ in pairs], [d for _, d in pairs])
         for field, idx in indexes.items():
-            _moved_entries(txn, idx, field, kept, adds[idx])
+            _moved_entries(txn, idx, field, kept, adds[field])
     else:
         fresh = dict(zip(batch, merged, strict=True))
     if fresh:
-        for field, idx in indexes.items():
-            adds[idx].extend(_new_entries(fresh, field))
+        for field in indexes:
+            _new_entries(fresh, field, adds[field])
     puts.sort()  # in key order, consecutive writes land on the same pages
     cursor.putmulti(puts, dupdata=False, overwrite=True)
-    for idx, entries in adds.items():
-        if entries:
-            entries.sort()
-            txn.cursor(db=idx).putmulti(entries, dupdata=True)
+    for field, idx in indexes.items():
+        if adds[field]:
+            postings.add(txn, idx, adds[field])
 
 
 def _fold(old: dict | None, news: Any) -> dict:
@@ -72,35 +72,42 @@ def _fold(old: dict | None, news: Any) -> dict:
     return merged  # type: ignore[return-value]
 
 
-def _moved_entries(txn: Any, idx: Any, field: str, kept: tuple[list, list, list], adds: list) -> None:
-    """For documents stored before (keys, old documents, merged documents): delete the index entries of field
-    that the merge removed, add the new ones to adds."""
+def _moved_entries(txn: Any, idx: Any, field: str, kept: tuple[list, list, list], adds: dict) -> None:
+    """For documents stored before (keys, old documents, merged documents): take them out of the posting lists of
+    field values the merge removed, and add them to adds (index key -> document keys) for the new ones."""
     keys, olds, merged = kept
     rep = repeat(field)
     if list(map(dict.get, olds, rep)) == list(map(dict.get, merged, rep)):
         return  # equal values have equal index keys (the usual merge: workflow_id sent again, or absent)
+    gone: dict[bytes, set[bytes]] = {}
     for key, old, doc in zip(keys, olds, merged, strict=True):
         ov, nv = old.get(field), doc.get(field)
         if ov is nv or (type(ov) is type(nv) and ov == nv):
             continue
         before, after = index_keys(old, field), index_keys(doc, field)
         for ik in before - after:
-            txn.delete(ik, key, db=idx)
-        adds.extend((ik, key) for ik in after - before)
+            gone.setdefault(ik, set()).add(key)
+        for ik in after - before:
+            adds.setdefault(ik, []).append(key)
+    if gone:
+        postings.remove(txn, idx, gone)
 
 
-def _new_entries(docs: dict[bytes, dict], field: str) -> list[tuple[bytes, bytes]]:
-    """(index key, document key) pairs of field for documents not stored before, built in comprehensions."""
+def _new_entries(docs: dict[bytes, dict], field: str, adds: dict[bytes, list[bytes]]) -> None:
+    """Add to adds (index key -> document keys) the entries of field for documents not stored before."""
     values = list(map(dict.get, docs.values(), repeat(field)))  # plain dicts only (upsert copies the others)
     try:
         distinct = set(values)
     except TypeError:  # a list value: each document on its own
-        own = {}
-    else:  # few distinct values (one workflow_id per batch): encode each once
-        own = {v: b for v in distinct if type(v) is str and 0 < len(b := v.encode("utf-8", "surrogatepass")) <= MAX_KEY}
-    entries = [(own[v], key) for v, key in zip(values, docs, strict=True) if v in own] if own else []
-    if len(entries) + values.count(None) < len(values):  # numbers, lists, empty or long strings
-        for v, (key, d) in zip(values, docs.items(), strict=True):
-            if v is not None and (type(v) is not str or v not in own):
-                entries.extend((ik, key) for ik in index_keys(d, field))
-    return entries
+        distinct = set()
+    if len(distinct) == 1:  # the usual batch: one workflow, one campaign, one activity (or the field unset)
+        (v,) = distinct
+        if type(v) is str and 0 < len(b := v.encode("utf-8", "surrogatepass")) <= MAX_KEY:
+            adds.setdefault(b, []).extend(docs)
+            return
+        if v is None:
+            return
+    for v, (key, d) in zip(values, docs.items(), strict=True):
+        if v is not None:
+            for ik in index_keys(d, field):
+                adds.setdefault(ik, []).append(key)

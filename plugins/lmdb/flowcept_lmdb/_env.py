@@ -18,11 +18,13 @@ import lmdb
 
 from flowcept_core.documents import COLLECTIONS
 from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_lmdb import _postings as postings
+from flowcept_lmdb._codec import index_keys, unpack
 from flowcept_lmdb._config import LMDBConfig
 
 __all__ = ["SharedEnv", "acquire_env", "reacquire_after_fork", "release_env", "INDEXED_FIELDS"]
 
-# Index sub-databases (dupsort): field value -> document key, per collection.
+# Indexed fields per collection: sub-database ix:<collection>:<field> holds their posting lists (see _postings).
 INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id"),
     "workflows": ("campaign_id", "parent_workflow_id"),
@@ -114,15 +116,35 @@ class SharedEnv:
                 with self.env.begin(write=True) as txn:
                     for coll in COLLECTIONS:
                         self.docs[coll] = self.env.open_db(coll.encode(), txn=txn, create=True)
-                        self.indexes[coll] = {
-                            f: self.env.open_db(f"idx:{coll}:{f}".encode(), txn=txn, create=True, dupsort=True)
-                            for f in INDEXED_FIELDS[coll]
-                        }
+                        self.indexes[coll] = {f: self._open_index(txn, coll, f) for f in INDEXED_FIELDS[coll]}
                 return
             except lmdb.MapFullError:
                 self.grow(seen)  # a tiny databases.lmdb.map_size cannot even hold the empty sub-databases
             except lmdb.MapResizedError:
                 self.env.set_mapsize(0)
+
+    def _open_index(self, txn: Any, coll: str, field: str) -> Any:
+        """The posting-list index of coll.field (see _postings), built from the documents when it is missing
+        (an environment written before this index format: its one-entry-per-document index is dropped)."""
+        name = f"ix:{coll}:{field}".encode()
+        try:
+            return self.env.open_db(name, txn=txn, create=False)
+        except lmdb.NotFoundError:
+            pass
+        idx = self.env.open_db(name, txn=txn, create=True)
+        try:
+            old = self.env.open_db(f"idx:{coll}:{field}".encode(), txn=txn, create=False, dupsort=True)
+        except lmdb.NotFoundError:
+            old = None
+        if old is not None:
+            txn.drop(old, delete=True)
+        if txn.stat(self.docs[coll])["entries"]:
+            entries: dict[bytes, list[bytes]] = {}
+            for key, raw in txn.cursor(db=self.docs[coll]):
+                for ik in index_keys(unpack(raw), field):
+                    entries.setdefault(ik, []).append(bytes(key))
+            postings.add(txn, idx, entries)
+        return idx
 
     def map_size(self) -> int:
         return int(self.env.info()["map_size"])

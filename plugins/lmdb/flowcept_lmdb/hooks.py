@@ -41,7 +41,7 @@ def lmdb_factory(settings: Any) -> Any:
 
 @hookimpl
 def flowcept_stores() -> list[StoreSpec]:
-    """The ``lmdb`` store: one LMDB environment per path, msgpack documents, dupsort indexes."""
+    """The ``lmdb`` store: one LMDB environment per path, msgpack documents, posting-list indexes."""
     return [
         StoreSpec(
             "lmdb",

@@ -2,8 +2,9 @@
 
 Layout inside the environment at databases.lmdb.path (one per directory per process, see _env):
   sub-database ``tasks`` / ``workflows`` / ``objects`` / ``agents``: id (UTF-8) -> msgpack(document)
-  sub-database ``idx:<collection>:<field>`` (dupsort): field value (UTF-8) -> ids of the documents holding it,
-  for tasks: workflow_id, campaign_id, parent_task_id, activity_id; workflows: campaign_id, parent_workflow_id.
+  sub-database ``ix:<collection>:<field>``: posting lists, field value (UTF-8) -> ids of the documents holding it,
+  in chunks (see _postings); for tasks: workflow_id, campaign_id, parent_task_id, activity_id; for workflows:
+  campaign_id, parent_workflow_id.
 An upsert is one write transaction: read the stored documents, merge (flowcept_core.documents.merge_documents), write
 them and their changed index entries, commit; any failure aborts it, so nothing of the call is kept.
 """
@@ -22,6 +23,7 @@ import lmdb
 from flowcept_core.documents import COLLECTIONS, ID_FIELDS
 from flowcept_core.filters import compile_filter, equality_keys, project
 from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import write_batch
 from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_key, pack, unpack, unpack_all
 from flowcept_lmdb._config import prepare_directory, read_config
@@ -218,11 +220,14 @@ class LMDBStore:
         shared = self._env()
         db, indexes = shared.docs[collection], shared.indexes[collection]
         doomed = list(self._matching(txn, collection, filter))
-        for key, doc in doomed:
-            txn.delete(key, db=db)
-            for field, idx in indexes.items():
+        for field, idx in indexes.items():
+            gone: dict[bytes, set[bytes]] = {}
+            for key, doc in doomed:
                 for ik in index_keys(doc, field):
-                    txn.delete(ik, key, db=idx)
+                    gone.setdefault(ik, set()).add(key)
+            postings.remove(txn, idx, gone)
+        for key, _ in doomed:
+            txn.delete(key, db=db)
         return len(doomed)
 
     def _find_in(
@@ -301,17 +306,14 @@ class LMDBStore:
         if len(usable) == 1 and id_field not in usable:
             ((field, values),) = usable.items()
             iks = {lookup_key(v) for v in values}
-            if len(iks) == 1:  # one value: its duplicates are the ids, unique and in key order already
-                cursor = txn.cursor(db=indexes[field])
-                ids = list(cursor.iternext_dup()) if cursor.set_key(iks.pop()) else []
+            if len(iks) == 1:  # one value: its posting list is the answer, unique and in key order
+                ids = postings.lookup(txn, indexes[field], iks.pop())
                 return ids, _exactly(filter, usable) if ids else True
         result: set[bytes] | None = None
         for field, values in usable.items():
-            cursor = txn.cursor(db=indexes[field])
             found: set[bytes] = set()
             for ik in {lookup_key(v) for v in values}:
-                if cursor.set_key(ik):
-                    found.update(cursor.iternext_dup())
+                found.update(postings.lookup(txn, indexes[field], ik))
             result = found if result is None else result & found
             if not result:
                 return [], True

@@ -147,3 +147,64 @@ def test_mongodb_id_is_neither_stored_nor_returned(make_store):
 def test_limit_without_sort_stops_reading_early(store):
     assert len(store.find("tasks", {"status": "RUNNING"}, limit=5)) == 5
     assert store.stats["decoded"] == 5
+
+
+def test_posting_lists_span_chunks_trickled_batches_and_removals(make_store):
+    """One value held by more documents than a chunk takes, written in one big batch and then in small ones; keys
+    taken out of a middle chunk by merges and deletes; every lookup still exact."""
+    s = make_store()
+    s.upsert("tasks", _tasks("big", 9000, campaign_id="c"))  # three chunks at once
+    for start in range(9000, 9600, 40):  # trickling batches top up the last chunk
+        s.upsert(
+            "tasks", [{"type": "task", "task_id": f"big-{i}", "workflow_id": "big"} for i in range(start, start + 40)]
+        )
+    assert s.count("tasks", {"workflow_id": "big"}) == 9600
+    moved = [{"task_id": f"big-{i}", "workflow_id": "other"} for i in range(4000, 4100)]  # out of the 1st/2nd chunk
+    s.upsert("tasks", moved)
+    assert s.count("tasks", {"workflow_id": "big"}) == 9500
+    assert sorted(d["task_id"] for d in s.find("tasks", {"workflow_id": "other"})) == sorted(
+        d["task_id"] for d in moved
+    )
+    assert s.delete("tasks", {"task_id": {"$in": [f"big-{i}" for i in range(0, 9600, 3)]}}) == 3200
+    expected = {f"big-{i}" for i in range(9600) if i % 3 and not 4000 <= i < 4100}
+    assert {d["task_id"] for d in s.find("tasks", {"workflow_id": "big"})} == expected
+    assert s.count("tasks", {"campaign_id": "c"}) == len([i for i in range(9000) if i % 3])
+    assert s.delete("tasks", {"workflow_id": "big"}) == len(expected)
+    assert (
+        s.count("tasks", {"workflow_id": "big"}) == 0 and s.count("tasks", {"workflow_id": "other"}) == 67
+    )  # 33 of 4000..4099 deleted
+
+
+def test_values_sharing_a_prefix_with_nul_do_not_mix(make_store):
+    s = make_store()
+    a, b = "wf", "wf\x00\x00\x00\x00\x01"  # b's key starts with a's chunk-key prefix
+    s.upsert("tasks", _tasks(a, 5) + _tasks(b, 7))
+    assert {d["workflow_id"] for d in s.find("tasks", {"workflow_id": a})} == {a}
+    assert s.count("tasks", {"workflow_id": a}) == 5 and s.count("tasks", {"workflow_id": b}) == 7
+    s.upsert("tasks", _tasks(a, 9))  # tops up a's chunk, never b's
+    assert s.count("tasks", {"workflow_id": a}) == 9 and s.count("tasks", {"workflow_id": b}) == 7
+
+
+def test_an_environment_with_the_old_per_document_index_is_reindexed_on_open(tmp_path, make_store):
+    """Environments written with one dupsort entry per document and field get posting lists built at open."""
+    import lmdb
+    import msgpack
+
+    path = tmp_path / "old"
+    env = lmdb.open(str(path), max_dbs=32, map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        docs = env.open_db(b"tasks", txn=txn)
+        old_idx = env.open_db(b"idx:tasks:workflow_id", txn=txn, dupsort=True)
+        for d in _tasks("wf-old", 12, activity_id="a"):
+            txn.put(d["task_id"].encode(), msgpack.packb(d), db=docs)
+            txn.put(b"wf-old", d["task_id"].encode(), db=old_idx)
+    env.close()
+    s = make_store("old")
+    assert s.count("tasks", {"workflow_id": "wf-old"}) == 12 and s.count("tasks", {"activity_id": "a"}) == 12
+    assert s.stats["full_scans"] == 0
+    s.close()
+    env = lmdb.open(str(path), max_dbs=32)
+    with env.begin() as txn:
+        names = {bytes(k) for k, _ in txn.cursor()}
+    env.close()
+    assert b"idx:tasks:workflow_id" not in names and b"ix:tasks:workflow_id" in names
