@@ -16,6 +16,7 @@ from typing import Any
 from flowcept_core.consumers.base import BaseConsumer
 from flowcept_core.consumers.streams import StreamTracker
 from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
+from flowcept_core.gcpause import gc_paused
 
 __all__ = ["DocumentInserter", "persistence_group", "acquire_inserter", "release_inserter"]
 
@@ -130,16 +131,28 @@ class DocumentInserter(BaseConsumer):
         """Receive, buffer, write, acknowledge; until stopped (flushing what is pending first)."""
         sub = self._subscription
         try:
+            idle = True
             while not self._stop_event.is_set():
-                msgs = sub.receive(min(0.1, self.flush_secs))
-                while msgs:
-                    self._dispatch(msgs)
-                    # under load, take what is already waiting before writing: one transaction (and one fsync)
-                    # for many documents instead of one per db_buffer.buffer_size
-                    msgs = sub.receive(0) if self._pending_count < _MAX_BATCH else None
-                if self._pending_count and (self._flush_now or self._pending_count >= self.buffer_size
-                                            or time.monotonic() - self._first_pending >= self.flush_secs):
-                    self._flush_with_retry()
+                # Idle: wait for messages. Busy: take what is waiting with the collector paused until it is stored
+                # (see flowcept_core.gcpause): decoded messages and pending documents are acyclic and freed by the
+                # write, and otherwise trigger full collections over all they hold (10% of persisting 100k tasks).
+                # Never paused while blocked waiting, which would stall collection for the whole application.
+                msgs = sub.receive(min(0.1, self.flush_secs)) if idle else None
+                stored = True
+                with gc_paused():
+                    if msgs is None:
+                        msgs = sub.receive(0)
+                    idle = not msgs
+                    while msgs:
+                        self._dispatch(msgs)
+                        # under load, take what is already waiting before writing: one transaction (and one
+                        # fsync) for many documents instead of one per db_buffer.buffer_size
+                        msgs = sub.receive(0) if self._pending_count < _MAX_BATCH else None
+                    if self._pending_count and (self._flush_now or self._pending_count >= self.buffer_size
+                                                or time.monotonic() - self._first_pending >= self.flush_secs):
+                        stored = self._flush_once(_RETRY_SECS[0])
+                if not stored:
+                    self._flush_with_retry(failed=1)  # backoff and retries outside the pause
                 self._flush_now = False
                 if not self._pending_count:
                     sub.ack()  # everything received so far is stored
@@ -175,25 +188,35 @@ class DocumentInserter(BaseConsumer):
             del self._pending[coll]
         self._pending_count = max(self._pending_count, 0)
 
-    def _flush_with_retry(self, give_up_after: float | None = None) -> bool:
+    def _flush_once(self, retry_in: float) -> bool:
+        """One attempt at flush(); a failure is logged and counted, the documents stay pending."""
+        try:
+            self.flush()
+            return True
+        except Exception as e:
+            self.failed_writes += 1
+            self.logger.error(f"storing {self._pending_count} documents failed ({type(e).__name__}: {e}); "
+                              f"kept for retry in {retry_in}s, nothing acknowledged to the MQ")
+            return False
+
+    def _flush_with_retry(self, give_up_after: float | None = None, failed: int = 0) -> bool:
+        """flush() until it succeeds, with backoff between attempts (failed: attempts already made); False when
+        stopped meanwhile or give_up_after seconds have passed."""
         start = time.monotonic()
-        attempt = 0
+        attempt = failed
         while True:
-            try:
-                self.flush()
-                return True
-            except Exception as e:
-                self.failed_writes += 1
-                wait = _RETRY_SECS[min(attempt, len(_RETRY_SECS) - 1)]
-                self.logger.error(f"storing {self._pending_count} documents failed ({type(e).__name__}: {e}); "
-                                  f"kept for retry in {wait}s, nothing acknowledged to the MQ")
-                attempt += 1
+            if attempt:  # a retry: back off first
                 if give_up_after is not None and time.monotonic() - start > give_up_after:
                     self.logger.error(f"giving up on {self._pending_count} documents; the MQ keeps them "
                                       "unacknowledged for the next DocumentInserter")
                     return False
+                wait = _RETRY_SECS[min(attempt - 1, len(_RETRY_SECS) - 1)]
                 if self._stop_event.wait(wait) and give_up_after is None:
                     return False
+            with gc_paused():
+                if self._flush_once(_RETRY_SECS[min(attempt, len(_RETRY_SECS) - 1)]):
+                    return True
+            attempt += 1
 
     # waiting ---------------------------------------------------------------------------------------
     def wait_for_producer(self, producer_id: str, timeout: float) -> bool:

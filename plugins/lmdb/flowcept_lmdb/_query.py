@@ -6,49 +6,20 @@ with less work. Anything unusual falls back to flowcept_core.filters itself.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import heapq
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowcept_core.filters import MISSING, get_path, sort_documents, value_kind
 
-__all__ = ["gc_paused", "fast_predicate", "sort_and_limit"]
+__all__ = ["fast_predicate", "sort_and_limit"]
 
 _UNKNOWN = object()  # a fast check could not decide: ask the exact predicate
 _MISS = object()
 _ORDER = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
 _EQUAL = {"$eq": operator.eq, "$ne": operator.ne}
 _SCALARS = (int, float, str)  # exact types only: bool is an int but has its own kind in filters._cmp
-
-
-@contextlib.contextmanager
-def gc_paused(promote: bool = False) -> Iterator[None]:
-    """Pause the cyclic garbage collector while many documents are decoded; restored only if it was enabled.
-
-    Why: decoding 100k documents creates hundreds of thousands of tracked dicts that all survive, so the collector
-    runs over and over on a growing young generation (about 40% of a large find, 15% of a merging upsert). It is
-    safe: msgpack and merge_documents build trees of dicts, lists and scalars, which cannot form cycles and are freed
-    by reference counting; a cycle another thread makes meanwhile is only collected a little later.
-
-    promote (for a result that outlives the call): on the way out, gc.freeze() + gc.unfreeze() moves everything
-    tracked to the oldest generation (two list splices) instead of leaving the new objects for the next young
-    collection to scan all at once; cycles in there are still collected, by the next full collection. Skipped when
-    the application froze objects itself (gc.unfreeze would undo that).
-    """
-    was_enabled = gc.isenabled()
-    if was_enabled:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if promote and gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
 
 
 def _field_check(

@@ -22,13 +22,14 @@ import lmdb
 
 from flowcept_core.documents import COLLECTIONS, ID_FIELDS
 from flowcept_core.filters import compile_filter, equality_keys, project
+from flowcept_core.gcpause import gc_paused
 from flowcept_core.stores import StoreError, StoreUnavailableError
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import write_batch
 from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_key, pack, unpack, unpack_all
 from flowcept_lmdb._config import prepare_directory, read_config
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
-from flowcept_lmdb._query import fast_predicate, gc_paused, sort_and_limit
+from flowcept_lmdb._query import fast_predicate, sort_and_limit
 
 __all__ = ["LMDBStore"]
 
