@@ -53,6 +53,31 @@ def test_zero_configuration_run_is_queryable_afterwards(tmp_path, monkeypatch):
     assert os.path.isdir(tmp_path / "flowcept_lmdb")
 
 
+def test_the_inserter_leaves_the_garbage_collector_on_while_it_waits(tmp_path, monkeypatch):
+    """The DocumentInserter pauses the collector only while it stores a burst: an idle run keeps it on (and a run
+    that stored a burst leaves it as it found it)."""
+    import gc
+
+    monkeypatch.delenv("FLOWCEPT_SETTINGS_PATH", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    reset_settings()
+    reset_registry()
+    assert gc.isenabled()
+    with Flowcept(workflow_name="idle"):
+        for i in range(5000):
+            double(i)
+        time.sleep(0.3)  # the burst is stored
+        samples = []
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            samples.append(gc.isenabled())
+            time.sleep(0.001)
+    assert sum(samples) >= 0.95 * len(samples), f"collector off in {len(samples) - sum(samples)} of {len(samples)}"
+    assert gc.isenabled()
+    assert len(Flowcept.db.get_tasks_from_current_workflow()) == 5000
+
+
 def test_without_persistence_nothing_is_stored(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
