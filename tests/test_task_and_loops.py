@@ -115,6 +115,21 @@ def test_getters_return_ids():
         t.send()
 
 
+def test_generated_task_ids_are_strings_everywhere_and_int_ids_given_stay_apart():
+    with Flowcept() as fc:
+        t = FlowceptTask(activity_id="auto")
+        auto_id = t.get_id()
+        assert isinstance(auto_id, str) and auto_id and t._task.task_id == auto_id
+        with t:
+            FlowceptTask(activity_id="child").end()
+        FlowceptTask(task_id=7, activity_id="given").end()
+    by_activity = {m["activity_id"]: m for m in tasks(fc.get_buffer())}
+    assert by_activity["auto"]["task_id"] == auto_id
+    assert by_activity["child"]["parent_task_id"] == auto_id
+    assert isinstance(by_activity["child"]["task_id"], str) and by_activity["child"]["task_id"] != auto_id
+    assert by_activity["given"]["task_id"] == "7"
+
+
 def test_loop_records_each_iteration_with_item_and_end_iter_values():
     with Flowcept(workflow_name="telemetry_stream") as fc:
         loop = FlowceptLoop(range(5), loop_name="train_loop", item_name="epoch")

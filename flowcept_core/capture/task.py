@@ -14,7 +14,7 @@ from time import time
 from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE, current_parent_id, error_text
-from flowcept_core.ids import new_id
+from flowcept_core.ids import COUNTER, format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.schema import Status
 
@@ -39,6 +39,8 @@ class _Parts:
     @staticmethod
     def materialize(rec: list, run: Any) -> dict:
         _, msg, used, generated = rec
+        if type(msg["task_id"]) is int:  # taken from the counter at creation, formatted off the hot path
+            msg["task_id"] = format_id(msg["task_id"])
         if used is not None:
             msg["used"] = used
         if generated is not None:
@@ -71,11 +73,13 @@ class FlowceptTask:
             self._ended = True
             return
         self._ended = False
-        msg = {"type": "task", "task_id": task_id or new_id(), "workflow_id": workflow_id or run.workflow_id,
+        msg = {"type": "task", "task_id": task_id or next(COUNTER), "workflow_id": workflow_id or run.workflow_id,
                "campaign_id": campaign_id or run.campaign_id, "activity_id": activity_id,
                "started_at": started_at or time(), "hostname": hostname or run.hostname}
         if activity_id is None:
             del msg["activity_id"]
+        if type(task_id) is int:  # a caller's int id stays apart from the counter's ints (formatted at drain)
+            msg["task_id"] = str(task_id)
         self._used = used
         parent = parent_task_id or (current_parent_id() if PARENT.get() is not None else None)
         if parent is not None:
@@ -100,7 +104,7 @@ class FlowceptTask:
 
     def __enter__(self) -> FlowceptTask:
         if self._msg is not None:
-            self._token = PARENT.set(self._msg["task_id"])
+            self._token = PARENT.set(self._msg["task_id"])  # an int is formatted where it is read
         return self
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
@@ -123,7 +127,7 @@ class FlowceptTask:
         """Finish the task: end time, outputs, status (FINISHED by default), end telemetry; then publish it."""
         if self._ended:
             if self._msg is not None:
-                get_logger().warning(f"FlowceptTask {self._msg['task_id']} was already ended or sent; "
+                get_logger().warning(f"FlowceptTask {self.get_id()} was already ended or sent; "
                                      "end() ignored")
             return
         msg = self._msg
@@ -153,7 +157,10 @@ class FlowceptTask:
         self._run.extend((_PARTS, msg, self._used, None))
 
     def get_id(self) -> str | None:
-        return self._msg["task_id"] if self._msg is not None else None
+        if self._msg is None:
+            return None
+        tid = self._msg["task_id"]
+        return format_id(tid) if type(tid) is int else tid
 
     def get_workflow_id(self) -> str | None:
         return self._msg["workflow_id"] if self._msg is not None else None
@@ -171,4 +178,7 @@ class FlowceptTask:
 
         if self._msg is None:
             return None
-        return TaskObject.from_dict({**self._msg, "used": self._used} if self._used is not None else self._msg)
+        fields = {**self._msg, "task_id": self.get_id()}
+        if self._used is not None:
+            fields["used"] = self._used
+        return TaskObject.from_dict(fields)
