@@ -14,6 +14,7 @@ from time import time
 from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE
+from flowcept_core.capture.exact import exact_wrapper
 from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
 from flowcept_core.ids import COUNTER
 
@@ -108,27 +109,33 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
 
         return general_wrapper
 
+    exact = exact_wrapper(func, tmpl, lightweight=False)
+    if exact is not None:  # the common plain signature (see flowcept_core.capture.exact)
+        return exact
+    # closure cells: cheaper than a global and an attribute lookup per call
+    state, parent_of, set_parent, reset_parent, counter = STATE, PARENT.get, PARENT.set, PARENT.reset, COUNTER
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # The common case, kept flat: no helper calls between the clock readings and the append.
-        run = STATE.run
+        run = state.run
         if run is None:
             return func(*args, **kwargs)
-        tid = next(COUNTER)
-        parent = PARENT.get()
-        token = PARENT.set(tid)
+        tid = next(counter)
+        parent = parent_of()
+        token = set_parent(tid)
         tel = run.telemetry
         t0 = time()
         try:
             result = func(*args, **kwargs)
         except BaseException as e:
             t1 = time()
-            PARENT.reset(token)
+            reset_parent(token)
             snap = tel.snapshot if tel is not None else None
             run.extend((tmpl, tid, parent, t0, t1, args, kwargs, None, error_text(e), snap, snap))
             raise
         t1 = time()
-        PARENT.reset(token)
+        reset_parent(token)
         if tel is None:
             run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, None, None, None))
         else:
@@ -157,17 +164,22 @@ def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
 
         return async_wrapper
 
+    exact = exact_wrapper(func, tmpl, lightweight=True)
+    if exact is not None:  # the common plain signature (see flowcept_core.capture.exact)
+        return exact
+    state, parent_of = STATE, PARENT.get  # closure cells: cheaper than a global and an attribute per call
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        run = STATE.run
+        run = state.run
         if run is None:
             return func(*args, **kwargs)
         try:
             result = func(*args, **kwargs)
         except BaseException as e:
-            run.extend((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
+            run.extend((tmpl, parent_of(), time(), args, kwargs, None, error_text(e)))
             raise
-        run.extend((tmpl, PARENT.get(), time(), args, kwargs, result, None))
+        run.extend((tmpl, parent_of(), time(), args, kwargs, result, None))
         return result
 
     return wrapper
