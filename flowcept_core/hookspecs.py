@@ -113,6 +113,12 @@ class Store(Protocol):
 
     Documents are identified by flowcept_core.documents.ID_FIELDS (task_id, workflow_id, ...) and returned exactly as
     stored (no store-specific fields such as MongoDB's _id). Must be safe to use from several threads.
+
+    Optional: ``aggregate(collection, filter, aggregation, group_by=None, sort=None, limit=0) -> list[dict]``,
+    returning exactly what ``flowcept_core.aggregate.aggregate(store.find(collection, filter), aggregation, group_by,
+    sort, limit)`` returns. DBAPI.query uses it for aggregations when present (a store with a query engine can group
+    where the data is instead of shipping every matching document to Python); without it, aggregations are computed
+    in Python over find().
     """
 
     name: str

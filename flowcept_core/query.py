@@ -42,9 +42,13 @@ class DBAPI:
         self._check_collection(collection)
         store = self._read_store()
         if aggregation is not None:
+            # group-by fields come from projection, as MongoDB's $group would use them. A store with its own
+            # aggregate (same rows as flowcept_core.aggregate) computes them where the data is.
+            own = getattr(store, "aggregate", None)
+            if callable(own):
+                return own(collection, filter or {}, aggregation, projection, sort, limit)
             from flowcept_core.aggregate import aggregate
 
-            # group-by fields come from projection, as MongoDB's $group would use them
             return aggregate(store.find(collection, filter or {}), aggregation, projection, sort, limit)
         return store.find(collection, filter or {}, projection, limit, sort)
 

@@ -79,8 +79,10 @@ DEFAULTS: dict[str, Any] = {
         # when it is not installed and the user did not ask for it)
         "lmdb": {"enabled": True, "path": "flowcept_lmdb", "map_size": None, "max_map_size": None,
                  "max_readers": None},
+        # native_queries: the server evaluates whole queries and aggregations (true), only what every
+        # MongoDB-compatible server evaluates alike, Python finishing (false), or true on real MongoDB only ("auto")
         "mongodb": {"enabled": False, "host": "localhost", "port": 27017, "uri": None, "db": "flowcept",
-                    "create_collection_index": True},
+                    "create_collection_index": True, "native_queries": "auto"},
     },
     "adapters": {},
     "plugins": {"disabled": [], "autoload": True, "consumers": []},
@@ -165,6 +167,7 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "databases.mongodb.host": ((str,), None),
     "databases.mongodb.db": ((str,), None),
     "databases.mongodb.create_collection_index": ((bool,), None),
+    "databases.mongodb.native_queries": ((bool, str), ("auto", True, False)),
     "plugins.disabled": ((list,), None),
     "plugins.autoload": ((bool,), None),
     "plugins.consumers": ((list,), None),

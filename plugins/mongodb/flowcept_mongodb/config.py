@@ -12,7 +12,14 @@ from flowcept_core.stores import StoreError
 __all__ = ["MongoDBConfig", "mask_uri", "SERVER_SELECTION_TIMEOUT_MS"]
 
 SERVER_SELECTION_TIMEOUT_MS = 5000
-_DEFAULTS = {"uri": None, "host": "localhost", "port": 27017, "db": "flowcept", "create_collection_index": True}
+_DEFAULTS = {
+    "uri": None,
+    "host": "localhost",
+    "port": 27017,
+    "db": "flowcept",
+    "create_collection_index": True,
+    "native_queries": "auto",
+}
 # MongoDB forbids these in database names (plus the empty name and names of 64 bytes or more).
 _BAD_DB_CHARS = set('/\\. "$*<>:|?\x00')
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)([^@/]*)@", re.IGNORECASE)
@@ -36,13 +43,18 @@ def _password_of(uri: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class MongoDBConfig:
-    """Checked databases.mongodb settings. ``uri`` wins over host/port when set."""
+    """Checked databases.mongodb settings. ``uri`` wins over host/port when set.
+
+    native_queries: True (the server evaluates whole queries and aggregations), False (the server gets only what
+    every MongoDB-compatible server evaluates alike; Python finishes) or "auto" (True for real MongoDB only).
+    """
 
     uri: str | None
     host: str
     port: int
     db: str
     create_collection_index: bool
+    native_queries: bool | str = "auto"
 
     @classmethod
     def from_settings(cls, settings: Any) -> MongoDBConfig:
@@ -68,7 +80,13 @@ class MongoDBConfig:
         index = sec["create_collection_index"]
         if not isinstance(index, bool):
             raise StoreError(f"databases.mongodb.create_collection_index={index!r}: must be true or false")
-        return cls(uri, host, port, db, index)
+        native = sec["native_queries"]
+        if not isinstance(native, bool) and not (isinstance(native, str) and native == "auto"):
+            raise StoreError(
+                f'databases.mongodb.native_queries={native!r}: must be "auto" (native queries on real MongoDB '
+                "only), true or false"
+            )
+        return cls(uri, host, port, db, index, native)
 
     def location(self) -> str:
         """The settings that say where the server is, for error messages (password masked)."""

@@ -20,6 +20,7 @@ SETTINGS_MODEL = {
     "port": int,
     "db": str,
     "create_collection_index": bool,
+    "native_queries": (bool, str),  # true, false or "auto"
 }
 
 

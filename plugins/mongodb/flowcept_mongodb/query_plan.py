@@ -11,6 +11,9 @@ servers such as NX-27017 compare across types, ignore ``null`` vs missing, flatt
 * Sort is sent to the server (index use), then the page is re-sorted stably in Python (a no-op unless values of
   different kinds are compared).
 * Projection is sent as its top-level fields (less data on the wire) and applied exactly in Python.
+
+This is how queries run when databases.mongodb.native_queries is false, or "auto" on a server that is not MongoDB
+itself; on MongoDB, "auto" sends whole queries (flowcept_mongodb.native).
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ per document.
 A server-side update ($set/$min/$max) cannot express those rules (dict fields merged key by key, a terminal status
 that a late RUNNING must not reopen, ERROR beating FINISHED), and every store must end with identical documents
 for the same message stream: the LMDB store merges the same way, with the same function.
+
+Queries are evaluated one of two ways, chosen once when the store opens (databases.mongodb.native_queries, see
+flowcept_mongodb.native): natively, the server gets the whole filter, sort, limit and projection and computes
+aggregations with a pipeline; otherwise it gets only the part of a filter every MongoDB-compatible server evaluates
+alike and Python finishes the query (flowcept_mongodb.query_plan). "auto" is native on real MongoDB only, because
+wire-compatible servers differ from MongoDB's (and flowcept_core.filters') semantics on many edge cases.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
+from flowcept_core.aggregate import aggregate as aggregate_documents
 from flowcept_core.documents import COLLECTIONS, ID_FIELDS, merge_documents
+from flowcept_core.filters import FilterError, sort_documents
 from flowcept_core.stores import StoreError, StoreUnavailableError
 from flowcept_mongodb.config import SERVER_SELECTION_TIMEOUT_MS, MongoDBConfig
+from flowcept_mongodb.native import is_mongodb, native_filter, native_find, plan_group
 from flowcept_mongodb.query_plan import filter_fields, plan_find
 
 __all__ = ["MongoDBStore", "INDEXED_FIELDS"]
@@ -72,6 +81,7 @@ class MongoDBStore:
             hello = self._client.admin.command("hello")
             self._max_bson = int(hello.get("maxBsonObjectSize", 16 * 1024 * 1024))
             self._db = self._client[self.config.db]
+            self._native = self._decide_native()
             if self.config.create_collection_index:
                 self._create_indexes()
         except ConnectionFailure as e:
@@ -87,6 +97,22 @@ class MongoDBStore:
             ) from None
 
     # -- setup -------------------------------------------------------------------------------------------------
+    @property
+    def native(self) -> bool:
+        """Whether the server evaluates whole queries and aggregations (decided once, when the store opened)."""
+        return self._native
+
+    def _decide_native(self) -> bool:
+        """databases.mongodb.native_queries, with "auto" resolved by asking the server what it is (buildInfo); a
+        server that does not answer buildInfo is not taken for MongoDB."""
+        mode = self.config.native_queries
+        if isinstance(mode, bool):
+            return mode
+        try:
+            return is_mongodb(self._client.admin.command("buildInfo"))
+        except PyMongoError:
+            return False
+
     def _create_indexes(self) -> None:
         for coll in COLLECTIONS:
             try:
@@ -222,6 +248,13 @@ class MongoDBStore:
     def delete(self, collection: str, filter: dict) -> int:
         """Delete the documents matching filter; returns how many."""
         coll = self._collection(collection)
+        if self._native:
+            query = self._encodable(native_filter(filter))
+            try:
+                with self._write_lock:
+                    return coll.delete_many(query).deleted_count
+            except PyMongoError as e:
+                raise self._failure(e, f"delete from {collection}") from None
         plan = plan_find(filter)
         id_field = ID_FIELDS[collection]
         try:
@@ -240,8 +273,20 @@ class MongoDBStore:
     def find(
         self, collection: str, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None
     ) -> list[dict]:
-        """Documents matching filter (flowcept_core.filters semantics), projected, sorted, limited; no _id."""
+        """Documents matching filter (flowcept_core.filters semantics), projected, sorted, limited; no _id.
+
+        Natively the server evaluates all of it (flowcept_mongodb.native); otherwise the server narrows the documents
+        with what it is certain to evaluate alike and Python finishes (flowcept_mongodb.query_plan).
+        """
         coll = self._collection(collection)
+        if self._native:
+            query = native_find(filter, projection, sort, limit)
+            self._encodable(query.filter)
+            try:
+                cursor = coll.find(query.filter, query.projection, limit=query.limit, sort=query.sort)
+                return [_strip(d) for d in cursor]
+            except PyMongoError as e:
+                raise self._failure(e, f"find in {collection}") from None
         plan = plan_find(filter, projection, sort, limit)
         try:
             cursor = coll.find(
@@ -260,6 +305,12 @@ class MongoDBStore:
     def count(self, collection: str, filter: dict | None = None) -> int:
         """How many documents match filter."""
         coll = self._collection(collection)
+        if self._native:
+            query = self._encodable(native_filter(filter))
+            try:
+                return coll.count_documents(query)
+            except PyMongoError as e:
+                raise self._failure(e, f"count in {collection}") from None
         plan = plan_find(filter)
         try:
             if plan.exact:
@@ -268,6 +319,46 @@ class MongoDBStore:
             return sum(1 for d in coll.find(plan.native_filter, projection) if plan.predicate(_strip(d)))
         except PyMongoError as e:
             raise self._failure(e, f"count in {collection}") from None
+
+    def aggregate(
+        self,
+        collection: str,
+        filter: dict | None,
+        aggregation: Any,
+        group_by: Any = None,
+        sort: Any = None,
+        limit: int = 0,
+    ) -> list[dict]:
+        """What flowcept_core.aggregate.aggregate(self.find(collection, filter), aggregation, group_by, sort, limit)
+        returns (the optional Store method DBAPI.query uses for aggregations).
+
+        Natively, the server groups the matching documents ($match + $group, flowcept_mongodb.native.plan_group) and
+        only one small document per group comes back, instead of every matching document; the rows are then laid
+        out, sorted and limited here as aggregate.py does it. Otherwise, and for fields an aggregation expression
+        cannot read as flowcept_core.filters does (numeric path parts), the documents are aggregated in Python.
+        Without a sort, native rows come in the server's group order (aggregate.py: first-seen order).
+        """
+        coll = self._collection(collection)
+        plan = plan_group(filter, aggregation, group_by, sort) if self._native else None
+        if plan is None:
+            return aggregate_documents(self.find(collection, filter), aggregation, group_by, sort, limit)
+        self._encodable(plan.pipeline)
+        try:
+            groups = list(coll.aggregate(plan.pipeline))
+        except PyMongoError as e:
+            raise self._failure(e, f"aggregation over {collection}") from None
+        rows = sort_documents(plan.rows(groups), plan.sort)
+        return rows[:limit] if limit else rows
+
+    @staticmethod
+    def _encodable(query: Any) -> Any:
+        """query, checked to be BSON-encodable: a filter value MongoDB cannot represent is a FilterError (a bad
+        query, as on every store), not a server failure."""
+        try:
+            bson.encode({"q": query})
+        except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError) as e:
+            raise FilterError(f"the filter cannot be sent to MongoDB ({type(e).__name__}: {e})") from None
+        return query
 
     def liveness_test(self) -> bool:
         """True when the server answers a ping; never raises."""
@@ -285,7 +376,8 @@ class MongoDBStore:
             self._client.close()
 
     def __repr__(self) -> str:
-        return f"MongoDBStore({self.config.location()}, db={self.config.db!r})"
+        native = getattr(self, "_native", False)
+        return f"MongoDBStore({self.config.location()}, db={self.config.db!r}, native={native})"
 
 
 class _DuplicateIdRace(Exception):
