@@ -371,3 +371,10 @@ def test_dumps_line_never_raises_for_lone_surrogate_string():
 def test_dumps_line_never_raises_for_huge_int_dict_key():
     out = orjson.loads(dumps_line({"d": {2**70: 1}}))
     assert out["d"] == {str(2**70): 1}
+
+
+def test_jsonl_lines_with_non_string_keys_still_serialize():
+    from flowcept_core.serialize import dumps_line
+
+    assert dumps_line({"used": {1: "a", "b": 2}}) == b'{"used":{"1":"a","b":2}}\n'
+    assert dumps_line({"used": {"x": 1}}) == b'{"used":{"x":1}}\n'

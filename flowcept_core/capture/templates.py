@@ -180,12 +180,13 @@ class TaskTemplate:
             msg["custom_metadata"] = self.custom_metadata
         if self.subtype is not None:
             msg["subtype"] = self.subtype
+        if run.enrich:
+            msg.update(run.host_fields)
+        # last: stores pack a snapshot shared by many tasks once per batch when it ends the document
         if tel0 is not None:
             msg["telemetry_at_start"] = tel0
         if tel1 is not None:
             msg["telemetry_at_end"] = tel1
-        if run.enrich:
-            msg.update(run.host_fields)
         return msg
 
     def _materialize_light(self, rec: list, run: Any) -> dict:

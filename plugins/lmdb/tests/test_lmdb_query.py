@@ -206,3 +206,25 @@ def test_ties_keep_store_order_under_limit(make_store):
     for limit in range(1, 21):
         assert store.find("tasks", sort=[("g", -1)], limit=limit) == full[:limit]
     assert [d["task_id"] for d in itertools.islice(full, 3)] == ["t1", "t11", "t13"]
+
+
+def test_documents_sharing_telemetry_snapshots_are_stored_byte_for_byte_as_packed_whole():
+    """Snapshots shared by many documents of a batch are packed once and spliced: the bytes must not change
+    (fixmap, map16 and map32 headers; shared and unshared values; one or two trailing snapshot fields)."""
+    from flowcept_lmdb._batch import _pack_all
+    from flowcept_lmdb._codec import pack
+
+    tel, other = {"cpu": {"a": 1.5, "b": [1, 2]}, "mem": {"x": 10**12}}, {"cpu": {"a": 2.5}}
+    docs = []
+    for i in range(40):
+        d = {f"k{j}": j for j in range(i % 20)} | {"task_id": f"t{i}"}
+        if i % 3:
+            d["telemetry_at_start"] = tel
+        if i % 2:
+            d["telemetry_at_end"] = tel if i % 4 else other
+        if i % 5 == 0:
+            d |= {"hostname": "h", "registered_at": 1.5 + i}  # fields after the snapshots
+        docs.append(d)
+    docs.append({"task_id": "wide", **{f"f{j}": j for j in range(70000)}, "telemetry_at_start": tel,
+                 "telemetry_at_end": tel})
+    assert _pack_all(docs, pack, "tasks", "task_id") == [pack(d, "tasks", "task_id") for d in docs]
