@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 
 import pytest
 
@@ -11,7 +10,6 @@ from flowcept_core.filters import FilterError
 from flowcept_core.query import DBAPI
 from flowcept_core.settings import Settings
 from flowcept_core.stores import close_stores
-from tests.services import start_mongo_wire
 
 STORES = []
 for name, module in (("lmdb", "flowcept_lmdb"), ("mongodb", "flowcept_mongodb")):
@@ -37,18 +35,6 @@ def _dataset() -> tuple[list[dict], list[dict]]:
                       "telemetry_at_end": {"cpu": {"percent_all": float(i % 100)}},
                       "parent_task_id": f"t{i - 1:03d}" if i % 4 == 1 else None})
     return wfs, [{k: v for k, v in t.items() if v is not None} for t in tasks]
-
-
-@pytest.fixture(scope="module")
-def mongo_uri(tmp_path_factory):
-    if "mongodb" not in STORES:
-        pytest.skip("the mongodb plugin is not installed")
-    proc, uri = start_mongo_wire(tmp_path_factory.mktemp("nx"))
-    if proc is None:
-        pytest.skip(f"MongoDB-wire server could not start: {uri}")
-    yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
 
 
 @pytest.fixture(params=STORES)

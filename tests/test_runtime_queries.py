@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,6 @@ from flowcept_core.registry import reset_registry
 from flowcept_core.settings import reset_settings
 from flowcept_core.stores import close_stores
 from tests._util import use_settings
-from tests.services import start_mongo_wire
 
 N = 3000
 
@@ -38,17 +36,6 @@ def fresh():
     yield
     close_stores()
     reset_settings()
-
-
-@pytest.fixture(scope="module")
-def mongo_uri(tmp_path_factory):
-    pytest.importorskip("flowcept_mongodb", reason="the mongodb plugin is not installed")
-    proc, uri = start_mongo_wire(tmp_path_factory.mktemp("nx"))
-    if proc is None:
-        pytest.skip(f"MongoDB-wire server could not start: {uri}")
-    yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
 
 
 def _settings(tmp_path, store: str, uri: str | None = None) -> dict:

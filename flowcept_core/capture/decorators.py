@@ -2,7 +2,8 @@
 
 A decorated call with capture active does: read STATE.run and the parent ContextVar, take a counter id, two
 clock readings, lay one flat record into the buffer. With no active Flowcept (or instrumentation disabled) it
-just calls the function.
+just calls the function. The synchronous wrappers of the common case are generated (flowcept_core.capture.exact);
+async functions, args_handler and @telemetry_flowcept_task use the wrappers here.
 All three task decorators share TaskTemplate and differ only in the fields they record.
 """
 
@@ -14,7 +15,7 @@ from time import time
 from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE
-from flowcept_core.capture.exact import exact_wrapper
+from flowcept_core.capture.exact import generated_wrapper
 from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
 from flowcept_core.ids import COUNTER
 
@@ -109,41 +110,7 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
 
         return general_wrapper
 
-    exact = exact_wrapper(func, tmpl, lightweight=False)
-    if exact is not None:  # the common plain signature (see flowcept_core.capture.exact)
-        return exact
-    # closure cells: cheaper than a global and an attribute lookup per call
-    state, parent_of, set_parent, reset_parent, counter = STATE, PARENT.get, PARENT.set, PARENT.reset, COUNTER
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # The common case, kept flat: no helper calls between the clock readings and the append.
-        run = state.run
-        if run is None:
-            return func(*args, **kwargs)
-        tid = next(counter)
-        parent = parent_of()
-        token = set_parent(tid)
-        tel = run.telemetry
-        t0 = time()
-        try:
-            result = func(*args, **kwargs)
-        except BaseException as e:
-            t1 = time()
-            reset_parent(token)
-            snap = tel.snapshot if tel is not None else None
-            run.extend((tmpl, tid, parent, t0, t1, args, kwargs, None, error_text(e), snap, snap))
-            raise
-        t1 = time()
-        reset_parent(token)
-        if tel is None:
-            run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, None, None, None))
-        else:
-            snap = tel.snapshot
-            run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, None, snap, snap))
-        return result
-
-    return wrapper
+    return generated_wrapper(func, tmpl, lightweight=False)  # the common case (flowcept_core.capture.exact)
 
 
 def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
@@ -164,25 +131,7 @@ def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
 
         return async_wrapper
 
-    exact = exact_wrapper(func, tmpl, lightweight=True)
-    if exact is not None:  # the common plain signature (see flowcept_core.capture.exact)
-        return exact
-    state, parent_of = STATE, PARENT.get  # closure cells: cheaper than a global and an attribute per call
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        run = state.run
-        if run is None:
-            return func(*args, **kwargs)
-        try:
-            result = func(*args, **kwargs)
-        except BaseException as e:
-            run.extend((tmpl, parent_of(), time(), args, kwargs, None, error_text(e)))
-            raise
-        run.extend((tmpl, parent_of(), time(), args, kwargs, result, None))
-        return result
-
-    return wrapper
+    return generated_wrapper(func, tmpl, lightweight=True)  # flowcept_core.capture.exact
 
 
 def _decorator(name: str, func: Callable | None, options: dict, build: Callable) -> Any:

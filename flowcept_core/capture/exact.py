@@ -1,14 +1,16 @@
-"""Decorated-call wrappers with the function's own parameter list, for the common plain signatures.
+"""The synchronous wrappers of @flowcept_task and @lightweight_flowcept_task, generated at decoration time.
+
+A decorated call with capture active reads STATE.run and the parent ContextVar, takes a counter id and the clock,
+calls the function and lays one flat record into the buffer; with no active Flowcept it just calls the function.
 
 A ``def wrapper(*args, **kwargs)`` costs every call a new kwargs dict and two argument unpackings
 (``func(*args, **kwargs)``): about a third of a lightweight task's overhead. For a function whose parameters are all
-positional-or-keyword (no ``*args``, ``**kwargs``, keyword-only or positional-only parameters), the wrapper is built
-once at decoration time with the same parameters and defaults, so Python binds the call exactly as it would for the
-function itself (same errors for a wrong call), and the record holds the arguments as one positional tuple, in
-parameter order, with kwargs None. Anything else keeps the generic wrappers in decorators.py.
+positional-or-keyword (no ``*args``, ``**kwargs``, keyword-only or positional-only parameters), the wrapper gets
+the same parameters and defaults, so Python binds the call exactly as it would for the function itself (same errors
+for a wrong call), and the record holds the arguments as one positional tuple, in parameter order, with kwargs None.
+Any other signature gets the same code with ``(*args, **kwargs)``.
 
-The generated code does what decorators._full / decorators._light do; the names it uses start with ``_fc_`` and a
-parameter named like that keeps the generic wrapper.
+Names in the generated code start with ``_fc_``; a parameter named like that gets the generic form.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.templates import error_text
 from flowcept_core.ids import COUNTER
 
-__all__ = ["exact_wrapper"]
+__all__ = ["generated_wrapper"]
 
 _CO_VARARGS, _CO_VARKEYWORDS, _CO_COROUTINE, _CO_GENERATOR = 0x04, 0x08, 0x80, 0x20
 
@@ -43,16 +45,16 @@ def _fc_wrapper({params}):
         _fc_t1 = _fc_time()
         _fc_reset_parent(_fc_token)
         _fc_snap = _fc_tel.snapshot if _fc_tel is not None else None
-        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, None, None, _fc_error_text(_fc_e),
+        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, {kwargs}, None, _fc_error_text(_fc_e),
                         _fc_snap, _fc_snap))
         raise
     _fc_t1 = _fc_time()
     _fc_reset_parent(_fc_token)
     if _fc_tel is None:
-        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, None, _fc_result, None, None, None))
+        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, {kwargs}, _fc_result, None, None, None))
     else:
         _fc_snap = _fc_tel.snapshot
-        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, None, _fc_result, None, _fc_snap,
+        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, {kwargs}, _fc_result, None, _fc_snap,
                         _fc_snap))
     return _fc_result
 """
@@ -65,9 +67,9 @@ def _fc_wrapper({params}):
     try:
         _fc_result = _fc_func({call})
     except BaseException as _fc_e:
-        _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, None, None, _fc_error_text(_fc_e)))
+        _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, {kwargs}, None, _fc_error_text(_fc_e)))
         raise
-    _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, None, _fc_result, None))
+    _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, {kwargs}, _fc_result, None))
     return _fc_result
 """
 
@@ -87,28 +89,31 @@ def _plain_parameters(func: Callable) -> tuple[list[str], tuple] | None:
     return names, func.__defaults__ or ()
 
 
-def exact_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable | None:
-    """The wrapper for func with func's own parameters (see the module docstring), or None when its signature is
-    not plain."""
-    plain = _plain_parameters(func)
-    if plain is None:
-        return None
-    names, defaults = plain
+def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
+    """The wrapper of a synchronous func: with func's own parameters when they are plain (see the module
+    docstring), else with ``(*args, **kwargs)``."""
     namespace: dict[str, Any] = {
         "_fc_state": STATE, "_fc_func": func, "_fc_tmpl": tmpl, "_fc_time": time, "_fc_counter": COUNTER,
         "_fc_parent_of": PARENT.get, "_fc_set_parent": PARENT.set, "_fc_reset_parent": PARENT.reset,
         "_fc_error_text": error_text,
     }
-    params = []
-    first_default = len(names) - len(defaults)
-    for i, name in enumerate(names):
-        if i >= first_default:
-            namespace[f"_fc_default_{i}"] = defaults[i - first_default]
-            params.append(f"{name}=_fc_default_{i}")
-        else:
-            params.append(name)
-    call = ", ".join(names)
-    args = f"({call},)" if names else "()"
-    source = (_LIGHT if lightweight else _FULL).format(params=", ".join(params), call=call, args=args)
-    exec(compile(source, f"<flowcept wrapper of {func.__qualname__}>", "exec"), namespace)  # noqa: S102
+    plain = _plain_parameters(func)
+    if plain is None:
+        params = call = "*_fc_args, **_fc_kwargs"
+        args, kwargs = "_fc_args", "_fc_kwargs"
+    else:
+        names, defaults = plain
+        first_default = len(names) - len(defaults)
+        parts = []
+        for i, name in enumerate(names):
+            if i >= first_default:
+                namespace[f"_fc_default_{i}"] = defaults[i - first_default]
+                parts.append(f"{name}=_fc_default_{i}")
+            else:
+                parts.append(name)
+        params, call = ", ".join(parts), ", ".join(names)
+        args, kwargs = (f"({call},)" if names else "()"), "None"
+    source = (_LIGHT if lightweight else _FULL).format(params=params, call=call, args=args, kwargs=kwargs)
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+    exec(compile(source, f"<flowcept wrapper of {name}>", "exec"), namespace)  # noqa: S102
     return functools.wraps(func)(namespace["_fc_wrapper"])
