@@ -17,9 +17,15 @@
             s = LMDBStore(settings_for(tmp_path))
             yield s
             s.close()
+
+    class TestRedisEndToEnd(MQEndToEndSuite):  # the backend through the public API, across processes
+        @pytest.fixture
+        def mq_section(self):
+            return {"type": "redis", "host": "127.0.0.1", "port": 6379}
 """
 
+from flowcept_core.testing.end_to_end import MQEndToEndSuite
 from flowcept_core.testing.mq_contract import MQBackendContract
 from flowcept_core.testing.store_contract import StoreContract
 
-__all__ = ["MQBackendContract", "StoreContract"]
+__all__ = ["MQBackendContract", "MQEndToEndSuite", "StoreContract"]
