@@ -48,7 +48,7 @@ def read_jsonl(path: str) -> list[dict]:
                 except orjson.JSONDecodeError:
                     msgs = _parse_lines(path, lines, lineno)
                 lineno += len(lines)
-                _share_values(msgs, shared)  # one str object per repeated value, not one per line
+                share_values(msgs, shared)  # one str object per repeated value, not one per line
                 out.extend(msgs)
     finally:
         if was_enabled:
@@ -74,7 +74,8 @@ def _parse_lines(path: str, lines: list[bytes], first_lineno: int) -> list:
     return msgs
 
 
-def _share_values(msgs: list, shared: dict[str, str]) -> None:
+def share_values(msgs: list, shared: dict[str, str]) -> None:
+    """Make the values that repeat on nearly every message (type, ids, status, host) one str object each."""
     sd = shared.setdefault
     for msg in msgs:
         if msg.__class__ is not dict:
