@@ -13,7 +13,6 @@ Names are loaded on first use, so ``import flowcept`` stays fast.
 """
 
 from importlib import import_module
-from typing import Any
 
 from flowcept_core import __version__
 
@@ -36,7 +35,7 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # typing is not imported here: it alone costs more than the rest
     module = _EXPORTS.get(name)
     if module is None:
         if name == "SETTINGS_PATH":
