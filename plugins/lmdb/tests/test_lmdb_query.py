@@ -228,3 +228,14 @@ def test_documents_sharing_telemetry_snapshots_are_stored_byte_for_byte_as_packe
     docs.append({"task_id": "wide", **{f"f{j}": j for j in range(70000)}, "telemetry_at_start": tel,
                  "telemetry_at_end": tel})
     assert _pack_all(docs, pack, "tasks", "task_id") == [pack(d, "tasks", "task_id") for d in docs]
+
+
+def test_a_shared_snapshot_that_cannot_be_stored_names_the_document(make_store):
+    from flowcept_core.stores import StoreError
+
+    bad = {"cpu": {1, 2}}  # a set: not storable
+    docs = [{"type": "task", "task_id": f"t{i}", "workflow_id": "w", "telemetry_at_start": bad} for i in range(3)]
+    store = make_store()
+    with pytest.raises(StoreError, match="task_id='t0'"):
+        store.upsert("tasks", docs)
+    assert store.count("tasks") == 0
