@@ -99,3 +99,17 @@ def test_parameters_named_like_the_generated_code_keep_the_generic_wrapper():
         assert odd(5) == 5 and nothing() == 7
     a, b = tasks(fc.get_buffer())
     assert a["used"] == {"_fc_run": 5, "zero_args_ok": 1} and b["generated"] == {"arg_0": 7}
+
+
+@pytest.mark.parametrize("deco", DECORATORS)
+def test_parameters_named_like_builtins_are_the_callers_values(deco):
+    @deco
+    def step(next, BaseException=3, time=4):  # noqa: A002
+        return next + BaseException + time
+
+    with Flowcept(workflow_name="builtins") as fc:
+        assert step(1) == 8
+        with pytest.raises(TypeError):
+            step()
+    (t,) = tasks(fc.get_buffer())
+    assert t["used"] == {"next": 1, "BaseException": 3, "time": 4} and t["generated"] == {"arg_0": 8}

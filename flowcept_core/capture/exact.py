@@ -10,7 +10,8 @@ the same parameters and defaults, so Python binds the call exactly as it would f
 for a wrong call), and the record holds the arguments as one positional tuple, in parameter order, with kwargs None.
 Any other signature gets the same code with ``(*args, **kwargs)``.
 
-Names in the generated code start with ``_fc_``; a parameter named like that gets the generic form.
+Every name the generated code uses starts with ``_fc_`` (builtins too: a parameter may be called ``next``); a
+parameter named like that gets the generic form.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ def _fc_wrapper({params}):
     _fc_run = _fc_state.run
     if _fc_run is None:
         return _fc_func({call})
-    _fc_tid = next(_fc_counter)
+    _fc_tid = _fc_next(_fc_counter)
     _fc_parent = _fc_parent_of()
     _fc_token = _fc_set_parent(_fc_tid)
     _fc_tel = _fc_run.telemetry
     _fc_t0 = _fc_time()
     try:
         _fc_result = _fc_func({call})
-    except BaseException as _fc_e:
+    except _fc_BaseException as _fc_e:
         _fc_t1 = _fc_time()
         _fc_reset_parent(_fc_token)
         _fc_snap = _fc_tel.snapshot if _fc_tel is not None else None
@@ -66,7 +67,7 @@ def _fc_wrapper({params}):
         return _fc_func({call})
     try:
         _fc_result = _fc_func({call})
-    except BaseException as _fc_e:
+    except _fc_BaseException as _fc_e:
         _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, {kwargs}, None, _fc_error_text(_fc_e)))
         raise
     _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, {kwargs}, _fc_result, None))
@@ -95,7 +96,7 @@ def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
     namespace: dict[str, Any] = {
         "_fc_state": STATE, "_fc_func": func, "_fc_tmpl": tmpl, "_fc_time": time, "_fc_counter": COUNTER,
         "_fc_parent_of": PARENT.get, "_fc_set_parent": PARENT.set, "_fc_reset_parent": PARENT.reset,
-        "_fc_error_text": error_text,
+        "_fc_error_text": error_text, "_fc_next": next, "_fc_BaseException": BaseException,
     }
     plain = _plain_parameters(func)
     if plain is None:
