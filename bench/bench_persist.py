@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -104,13 +102,12 @@ def main() -> None:
     if a.worker:
         worker(a.worker)
         return
-    sys.path.insert(0, REPO)
     for mode in a.modes.split(","):
         uri, server, n = None, None, a.n
         if mode == "mongo-wire":
             from pathlib import Path
 
-            from tests.services import start_mongo_wire
+            from flowcept_mongodb.testserver import start_mongo_wire
 
             tmp = tempfile.mkdtemp(prefix="nx-")
             server, uri = start_mongo_wire(Path(tmp))
@@ -122,8 +119,9 @@ def main() -> None:
             reps = [run_rep(a.python, mode, n, uri) for _ in range(a.reps)]
         finally:
             if server is not None:
-                os.kill(server.pid, signal.SIGTERM)
-                server.wait(10)
+                from flowcept_mongodb.testserver import stop_server
+
+                stop_server(server)
         bad = [r["error"] for r in reps if "error" in r]
         if bad:
             print(f"{mode}: {len(bad)} of {len(reps)} repetitions failed:\n{bad[0]}")

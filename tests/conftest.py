@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from flowcept_core.registry import reset_registry
@@ -28,11 +25,10 @@ def mongo_uri(tmp_path_factory):
     """A private MongoDB-wire server (NX-27017) for the module's tests; skips them, saying why, when the mongodb
     plugin is not installed or the server cannot start."""
     pytest.importorskip("flowcept_mongodb", reason="the mongodb plugin is not installed")
-    from tests.services import start_mongo_wire
+    from tests.services import start_mongo_wire, stop_server
 
     proc, uri = start_mongo_wire(tmp_path_factory.mktemp("nx"))
     if proc is None:
         pytest.skip(f"MongoDB-wire server could not start: {uri}")
     yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
+    stop_server(proc)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from flowcept import Flowcept, flowcept_task
 from flowcept_core.stores import close_stores
 from tests._util import use_settings
-from tests.services import start_mongo_wire
+from tests.services import start_mongo_wire, stop_server
 
 pytest.importorskip("flowcept_mongodb", reason="the mongodb plugin is not installed")
 
@@ -20,17 +18,6 @@ pytest.importorskip("flowcept_mongodb", reason="the mongodb plugin is not instal
 @flowcept_task
 def step(i):
     return i
-
-
-def _restart(proc: subprocess.Popen, data_dir, port: int) -> subprocess.Popen:
-    import shutil
-    import sys
-    from pathlib import Path
-
-    exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
-    return subprocess.Popen([exe, "--data-dir", str(data_dir), "-p", str(port), "--log-file",
-                             str(data_dir / "nx2.log"), "--pid-file", str(data_dir / "nx2.pid")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def test_store_outage_is_retried_and_nothing_is_lost_or_duplicated(tmp_path, monkeypatch):
@@ -52,8 +39,7 @@ def test_store_outage_is_retried_and_nothing_is_lost_or_duplicated(tmp_path, mon
             for i in range(100):
                 step(i)
             time.sleep(0.5)
-            os.killpg(proc.pid, signal.SIGTERM)  # the store goes away
-            proc.wait(10)
+            stop_server(proc)  # the store goes away
             for i in range(100, 200):
                 step(i)
             inserter = fc._inserter
@@ -61,12 +47,11 @@ def test_store_outage_is_retried_and_nothing_is_lost_or_duplicated(tmp_path, mon
             while inserter.failed_writes < 1 and time.time() < deadline:  # it fails and keeps its batch
                 time.sleep(0.1)
             assert inserter.failed_writes >= 1
-            proc = _restart(proc, data, port)  # back, with its data
+            proc, why = start_mongo_wire(data, port)  # back, with its data
+            assert proc is not None, why
         tasks = Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})
         assert sorted(t["used"]["i"] for t in tasks) == list(range(200))
         assert len({t["task_id"] for t in tasks}) == 200
     finally:
         close_stores()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(10)
+        stop_server(proc)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from flowcept import Flowcept, FlowceptTask, flowcept_task
@@ -13,7 +10,7 @@ from flowcept_core.query import DBAPI
 from flowcept_core.settings import Settings
 from flowcept_core.stores import close_stores
 from tests._util import use_settings
-from tests.services import start_mongo_wire
+from tests.services import start_mongo_wire, stop_server
 
 pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
 pytest.importorskip("flowcept_mongodb", reason="the mongodb plugin is not installed")
@@ -60,6 +57,5 @@ def test_jsonl_lmdb_mongodb_round_trip_changes_nothing(tmp_path, monkeypatch):
         assert blob["data"] == b"\x00\x01\xffbytes"
     finally:
         close_stores()
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        stop_server(proc)
     assert _by_id(final) == _by_id(original)

@@ -20,6 +20,7 @@ import functools
 import keyword
 from collections.abc import Callable
 from time import time
+from types import FunctionType
 from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE
@@ -77,7 +78,7 @@ def _fc_wrapper({params}):
 
 def _plain_parameters(func: Callable) -> tuple[list[str], tuple] | None:
     """(parameter names, defaults) when every parameter is positional-or-keyword, else None."""
-    if not isinstance(func, type(_plain_parameters)):  # a plain Python function (not a builtin, partial, class...)
+    if not isinstance(func, FunctionType):  # a plain Python function (not a builtin, partial, class...)
         return None
     code = func.__code__
     if code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS | _CO_COROUTINE | _CO_GENERATOR):

@@ -10,57 +10,16 @@ process id) at the end. A fresh database is used and dropped afterwards.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from flowcept_mongodb.hooks import mongodb_factory
+from flowcept_mongodb.testserver import start_mongo_wire, stop_server
 
 from flowcept_core.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_nx(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--data-dir",
-            str(data_dir),
-            "-p",
-            str(port),
-            "--log-file",
-            str(data_dir / "nx.log"),
-            "--pid-file",
-            str(data_dir / "nx.pidfile"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    uri = f"mongodb://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, uri
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"could not start {exe} on port {port}") from None
-            time.sleep(0.2)
 
 
 def _messages(wf: str, i: int) -> tuple[dict, dict]:
@@ -106,7 +65,9 @@ def main() -> None:
     uri = args.uri
     if not uri:
         tmp = tempfile.mkdtemp(prefix="bench_mongodb_")
-        proc, uri = _start_nx(Path(tmp))
+        proc, uri = start_mongo_wire(Path(tmp))
+        if proc is None:
+            raise SystemExit(uri)
     db = f"bench_{uuid.uuid4().hex[:12]}"
     store = mongodb_factory(Settings({"databases": {"mongodb": {"enabled": True, "uri": uri, "db": db}}}))
     try:
@@ -140,8 +101,7 @@ def main() -> None:
         finally:
             store.close()
             if proc is not None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(15)
+                stop_server(proc)
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
 
