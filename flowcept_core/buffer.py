@@ -339,17 +339,17 @@ class Run:
             return []
         import orjson
 
-        from flowcept_core.files import share_values
+        from flowcept_core.files import ValueSharer
         from flowcept_core.gcpause import gc_paused
 
         out: list[dict] = []
-        shared: dict[str, str] = {}
+        share = ValueSharer()
         with gc_paused():  # only new acyclic dicts (see flowcept_core.gcpause)
             for blob in self.retained:
                 body = blob.rstrip(b"\n")
                 if body:  # dumps_line writes one line per message, no blank lines: the blob is a JSON array's body
                     msgs = orjson.loads(b"[" + body.replace(b"\n", b",") + b"]")
-                    share_values(msgs, shared)  # one str object per repeated value (ids, type, status)
+                    share(msgs)  # one str object per repeated value (ids, type, status)
                     out.extend(msgs)
         return out
 

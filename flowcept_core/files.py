@@ -23,89 +23,147 @@ def dump_path(base: str, producer_id: str | None = None, workflow_id: str | None
 
 
 def read_jsonl(path: str) -> list[dict]:
-    """Parse a JSONL file in chunks of lines (never the whole file as one string). Blank lines are skipped.
+    """Parse a JSONL file block by block (never the whole file as one string). Blank lines are skipped.
 
-    Each chunk is parsed by one orjson call (as a JSON array of its lines); the garbage collector is paused meanwhile
+    Each block of whole lines becomes one JSON array for one orjson call; the garbage collector is paused meanwhile
     (only new, acyclic dicts are created). A malformed line raises orjson.JSONDecodeError naming its line number.
     """
     import gc
 
     import orjson
 
+    loads = orjson.loads
     out: list[dict] = []
-    shared: dict[str, str] = {}
-    lineno = 0
+    share = ValueSharer()
+    offset = 0  # file offset of the current block's first byte, for naming a bad line
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         with open(path, "rb") as f:
+            rest = b""
             while True:
-                lines = f.readlines(_CHUNK_BYTES)
-                if not lines:
+                block = f.read(_BLOCK_BYTES)
+                if not block:
+                    body, rest = rest, b""
+                else:
+                    cut = block.rfind(b"\n")
+                    if cut < 0:
+                        rest += block
+                        continue
+                    body = rest + block[:cut] if rest else block[:cut]
+                    rest = block[cut + 1 :]
+                if body:
+                    try:
+                        msgs = loads(b"[" + body.replace(b"\n", b",") + b"]")
+                    except orjson.JSONDecodeError:
+                        msgs = _parse_block(path, body, offset)
+                    share(msgs)
+                    out.extend(msgs)
+                    offset += len(body) + 1
+                if not block:
                     break
-                try:
-                    msgs = orjson.loads(b"[" + b",".join(line for line in lines if line.strip()) + b"]")
-                except orjson.JSONDecodeError:
-                    msgs = _parse_lines(path, lines, lineno)
-                lineno += len(lines)
-                share_values(msgs, shared)  # one str object per repeated value, not one per line
-                out.extend(msgs)
     finally:
         if was_enabled:
             gc.enable()
     return out
 
 
-_CHUNK_BYTES = 1 << 20
+_BLOCK_BYTES = 1 << 18  # 256 KiB: the block's new objects stay in cache for the sharing pass (4 MiB: +60% time)
 
 
-def _parse_lines(path: str, lines: list[bytes], first_lineno: int) -> list:
-    """Slow path after a chunk failed to parse: find and name the bad line."""
+def _parse_block(path: str, body: bytes, offset: int) -> list:
+    """A block that did not parse as one array: blank lines (skipped), or a bad line (named, with its number)."""
     import orjson
 
-    msgs = []
-    for i, line in enumerate(lines, first_lineno + 1):
-        if not line.strip():
-            continue
-        try:
-            msgs.append(orjson.loads(line))
-        except orjson.JSONDecodeError as e:
-            raise orjson.JSONDecodeError(f"{path}:{i}: {e}", e.doc, e.pos) from None
-    return msgs
+    lines = body.split(b"\n")
+    kept = [line for line in lines if line.strip()]
+    try:
+        return orjson.loads(b"[" + b",".join(kept) + b"]") if kept else []
+    except orjson.JSONDecodeError:
+        pass
+    first_lineno = _count_newlines(path, offset) + 1
+    for i, line in enumerate(lines, first_lineno):
+        if line.strip():
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                raise orjson.JSONDecodeError(f"{path}:{i}: {e}", e.doc, e.pos) from None
+    raise orjson.JSONDecodeError(f"{path}: a block starting at byte {offset} did not parse", "", 0)
 
 
-def share_values(msgs: list, shared: dict[str, str]) -> None:
-    """Make the values that repeat on nearly every message (type, ids, status, host) one str object each."""
-    sd = shared.setdefault
-    for msg in msgs:
-        if msg.__class__ is not dict:
-            continue
-        get = msg.get
-        # unrolled over the fields that repeat on nearly every line (a loop over the keys costs twice as much)
-        v = get("type")
-        if v.__class__ is str:
-            msg["type"] = sd(v, v)
-        v = get("workflow_id")
-        if v.__class__ is str:
-            msg["workflow_id"] = sd(v, v)
-        v = get("campaign_id")
-        if v.__class__ is str:
-            msg["campaign_id"] = sd(v, v)
-        v = get("activity_id")
-        if v.__class__ is str:
-            msg["activity_id"] = sd(v, v)
-        v = get("status")
-        if v.__class__ is str:
-            msg["status"] = sd(v, v)
-        v = get("hostname")
-        if v.__class__ is str:
-            msg["hostname"] = sd(v, v)
-            v = get("node_name")
+def _count_newlines(path: str, upto: int) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        while upto > 0:
+            chunk = f.read(min(upto, _BLOCK_BYTES))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            upto -= len(chunk)
+    return n
+
+
+class ValueSharer:
+    """Makes the values that repeat on nearly every message (type, ids, status, host) one str object each.
+
+    Called on successive lists of decoded messages: a value equal to the previous message's (the usual case in a
+    buffer file) costs one comparison; a new one is looked up in a table. Saves ~300 bytes per task message.
+    """
+
+    __slots__ = ("table", "last")
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+        self.last: list = [None] * 5
+
+    def __call__(self, msgs: list) -> None:
+        sd = self.table.setdefault
+        typ, wf, act, st, camp = self.last
+        # unrolled: a loop over the field names costs twice as much
+        for msg in msgs:
+            try:
+                v = msg["type"]
+                if v == typ:
+                    msg["type"] = typ
+                elif v.__class__ is str:
+                    msg["type"] = typ = sd(v, v)
+                v = msg["workflow_id"]
+                if v == wf:
+                    msg["workflow_id"] = wf
+                elif v.__class__ is str:
+                    msg["workflow_id"] = wf = sd(v, v)
+                v = msg["activity_id"]
+                if v == act:
+                    msg["activity_id"] = act
+                elif v.__class__ is str:
+                    msg["activity_id"] = act = sd(v, v)
+                v = msg["status"]
+                if v == st:
+                    msg["status"] = st
+                elif v.__class__ is str:
+                    msg["status"] = st = sd(v, v)
+                v = msg["campaign_id"]
+                if v == camp:
+                    msg["campaign_id"] = camp
+                elif v.__class__ is str:
+                    msg["campaign_id"] = camp = sd(v, v)
+                if "hostname" not in msg:
+                    continue
+            except (KeyError, TypeError):  # not a task-shaped dict: a workflow message, a sparse line, a list
+                if msg.__class__ is not dict:
+                    continue
+            self._share_each(msg)
+        self.last[:] = (typ, wf, act, st, camp)
+
+    def _share_each(self, msg: dict) -> None:
+        sd = self.table.setdefault
+        for k in _SHARED_FIELDS:
+            v = msg.get(k)
             if v.__class__ is str:
-                msg["node_name"] = sd(v, v)
-            v = get("login_name")
-            if v.__class__ is str:
-                msg["login_name"] = sd(v, v)
+                msg[k] = sd(v, v)
+
+
+_SHARED_FIELDS = ("type", "workflow_id", "campaign_id", "activity_id", "status", "hostname", "node_name", "login_name")
 
 
 def consolidate_files(base: str, workflow_id: str | None, cleanup_files: bool = True) -> str:
