@@ -152,19 +152,25 @@ class Run:
         """Materialize everything pending; publish it (online) and keep it encoded (retain). Returns the count."""
         with self._drain_lock:
             items = self.items
-            left = len(items)  # records appended from now on wait for the next drain
-            count = 0
-            while left:
-                # take a window of whole records off the front (small copies; no huge young list for the collector)
-                pos, records = 0, 0
-                while pos < left and records < _WINDOW:
-                    item = items[pos]
-                    pos += 1 if type(item) is dict else item.width
-                    records += 1
-                raw = items[:pos]
-                del items[:pos]
-                left -= pos
-                count += self._drain_window(raw)
+            end = len(items)  # records appended from now on wait for the next drain
+            start = count = 0
+            try:
+                while start < end:
+                    # a window of whole records (small copies; no huge young list for the collector)
+                    pos, records = start, 0
+                    while pos < end and records < _WINDOW:
+                        item = items[pos]
+                        pos += 1 if type(item) is dict else item.width
+                        records += 1
+                    raw = items[start:pos]
+                    start = pos
+                    count += self._drain_window(raw)
+                    if start * 4 >= end:  # drop the done prefix: each drop moves at most 3x what it frees
+                        del items[:start]
+                        end -= start
+                        start = 0
+            finally:
+                del items[:start]
             return count
 
     def _drain_window(self, raw: list) -> int:

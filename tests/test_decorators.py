@@ -332,6 +332,28 @@ def test_task_ids_are_unique_across_threads():
     assert len({t["task_id"] for t in ts}) == 16_000
 
 
+def test_drains_racing_producers_keep_every_call_exactly_once():
+    @flowcept_task
+    def b(x):
+        return x
+
+    def produce(k):
+        for i in range(30_000):
+            b(k * 1_000_000 + i)
+
+    with Flowcept() as fc:
+        threads = [threading.Thread(target=produce, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            fc.get_buffer()  # drains many windows of a buffer the threads keep appending to
+        for t in threads:
+            t.join()
+    xs = [t["used"]["x"] for t in tasks(fc.get_buffer())]
+    assert len(xs) == 90_000
+    assert set(xs) == {k * 1_000_000 + i for k in range(3) for i in range(30_000)}
+
+
 def test_async_task_records_and_reraises():
     @flowcept_task(output_names="v")
     async def fetch(x):
