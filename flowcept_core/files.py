@@ -221,50 +221,78 @@ def delete_file(path: str) -> bool:
 _KEEP_NESTED = frozenset({"flowcept_settings", "machine_info", "conf", "code_repository", "extra_metadata"})
 
 
-def flatten_message(msg: dict) -> dict:
-    """Nested dicts as dotted keys: {"used": {"x": 1}} -> {"used.x": 1}. Lists, empty dicts and workflow metadata
-    blobs (flowcept_settings, machine_info, conf, ...) stay values."""
-    flat: dict = {}
-    for k, v in msg.items():
-        if v.__class__ is dict and v and k not in _KEEP_NESTED:
-            stack = [(f"{k}.", v)]
-            while stack:
-                prefix, d = stack.pop()
-                for k2, v2 in d.items():
-                    if v2.__class__ is dict and v2:
-                        stack.append((f"{prefix}{k2}.", v2))
-                    else:
-                        flat[f"{prefix}{k2}"] = v2
-        else:
-            flat[k] = v
-    return flat
-
-
 def to_dataframe(messages: list[dict], normalize: bool = True) -> Any:
-    """A pandas DataFrame; normalize=True gives dotted columns (used.x, telemetry_at_end.cpu.percent_all)."""
+    """A pandas DataFrame; normalize=True gives dotted columns (used.x, telemetry_at_end.cpu.percent_all).
+
+    Nested dicts become dotted columns; lists, empty dicts and workflow metadata blobs (flowcept_settings,
+    machine_info, conf, ...) stay values. Columns are in first-seen order; a missing cell is None (NaN in numbers).
+    """
     try:
         import pandas as pd
     except ModuleNotFoundError:
         raise ModuleNotFoundError("pandas is needed for DataFrames: pip install pandas") from None
-    if normalize:
-        return pd.DataFrame(_columns(map(flatten_message, messages)))
-    return pd.DataFrame(messages)
+    rows = messages if messages.__class__ is list else list(messages)
+    kinds = set(map(type, rows))
+    if kinds - {dict}:
+        bad = next(i for i, r in enumerate(rows) if r.__class__ is not dict)
+        raise TypeError(f"message {bad} is a {type(rows[bad]).__name__}, not a dict: {rows[bad]!r:.80}")
+    from flowcept_core.gcpause import gc_paused
+
+    with gc_paused(promote=True):  # millions of new acyclic lists and tuples (and pandas' own objects)
+        return pd.DataFrame(_columns(rows) if normalize else rows)
 
 
-def _columns(rows: Any) -> dict[str, list]:
-    """Column lists from row dicts (missing cells None), in first-seen key order; cheaper for pandas than rows."""
-    cols: dict[str, list] = {}
-    n = 0
-    for row in rows:
-        for k, v in row.items():
-            col = cols.get(k)
-            if col is None:
-                col = cols[k] = [None] * n
-            elif len(col) < n:
-                col.extend([None] * (n - len(col)))
-            col.append(v)
-        n += 1
-    for col in cols.values():
-        if len(col) < n:
-            col.extend([None] * (n - len(col)))
-    return cols
+def _columns(rows: list) -> dict[str, list]:
+    """Columns (dotted for nested dicts) from row dicts; None where a row lacks the key; first-seen key order.
+
+    Rows are taken in runs of the same keys (a buffer file is mostly long runs of one activity's tasks) and each
+    run is cut into columns by C-level maps, never a Python loop per cell; nested dicts are flattened the same
+    way, run by run.
+    """
+    parts: dict[Any, list] = {}  # column -> [(first row, values), ...]
+    _segments(rows, "", 0, parts)
+    n = len(rows)
+    out: dict[Any, list] = {}
+    for name, segs in parts.items():
+        if len(segs) == 1 and len(segs[0][1]) == n:
+            out[name] = segs[0][1]
+            continue
+        col = [None] * n
+        for s0, vals in segs:  # a dotted key that also arrives nested ({"a.b": 1}, {"a": {"b": 2}}): the later one
+            col[s0 : s0 + len(vals)] = vals
+        out[name] = col
+    return out
+
+
+def _segments(rows: list, prefix: str, base: int, parts: dict) -> None:
+    from itertools import groupby
+    from operator import itemgetter
+
+    start = 0
+    for keys, run in groupby(map(tuple, rows)):
+        count = sum(1 for _ in run)
+        chunk = rows[start : start + count] if count != len(rows) else rows
+        if len(keys) <= 1:
+            columns = [list(map(itemgetter(keys[0]), chunk))] if keys else []
+        else:  # row tuples, then transposed: one pass over the dicts (a pass per key is cache-hostile)
+            columns = list(map(list, zip(*map(itemgetter(*keys), chunk), strict=True)))
+        for k, vals in zip(keys, columns, strict=True):
+            name = f"{prefix}{k}" if prefix else k
+            if (prefix or k not in _KEEP_NESTED) and dict in set(map(type, vals)):
+                at = base + start
+                for nested, sub in groupby(vals, _is_nested):  # dotted columns for non-empty dicts, else the value
+                    sub = list(sub)
+                    if nested:
+                        _segments(sub, f"{name}.", at, parts)
+                    else:
+                        parts.setdefault(name, []).append((at, sub))
+                    at += len(sub)
+            else:
+                parts.setdefault(name, []).append((base + start, vals))
+        start += count
+
+
+def _is_nested(v: Any) -> bool:
+    return v.__class__ is dict and bool(v)
+
+
