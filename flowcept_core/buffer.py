@@ -22,7 +22,7 @@ from typing import Any
 from flowcept_core.ids import format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import message_count, pack
-from flowcept_core.serialize import ValueLimits, dumps_line, sanitize, sanitize_dict
+from flowcept_core.serialize import ValueLimits, dumps_line, dumps_lines, sanitize, sanitize_dict
 from flowcept_core.sysinfo import host_fields
 
 __all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
@@ -219,7 +219,7 @@ class Run:
 
     def _retain(self, batch: list[dict]) -> None:
         # One JSONL blob per chunk: compact (no per-line object or encoder slack) and written to files as is.
-        self.retained.append(b"".join(map(dumps_line, batch)))
+        self.retained.append(dumps_lines(batch))
         self.retained_count += len(batch)
 
     def track(self, msg: dict) -> None:

@@ -14,14 +14,15 @@ def export_documents(docs: list[dict], path: str, export_format: str = "json", s
     """Write docs to path in export_format; with should_zip, path + ".zip" holding it. Returns the written path."""
     if export_format not in FORMATS:
         raise ValueError(f"export_format={export_format!r} is not supported; choose one of {list(FORMATS)}")
-    from flowcept_core.serialize import dumps_line
+    from flowcept_core.serialize import dumps_line, dumps_lines
 
     if export_format == "jsonl":
         with open(path, "wb") as f:
             f.writelines(map(dumps_line, docs))
     elif export_format == "json":
         with open(path, "wb") as f:
-            f.write(b"[" + b",".join(dumps_line(d).rstrip(b"\n") for d in docs) + b"]")
+            # encoded JSON never holds a raw newline (strings escape it): the line ends are the separators
+            f.write(b"[" + dumps_lines(docs).rstrip(b"\n").replace(b"\n", b",") + b"]")
     else:
         from flowcept_core.files import to_dataframe
 

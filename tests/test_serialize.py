@@ -11,7 +11,7 @@ import types
 import orjson
 import pytest
 
-from flowcept_core.serialize import ValueLimits, dumps_line, object_placeholder, sanitize, sanitize_dict
+from flowcept_core.serialize import ValueLimits, dumps_line, dumps_lines, object_placeholder, sanitize, sanitize_dict
 
 try:
     import numpy as np
@@ -378,3 +378,22 @@ def test_jsonl_lines_with_non_string_keys_still_serialize():
 
     assert dumps_line({"used": {1: "a", "b": 2}}) == b'{"used":{"1":"a","b":2}}\n'
     assert dumps_line({"used": {"x": 1}}) == b'{"used":{"x":1}}\n'
+
+
+def test_batch_encoding_equals_line_by_line_including_fallbacks():
+    class Odd:
+        pass
+
+    msgs = [
+        {"type": "task", "used": {"x": 1}},
+        {"used": {1: "int key", (2, 3): "tuple key"}},  # needs the non-str-key mode
+        {"data": b"\x00\xff", "s": {3, 1, 2}},  # encoded by the default hook
+        {"odd": Odd(), "n": 2**70},  # only a sanitized copy encodes
+        {"name": "bad \udcff surrogate"},
+        {},
+    ]
+    batch = dumps_lines(msgs)
+    assert batch == b"".join(dumps_line(m) for m in msgs)
+    assert [orjson.loads(line) for line in batch.splitlines()][0] == {"type": "task", "used": {"x": 1}}
+    assert len(batch.splitlines()) == len(msgs)
+    assert dumps_lines([]) == b""
