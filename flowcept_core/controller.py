@@ -17,6 +17,8 @@ from flowcept_core.capture.context import error_text
 from flowcept_core.logger import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from flowcept_core.buffer import Run
     from flowcept_core.settings import Settings
 
@@ -328,12 +330,13 @@ class Flowcept:
     def read_buffer_file(file_path: str | None = None, return_df: bool = False, normalize_df: bool = False,
                          consolidate: bool = False, workflow_id: str | None = None,
                          cleanup_files: bool = True) -> Any:
-        """Read a JSONL buffer file as a list of dicts (or a DataFrame; normalize_df gives dotted columns)."""
-        from flowcept_core.files import consolidate_files, read_jsonl, to_dataframe
-        from flowcept_core.settings import get_settings
+        """Read a JSONL buffer file as a list of dicts (or a DataFrame; normalize_df gives dotted columns).
 
-        path = file_path or get_settings().get("project.dump_buffer.path")
-        assert path, "no file_path given and project.dump_buffer.path is not set"
+        The list takes about 3x the file's size in memory (a dict per message); iter_buffer_file streams instead.
+        """
+        from flowcept_core.files import consolidate_files, read_jsonl, to_dataframe
+
+        path = _buffer_file_path(file_path)
         if consolidate:
             path = consolidate_files(path, workflow_id, cleanup_files)
         if not os.path.exists(path):
@@ -342,6 +345,18 @@ class Flowcept:
         if return_df:
             return to_dataframe(msgs, normalize=normalize_df)
         return msgs
+
+    @staticmethod
+    def iter_buffer_file(file_path: str | None = None) -> Iterator[dict]:
+        """The messages of a JSONL buffer file one at a time, read a block of lines at a time: memory stays at one
+        block whatever the file's size. Blank lines are skipped; a malformed line raises naming its number."""
+        from flowcept_core.files import iter_jsonl
+
+        path = _buffer_file_path(file_path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"buffer file {path} does not exist")
+        for msgs in iter_jsonl(path):
+            yield from msgs
 
     read_messages_file = read_buffer_file
 
@@ -381,6 +396,14 @@ class Flowcept:
         for name, (ok, detail) in status.items():
             (get_logger().info if ok else get_logger().error)(f"service {name}: {'alive' if ok else detail}")
         return all(ok for ok, _ in status.values())
+
+
+def _buffer_file_path(file_path: str | None) -> str:
+    from flowcept_core.settings import get_settings
+
+    path = file_path or get_settings().get("project.dump_buffer.path")
+    assert path, "no file_path given and project.dump_buffer.path is not set"
+    return path
 
 
 def _stop_on_sigterm() -> None:

@@ -103,3 +103,24 @@ def test_sharer_never_changes_a_value_or_its_type():
     assert batch2[2] == ["not", "a", "dict"] and batch2[3] == "text"
     assert batch2[4]["workflow_id"] == "w2" and batch2[4]["status"] == "ERROR"
     assert batch2[4]["campaign_id"] is batch1[0]["campaign_id"]
+
+
+def test_a_line_of_many_blocks_is_joined_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_BLOCK_BYTES", 1024)
+    msgs = [task(0), {**task(1), "big": "y" * 3_000_000}, task(2)]
+    path = tmp_path / "huge.jsonl"
+    write(path, msgs)
+    assert read_jsonl(str(path)) == msgs
+
+
+def test_iter_buffer_file_streams_the_same_messages(tmp_path, small_blocks):
+    from flowcept import Flowcept
+
+    msgs = [task(i) for i in range(150)]
+    path = tmp_path / "it.jsonl"
+    write(path, msgs)
+    it = Flowcept.iter_buffer_file(str(path))
+    assert next(it) == msgs[0]
+    assert [msgs[0], *it] == msgs
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        next(Flowcept.iter_buffer_file(str(tmp_path / "nope.jsonl")))
