@@ -350,7 +350,7 @@ class Run:
 
         out: list[dict] = []
         share = ValueSharer()
-        with gc_paused():  # only new acyclic dicts (see flowcept_core.gcpause)
+        with gc_paused(promote=True):  # only new acyclic dicts, handed to the caller (see flowcept_core.gcpause)
             for blob in self.retained:
                 body = blob.rstrip(b"\n")
                 if body:  # dumps_line writes one line per message, no blank lines: the blob is a JSON array's body

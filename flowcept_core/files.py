@@ -27,12 +27,13 @@ def read_jsonl(path: str) -> list[dict]:
     """Parse a JSONL file block by block (never the whole file as one string). Blank lines are skipped.
 
     Each block of whole lines becomes one JSON array for one orjson call; the garbage collector is paused meanwhile
-    (only new, acyclic dicts are created). A malformed line raises orjson.JSONDecodeError naming its line number.
+    (only new, acyclic dicts are created) and the result is moved to the oldest generation at the end.
+    A malformed line raises orjson.JSONDecodeError naming its line number.
     """
     from flowcept_core.gcpause import gc_paused
 
     out: list[dict] = []
-    with gc_paused():
+    with gc_paused(promote=True):  # promote: no young collection walks the whole result right after
         for msgs in iter_jsonl(path):
             out.extend(msgs)
     return out
@@ -42,16 +43,13 @@ def iter_jsonl(path: str) -> Iterator[list]:
     """The messages of a JSONL file as successive lists, one per block of lines: memory for one block at a time."""
     import orjson
 
-    from flowcept_core.gcpause import gc_paused
-
     loads = orjson.loads
     share = ValueSharer()
     for offset, body in _blocks(path):
-        with gc_paused():
-            try:
-                msgs = loads(b"[" + body.replace(b"\n", b",") + b"]")
-            except orjson.JSONDecodeError:
-                msgs = _parse_block(path, body, offset)
+        try:
+            msgs = loads(b"[" + body.replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            msgs = _parse_block(path, body, offset)
         share(msgs)
         yield msgs
 
