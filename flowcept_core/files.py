@@ -130,11 +130,11 @@ class ValueSharer:
 
     def __init__(self) -> None:
         self.table: dict[str, str] = {}
-        self.last: list = [None] * 5
+        self.last: list = [None] * 8
 
     def __call__(self, msgs: list) -> None:
         sd = self.table.setdefault
-        typ, wf, act, st, camp = self.last
+        typ, wf, act, st, camp, host, node, login = self.last
         # unrolled: a loop over the field names costs twice as much
         for msg in msgs:
             try:
@@ -163,20 +163,32 @@ class ValueSharer:
                     msg["campaign_id"] = camp
                 elif v.__class__ is str:
                     msg["campaign_id"] = camp = sd(v, v)
-                if "hostname" not in msg:
+                if "hostname" not in msg:  # host fields come together (project.enrich_messages)
                     continue
+                v = msg["hostname"]
+                if v == host:
+                    msg["hostname"] = host
+                elif v.__class__ is str:
+                    msg["hostname"] = host = sd(v, v)
+                v = msg["node_name"]
+                if v == node:
+                    msg["node_name"] = node
+                elif v.__class__ is str:
+                    msg["node_name"] = node = sd(v, v)
+                v = msg["login_name"]
+                if v == login:
+                    msg["login_name"] = login
+                elif v.__class__ is str:
+                    msg["login_name"] = login = sd(v, v)
+                continue
             except (KeyError, TypeError):  # not a task-shaped dict: a workflow message, a sparse line, a list
                 if msg.__class__ is not dict:
                     continue
-            self._share_each(msg)
-        self.last[:] = (typ, wf, act, st, camp)
-
-    def _share_each(self, msg: dict) -> None:
-        sd = self.table.setdefault
-        for k in _SHARED_FIELDS:
-            v = msg.get(k)
-            if v.__class__ is str:
-                msg[k] = sd(v, v)
+            for k in _SHARED_FIELDS:
+                v = msg.get(k)
+                if v.__class__ is str:
+                    msg[k] = sd(v, v)
+        self.last[:] = (typ, wf, act, st, camp, host, node, login)
 
 
 _SHARED_FIELDS = ("type", "workflow_id", "campaign_id", "activity_id", "status", "hostname", "node_name", "login_name")

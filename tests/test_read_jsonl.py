@@ -93,6 +93,8 @@ def test_sharer_never_changes_a_value_or_its_type():
         ["not", "a", "dict"],
         "text",
         {"type": "task", "workflow_id": "w2", "activity_id": "a", "status": "ERROR", "campaign_id": "c"},
+        {"type": "task", "workflow_id": "w", "activity_id": "a", "status": "ERROR", "campaign_id": "c",
+         "hostname": "h"},
     ]
     sharer(batch1)
     sharer(batch2)
@@ -103,6 +105,9 @@ def test_sharer_never_changes_a_value_or_its_type():
     assert batch2[2] == ["not", "a", "dict"] and batch2[3] == "text"
     assert batch2[4]["workflow_id"] == "w2" and batch2[4]["status"] == "ERROR"
     assert batch2[4]["campaign_id"] is batch1[0]["campaign_id"]
+    assert batch2[5] == {"type": "task", "workflow_id": "w", "activity_id": "a", "status": "ERROR", "campaign_id": "c",
+                         "hostname": "h"}  # host fields only partly there: nothing added
+    assert batch2[5]["status"] is batch2[4]["status"] and batch2[5]["workflow_id"] is batch1[0]["workflow_id"]
 
 
 def test_a_line_of_many_blocks_is_joined_once(tmp_path, monkeypatch):
