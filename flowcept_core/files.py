@@ -273,32 +273,59 @@ def to_dataframe(messages: list[dict], normalize: bool = True) -> Any:
 def _columns(rows: list) -> dict[str, list]:
     """Columns (dotted for nested dicts) from row dicts; None where a row lacks the key; first-seen key order.
 
-    Rows are taken in runs of the same keys (a buffer file is mostly long runs of one activity's tasks) and each
-    run is cut into columns by C-level maps, never a Python loop per cell; nested dicts are flattened the same
-    way, run by run.
+    Rows are cut into columns by C-level maps, never a Python loop per cell: runs of rows with the same keys (a
+    buffer file is mostly long runs of one activity's tasks) by transposing row tuples; rows whose keys change
+    often (two activities interleaved) a key at a time over all rows. Nested dicts are flattened the same way.
     """
-    parts: dict[Any, list] = {}  # column -> [(first row, values), ...]
+    parts: dict[Any, list] = {}  # column -> [(first row, values) or ([row, ...], values), ...]
     _segments(rows, "", 0, parts)
     n = len(rows)
     out: dict[Any, list] = {}
     for name, segs in parts.items():
-        if len(segs) == 1 and len(segs[0][1]) == n:
+        if len(segs) == 1 and segs[0][0].__class__ is int and len(segs[0][1]) == n:
             out[name] = segs[0][1]
             continue
         col = [None] * n
-        for s0, vals in segs:  # a dotted key that also arrives nested ({"a.b": 1}, {"a": {"b": 2}}): the later one
-            col[s0 : s0 + len(vals)] = vals
+        ranges = sorted((seg for seg in segs if seg[0].__class__ is int), key=_first_row)
+        if all(a[0] + len(a[1]) <= b[0] for a, b in zip(ranges, ranges[1:], strict=False)):
+            for s0, vals in ranges:
+                col[s0 : s0 + len(vals)] = vals
+        else:  # a dotted key that also arrives nested ({"a.b": 1} and {"a": {"b": 2}}): a value beats a gap
+            for s0, vals in ranges:
+                for i, v in enumerate(vals, s0):
+                    if v is not None:
+                        col[i] = v
+        for rows_at, vals in segs:
+            if rows_at.__class__ is not int:  # sparse: the rows that have the key
+                for i, v in zip(rows_at, vals, strict=True):
+                    if v is not None:
+                        col[i] = v
         out[name] = col
     return out
 
 
+def _first_row(seg: tuple) -> int:
+    return seg[0]
+
+
 def _segments(rows: list, prefix: str, base: int, parts: dict) -> None:
-    from itertools import groupby
+    from itertools import groupby, islice
+
+    limit = max(16, len(rows) >> 6)
+    runs = [(keys, sum(1 for _ in run)) for keys, run in islice(groupby(map(tuple, rows)), limit + 1)]
+    if len(runs) > limit:  # keys change too often for runs of rows
+        from itertools import chain
+
+        keys = dict.fromkeys(chain.from_iterable(rows))
+        if len(keys) * len(rows) > 16 * sum(map(len, rows)):  # mostly gaps: visit only the cells there are
+            _scattered(rows, range(base, base + len(rows)), prefix, parts)
+        else:  # a pass over all rows per key
+            _gathered(rows, keys, prefix, base, parts)
+        return
     from operator import itemgetter
 
     start = 0
-    for keys, run in groupby(map(tuple, rows)):
-        count = sum(1 for _ in run)
+    for keys, count in runs:
         chunk = rows[start : start + count] if count != len(rows) else rows
         if len(keys) <= 1:
             columns = [list(map(itemgetter(keys[0]), chunk))] if keys else []
@@ -318,6 +345,55 @@ def _segments(rows: list, prefix: str, base: int, parts: dict) -> None:
             else:
                 parts.setdefault(name, []).append((base + start, vals))
         start += count
+
+
+def _gathered(rows: list, keys: Any, prefix: str, base: int, parts: dict) -> None:
+    from itertools import repeat
+
+    get = dict.get
+    for k in keys:
+        vals = list(map(get, rows, repeat(k)))  # None where a row lacks k
+        name = f"{prefix}{k}" if prefix else k
+        if (prefix or k not in _KEEP_NESTED) and dict in set(map(type, vals)):
+            if not all(vals):  # some rows keep a value here (not a non-empty dict): that column too
+                kept = [None if v.__class__ is dict and v else v for v in vals]
+                if any(v is not None for v in kept) or any(k in r and r[k] is None for r in rows):
+                    parts.setdefault(name, []).append((base, kept))
+                vals = [v if v.__class__ is dict else _NO_KEYS for v in vals]
+            _segments(vals, f"{name}.", base, parts)
+        else:
+            parts.setdefault(name, []).append((base, vals))
+
+
+_NO_KEYS: dict = {}  # stands for "no nested dict in this row"; only read
+
+
+def _scattered(rows: list, at: Any, prefix: str, parts: dict) -> None:
+    """Row by row, for levels of many sparse keys: a column holds the rows that have its key and their values."""
+    cols: dict[Any, tuple[list, list]] = {}
+    for i, row in zip(at, rows, strict=True):
+        for k, v in row.items():
+            col = cols.get(k)
+            if col is None:
+                col = cols[k] = ([], [])
+            col[0].append(i)
+            col[1].append(v)
+    for k, (where, vals) in cols.items():
+        name = f"{prefix}{k}" if prefix else k
+        if (prefix or k not in _KEEP_NESTED) and dict in set(map(type, vals)):
+            nested_at, nested, kept_at, kept = [], [], [], []
+            for i, v in zip(where, vals, strict=True):
+                if v.__class__ is dict and v:
+                    nested_at.append(i)
+                    nested.append(v)
+                else:
+                    kept_at.append(i)
+                    kept.append(v)
+            if kept:
+                parts.setdefault(name, []).append((kept_at, kept))
+            _scattered(nested, nested_at, f"{name}.", parts)
+        else:
+            parts.setdefault(name, []).append((where, vals))
 
 
 def _is_nested(v: Any) -> bool:

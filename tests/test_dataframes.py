@@ -49,11 +49,15 @@ def expected_cells(msgs: list[dict]) -> dict:
     return {k: [r.get(k) for r in rows] for k in names}
 
 
-def mixed_messages(n: int, seed: int) -> list[dict]:
+def mixed_messages(n: int, seed: int, run_length: int = 1) -> list[dict]:
+    """Messages of six shapes; run_length > 1 gives runs of one shape (long runs and interleaved keys are cut into
+    columns differently)."""
     rnd = random.Random(seed)
     msgs: list[dict] = [{"type": "workflow", "workflow_id": "w", "conf": {"a": 1}, "machine_info": {"cpu": {"n": 2}}}]
+    kind = 0.0
     for i in range(n):
-        kind = rnd.random()
+        if i % run_length == 0:
+            kind = rnd.random()
         m = {"type": "task", "task_id": f"t{i}", "workflow_id": "w", "status": "FINISHED", "started_at": i * 0.5}
         if kind < 0.4:
             m["activity_id"] = "a"
@@ -82,9 +86,10 @@ def mixed_messages(n: int, seed: int) -> list[dict]:
     return msgs
 
 
+@pytest.mark.parametrize("run_length", [1, 150])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_normalized_columns_match_row_by_row_flattening(seed):
-    msgs = mixed_messages(400, seed)
+def test_normalized_columns_match_row_by_row_flattening(seed, run_length):
+    msgs = mixed_messages(3000, seed, run_length)
     df = to_dataframe(msgs, normalize=True)
     got, want = cells(df), expected_cells(msgs)
     assert set(got) == set(want)
@@ -114,10 +119,57 @@ def test_metadata_blobs_stay_whole_and_empty_or_missing_rows_work():
     assert len(df) == 4
 
 
+def test_interleaved_activities_with_optional_nested_fields():
+    msgs = []
+    for i in range(2000):
+        m = {"type": "task", "task_id": f"t{i}", "used": {"x": i}}
+        if i % 2:
+            m["generated"] = {"loss": i / 10}
+        elif i % 4 == 0:
+            m["generated"] = None
+        if i % 3 == 0:
+            m["used"] = {"x": i, "opt": {"lr": 0.01}}
+        msgs.append(m)
+    df = to_dataframe(msgs, normalize=True)
+    got, want = cells(df), expected_cells(msgs)
+    assert set(got) == set(want) and "generated" in got  # generated: None in some rows is a value
+    for name in want:
+        assert got[name] == want[name], name
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_many_sparse_keys_match_row_by_row_flattening(seed):
+    rnd = random.Random(seed)
+    msgs = []
+    for i in range(1500):
+        used = {f"k{rnd.randrange(300)}": i for _ in range(rnd.randrange(1, 4))}
+        if rnd.random() < 0.3:
+            used[f"n{rnd.randrange(50)}"] = {"deep": {f"d{rnd.randrange(40)}": i}} if rnd.random() < 0.8 else {}
+        if rnd.random() < 0.1:
+            used["k0"] = None
+        m = {"type": "task", "task_id": f"t{i}", "used": used}
+        if rnd.random() < 0.2:
+            m["generated"] = {f"g{rnd.randrange(100)}": [i]}
+        msgs.append(m)
+    df = to_dataframe(msgs, normalize=True)
+    got, want = cells(df), expected_cells(msgs)
+    assert set(got) == set(want) and len(want) > 300
+    for name in want:
+        assert got[name] == want[name], name
+
+
+def test_a_nested_key_missing_where_not_a_dict_gives_no_plain_column():
+    msgs = [{"a": i, **({"g": {"y": i}} if i % 2 else {})} for i in range(1000)]
+    df = to_dataframe(msgs, normalize=True)
+    assert list(df.columns) == ["a", "g.y"]
+
+
 def test_dotted_key_and_nested_key_share_one_column():
     msgs = [{"used.x": 1}, {"used": {"x": 2}}]
     df = to_dataframe(msgs, normalize=True)
     assert df["used.x"].tolist() == [1, 2]
+    interleaved = [{"used.x": i} if i % 2 else {"used": {"x": i}} for i in range(300)]
+    assert to_dataframe(interleaved, normalize=True)["used.x"].tolist() == list(range(300))
 
 
 def test_unnormalized_frame_keeps_nested_dicts():
