@@ -67,6 +67,7 @@ class Run:
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
         self._tracked: dict[int, tuple[dict, bool, int | None]] = {}  # id -> (msg, drained, retained index)
+        self._undrained: set[int] = set()  # ids of tracked messages not drained yet: batches are scanned only then
         self.append = self.items.append
         self.extend = self.items.extend
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
@@ -184,7 +185,7 @@ class Run:
             return self._drain_packed(raw)
         count = 0
         for batch in self.materialize_chunks(raw):
-            if self._tracked:
+            if self._undrained:
                 self._mark_drained(batch)
             if self.sink is not None:
                 self._publish(batch)
@@ -196,7 +197,8 @@ class Run:
     def _mark_drained(self, batch: list[dict]) -> None:
         blob = len(self.retained) if self.retained is not None else None
         for j, msg in enumerate(batch):
-            if id(msg) in self._tracked:
+            if id(msg) in self._undrained:
+                self._undrained.discard(id(msg))
                 self._tracked[id(msg)] = (msg, True, None if blob is None else (blob, j))
 
     def _drain_packed(self, raw: list) -> int:
@@ -205,7 +207,7 @@ class Run:
         while i < n:
             item = raw[i]
             if type(item) is dict:
-                if self._tracked and id(item) in self._tracked:
+                if self._undrained and id(item) in self._undrained:
                     self._mark_drained([item])
                 i += 1
             else:
@@ -231,6 +233,7 @@ class Run:
     def track(self, msg: dict) -> None:
         """Remember msg, so update_message() can change it later (the workflow message at stop)."""
         self._tracked[id(msg)] = (msg, False, None)
+        self._undrained.add(id(msg))
 
     def update_message(self, msg: dict, changes: dict) -> None:
         """Apply changes to a tracked message: in place while pending; once drained, only the retained copy

@@ -14,6 +14,7 @@ __all__ = ["COUNTER", "format_id", "new_id", "new_uuid"]
 COUNTER = itertools.count(1)
 _prefixes: list[tuple[int, str]] = []  # (first counter value using this prefix, prefix), ascending
 _prefix = ""
+_first = 1  # first counter value of the current prefix
 
 
 def _new_prefix() -> str:
@@ -21,8 +22,9 @@ def _new_prefix() -> str:
 
 
 def _take_prefix(first: int) -> None:
-    global _prefix
+    global _prefix, _first
     _prefix = _new_prefix()
+    _first = first
     _prefixes.append((first, _prefix))
 
 
@@ -39,7 +41,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def format_id(n: int) -> str:
     """The string id of counter value n, with the prefix of the process epoch that produced it."""
-    if n >= _prefixes[-1][0]:
+    if n >= _first:
         return f"{_prefix}-{n}"
     for first, prefix in reversed(_prefixes):
         if n >= first:
