@@ -273,9 +273,10 @@ def to_dataframe(messages: list[dict], normalize: bool = True) -> Any:
 def _columns(rows: list) -> dict[str, list]:
     """Columns (dotted for nested dicts) from row dicts; None where a row lacks the key; first-seen key order.
 
-    Rows are cut into columns by C-level maps, never a Python loop per cell: runs of rows with the same keys (a
-    buffer file is mostly long runs of one activity's tasks) by transposing row tuples; rows whose keys change
-    often (two activities interleaved) a key at a time over all rows. Nested dicts are flattened the same way.
+    Rows are cut into columns by C-level maps where that pays: runs of rows with the same keys (a buffer file is
+    mostly long runs of one activity's tasks) by transposing row tuples; rows whose keys change often (activities
+    interleaved) a key at a time over all rows; a level of many sparse keys (dicts keyed by sample or file) cell
+    by cell, visiting only the cells there are. Nested dicts are flattened level by level the same way.
     """
     parts: dict[Any, list] = {}  # column -> [(first row, values) or ([row, ...], values), ...]
     _segments(rows, "", 0, parts)
