@@ -350,13 +350,14 @@ class Flowcept:
     def iter_buffer_file(file_path: str | None = None) -> Iterator[dict]:
         """The messages of a JSONL buffer file one at a time, read a block of lines at a time: memory stays at one
         block whatever the file's size. Blank lines are skipped; a malformed line raises naming its number."""
+        from itertools import chain
+
         from flowcept_core.files import iter_jsonl
 
         path = _buffer_file_path(file_path)
-        if not os.path.exists(path):
+        if not os.path.exists(path):  # said at the call, not at the first next()
             raise FileNotFoundError(f"buffer file {path} does not exist")
-        for msgs in iter_jsonl(path):
-            yield from msgs
+        return chain.from_iterable(iter_jsonl(path))
 
     read_messages_file = read_buffer_file
 
@@ -402,7 +403,8 @@ def _buffer_file_path(file_path: str | None) -> str:
     from flowcept_core.settings import get_settings
 
     path = file_path or get_settings().get("project.dump_buffer.path")
-    assert path, "no file_path given and project.dump_buffer.path is not set"
+    if not path:  # AssertionError as documented, also under python -O
+        raise AssertionError("no file_path given and project.dump_buffer.path is not set")
     return path
 
 

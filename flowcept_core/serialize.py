@@ -15,8 +15,7 @@ import types
 from typing import Any
 
 __all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "too_long", "object_placeholder", "dumps_line",
-           "dumps_lines",
-           "DICT_CLASSES", "is_namespace"]
+           "dumps_lines", "DICT_CLASSES", "is_namespace"]
 
 # Classes converted through their __dict__ (extend with DICT_CLASSES.append(MyClass)); argparse.Namespace too.
 DICT_CLASSES: list[type] = [types.SimpleNamespace]

@@ -128,4 +128,15 @@ def test_iter_buffer_file_streams_the_same_messages(tmp_path, small_blocks):
     assert next(it) == msgs[0]
     assert [msgs[0], *it] == msgs
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
-        next(Flowcept.iter_buffer_file(str(tmp_path / "nope.jsonl")))
+        Flowcept.iter_buffer_file(str(tmp_path / "nope.jsonl"))
+
+
+def test_no_path_anywhere_is_the_documented_assertion(tmp_path, monkeypatch):
+    from flowcept import Flowcept
+    from tests._util import use_settings
+
+    use_settings(tmp_path, monkeypatch, {"project": {"dump_buffer": {"enabled": False, "path": None}}})
+    with pytest.raises(AssertionError, match="project.dump_buffer.path"):
+        Flowcept.read_buffer_file()
+    with pytest.raises(AssertionError, match="project.dump_buffer.path"):
+        Flowcept.iter_buffer_file()
