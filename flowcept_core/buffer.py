@@ -170,6 +170,7 @@ class Run:
                         pos += 1 if type(item) is dict else item.width
                         records += 1
                     raw = items[start:pos]
+                    items[start:pos] = [None] * (pos - start)  # the records die with raw, not at the next drop
                     start = pos
                     count += self._drain_window(raw)
                     if start * 4 >= end:  # drop the done prefix: each drop moves at most 3x what it frees
