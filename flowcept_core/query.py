@@ -109,24 +109,30 @@ class DBAPI:
     def import_file(self, path: str) -> dict[str, int]:
         """Load a JSONL file (a buffer file or a jsonl export) into every enabled store, merging by id.
 
-        Returns how many documents went to each collection. Extended-JSON bytes ({"$binary": ...}) become bytes again.
+        Streams the file: at most _IMPORT_BATCH documents per collection are held before they are stored, whatever
+        the file's size. Returns how many documents went to each collection. Extended-JSON bytes ({"$binary": ...})
+        become bytes again.
         """
         from flowcept_core.documents import collection_of
-        from flowcept_core.files import read_jsonl
+        from flowcept_core.files import iter_jsonl
 
-        by_collection: dict[str, list[dict]] = {}
-        for msg in read_jsonl(path):
-            coll = collection_of(msg)
-            if coll is not None:
-                by_collection.setdefault(coll, []).append(_from_extended_json(msg))
         settings = self._get_settings()
         names = enabled_store_names(settings) or [read_store_name(settings)]
-        for coll, docs in by_collection.items():
-            for name in names:
-                store = open_store(settings, name)
-                for i in range(0, len(docs), 5000):
-                    store.upsert(coll, docs[i:i + 5000])
-        return {coll: len(docs) for coll, docs in by_collection.items()}
+        stores = [open_store(settings, name) for name in names]
+        pending: dict[str, list[dict]] = {}
+        counts: dict[str, int] = {}
+        for msgs in iter_jsonl(path):
+            for msg in msgs:
+                coll = collection_of(msg)
+                if coll is None:
+                    continue
+                docs = pending.setdefault(coll, [])
+                docs.append(_from_extended_json(msg))
+                if len(docs) >= _IMPORT_BATCH:
+                    counts[coll] = counts.get(coll, 0) + _store_all(stores, coll, pending.pop(coll))
+        for coll, docs in pending.items():
+            counts[coll] = counts.get(coll, 0) + _store_all(stores, coll, docs)
+        return counts
 
     def get_tasks_recursive(self, workflow_id: str, max_depth: int = 999) -> list[dict]:
         """Tasks of a workflow and of all its sub-workflows (parent_workflow_id chains), depth first."""
@@ -158,6 +164,15 @@ class DBAPI:
             return bool(self._read_store().liveness_test())
         except Exception:
             return False
+
+
+_IMPORT_BATCH = 5000  # documents per upsert when importing a file
+
+
+def _store_all(stores: list, coll: str, docs: list[dict]) -> int:
+    for store in stores:
+        store.upsert(coll, docs)
+    return len(docs)
 
 
 def _from_extended_json(msg: dict) -> dict:

@@ -59,3 +59,29 @@ def test_jsonl_lmdb_mongodb_round_trip_changes_nothing(tmp_path, monkeypatch):
         close_stores()
         stop_server(proc)
     assert _by_id(final) == _by_id(original)
+
+
+def test_import_streams_in_batches_and_merges_across_them(tmp_path, monkeypatch):
+    import orjson
+
+    from flowcept_core import query
+
+    monkeypatch.setattr(query, "_IMPORT_BATCH", 50)
+    lines = [{"type": "workflow", "workflow_id": "wf-imp", "name": "imp"}]
+    lines += [{"type": "task", "task_id": f"t{i}", "workflow_id": "wf-imp", "activity_id": "a", "status": "RUNNING",
+               "used": {"x": i}, "started_at": float(i)} for i in range(120)]
+    lines += [{"type": "task", "task_id": f"t{i}", "workflow_id": "wf-imp", "status": "FINISHED",
+               "generated": {"y": 2 * i}, "ended_at": i + 0.5} for i in range(120)]
+    path = tmp_path / "imp.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in lines))
+    close_stores()
+    try:
+        api = DBAPI(Settings({"databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "lmdb")},
+                                            "mongodb": {"enabled": False}}}))
+        assert api.import_file(str(path)) == {"workflows": 1, "tasks": 240}
+        tasks = {t["task_id"]: t for t in api.task_query({"workflow_id": "wf-imp"})}
+        assert len(tasks) == 120
+        assert all(t["status"] == "FINISHED" and t["used"]["x"] * 2 == t["generated"]["y"] for t in tasks.values())
+        assert api.workflow_query({"workflow_id": "wf-imp"})[0]["name"] == "imp"
+    finally:
+        close_stores()
