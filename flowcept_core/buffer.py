@@ -6,8 +6,9 @@ list (one C call, so a drain never sees half a record, and no tuple survives to 
 Everything else happens in ``drain()``, called by the flusher thread
 (online: publish to the MQ; offline: keep for dump/get_buffer) and by stop()/get_buffer()/dump_buffer().
 
-Taking pending records is lock-free with respect to producers: ``batch = items[:n]; del items[:n]`` are each one
-C call under the GIL, so concurrent appends land after n and are kept for the next drain.
+Taking pending records is lock-free with respect to producers: a drain reads the first n entries (n fixed when it
+starts), overwrites those it took with None and deletes the taken prefix now and then; each of these is one C call
+under the GIL that never touches entries past n, so concurrent appends land after n and wait for the next drain.
 """
 
 from __future__ import annotations
