@@ -8,7 +8,7 @@ Everything else happens in ``drain()``, called by the flusher thread
 
 Taking pending records is lock-free with respect to producers: a drain reads the first n entries (n fixed when it
 starts), overwrites those it took with None and deletes the taken prefix now and then; each of these is one C call
-under the GIL that never touches entries past n, so concurrent appends land after n and wait for the next drain.
+under the GIL that keeps the entries past n as they are, so concurrent appends wait for the next drain.
 """
 
 from __future__ import annotations
