@@ -153,12 +153,16 @@ class Run:
     def drain(self) -> int:
         """Materialize everything pending; publish it (online) and keep it encoded (retain). Returns the count.
 
-        The collector is paused meanwhile: a drain builds only acyclic dicts that die within the window, and a full
-        collection over a big pending buffer cost about 10% of a 1M-message dump.
+        Without a networked MQ the collector is paused meanwhile: such a drain only builds acyclic dicts that die
+        within the window (a full collection over a big pending buffer cost about 10% of a 1M-message dump). A
+        drain that publishes over the network leaves it on: a slow broker must not stall collection app-wide.
         """
+        from contextlib import nullcontext
+
         from flowcept_core.gcpause import gc_paused
 
-        with self._drain_lock, gc_paused():
+        local = self.sink is None or getattr(self.sink, "in_process", False)
+        with self._drain_lock, gc_paused() if local else nullcontext():
             items = self.items
             end = len(items)  # records appended from now on wait for the next drain
             start = count = 0

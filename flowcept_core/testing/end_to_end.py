@@ -104,6 +104,36 @@ class MQEndToEndSuite:
         reset_settings()
         reset_registry()
 
+    def test_publishing_over_the_network_never_runs_with_the_collector_paused(
+        self, settings_file: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import gc
+
+        from flowcept import Flowcept, flowcept_task
+
+        @flowcept_task
+        def inc(x: int) -> int:
+            return x + 1
+
+        seen: list[bool] = []
+        fc = Flowcept(start_persistence=False, check_safe_stops=False)
+        fc.start()
+        try:
+            sink = fc._run.sink
+            publish = sink.publish
+
+            def recording_publish(messages: list) -> Any:
+                seen.append(gc.isenabled())
+                return publish(messages)
+
+            monkeypatch.setattr(sink, "publish", recording_publish)  # the real publish, observed
+            for i in range(3000):
+                inc(i)
+            fc._run.drain()
+        finally:
+            fc.stop()
+        assert seen and all(seen), f"{seen.count(False)} of {len(seen)} publishes ran with the collector paused"
+
     def test_a_run_delivers_every_task_both_workflow_messages_and_a_counted_end_of_stream(
         self, settings_file: Path
     ) -> None:
