@@ -27,28 +27,42 @@ from flowcept_core.settings_tree import (
     RULES,
 )
 
-__all__ = ["Settings", "SettingsError", "DEFAULTS", "ENV_OVERRIDES", "get_settings", "reset_settings", "load_settings"]
+__all__ = ["Settings", "SettingsError", "SettingsWarning", "DEFAULTS", "ENV_OVERRIDES", "get_settings",
+           "reset_settings", "load_settings"]
 
 
 class SettingsError(ValueError):
     """A settings value has the wrong type, an unknown value, or contradicts another setting."""
 
 
+class SettingsWarning(UserWarning):
+    """A settings problem that does not stop the run (unknown key or section, a settings path that does not exist).
+
+    Issued through :mod:`warnings` when the settings are loaded, so it shows whatever the log level; silence it with
+    ``warnings.filterwarnings("ignore", category=SettingsWarning)``.
+    """
+
+
 class Settings:
     """Resolved settings: the merged tree plus where it came from.
 
     ``get("a.b.c", default)`` reads a dotted key; ``section("mq")`` returns that sub-dict; ``as_dict()`` a deep copy.
-    ``source`` is the file the values came from, or ``None`` for built-in defaults.
+    ``source`` is the file the values came from, or ``None`` for built-in defaults. ``missing_path`` is the
+    FLOWCEPT_SETTINGS_PATH that named no file (the run then uses the other sources); ``from_env`` maps each dotted
+    key an environment variable set to that variable's name.
     """
 
-    __slots__ = ("_tree", "source", "warnings", "explicit")
+    __slots__ = ("_tree", "source", "warnings", "explicit", "missing_path", "from_env")
 
     def __init__(self, tree: Mapping[str, Any], source: str | None = None, warnings: list[str] | None = None,
-                 explicit: set[str] | None = None):
+                 explicit: set[str] | None = None, missing_path: str | None = None,
+                 from_env: dict[str, str] | None = None):
         self._tree = dict(tree)
         self.source = source
         self.warnings = warnings or []
         self.explicit = explicit if explicit is not None else set()  # dotted keys the user set (file, env, code)
+        self.missing_path = missing_path
+        self.from_env = from_env or {}
 
     def is_explicit(self, dotted: str) -> bool:
         """True when the user set this key (or a section above it); False when it is a built-in default."""
@@ -145,7 +159,7 @@ def _type_names(types: tuple) -> str:
 def validate(tree: Mapping[str, Any]) -> list[str]:
     """Check types, allowed values and contradictions; raise SettingsError on the first problem.
 
-    Returns warnings (unknown keys in fully known sections, with the closest known key).
+    Returns warnings (unknown sections, unknown keys in fully known sections, each with the closest known name).
     """
     s = Settings(tree)
     for key, (types, allowed) in RULES.items():
@@ -185,6 +199,11 @@ def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
     import difflib
 
     warnings = []
+    for k in tree:
+        if k not in DEFAULTS:
+            near = difflib.get_close_matches(str(k), list(DEFAULTS), n=1)
+            hint = f"; did you mean {near[0]}?" if near else f"; known sections: {', '.join(DEFAULTS)}"
+            warnings.append(f"unknown settings section {k} is ignored{hint}")
     defaults = Settings(DEFAULTS)
     user = Settings(tree)
     for section in CLOSED_SECTIONS:
@@ -214,15 +233,22 @@ def _read_yaml(path: str) -> dict:
 
 
 def locate_settings_file(env: Mapping[str, str] | None = None) -> str | None:
-    """Return the settings file to read: FLOWCEPT_SETTINGS_PATH, else ~/.flowcept/settings.yaml, else None."""
+    """Return the settings file to read: FLOWCEPT_SETTINGS_PATH, else ~/.flowcept/settings.yaml, else None.
+
+    A FLOWCEPT_SETTINGS_PATH that names no file is passed over (load_settings warns about it): a provenance tool
+    must not end a job over a settings path.
+    """
     env = os.environ if env is None else env
     explicit = env.get("FLOWCEPT_SETTINGS_PATH")
-    if explicit:
-        if not os.path.isfile(explicit):
-            raise SettingsError(f"FLOWCEPT_SETTINGS_PATH={explicit!r} does not name an existing file")
+    if explicit and os.path.isfile(explicit):
         return explicit
     home = os.path.join(os.path.expanduser("~"), ".flowcept", "settings.yaml")
     return home if os.path.isfile(home) else None
+
+
+def _missing_path_warning(path: str, source: str | None) -> str:
+    using = f"the settings in {source}" if source else "the built-in defaults"
+    return f"FLOWCEPT_SETTINGS_PATH={path!r} does not name an existing file; running with {using}"
 
 
 def load_settings(path: str | None = None, env: Mapping[str, str] | None = None,
@@ -230,22 +256,33 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None,
     """Build validated Settings from defaults, the settings file, env overrides and explicit dotted overrides."""
     env = os.environ if env is None else env
     source = path if path is not None else locate_settings_file(env)
+    missing = None
+    if path is None and env.get("FLOWCEPT_SETTINGS_PATH") and source != env.get("FLOWCEPT_SETTINGS_PATH"):
+        missing = env["FLOWCEPT_SETTINGS_PATH"]
     tree = copy.deepcopy(DEFAULTS)
     explicit: set[str] = set()
     if source:
         user = _read_yaml(source)
         explicit.update(_leaf_keys(user))
         tree = _merge(tree, user, top=True)
+    if tree.get("flowcept_version") is None:  # the settings snapshot in workflow records names the version
+        from flowcept_core import __version__
+
+        tree["flowcept_version"] = __version__
+    from_env: dict[str, str] = {}
     for name, (dotted, typ) in ENV_OVERRIDES.items():
         raw = env.get(name)
         if raw is not None and raw != "":
             _set_dotted(tree, dotted, _parse_env(name, raw, typ))
             explicit.add(dotted)
+            from_env[dotted] = name
     for dotted, value in (overrides or {}).items():
         _set_dotted(tree, dotted, value)
         explicit.add(dotted)
     warnings = validate(tree)
-    return Settings(tree, source, warnings, explicit)
+    if missing:
+        warnings.insert(0, _missing_path_warning(missing, source))
+    return Settings(tree, source, warnings, explicit, missing, from_env)
 
 
 def _leaf_keys(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
@@ -263,15 +300,19 @@ _current: Settings | None = None
 
 
 def get_settings() -> Settings:
-    """The process-wide settings, loaded on first call."""
+    """The process-wide settings, loaded on first call; each of their warnings is issued once per load as a
+    SettingsWarning (and logged), so a typo shows in every run that reads the file."""
     global _current
     if _current is None:
         _current = load_settings()
         if _current.warnings:
+            import warnings
+
             from flowcept_core.logger import get_logger
 
             for w in _current.warnings:
                 get_logger().warning(w)
+                warnings.warn(w, SettingsWarning, stacklevel=2)
     return _current
 
 

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from flowcept_core.settings import ENV_OVERRIDES, SettingsError, get_settings, reset_settings
+from flowcept_core.settings import ENV_OVERRIDES, SettingsError, SettingsWarning, get_settings, reset_settings
 
 
 @pytest.fixture
@@ -71,13 +71,16 @@ def test_flowcept_settings_path_wins_over_home_file(home, tmp_path, monkeypatch)
     assert s.get("mq.type") == "kafka"
 
 
-def test_flowcept_settings_path_naming_missing_file_raises_naming_the_path(home, tmp_path, monkeypatch):
+def test_flowcept_settings_path_naming_missing_file_runs_with_defaults_and_warns_naming_the_path(
+        home, tmp_path, monkeypatch):
     missing = str(tmp_path / "nowhere" / "missing_settings.yaml")
     monkeypatch.setenv("FLOWCEPT_SETTINGS_PATH", missing)
-    with pytest.raises(SettingsError) as exc:
-        _load()
-    assert missing in str(exc.value)
-    assert "FLOWCEPT_SETTINGS_PATH" in str(exc.value)
+    with pytest.warns(SettingsWarning) as caught:
+        s = _load()
+    assert s.source is None and s.get("mq.type") == "memory"
+    assert s.missing_path == missing
+    (text,) = [str(w.message) for w in caught]
+    assert missing in text and "FLOWCEPT_SETTINGS_PATH" in text and "built-in defaults" in text
 
 
 def test_get_settings_is_cached_until_reset(home, tmp_path, monkeypatch):
@@ -300,10 +303,12 @@ def test_unknown_key_in_known_section_warns_with_did_you_mean(home, tmp_path, mo
     assert s.get("mq.buffer_size") == 50  # the typo did not change the real key
 
 
-def test_unknown_top_level_section_is_accepted_silently(home, tmp_path, monkeypatch):
-    _use_file(monkeypatch, tmp_path, "my_team_section:\n  anything: [1, 2]\n")
-    s = _load()
-    assert s.warnings == []
+def test_unknown_top_level_section_warns_and_is_kept(home, tmp_path, monkeypatch):
+    _use_file(monkeypatch, tmp_path, "my_team_section:\n  anything: [1, 2]\ntelemetry_captur:\n  cpu: true\n")
+    with pytest.warns(SettingsWarning):
+        s = _load()
+    assert any("unknown settings section my_team_section" in w for w in s.warnings)
+    assert any("telemetry_captur" in w and "did you mean telemetry_capture" in w for w in s.warnings)
     assert s.get("my_team_section.anything") == [1, 2]
 
 

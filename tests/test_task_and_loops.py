@@ -143,7 +143,8 @@ def test_loop_records_each_iteration_with_item_and_end_iter_values():
     assert [t["used"] for t in iters] == [{"i": i, "epoch": i} for i in range(5)]
     assert [round(t["generated"]["loss"], 2) for t in iters] == [0.5, 0.4, 0.3, 0.2, 0.1]
     assert [t["task_id"] for t in iters] == ids
-    assert all(t["parent_task_id"] == whole["task_id"] and t["status"] == "FINISHED" for t in iters)
+    assert all(t["group_id"] == whole["task_id"] and t["status"] == "FINISHED" for t in iters)
+    assert all("parent_task_id" not in t for t in iters + [whole])
     assert all(t["started_at"] <= t["ended_at"] for t in iters)
     assert whole["used"]["iterations"] == 5
 

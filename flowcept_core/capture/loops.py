@@ -1,8 +1,11 @@
 """FlowceptLoop and FlowceptLightweightLoop: each iteration of a loop becomes a task.
 
-Both record one task for the whole loop (activity_id = loop_name) and one per iteration
-(activity_id = ``<loop_name>_iteration``, used = {"i": i, item_name: item}, generated = what end_iter() got,
-parent_task_id = the loop task). Iteration ids are ``<loop task id>_<i>``.
+Both record one task per iteration (activity_id = ``<loop_name>_iteration``, used = {"i": i, item_name: item},
+generated = what end_iter() got) and one for the whole loop (activity_id = loop_name, subtype "loop"). Iterations
+nest under ``parent_task_id`` when given, else under the task executing where the loop was built (none at top
+level). The loop record is their sibling, not their parent: it has the same parent, and its ``group_id`` (its own
+task id) is the ``group_id`` of every iteration; iteration ids are ``<loop task id>_<i>``. So
+``task_query({"parent_task_id": my_task})`` finds the iterations, and ``{"group_id": loop_id}`` one loop's.
 
 FlowceptLoop streams each iteration as it ends (with started_at/ended_at, status and, if telemetry is on,
 telemetry_at_end). FlowceptLightweightLoop keeps iterations locally and publishes them in one batch when the loop
@@ -37,21 +40,24 @@ class _IterationTemplate:
         """What a consumer needs to build iteration messages (see flowcept_core.packed)."""
         loop = self.loop
         return {"kind": "iteration", "width": self.width, "loop_id": loop._loop_id, "activity": loop._iter_activity,
-                "workflow_id": loop._workflow_id, "item_name": loop.item_name}
+                "workflow_id": loop._workflow_id, "item_name": loop.item_name, "parent": loop._parent}
 
     @classmethod
     def from_state(cls, state: dict) -> _IterationTemplate:
         from types import SimpleNamespace
 
         return cls(SimpleNamespace(_loop_id=state["loop_id"], _iter_activity=state["activity"],
-                                   _workflow_id=state["workflow_id"], item_name=state["item_name"]))
+                                   _workflow_id=state["workflow_id"], item_name=state["item_name"],
+                                   _parent=state.get("parent")))
 
     def materialize(self, rec: tuple, run: Any) -> dict:
         _, i, item, t0, t1, gen, tel = rec
         loop = self.loop
         msg = {"type": "task", "task_id": f"{loop._loop_id}_{i}", "activity_id": loop._iter_activity,
-               "workflow_id": loop._workflow_id, "parent_task_id": loop._loop_id,
+               "workflow_id": loop._workflow_id, "group_id": loop._loop_id,
                "used": sanitize_dict({"i": i, loop.item_name: item}, run.limits), "status": FINISHED}
+        if loop._parent is not None:
+            msg["parent_task_id"] = loop._parent
         if run.campaign_id is not None:
             msg["campaign_id"] = run.campaign_id
         if t0 is not None:
@@ -128,7 +134,8 @@ class _LoopBase:
     def _loop_message(self, ended_at: float, iterations: int) -> dict:
         msg = {"type": "task", "task_id": self._loop_id, "activity_id": self.loop_name,
                "workflow_id": self._workflow_id, "used": {"items_length": self._length, "iterations": iterations},
-               "started_at": self._started, "ended_at": ended_at, "status": FINISHED, "subtype": "loop"}
+               "started_at": self._started, "ended_at": ended_at, "status": FINISHED, "subtype": "loop",
+               "group_id": self._loop_id}
         if self._parent is not None:
             msg["parent_task_id"] = self._parent
         if self._run.campaign_id is not None:
