@@ -9,6 +9,11 @@ Everything else happens in ``drain()``, called by the flusher thread
 Taking pending records is lock-free with respect to producers: a drain reads the first n entries (n fixed when it
 starts), overwrites those it took with None and deletes the taken prefix now and then; each of these is one C call
 under the GIL that keeps the entries past n as they are, so concurrent appends wait for the next drain.
+
+The buffer is bounded (``mq.max_pending_messages``): when the flusher finds more pending, ``append``/``extend`` are
+swapped for versions that, past the bound, drain in the caller's thread (waiting for a drain in progress first), so a
+producer faster than delivery is slowed to its pace instead of growing the backlog; they are swapped back once the
+backlog halved. Retained messages (get_buffer, the buffer file) live in a flowcept_core.retained.Retained.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 from flowcept_core.ids import format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import message_count, pack
-from flowcept_core.serialize import ValueLimits, dumps_line, dumps_lines, sanitize, sanitize_dict
+from flowcept_core.retained import Retained
+from flowcept_core.serialize import ValueLimits, sanitize, sanitize_dict
 from flowcept_core.sysinfo import host_fields
 
 __all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
@@ -37,6 +43,7 @@ _CHUNK = 256  # messages per MQ message and per retained blob: dicts die young, 
 _WINDOW = 4096  # records taken off the buffer at a time
 _PACKED_RECORDS = 1024  # records per packed MQ message
 _OFFLINE_DRAIN_SECS = 1.0
+_RECORD_ENTRIES = 11  # list entries of a full task record: the bound counts messages as this many entries
 
 
 class Run:
@@ -44,7 +51,7 @@ class Run:
 
     def __init__(self, *, workflow_id: str, campaign_id: str | None, workflow_name: str | None, settings: Any,
                  sink: Any = None, retain: bool = True, telemetry: Any = None, telemetry_cfg: Any = None,
-                 producer_id: str | None = None):
+                 producer_id: str | None = None, spool_dir: str | None = None):
         self.workflow_id = workflow_id
         self.campaign_id = campaign_id
         self.workflow_name = workflow_name
@@ -56,8 +63,10 @@ class Run:
         self.batch_size = int(mq.get("buffer_size", 50))
         self.flush_secs = float(mq.get("insertion_buffer_time_secs", 5))
         self.sink = sink
-        self.retained: list[bytes] | None = [] if (retain or sink is None) else None  # JSONL blobs
-        self.retained_count = 0
+        self.retained: Retained | None = None
+        if retain or sink is None:
+            self.retained = Retained(spool_dir)
+        self.max_entries = max(int(mq.get("max_pending_messages") or 50_000), 1) * _RECORD_ENTRIES
         # networked MQ and nothing to keep here: ship compact records, consumers build the messages
         self.packed = sink is not None and self.retained is None and not getattr(sink, "in_process", False)
         self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None
@@ -67,8 +76,6 @@ class Run:
         self.hostname = self.host_fields["hostname"]
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
-        self._tracked: dict[int, tuple[dict, bool, int | None]] = {}  # id -> (msg, drained, retained index)
-        self._undrained: set[int] = set()  # ids of tracked messages not drained yet: batches are scanned only then
         self.append = self.items.append
         self.extend = self.items.extend
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
@@ -87,6 +94,7 @@ class Run:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.throttled = 0  # times capture had to wait for delivery (backpressure)
 
     # producers ---------------------------------------------------------------
     def emit(self, msg: dict) -> None:
@@ -96,6 +104,37 @@ class Run:
     def emit_many(self, msgs: list) -> None:
         """Add several messages or flat records at once (FlowceptLightweightLoop publishes its iterations so)."""
         self.extend(msgs)
+
+    def _throttle(self) -> None:
+        """Backlog over the bound: producers help deliver from now on (called by the flusher)."""
+        if not self._closed and self.extend == self.items.extend:
+            self.append = self._append_helping
+            self.extend = self._extend_helping
+            self.throttled += 1
+            if self.throttled == 1:
+                get_logger().info(f"capture is faster than delivery: more than {self.max_entries // _RECORD_ENTRIES} "
+                                  "messages pending (mq.max_pending_messages); producers now wait for delivery")
+
+    def _append_helping(self, item: Any) -> None:
+        self.items.append(item)
+        if len(self.items) > self.max_entries:
+            self._help()
+
+    def _extend_helping(self, record: Any) -> None:
+        self.items.extend(record)
+        if len(self.items) > self.max_entries:
+            self._help()
+
+    def _help(self) -> None:
+        if self._thread is not None and threading.current_thread() is self._thread:
+            return
+        try:
+            self.drain()  # waits for a drain in progress (the backpressure), then takes what is pending
+        except Exception as e:
+            get_logger().error(f"delivering pending messages failed: {type(e).__name__}: {e}")
+        if len(self.items) <= self.max_entries // 2 and not self._closed:
+            self.append = self.items.append
+            self.extend = self.items.extend
 
     def _late_append(self, record: Any) -> None:
         self.late += 1
@@ -191,21 +230,12 @@ class Run:
             return self._drain_packed(raw)
         count = 0
         for batch in self.materialize_chunks(raw):
-            if self._undrained:
-                self._mark_drained(batch)
             if self.sink is not None:
                 self._publish(batch)
             if self.retained is not None:
-                self._retain(batch)
+                self.retained.add(batch)
             count += len(batch)
         return count
-
-    def _mark_drained(self, batch: list[dict]) -> None:
-        blob = len(self.retained) if self.retained is not None else None
-        for j, msg in enumerate(batch):
-            if id(msg) in self._undrained:
-                self._undrained.discard(id(msg))
-                self._tracked[id(msg)] = (msg, True, None if blob is None else (blob, j))
 
     def _drain_packed(self, raw: list) -> int:
         count = 0
@@ -213,8 +243,6 @@ class Run:
         while i < n:
             item = raw[i]
             if type(item) is dict:
-                if self._undrained and id(item) in self._undrained:
-                    self._mark_drained([item])
                 i += 1
             else:
                 i += item.width
@@ -231,28 +259,22 @@ class Run:
                 start, records = i, 0
         return count
 
-    def _retain(self, batch: list[dict]) -> None:
-        # One JSONL blob per chunk: compact (no per-line object or encoder slack) and written to files as is.
-        self.retained.append(dumps_lines(batch))
-        self.retained_count += len(batch)
+    @property
+    def retained_count(self) -> int:
+        return self.retained.count if self.retained is not None else 0
 
     def track(self, msg: dict) -> None:
         """Remember msg, so update_message() can change it later (the workflow message at stop)."""
-        self._tracked[id(msg)] = (msg, False, None)
-        self._undrained.add(id(msg))
+        if self.retained is not None:
+            self.retained.pin(msg)
 
     def update_message(self, msg: dict, changes: dict) -> None:
-        """Apply changes to a tracked message: in place while pending; once drained, only the retained copy
-        is replaced (the published dict may be in a consumer's hands and is never mutated)."""
-        with self._drain_lock:
-            _, drained, pos = self._tracked.get(id(msg), (msg, False, None))
-            if not drained:
-                msg.update(changes)
-            elif pos is not None and self.retained is not None:
-                blob, line = pos
-                lines = self.retained[blob].splitlines(keepends=True)
-                lines[line] = dumps_line({**msg, **changes})
-                self.retained[blob] = b"".join(lines)
+        """Apply changes to a tracked message's retained copy (after draining it). The published dict may be in a
+        consumer's hands and is never mutated."""
+        self.drain()
+        if self.retained is not None:
+            with self._drain_lock:
+                self.retained.replace(msg, {**msg, **changes})
 
     def _publish(self, batch: list[dict]) -> None:
         """Send batch (one MQ message per chunk); while the broker is down, chunks go to the disk spill in order.
@@ -326,6 +348,13 @@ class Run:
             os.remove(path)
 
     # flusher ------------------------------------------------------------------------
+    def hold(self) -> None:
+        """Keep drains waiting until release() (called by the thread that finishes starting the run)."""
+        self._drain_lock.acquire()
+
+    def release(self) -> None:
+        self._drain_lock.release()
+
     def start(self) -> None:
         """Start the flusher thread (daemon; stopped by close())."""
         if self.spill is not None:
@@ -343,10 +372,15 @@ class Run:
     def _flush_loop(self) -> None:
         online = self.sink is not None
         every = self.flush_secs if online else _OFFLINE_DRAIN_SECS
+        # online: a batch's worth is published at once; offline: drained in big windows (nobody waits for them)
+        enough = self.batch_size if online else self.max_entries // 4
         last = time.monotonic()
-        while not self._stop.wait(_POLL_SECS if online else every):
+        while not self._stop.wait(_POLL_SECS):
             now = time.monotonic()
-            if not online or len(self.items) >= self.batch_size or now - last >= every:
+            pending = len(self.items)
+            if pending > self.max_entries:
+                self._throttle()
+            if pending >= enough or now - last >= every:
                 last = now
                 try:
                     self.drain()
@@ -354,25 +388,15 @@ class Run:
                     get_logger().error(f"flusher: {type(e).__name__}: {e}")
 
     def snapshot(self) -> list[dict]:
-        """Every message of this run kept in memory (all of them when retaining), decoded into new dicts."""
-        self.drain()
+        """Every message of this run when retaining (the newest as shallow copies of the kept dicts, older ones
+        read back from the spool); otherwise the messages not delivered yet (built, not taken off the buffer)."""
         if self.retained is None:
-            return []
-        import orjson
-
-        from flowcept_core.files import ValueSharer
-        from flowcept_core.gcpause import gc_paused
-
-        out: list[dict] = []
-        share = ValueSharer()
-        with gc_paused(promote=True):  # only new acyclic dicts, handed to the caller (see flowcept_core.gcpause)
-            for blob in self.retained:
-                body = blob.rstrip(b"\n")
-                if body:  # dumps_line writes one line per message, no blank lines: the blob is a JSON array's body
-                    msgs = orjson.loads(b"[" + body.replace(b"\n", b",") + b"]")
-                    share(msgs)  # one str object per repeated value (ids, type, status)
-                    out.extend(msgs)
-        return out
+            with self._drain_lock:
+                pending = self.items[:]
+            return [m for chunk in self.materialize_chunks(pending) for m in chunk]
+        self.drain()
+        with self._drain_lock:
+            return self.retained.messages()
 
     def close_open_loops(self) -> None:
         for loop in list(self.open_loops):
@@ -422,15 +446,17 @@ class Run:
         return undelivered
 
     # files ----------------------------------------------------------------------------
-    def dump(self, path: str) -> int:
-        """Write the retained messages to path as JSONL (overwriting, via a temporary file). Returns the count."""
+    def dump(self, path: str, final: bool = False) -> int:
+        """Write the retained messages to path as JSONL (overwriting it). Returns the count.
+
+        final (the buffer file at stop): the spool becomes the file by a rename when it lies beside it.
+        """
         self.drain()
-        blobs = self.retained if self.retained is not None else []
         if self.retained is None:
-            get_logger().warning("dump_buffer: this run does not keep messages in memory "
+            get_logger().warning("dump_buffer: this run does not keep messages "
                                  "(online mode with project.dump_buffer.enabled: false); the file will be empty")
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.writelines(blobs)
-        os.replace(tmp, path)
-        return self.retained_count
+            from flowcept_core.retained import Retained
+
+            return Retained().write_to(path)
+        with self._drain_lock:
+            return self.retained.write_to(path, final=final)

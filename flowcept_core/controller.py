@@ -77,6 +77,7 @@ class Flowcept:
         self._run: Run | None = None
         self._interceptors: list[Any] = []
         self._sampler: Any = None
+        self._init_thread: threading.Thread | None = None
         self._workflow_msg: dict | None = None
         self._inserter: Any = None
         self._consumers: list[Any] = []
@@ -99,21 +100,29 @@ class Flowcept:
             self._prepare_buffer_file(settings)
             run = self._build_run(settings)
             self._run = run
+            # What only the default store needs (plugin discovery, opening LMDB, the DocumentInserter) is done by
+            # the start-up thread; a store named in a settings file is opened here, so its errors reach the caller.
+            defer = not _explicit_stores(settings)
             try:
                 self._start_interceptors(settings, run)
-                self._start_persistence(settings, run)
+                if not defer:
+                    self._start_persistence(settings, run)
             except BaseException:  # undo what started, so decorated calls do not feed a dead run
                 for interceptor in reversed(self._interceptors):
                     interceptor.stop()
                 self._interceptors = []
-                if self._sampler is not None:
-                    self._sampler.stop()
                 run.close(0)
                 self._run = None
                 raise
-            run.start()
-            if self._save_workflow:
-                self._emit_workflow_start(settings, run)
+            run.hold()  # nothing is taken off the buffer until the start-up thread is done
+            started_at = time()
+            if self._save_workflow:  # first in the buffer; its fields are filled by the start-up thread
+                self._workflow_msg = {}
+                run.track(self._workflow_msg)
+                run.emit(self._workflow_msg)
+            self._init_thread = threading.Thread(target=self._finish_start, args=(settings, run, defer, started_at),
+                                                 name="flowcept-start", daemon=True)
+            self._init_thread.start()
             Flowcept.current_workflow_id = self.current_workflow_id
             Flowcept.campaign_id = self.campaign_id
             self.is_started = True
@@ -134,12 +143,13 @@ class Flowcept:
 
         tel_cfg = TelemetryConfig.from_settings(settings.section("telemetry_capture"))
         if tel_cfg.enabled:
-            self._sampler = TelemetrySampler(tel_cfg)
-            self._sampler.start()
-        retain = (not online) or bool(settings.get("project.dump_buffer.enabled"))
+            self._sampler = TelemetrySampler(tel_cfg)  # started by the start-up thread (its first reading)
+        dump = bool(settings.get("project.dump_buffer.enabled"))
+        # the buffer file's messages are spooled beside it as they drain, and the spool becomes it at stop
+        spool_dir = os.path.dirname(os.path.abspath(self._dump_path())) if dump else None
         return Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
-                   workflow_name=self.workflow_name, settings=settings, sink=sink, retain=retain,
-                   telemetry=self._sampler, telemetry_cfg=tel_cfg)
+                   workflow_name=self.workflow_name, settings=settings, sink=sink, retain=(not online) or dump,
+                   telemetry=self._sampler, telemetry_cfg=tel_cfg, spool_dir=spool_dir)
 
     def _start_persistence(self, settings: Settings, run: Run) -> None:
         """Online with a store enabled: make sure the persistence group exists before anything is published (a late
@@ -166,6 +176,38 @@ class Flowcept:
             consumer = get_registry().resolve("consumer", name).factory(settings)
             consumer.start(daemon=True)
             self._consumers.append(consumer)
+
+    def _finish_start(self, settings: Settings, run: Run, persistence: bool, started_at: float) -> None:
+        """The start-up thread: first telemetry reading, persistence (default store), the workflow message's
+        system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
+        try:
+            if self._sampler is not None:
+                try:
+                    self._sampler.start()
+                except Exception as e:
+                    get_logger().error(f"telemetry could not start: {error_text(e)}")
+            if persistence:
+                try:
+                    self._start_persistence(settings, run)
+                except Exception as e:
+                    get_logger().error(f"persistence could not start ({error_text(e)}); the run is captured in the "
+                                       "buffer file but not stored")
+            if self._workflow_msg is not None:
+                try:
+                    self._workflow_msg.update(self._workflow_message(settings, run, started_at))
+                except Exception as e:
+                    get_logger().error(f"could not build the workflow message: {error_text(e)}")
+                    self._workflow_msg.update({"type": "workflow", "workflow_id": self.current_workflow_id,
+                                               "campaign_id": self.campaign_id, "started_at": started_at})
+            run.start()
+        finally:
+            run.release()
+
+    def _wait_started(self) -> None:
+        thread = self._init_thread
+        if thread is not None:
+            thread.join()
+            self._init_thread = None
 
     def _stop_persistence(self, settings: Settings, run: Run) -> None:
         for consumer in self._consumers:
@@ -205,6 +247,7 @@ class Flowcept:
                 return
             self.is_started = False
             _started.discard(self)
+            self._wait_started()
             run = self._run
             for interceptor in reversed(self._interceptors):
                 try:
@@ -224,7 +267,7 @@ class Flowcept:
                 self._sampler.stop()
             if settings.get("project.dump_buffer.enabled"):
                 try:
-                    run.dump(self._dump_path())
+                    run.dump(self._dump_path(), final=True)
                 except OSError as e:
                     get_logger().error(f"could not write the buffer file {self._dump_path()}: {e}")
 
@@ -238,11 +281,12 @@ class Flowcept:
         return False
 
     # workflow messages --------------------------------------------------------------------
-    def _workflow_message(self, settings: Settings, run: Run) -> dict:
+    def _workflow_message(self, settings: Settings, run: Run, started_at: float | None = None) -> dict:
         from flowcept_core.sysinfo import workflow_system_fields
 
         msg: dict[str, Any] = {"type": "workflow", "workflow_id": self.current_workflow_id,
-                               "campaign_id": self.campaign_id, "started_at": time(), "status": "RUNNING"}
+                               "campaign_id": self.campaign_id, "started_at": started_at or time(),
+                               "status": "RUNNING"}
         for key, value in (("name", self.workflow_name), ("subtype", self.workflow_subtype),
                            ("used", self.workflow_args), ("parent_workflow_id", self.parent_workflow_id),
                            ("agent_id", self.agent_id)):
@@ -389,14 +433,33 @@ class Flowcept:
 
     @staticmethod
     def services_alive() -> bool:
-        """True when the configured MQ (online mode) answers; logs the status of each service."""
+        """True when the configured MQ (online mode) and every enabled store answer; logs each service that is
+        down and why (services_status() returns the detail)."""
+        status = Flowcept.services_status()
+        for name, (ok, detail) in status.items():
+            (get_logger().info if ok else get_logger().error)(f"service {name}: {detail}")
+        return all(ok for ok, _ in status.values())
+
+    @staticmethod
+    def services_status() -> dict[str, tuple[bool, str]]:
+        """{service: (alive, detail)}, e.g. {"mq:redis": (False, "MQConnectionError: ..."), "store:lmdb": (True,
+        "alive")}: why each service the settings name is down. Starts nothing; never raises."""
         from flowcept_core.health import services_status
+        from flowcept_core.logger import configure_logging
         from flowcept_core.settings import get_settings
 
-        status = services_status(get_settings())
-        for name, (ok, detail) in status.items():
-            (get_logger().info if ok else get_logger().error)(f"service {name}: {'alive' if ok else detail}")
-        return all(ok for ok, _ in status.values())
+        settings = get_settings()
+        configure_logging(settings.section("log"))  # so the log lines of services_alive() show before start()
+        return services_status(settings)
+
+
+def _explicit_stores(settings: Settings) -> bool:
+    """True when a settings file or the environment enables a store (its errors must reach start()'s caller)."""
+    is_explicit = getattr(settings, "is_explicit", None)
+    dbs = settings.section("databases")
+    return any(isinstance(sec, dict) and sec.get("enabled") and (is_explicit is None
+                                                                   or is_explicit(f"databases.{name}.enabled"))
+               for name, sec in dbs.items())
 
 
 def _buffer_file_path(file_path: str | None) -> str:

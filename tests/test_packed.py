@@ -56,6 +56,7 @@ def test_packed_batches_expand_to_the_same_messages(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     use_settings(tmp_path, monkeypatch)
     with Flowcept(workflow_name="packed") as fc:
+        fc._wait_started()  # the flusher is started by the start-up thread
         run = STATE.run
         run._stop.set()  # keep the flusher away: this test drains by hand
         run._thread.join()

@@ -12,6 +12,7 @@ from typing import Any
 from flowcept_core.capture.context import error_text
 from flowcept_core.ids import new_id
 from flowcept_core.serialize import all_plain, is_namespace, sanitize_dict, too_long
+from flowcept_core.telemetry.summary import attach_telemetry
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
 
@@ -156,6 +157,8 @@ class TaskTemplate:
             return self._materialize_light(rec, run)
         _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec
         limits = run.limits
+        if tel0 is None and getattr(run, "telemetry", None) is not None:  # called before the first reading
+            tel0 = tel1 = run.telemetry.snapshot
         if kwargs is HANDLED:
             used = sanitize_dict(args, limits) if type(args) is dict else run.sanitize(args)
             generated = run.sanitize(result) if result is not None else None
@@ -183,10 +186,8 @@ class TaskTemplate:
         if run.enrich:
             msg.update(run.host_fields)
         # last: stores pack a snapshot shared by many tasks once per batch when it ends the document
-        if tel0 is not None:
-            msg["telemetry_at_start"] = tel0
-        if tel1 is not None:
-            msg["telemetry_at_end"] = tel1
+        if tel0 is not None or tel1 is not None:
+            attach_telemetry(msg, tel0, tel1, t0, t1, run)
         return msg
 
     def _materialize_light(self, rec: list, run: Any) -> dict:

@@ -1,0 +1,242 @@
+"""The messages a run keeps for ``get_buffer()`` and the buffer file, in memory that does not grow with the run.
+
+Messages are encoded as JSONL as they drain (a telemetry snapshot shared by many messages is encoded once and
+spliced in), held in memory up to ``_MEMORY_BYTES`` and then appended to a spool file. With
+``project.dump_buffer.enabled`` the spool lies beside the buffer file and becomes it at stop (a rename, no copy);
+otherwise it is a private temporary file removed with the run. ``get_buffer()`` decodes what was kept, so it gives
+the same messages a reader of the buffer file gets.
+
+Pinned messages (the workflow message, changed at stop) are written padded with spaces, so their final version is
+written over them in place; one that outgrew its room is spliced in when the messages are read or written out.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import weakref
+from typing import Any
+
+from flowcept_core.logger import get_logger
+from flowcept_core.serialize import dumps_line
+
+__all__ = ["Retained", "encode_lines"]
+
+_PAD = 512  # room left after a pinned line for the fields it gets at stop (ended_at, status, a short stderr)
+_FILE_MODE = 0o600
+_MEMORY_BYTES = 4 << 20  # encoded messages held in memory before they go to the spool file
+_SHARED_FIELDS = ("telemetry_at_start", "telemetry_at_end")
+_FRAGMENTS_MAX = 256
+
+
+def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, Any]]) -> None:
+    """Append msgs to buf as JSONL lines, as dumps_line writes each, encoding a telemetry snapshot dict shared by
+    many messages once (fragments: id -> (snapshot, its orjson.Fragment), kept by the caller between calls).
+
+    A message's snapshot fields are swapped for their pre-encoded fragment in a shallow copy (the message itself
+    may be in a consumer's hands): about 4x less work for a task with telemetry at start and end.
+    """
+    import orjson
+
+    dumps, fragment, err = orjson.dumps, orjson.Fragment, orjson.JSONEncodeError
+    opts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    for msg in msgs:
+        try:
+            if type(msg.get("telemetry_at_end")) is dict or type(msg.get("telemetry_at_start")) is dict:
+                msg = msg.copy()
+                for key in _SHARED_FIELDS:
+                    snap = msg.get(key)
+                    if type(snap) is dict:
+                        entry = fragments.get(id(snap))
+                        if entry is None or entry[0] is not snap:
+                            if len(fragments) >= _FRAGMENTS_MAX:
+                                fragments.clear()
+                            entry = fragments[id(snap)] = (snap, fragment(dumps(snap)))
+                        msg[key] = entry[1]
+            buf += dumps(msg, option=opts)
+        except (TypeError, err):
+            buf += dumps_line(msg)
+
+
+class Retained:
+    """The encoded messages of one run: in memory, then in a spool file. The run calls it under its drain lock."""
+
+    def __init__(self, spool_dir: str | None = None):
+        self.count = 0
+        self.spool_dir = spool_dir
+        self.spool_path: str | None = None
+        self._fd: int | None = None
+        self._size = 0  # bytes in the spool file
+        self._buf = bytearray()  # bytes not in the file yet
+        self._fragments: dict[int, tuple[dict, Any]] = {}
+        self._pinned: dict[int, dict] = {}  # id(msg) -> msg, until it is encoded
+        self._pins: dict[int, tuple[int, int]] = {}  # id(original) -> (offset, room) of its padded line
+        self._stale: dict[int, dict] = {}  # offset -> new version that did not fit its room
+        self._lock = threading.Lock()
+        self._finalizer: Any = None
+
+    # adding -----------------------------------------------------------------------------------------------------
+    def add(self, batch: list[dict]) -> None:
+        """Encode and keep batch (called by the drain); the spool file takes over past _MEMORY_BYTES."""
+        with self._lock:
+            self.count += len(batch)
+            if not self._pinned:
+                encode_lines(batch, self._buf, self._fragments)
+            else:
+                for msg in batch:
+                    if self._pinned.get(id(msg)) is msg:
+                        del self._pinned[id(msg)]
+                        line = dumps_line(msg)
+                        self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
+                        self._buf += line[:-1] + b" " * _PAD + b"\n"
+                    else:
+                        encode_lines([msg], self._buf, self._fragments)
+            if len(self._buf) >= _MEMORY_BYTES:
+                self._flush()
+
+    def pin(self, msg: dict) -> None:
+        """msg changes later (replace()): it is written with room to be overwritten in place."""
+        with self._lock:
+            self._pinned[id(msg)] = msg
+
+    def _flush(self, create: bool = False) -> None:
+        if not self._buf and not (create and self._fd is None):
+            return
+        if self._fd is None:
+            directory = self.spool_dir or tempfile.gettempdir()
+            os.makedirs(directory, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix=".flowcept-buffer-", suffix=".jsonl.part", dir=directory)
+            os.fchmod(fd, _FILE_MODE)
+            self._fd, self.spool_path = fd, path
+            self._finalizer = weakref.finalize(self, _remove, fd, path)
+        view = memoryview(self._buf)
+        while view:
+            view = view[os.write(self._fd, view):]
+        view.release()
+        self._size += len(self._buf)
+        self._buf = bytearray()
+
+    # changing ---------------------------------------------------------------------------------------------------
+    def replace(self, original: dict, new: dict) -> None:
+        """The kept copy of the pinned message original becomes new (original is never mutated: it may be in a
+        consumer's hands). No effect for a message that was not pinned or not added yet."""
+        with self._lock:
+            if self._pinned.pop(id(original), None) is not None:  # not encoded yet: encode the new version
+                self._pinned[id(new)] = new
+                return
+            if id(original) not in self._pins:
+                return
+            offset, room = self._pins[id(original)]
+            line = dumps_line(new)
+            if len(line) > room:
+                self._stale[offset] = new
+                return
+            self._stale.pop(offset, None)
+            padded = line[:-1] + b" " * (room - len(line)) + b"\n"
+            if offset >= self._size:
+                self._buf[offset - self._size:offset - self._size + room] = padded
+            else:
+                os.pwrite(self._fd, padded, offset)
+
+    # reading and writing out ---------------------------------------------------------------------------------------
+    def messages(self) -> list[dict]:
+        """Every kept message, decoded (as a reader of the buffer file gets them)."""
+        import orjson
+
+        from flowcept_core.files import ValueSharer, read_jsonl
+        from flowcept_core.gcpause import gc_paused
+
+        with self._lock:
+            out = read_jsonl(self._readable_path()) if self._size else []
+            body = bytes(self._buf).rstrip(b"\n")
+            if body:  # one line per message, no blank lines: the body of a JSON array (padding is whitespace)
+                with gc_paused(promote=True):
+                    msgs = orjson.loads(b"[" + body.replace(b"\n", b",") + b"]")
+                    ValueSharer()(msgs)
+                    out.extend(msgs)
+            for offset, new in self._stale.items():  # rare: a pinned message that outgrew its room
+                out[self._line_index(offset)] = dict(new)
+        return out
+
+    def _readable_path(self) -> str:
+        """The spool through its open descriptor where the system offers that (Linux): the path may have been
+        removed or replaced since stop (by the user, or by another run dumping to the same path)."""
+        by_fd = f"/proc/self/fd/{self._fd}"
+        return by_fd if os.path.exists(by_fd) else self.spool_path
+
+    def _line_index(self, offset: int) -> int:
+        head = b""
+        if self._size:
+            with open(self._readable_path(), "rb") as f:
+                head = f.read(min(offset, self._size))
+        return head.count(b"\n") + self._buf[: max(offset - self._size, 0)].count(b"\n")
+
+    def write_to(self, path: str, final: bool = False) -> int:
+        """Write every kept message to path as JSONL (overwriting it). Returns the count.
+
+        final (at stop): the spool itself becomes path by a rename when it lies beside it; the run reads its
+        messages from path afterwards.
+        """
+        with self._lock:
+            directory = os.path.dirname(os.path.abspath(path))
+            if final and not self._stale and (self.spool_dir is not None
+                                              and os.path.abspath(self.spool_dir) == directory):
+                self._flush(create=True)  # nothing kept: still an (empty) file
+                os.replace(self.spool_path, path)
+                self.spool_path = path
+                if self._finalizer is not None:
+                    self._finalizer.detach()
+                self._finalizer = weakref.finalize(self, _close, self._fd)
+                return self.count
+            fd, tmp = tempfile.mkstemp(prefix=".flowcept-buffer-", suffix=".jsonl.tmp", dir=directory)
+            try:
+                os.fchmod(fd, _FILE_MODE)
+                with os.fdopen(fd, "wb") as out:
+                    self._copy_to(out)
+                os.replace(tmp, path)
+            except BaseException:
+                _remove(None, tmp)
+                raise
+            return self.count
+
+    def _copy_to(self, out: Any) -> None:
+        if not self._stale:
+            if self._size:
+                out.flush()
+                done = 0
+                while done < self._size:  # in the kernel, no copy through Python
+                    sent = os.sendfile(out.fileno(), self._fd, done, self._size - done)
+                    if sent == 0:
+                        break
+                    done += sent
+            out.write(self._buf)
+            return
+        pos = 0
+        lines = []
+        if self._size:
+            with open(self._readable_path(), "rb") as src:
+                lines = src.readlines()
+        lines.extend(bytes(self._buf).splitlines(keepends=True))
+        for line in lines:
+            new = self._stale.get(pos)
+            out.write(dumps_line(new) if new is not None else line)
+            pos += len(line)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _remove(fd: int | None, path: str) -> None:
+    if fd is not None:
+        _close(fd)
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        get_logger().warning(f"could not remove the buffer spool {path}: {e}")
