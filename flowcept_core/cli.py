@@ -12,7 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flowcept", description="Workflow provenance capture")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("plugins", help="list MQ backends, interceptors, stores and consumers, with failures")
-    sub.add_parser("settings", help="print the resolved settings (secrets masked) and where they came from")
+    from flowcept_core.settings_cli import add_settings_parser
+
+    add_settings_parser(sub)
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command == "version":
@@ -24,15 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(get_registry().report())
     elif args.command == "settings":
-        import yaml
+        from flowcept_core.settings_cli import run_settings
 
-        from flowcept_core.settings import get_settings
-
-        s = get_settings()
-        print(f"# source: {s.source or 'built-in defaults'}")
-        for w in s.warnings:
-            print(f"# warning: {w}")
-        print(yaml.safe_dump(s.redacted(), sort_keys=False), end="")
+        return run_settings(args)
     return 0
 
 

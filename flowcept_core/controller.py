@@ -167,6 +167,10 @@ class Flowcept:
         run.sink.ensure_group(persistence_group(settings))
         if self.start_persistence:
             self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
+            if not self.check_safe_stops:  # the seeds' persistence-only process: its producers run elsewhere
+                from flowcept_core.health import warn_if_unreachable
+
+                warn_if_unreachable(settings, "Flowcept(start_persistence=True, check_safe_stops=False)", False)
 
     def _start_custom_consumers(self, settings: Settings) -> None:
         """Consumers registered by plugins (hook flowcept_consumers) and named in plugins.consumers."""
@@ -420,6 +424,9 @@ class Flowcept:
             raise NotImplementedError(f"only one consumer type can be started here, got {len(consumers)}")
         settings = get_settings()
         configure_logging(settings.section("log"))
+        from flowcept_core.health import warn_if_unreachable
+
+        warn_if_unreachable(settings, "start_consumption_services()")
         consumer = consumers[0]() if consumers else DocumentInserter(settings)
         consumer.start(threaded=False)
 

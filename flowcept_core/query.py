@@ -1,7 +1,8 @@
 """DBAPI behind ``Flowcept.db``: store-agnostic queries over the store the settings enable.
 
 Reads use MongoDB when ``databases.mongodb.enabled``, else LMDB when ``databases.lmdb.enabled``; with neither,
-every query raises NoDatabaseError saying what to enable. Stores are plugins (``flowcept_stores`` hook).
+in offline mode, or when the enabled store's plugin is not installed, every query raises NoDatabaseError saying
+why and what to do. Stores are plugins (``flowcept_stores`` hook).
 """
 
 from __future__ import annotations
@@ -28,7 +29,19 @@ class DBAPI:
         return self._settings
 
     def _read_store(self) -> Any:
+        """The store queries read from; raises NoDatabaseError saying why there is none and what to do."""
         settings = self._get_settings()
+        if settings.get("project.db_flush_mode") == "offline":
+            raise NoDatabaseError(_offline_text(settings))
+        if not enabled_store_names(settings):
+            from flowcept_core.health import missing_store_plugins
+
+            missing = missing_store_plugins(settings)
+            if missing:
+                from flowcept_core.plugin_factory import install_hint
+
+                raise NoDatabaseError(f"databases.{missing[0]}.enabled is true but the {missing[0]} store plugin is "
+                                      f"not installed; install it with: {install_hint(missing[0], missing[0])}")
         return open_store(settings, read_store_name(settings))
 
     @staticmethod
@@ -167,6 +180,15 @@ class DBAPI:
 
 
 _IMPORT_BATCH = 5000  # documents per upsert when importing a file
+
+
+def _offline_text(settings: Any) -> str:
+    path = settings.get("project.dump_buffer.path") or "flowcept_buffer.jsonl"
+    return ("project.db_flush_mode is offline: offline runs store nothing in a database, so there is nothing to "
+            f"query here. Read what was captured from the buffer file: Flowcept.read_buffer_file({path!r}) (a list "
+            "of dicts; return_df=True for a DataFrame). To query a store, run online (project.db_flush_mode: online "
+            "with databases.lmdb.enabled or databases.mongodb.enabled), or load the file into one with "
+            "Flowcept.db.import_file(path) from a process whose settings are online")
 
 
 def _store_all(stores: list, coll: str, docs: list[dict]) -> int:

@@ -28,7 +28,7 @@ from flowcept_core.settings_tree import (
 )
 
 __all__ = ["Settings", "SettingsError", "SettingsWarning", "DEFAULTS", "ENV_OVERRIDES", "get_settings",
-           "reset_settings", "load_settings"]
+           "reset_settings", "load_settings", "warn_settings"]
 
 
 class SettingsError(ValueError):
@@ -314,6 +314,24 @@ def get_settings() -> Settings:
                 get_logger().warning(w)
                 warnings.warn(w, SettingsWarning, stacklevel=2)
     return _current
+
+
+_warned: set[str] = set()
+
+
+def warn_settings(message: str) -> None:
+    """Called where a settings choice will not do what the user likely expects (a default store whose plugin is
+    missing, an in-process MQ nothing can reach): issue message once per process as a SettingsWarning (shown
+    whatever the log level) and log it."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    import warnings
+
+    from flowcept_core.logger import get_logger
+
+    get_logger().warning(message)
+    warnings.warn(message, SettingsWarning, stacklevel=3)
 
 
 def reset_settings(settings: Settings | None = None) -> None:

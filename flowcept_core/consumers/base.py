@@ -46,6 +46,9 @@ class BaseConsumer(ABC):
 
             self._settings = self._settings or get_settings()
             self._mq = open_mq(self._settings)
+            from flowcept_core.health import warn_if_unreachable
+
+            warn_if_unreachable(self._settings, f"consumer {type(self).__name__}")
         self._subscription = self._mq.subscribe()
 
     def start(self, target: Callable | None = None, args: tuple = (), threaded: bool = True,
