@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["services_status", "check_settings", "missing_store_plugins", "warn_if_unreachable"]
+__all__ = ["services_status", "check_settings", "missing_store_plugins", "warn_if_unreachable", "store_install_hint"]
 
 
 def services_status(settings: Any) -> dict[str, tuple[bool, str]]:
@@ -58,11 +58,18 @@ def missing_store_plugins(settings: Any) -> list[str]:
     return [n for n in wanted if n not in installed]
 
 
-def _missing_plugin_text(name: str) -> str:
-    from flowcept_core.plugin_factory import install_hint
+def store_install_hint(name: str) -> str:
+    """The command that installs the plugin of store name (from a source checkout: the plugin's directory)."""
+    try:
+        from flowcept_core.plugin_factory import install_hint
+    except ImportError:
+        return f'pip install "flowcept[{name}]"'
+    return install_hint(name, name)
 
+
+def _missing_plugin_text(name: str) -> str:
     return (f"databases.{name}.enabled is true but the {name} store plugin is not installed; "
-            f"install it with: {install_hint(name, name)}")
+            f"install it with: {store_install_hint(name)}")
 
 
 def check_settings(settings: Any, missing_path_is_error: bool = True) -> tuple[list[str], list[str]]:

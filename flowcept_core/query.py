@@ -34,14 +34,12 @@ class DBAPI:
         if settings.get("project.db_flush_mode") == "offline":
             raise NoDatabaseError(_offline_text(settings))
         if not enabled_store_names(settings):
-            from flowcept_core.health import missing_store_plugins
+            from flowcept_core.health import missing_store_plugins, store_install_hint
 
             missing = missing_store_plugins(settings)
             if missing:
-                from flowcept_core.plugin_factory import install_hint
-
                 raise NoDatabaseError(f"databases.{missing[0]}.enabled is true but the {missing[0]} store plugin is "
-                                      f"not installed; install it with: {install_hint(missing[0], missing[0])}")
+                                      f"not installed; install it with: {store_install_hint(missing[0])}")
         return open_store(settings, read_store_name(settings))
 
     @staticmethod

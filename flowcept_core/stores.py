@@ -53,11 +53,11 @@ def _available_or_explicit(settings: Any, name: str) -> bool:
         return True
     if name not in _warned_missing:
         _warned_missing.add(name)
-        from flowcept_core.plugin_factory import install_hint
+        from flowcept_core.health import store_install_hint
         from flowcept_core.settings import warn_settings
 
         warn_settings(f"databases.{name} is on by default but its plugin is not installed, so nothing is stored "
-                      f"and Flowcept.db cannot answer; install it with: {install_hint(name, name)}")
+                      f"and Flowcept.db cannot answer; install it with: {store_install_hint(name)}")
     return False
 
 
