@@ -21,7 +21,7 @@ from flowcept_core.telemetry import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODULE_FILE = REPO_ROOT / "flowcept_core" / "telemetry.py"
+PACKAGE_DIR = REPO_ROOT / "flowcept_core" / "telemetry"
 
 UPSTREAM_SECTION = {
     "gpu": None,
@@ -134,9 +134,11 @@ def test_capture_all_on_layout_and_json() -> None:
     assert proc["num_threads"] >= 1
     assert set(snap["memory"]) == {"virtual", "swap"}
     assert snap["memory"]["virtual"]["total"] > 0
-    assert set(snap["disk"]) == {"disk_usage", "io_sum"}
+    assert {"disk_usage", "io_sum"} <= set(snap["disk"]) <= {"disk_usage", "io_sum", "io_per_disk"}
     assert snap["disk"]["disk_usage"]["total"] > 0
     assert "bytes_sent" in snap["network"]["netio_sum"]
+    for counters in snap["network"]["netio_per_interface"].values():
+        assert counters["bytes_sent"] > 0 and counters["bytes_recv"] > 0
     # Plain JSON types only: a round trip gives back an equal structure.
     assert json.loads(json.dumps(snap)) == snap
 
@@ -259,7 +261,8 @@ def test_sampler_restart_and_interval_validation() -> None:
 
 # ------------------------------------------------------------------------------------------ import hygiene
 
-_CHECK = "import sys; import flowcept_core.telemetry; print('psutil' in sys.modules)"
+_CHECK = ("import sys; import flowcept_core.telemetry as t; t.TelemetryConfig; t.TelemetrySampler; t.summarize; "
+          "print('psutil' in sys.modules)")
 
 
 def _run_python(code: str, pythonpath: Path) -> str:
@@ -272,7 +275,7 @@ def _run_python(code: str, pythonpath: Path) -> str:
 def test_import_does_not_import_psutil_isolated(tmp_path: Path) -> None:
     """The module on its own (copied into a bare namespace package) must not import psutil."""
     (tmp_path / "flowcept_core").mkdir()
-    shutil.copy(MODULE_FILE, tmp_path / "flowcept_core" / "telemetry.py")
+    shutil.copytree(PACKAGE_DIR, tmp_path / "flowcept_core" / "telemetry", ignore=shutil.ignore_patterns("__pycache__"))
     assert _run_python(_CHECK, tmp_path) == "False"
 
 
@@ -284,7 +287,7 @@ def test_import_does_not_import_psutil_in_package() -> None:
 def test_capture_never_raises_without_psutil(tmp_path: Path) -> None:
     """With psutil made unimportable, captures skip every psutil part instead of raising."""
     (tmp_path / "flowcept_core").mkdir()
-    shutil.copy(MODULE_FILE, tmp_path / "flowcept_core" / "telemetry.py")
+    shutil.copytree(PACKAGE_DIR, tmp_path / "flowcept_core" / "telemetry", ignore=shutil.ignore_patterns("__pycache__"))
     code = (
         "import sys, json; sys.modules['psutil'] = None\n"
         "from flowcept_core.telemetry import TelemetryConfig, capture_telemetry, machine_info\n"

@@ -18,6 +18,7 @@ from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.exact import generated_wrapper
 from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
 from flowcept_core.ids import COUNTER
+from flowcept_core.telemetry.sampler import fresh_reading
 
 __all__ = ["flowcept_task", "lightweight_flowcept_task", "telemetry_flowcept_task", "flowcept"]
 
@@ -50,7 +51,7 @@ def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable
 
     def telemetry(run: Any) -> Any:
         if fresh_telemetry:
-            return run.fresh_telemetry()
+            return fresh_reading(run.telemetry)
         tel = run.telemetry
         return tel.snapshot if tel is not None else None
 
@@ -158,7 +159,11 @@ def flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
 
 
 def telemetry_flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
-    """Like flowcept_task, with a fresh telemetry reading (CPU, memory, GPU...) at the start and end of each call."""
+    """Like flowcept_task, plus this process's CPU time read at the start and end of each call.
+
+    The task's ``telemetry_summary`` gets its exact CPU time and utilisation; ``telemetry_at_start`` /
+    ``telemetry_at_end`` are the background sampler's snapshots current at those moments (no file read per call).
+    """
     return _decorator("telemetry_flowcept_task", func, decorator_kwargs,
                       lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=True))
 
