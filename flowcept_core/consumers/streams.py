@@ -17,6 +17,9 @@ class StreamTracker:
     def __init__(self) -> None:
         self.open: dict[str, str | None] = {}  # producer_id -> workflow_id, started and not yet ended
         self.ended: dict[str, tuple[str | None, int]] = {}  # producer_id -> (workflow_id, message_count)
+        # workflow_id -> messages that arrived (data messages and start markers); the consumer increments it inline
+        self.arrived: dict[str | None, int] = {}
+        self.missing: dict[str | None, int] = {}  # workflow_id -> messages announced by its producers, not arrived
 
     def observe(self, msg: dict) -> bool:
         """Record msg if it is a stream marker; True when it was one."""
@@ -26,6 +29,8 @@ class StreamTracker:
         if producer is None:
             return False
         if info == "start_of_stream":
+            wf = msg.get("workflow_id")
+            self.arrived[wf] = self.arrived.get(wf, 0) + 1  # producers count their start marker as published
             if producer not in self.ended:
                 self.open[producer] = msg.get("workflow_id")
             return True
@@ -34,6 +39,22 @@ class StreamTracker:
             self.ended[producer] = (msg.get("workflow_id"), int(msg.get("message_count") or 0))
             return True
         return False
+
+    def shortfall(self, workflow_id: str | None) -> int:
+        """Called when a producer of workflow_id ended: once none of its producers is open, how many messages they
+        announced (end-of-stream message_count) never arrived here, at least (redelivered duplicates count as
+        arrived, so the true loss can be larger); 0 while some producer is still open. Recorded in ``missing``.
+
+        A shortfall means the MQ lost messages it had accepted (a broker restarted without persistence) or skipped
+        batches it could not decode.
+        """
+        if not self.done(workflow_id):
+            return 0
+        announced = sum(self.producers(workflow_id).values())
+        lost = max(announced - self.arrived.get(workflow_id, 0), 0)
+        if lost:
+            self.missing[workflow_id] = lost
+        return lost
 
     def done(self, workflow_id: str | None = None) -> bool:
         """True when at least one producer (of workflow_id, if given) ended and none of them is still open."""

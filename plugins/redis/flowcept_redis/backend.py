@@ -58,7 +58,8 @@ class RedisMQ:
         self.buffer_size = max(1, int(get("mq.buffer_size", 50) or 50))
         self.redelivery_secs = float(get("mq.redelivery_secs", 30) or 30)
         self.info = RedisConnectionInfo.from_settings(settings)
-        self._client = self.info.connect()
+        self._groups: set[str] = set()  # groups ensured here: recreated on every new connection (see _on_connect)
+        self._client = self.info.connect(on_connect=self._on_connect)
         self._cond = threading.Condition()
         self._queue: collections.deque[_Pending] = collections.deque()
         self._queued_bytes = 0
@@ -215,6 +216,30 @@ class RedisMQ:
         Producers call it at start, so a consumer that joins later still gets everything published after it.
         """
         create_group(self._client, self.info, self.channel, name)
+        self._groups.add(name)
+
+    def _on_connect(self, conn: Any) -> None:
+        """Called by redis-py on every new connection of the publishing client (after a server restart too):
+        recreate the ensured groups that are missing, at id 0, before this producer writes anything more.
+
+        Without this, a server restarted without persistence has the producers' new entries but no group, and a
+        DocumentInserter started afterwards would create the group at the end of the stream and skip them.
+        """
+        import redis.exceptions as rx
+
+        conn.on_connect()
+        for group in sorted(self._groups):
+            conn.send_command("XGROUP", "CREATE", self.channel, group, "0", "MKSTREAM")
+            try:
+                conn.read_response()
+            except rx.ResponseError as e:
+                if "BUSYGROUP" not in str(e):
+                    get_logger().error(f"redis at {self.info.where()}: recreating group {group!r}: {e}")
+            else:
+                get_logger().warning(
+                    f"redis at {self.info.where()}: group {group!r} on stream {self.channel!r} was missing "
+                    "(server restarted without persistence?); recreated at the start of the stream"
+                )
 
     def subscribe(self, group: str | None = None) -> RedisSubscription:
         """A new subscription with its own connection (see RedisSubscription); ready when it returns."""

@@ -69,7 +69,7 @@ class RedisConnectionInfo:
         pw = "'***'" if self.password else "None"
         return f"mq.username={self.username!r} mq.password={pw}"
 
-    def client(self, read_timeout: float = READ_TIMEOUT_SECS) -> Any:
+    def client(self, read_timeout: float = READ_TIMEOUT_SECS, on_connect: Any = None) -> Any:
         """A new redis.Redis with its own connection pool (bytes responses, no client retries); not yet connected.
 
         read_timeout bounds every reply wait; blocking reads must block for less than it.
@@ -85,6 +85,8 @@ class RedisConnectionInfo:
             "retry": Retry(NoBackoff(), 0),
             "decode_responses": False,
         }
+        if on_connect is not None:  # called with each new connection (redis-py's redis_connect_func)
+            opts["redis_connect_func"] = on_connect
         if self.uri:
             # credentials given separately fill in what the URI leaves out
             if self.username and urlsplit(self.uri).username is None:
@@ -94,10 +96,10 @@ class RedisConnectionInfo:
             return redis.Redis.from_url(self.uri, **opts)
         return redis.Redis(host=self.host, port=self.port, username=self.username, password=self.password, **opts)
 
-    def connect(self, read_timeout: float = READ_TIMEOUT_SECS) -> Any:
+    def connect(self, read_timeout: float = READ_TIMEOUT_SECS, on_connect: Any = None) -> Any:
         """A client whose server answered PING; MQConnectionError naming the settings when it does not."""
         try:
-            client = self.client(read_timeout)
+            client = self.client(read_timeout, on_connect)
         except ValueError as e:  # a malformed mq.uri
             raise MQConnectionError(
                 f"{self.where()}: not a redis URI ({e}); expected redis://[user:pass@]host:port/db"

@@ -13,6 +13,10 @@ Redelivery of what a member received but did not ack:
   * entries of a member that crashed: every mq.redelivery_secs / 2, receive() XAUTOCLAIMs entries idle longer
     than mq.redelivery_secs (default 30 s).
 Malformed entries are logged, skipped, and (in a group) acked at once so they never come back.
+
+A group that vanished (the server restarted without persistence, or the stream was deleted) is not an error: the
+next receive() recreates it at id 0, so every entry written since (by producers that reconnected) is consumed; the
+entries the old server held unread are gone with it (the DocumentInserter reports them by count at end of stream).
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ import uuid
 from typing import Any
 
 from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQConnectionError
+from flowcept_core.mq import MQError
 from flowcept_core.wire import MalformedMessageError, decode_batch
 from flowcept_redis.connect import READ_TIMEOUT_SECS, RedisConnectionInfo, client_error
 
-__all__ = ["RedisSubscription", "create_group", "PAYLOAD_FIELD", "RELEASED_CONSUMER"]
+__all__ = ["RedisSubscription", "create_group", "is_nogroup", "PAYLOAD_FIELD", "RELEASED_CONSUMER"]
 
 PAYLOAD_FIELD = b"b"
 RELEASED_CONSUMER = "__released__"
@@ -39,17 +43,26 @@ _MESSAGES_PER_RECEIVE = 10_000  # about this many messages per receive(): entrie
 _ACK_CHUNK = 1000
 
 
-def create_group(client: Any, info: RedisConnectionInfo, channel: str, group: str) -> None:
-    """XGROUP CREATE channel group $ MKSTREAM; an existing group (BUSYGROUP) is left as it is."""
+def create_group(client: Any, info: RedisConnectionInfo, channel: str, group: str, start: str = "$") -> None:
+    """XGROUP CREATE channel group <start> MKSTREAM; an existing group (BUSYGROUP) is left as it is.
+
+    start "$" (a new group: only what is published from now on) or "0" (a group recreated after it was lost: every
+    entry the stream holds now).
+    """
     import redis.exceptions as rx
 
     try:
-        client.xgroup_create(channel, group, id="$", mkstream=True)
+        client.xgroup_create(channel, group, id=start, mkstream=True)
     except rx.ResponseError as e:
         if "BUSYGROUP" not in str(e):
             raise client_error(e, info, f"creating group {group!r} on stream {channel!r}") from None
     except Exception as e:
         raise client_error(e, info, f"creating group {group!r} on stream {channel!r}") from None
+
+
+def is_nogroup(exc: BaseException) -> bool:
+    """True for the server's answer when a consumer group or its stream does not exist (NOGROUP)."""
+    return "NOGROUP" in str(exc)
 
 
 class RedisSubscription:
@@ -113,16 +126,41 @@ class RedisSubscription:
 
         try:
             entries = self._read_group(timeout) if self.group else self._read_private(timeout)
-        except (rx.ConnectionError, rx.TimeoutError, OSError, MQConnectionError) as e:
-            if not self._failing:
-                self._failing = True
-                get_logger().error(f"{client_error(e, self.info, f'reading stream {self.channel!r}')}; retrying")
-            time.sleep(min(max(timeout, 0.0), 0.5))
-            return []
+        except rx.ResponseError as e:
+            if self.group and is_nogroup(e):
+                self._recreate_group()
+                return []
+            return self._failed(e, timeout)  # e.g. LOADING/OOM/READONLY while a server restarts: retried
+        except (rx.ConnectionError, rx.TimeoutError, OSError, MQError) as e:
+            return self._failed(e, timeout)
         if self._failing:
             self._failing = False
             get_logger().warning(f"redis at {self.info.where()} answers again; reading stream {self.channel!r}")
         return self._decode(entries)
+
+    def _failed(self, e: BaseException, timeout: float) -> list:
+        """A read failed: log once per outage, wait a moment, return [] (the next receive() tries again)."""
+        if not self._failing:
+            self._failing = True
+            get_logger().error(f"{client_error(e, self.info, f'reading stream {self.channel!r}')}; retrying")
+        time.sleep(min(max(timeout, 0.0), 0.5))
+        return []
+
+    def _recreate_group(self) -> None:
+        """The group is gone (server restarted without persistence, stream deleted): recreate it at id 0, so the
+        entries producers wrote since are all consumed. Entries received before and not acked are stored anyway;
+        their acks are dropped (they belonged to the lost group)."""
+        get_logger().warning(
+            f"redis at {self.info.where()}: group {self.group!r} on stream {self.channel!r} no longer exists "
+            "(server restarted without persistence?); recreating it at the start of the stream"
+        )
+        self._unacked = []
+        self._autoclaim_cursor = "0-0"
+        self._next_autoclaim = 0.0
+        try:
+            create_group(self._client, self.info, self.channel, self.group, start="0")
+        except MQError as e:
+            self._failed(e, 0.0)
 
     def _blocking(self, timeout: float, read: Any) -> list:
         """Call read(block_ms) until it returns entries or timeout passes (each block at most _MAX_BLOCK_SECS)."""
@@ -155,18 +193,9 @@ class RedisSubscription:
             return entries
 
         def read(block: int | None) -> list:
-            import redis.exceptions as rx
-
-            try:
-                resp = self._client.xreadgroup(
-                    self.group, self.consumer, {self.channel: ">"}, count=self._entries, block=block
-                )
-            except rx.ResponseError as e:
-                if "NOGROUP" not in str(e):
-                    raise client_error(e, self.info, f"reading group {self.group!r}") from None
-                # the stream or group was deleted (or the server restarted without persistence): start over
-                create_group(self._client, self.info, self.channel, self.group)
-                return []
+            resp = self._client.xreadgroup(
+                self.group, self.consumer, {self.channel: ">"}, count=self._entries, block=block
+            )
             return resp[0][1] if resp else []
 
         return self._blocking(timeout, read)
@@ -212,7 +241,10 @@ class RedisSubscription:
             if self.group:
                 self._unacked.append(entry_id)
         if malformed and self.group:
-            self._xack(malformed)  # so a bad entry is never redelivered and never blocks the group
+            try:
+                self._xack(malformed)  # so a bad entry is never redelivered and never blocks the group
+            except Exception as e:  # unacked, it comes back once and is skipped again
+                get_logger().error(f"{client_error(e, self.info, 'acking malformed entries')}")
         return out
 
     # acknowledging and closing --------------------------------------------------------------------------
@@ -223,11 +255,21 @@ class RedisSubscription:
         """
         if not self._unacked or self._closed:
             return
+        import redis.exceptions as rx
+
         try:
             self._xack(self._unacked)
             self._unacked = []
-        except Exception as e:
+        except rx.ResponseError as e:
+            if is_nogroup(e):  # the group was lost with its pending list: nothing left to acknowledge
+                self._unacked = []
+                return
             get_logger().error(f"{client_error(e, self.info, f'acking {len(self._unacked)} entries')}; will retry")
+        except Exception as e:
+            if not self._failing:  # once per outage; receive() says when the server answers again
+                self._failing = True
+                get_logger().error(f"{client_error(e, self.info, f'acking {len(self._unacked)} entries')}; "
+                                   "will retry")
 
     def _xack(self, ids: list[bytes]) -> None:
         for i in range(0, len(ids), _ACK_CHUNK):
