@@ -16,6 +16,10 @@ DEFAULTS: dict[str, Any] = {
         "max_value_depth": 32,
         "max_value_items": 10_000,
         "max_value_bytes": 1_048_576,
+        # values under secret-looking keys and URL passwords become "***" before they leave the process;
+        # secret_keys adds key words to the built-in list (flowcept_core/redact.py)
+        "redact_secrets": True,
+        "secret_keys": [],
         "dump_buffer": {
             "enabled": True,
             "path": "flowcept_buffer.jsonl",
@@ -51,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
         "group_id": None,
         "buffer_size": 50,
         "insertion_buffer_time_secs": 5,
+        # bounds between capture and the stores: capture waits for delivery past them (memory stays flat)
+        "max_pending_messages": 50_000,  # this process's buffer; also what a SIGKILL can lose at most
+        "queue_max_messages": 20_000,  # each in-process MQ queue
         "timing": False,
         "chunk_size": -1,
         "same_as_kvdb": False,
@@ -131,6 +138,8 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "project.max_value_depth": ((int,), None),
     "project.max_value_items": ((int,), None),
     "project.max_value_bytes": ((int,), None),
+    "project.redact_secrets": ((bool,), None),
+    "project.secret_keys": ((list, type(None)), None),
     "project.dump_buffer.enabled": ((bool,), None),
     "project.dump_buffer.path": ((str, type(None)), None),
     "project.dump_buffer.append_id_to_path": ((bool,), None),
@@ -145,6 +154,8 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "mq.buffer_size": ((int,), None),
     "mq.insertion_buffer_time_secs": (NUM, None),
     "mq.stop_timeout_secs": (NUM, None),
+    "mq.max_pending_messages": ((int,), None),
+    "mq.queue_max_messages": ((int,), None),
     "mq.chunk_size": ((int,), None),
     "mq.spill_dir": ((str, type(None)), None),
     "mq.spill_max_bytes": ((int,), None),

@@ -8,11 +8,10 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
-import msgpack
-
 from flowcept_core.documents import ID_FIELDS, merge_documents
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._codec import MAX_KEY, index_keys, unpack_all
+from flowcept_lmdb._snapshots import SnapshotRefs
 
 __all__ = ["write_batch"]
 
@@ -27,6 +26,7 @@ def write_batch(
     more: dict[bytes, list],
     pack: Callable[[dict, str, str], bytes],
     collection: str,
+    snapshots: Any = None,
 ) -> None:
     """Read every stored document of batch (key -> first doc with that id; more: key -> all of them, in order,
     for ids sent several times) at once, merge, then write documents and index entries at once.
@@ -43,7 +43,11 @@ def write_batch(
         merged = list(map(merge_documents, [olds[key] for key in batch], batch.values()))
     else:  # a new document is stored as sent: merge_documents(None, doc) would only copy it
         merged = [doc if (old := olds.get(key)) is None else merge_documents(old, doc) for key, doc in batch.items()]
-    puts = list(zip(batch, _pack_all(merged, pack, collection, ID_FIELDS[collection]), strict=True))
+    id_field = ID_FIELDS[collection]
+    refs = None if snapshots is None else SnapshotRefs(pack, collection, id_field)
+    puts = list(zip(batch, _pack_all(merged, pack, collection, id_field, refs), strict=True))
+    if refs is not None:
+        refs.store(txn, snapshots)
     adds: dict[str, dict[bytes, list[bytes]]] = {field: {} for field in indexes}
     if olds:
         if len(olds) == len(batch):
@@ -66,81 +70,14 @@ def write_batch(
             postings.add(txn, idx, adds[field])
 
 
-# Fields whose value is often the very same dict object in many documents of a batch: a telemetry snapshot is taken
-# once a second and shared by every task of that second, at start and at end. Packed once per batch, spliced after.
-_SHARED_TAIL = ("telemetry_at_end", "telemetry_at_start")
-_TAIL_KEYS = {k: msgpack.packb(k) for k in _SHARED_TAIL}
-_LOOK_BACK = 6  # fields from the end: the snapshots, then e.g. host fields or registered_at added later
-
-
-def _pack_all(docs: list[dict], pack: Callable[[dict, str, str], bytes], collection: str, id_field: str) -> list:
-    """[pack(doc) for doc in docs], byte for byte, with the shared telemetry snapshots near the end of documents
-    packed once per batch.
-
-    msgpack writes a map as a header (its size) and then each key and value: a document whose last few fields hold
-    shared snapshot dicts is packed without those fields, its header rewritten for the full size, and the fields
-    appended in order (a snapshot's bytes packed the second time the same object is seen; another field as
-    pack({key: value}) without its 1-byte header). Other documents are packed whole.
-    """
-    seen: dict[int, list] = {}  # id(snapshot) -> [snapshot, packed bytes or None]: alive while docs are
-    out = []
-    for doc in docs:
-        tail = _shared_tail(doc, seen)
-        if tail is None:
-            out.append(pack(doc, collection, id_field))
-            continue
-        head = doc.copy()
-        parts = []
-        for key in tail:
-            value = head.pop(key)
-            entry = seen.get(id(value)) if key in _TAIL_KEYS else None
-            if entry is None:
-                parts.append(pack({key: value}, collection, id_field)[1:])
-                continue
-            if entry[1] is None:
-                entry[1] = pack(value, collection, id_field)
-            parts.append(_TAIL_KEYS[key])
-            parts.append(entry[1])
-        body = pack(head, collection, id_field)
-        out.append(b"".join((_map_header(len(doc)), body[_header_size(body[0]) :], *parts)))
-    return out
-
-
-def _shared_tail(doc: dict, seen: dict[int, list]) -> list[str] | None:
-    """The last fields of doc, in order, down to the first snapshot field, when a snapshot among them was seen
-    before in this batch (worth splicing); None otherwise. Looks at most _LOOK_BACK fields from the end."""
-    tail: list[str] = []
-    shared = False
-    for key in reversed(doc):
-        tail.append(key)
-        if key in _TAIL_KEYS:
-            value = doc[key]
-            if type(value) is dict:
-                entry = seen.get(id(value))
-                if entry is not None and entry[0] is value:
-                    shared = True
-                else:
-                    seen[id(value)] = [value, None]  # first sighting: pack this document whole
-        if len(tail) >= _LOOK_BACK:
-            break
-    while tail and tail[-1] not in _TAIL_KEYS:
-        tail.pop()  # the head keeps everything before the first snapshot field
-    if not shared:
-        return None
-    tail.reverse()
-    return tail
-
-
-def _map_header(n: int) -> bytes:
-    if n < 16:
-        return bytes((0x80 | n,))
-    if n < 0x10000:
-        return b"\xde" + n.to_bytes(2, "big")
-    return b"\xdf" + n.to_bytes(4, "big")
-
-
-def _header_size(first: int) -> int:
-    return 1 if 0x80 <= first <= 0x8F else 3 if first == 0xDE else 5
+def _pack_all(docs: list[dict], pack: Callable[[dict, str, str], bytes], collection: str, id_field: str,
+              refs: SnapshotRefs | None) -> list:
+    """[pack(doc) for doc in docs], with telemetry snapshots replaced by references to their one stored copy
+    (refs; see _snapshots: each distinct snapshot is packed and hashed once per batch)."""
+    if refs is None:
+        return [pack(doc, collection, id_field) for doc in docs]
+    swap = refs.swap
+    return [pack(swap(doc), collection, id_field) for doc in docs]
 
 
 def _fold(old: dict | None, news: Any) -> dict:

@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 
 from flowcept_core.stores import StoreError
+from flowcept_lmdb._snapshots import ext_hook
 
 __all__ = ["doc_key", "index_keys", "lookup_key", "is_exact", "pack", "unpack", "unpack_all", "MAX_KEY"]
 
@@ -96,17 +97,19 @@ def pack(doc: dict, collection: str, id_field: str) -> bytes:
 
 
 # unpack(raw) -> the document: bound once, called for every document read (also through map() in a C loop).
-unpack = functools.partial(msgpack.unpackb, raw=False, strict_map_key=False)
+# ext_hook puts back the telemetry snapshots documents refer to (see _snapshots).
+unpack = functools.partial(msgpack.unpackb, raw=False, strict_map_key=False, ext_hook=ext_hook)
+_unpack_str_keys = functools.partial(msgpack.unpackb, ext_hook=ext_hook)
 
 
 def unpack_all(raws: list[bytes]) -> list[dict]:
     """[unpack(raw) for raw in raws], in a C loop.
 
-    msgpack.unpackb's defaults are unpack's settings but strict_map_key; called without keywords it runs about 6%
-    faster. A document with a map key other than str/bytes fails that way (ValueError): then all are decoded again
-    with unpack, which also raises for data that is really damaged.
+    msgpack.unpackb's defaults are unpack's settings but strict_map_key, which is about 6% faster. A document with
+    a map key other than str/bytes fails that way (ValueError): then all are decoded again with unpack, which also
+    raises for data that is really damaged.
     """
     try:
-        return list(map(msgpack.unpackb, raws))
+        return list(map(_unpack_str_keys, raws))
     except ValueError:
         return list(map(unpack, raws))

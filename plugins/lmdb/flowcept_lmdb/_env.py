@@ -17,6 +17,7 @@ from typing import Any
 import lmdb
 
 from flowcept_core.documents import COLLECTIONS
+from flowcept_core.private_files import make_private
 from flowcept_core.stores import StoreError, StoreUnavailableError
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._codec import index_keys, unpack
@@ -96,7 +97,10 @@ class SharedEnv:
                 create=True,
                 metasync=True,
                 sync=True,
+                mode=0o600,
             )
+            for name in ("data.mdb", "lock.mdb"):  # lmdb's mode goes through the umask; these may not
+                make_private(os.path.join(cfg.path, name))
         except lmdb.Error as e:
             raise StoreError(f"{where}: cannot open the LMDB environment ({type(e).__name__}: {e})") from None
         try:
@@ -114,6 +118,8 @@ class SharedEnv:
             seen = self.map_size()
             try:
                 with self.env.begin(write=True) as txn:
+                    self.snapshots = self.env.open_db(b"snap", txn=txn, create=True)
+                    self.snapshot_cache: dict[bytes, bytes] = {}
                     for coll in COLLECTIONS:
                         self.docs[coll] = self.env.open_db(coll.encode(), txn=txn, create=True)
                         self.indexes[coll] = {f: self._open_index(txn, coll, f) for f in INDEXED_FIELDS[coll]}

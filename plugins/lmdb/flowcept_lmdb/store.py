@@ -5,6 +5,7 @@ Layout inside the environment at databases.lmdb.path (one per directory per proc
   sub-database ``ix:<collection>:<field>``: posting lists, field value (UTF-8) -> ids of the documents holding it,
   in chunks (see _postings); for tasks: workflow_id, campaign_id, parent_task_id, activity_id; for workflows:
   campaign_id, parent_workflow_id.
+  sub-database ``snap``: telemetry snapshots, stored once and referenced by the task documents (see _snapshots).
 An upsert is one write transaction: read the stored documents, merge (flowcept_core.documents.merge_documents), write
 them and their changed index entries, commit; any failure aborts it, so nothing of the call is kept.
 """
@@ -30,6 +31,7 @@ from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_
 from flowcept_lmdb._config import prepare_directory, read_config
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
 from flowcept_lmdb._query import fast_predicate, sort_and_limit
+from flowcept_lmdb._snapshots import reading
 
 __all__ = ["LMDBStore"]
 
@@ -172,7 +174,8 @@ class LMDBStore:
             try:
                 # buffers=False: keys and values come as bytes; decoding bytes is faster than decoding the
                 # memoryviews buffers=True gives, which more than pays for the copy.
-                with shared.gate.shared(), shared.env.begin(buffers=False) as txn:
+                with shared.gate.shared(), shared.env.begin(buffers=False) as txn, \
+                        reading(txn, shared.snapshots, shared.snapshot_cache):
                     return fn(txn)
             except lmdb.MapResizedError:
                 shared.adopt_resize()
@@ -185,7 +188,8 @@ class LMDBStore:
         for _ in range(_MAX_WRITE_TRIES):
             seen = shared.map_size()
             try:
-                with shared.write_lock, shared.gate.shared(), shared.env.begin(write=True) as txn:
+                with shared.write_lock, shared.gate.shared(), shared.env.begin(write=True) as txn, \
+                        reading(txn, shared.snapshots, shared.snapshot_cache):
                     return fn(txn)
             except lmdb.MapFullError:
                 shared.grow(seen)
@@ -215,7 +219,8 @@ class LMDBStore:
         shared = self._env()
         with gc_paused():  # see gc_paused: the decoded and merged documents are acyclic temporaries
             # pack is passed as this module's global, looked up now: tests replace it to fail mid-transaction.
-            write_batch(txn, shared.docs[collection], shared.indexes[collection], batch, more, pack, collection)
+            write_batch(txn, shared.docs[collection], shared.indexes[collection], batch, more, pack, collection,
+                        shared.snapshots)
 
     def _delete_in(self, txn: Any, collection: str, filter: dict) -> int:
         shared = self._env()

@@ -208,26 +208,44 @@ def test_ties_keep_store_order_under_limit(make_store):
     assert [d["task_id"] for d in itertools.islice(full, 3)] == ["t1", "t11", "t13"]
 
 
-def test_documents_sharing_telemetry_snapshots_are_stored_byte_for_byte_as_packed_whole():
-    """Snapshots shared by many documents of a batch are packed once and spliced: the bytes must not change
-    (fixmap, map16 and map32 headers; shared and unshared values; one or two trailing snapshot fields)."""
-    from flowcept_lmdb._batch import _pack_all
-    from flowcept_lmdb._codec import pack
+def test_telemetry_snapshots_are_stored_once_and_documents_read_back_unchanged(make_store, tmp_path):
+    """Each distinct snapshot is stored once in the ``snap`` sub-database and referenced by the documents; what a
+    query returns (also after reopening, and filtering on telemetry fields) is what was stored."""
+    import copy
 
     tel, other = {"cpu": {"a": 1.5, "b": [1, 2]}, "mem": {"x": 10**12}}, {"cpu": {"a": 2.5}}
     docs = []
     for i in range(40):
-        d = {f"k{j}": j for j in range(i % 20)} | {"task_id": f"t{i}"}
+        d = {f"k{j}": j for j in range(i % 20)} | {"task_id": f"t{i}", "workflow_id": "w"}
         if i % 3:
             d["telemetry_at_start"] = tel
         if i % 2:
-            d["telemetry_at_end"] = tel if i % 4 else other
+            d["telemetry_at_end"] = tel if i % 4 == 1 else other
         if i % 5 == 0:
             d |= {"hostname": "h", "registered_at": 1.5 + i}  # fields after the snapshots
         docs.append(d)
-    docs.append({"task_id": "wide", **{f"f{j}": j for j in range(70000)}, "telemetry_at_start": tel,
-                 "telemetry_at_end": tel})
-    assert _pack_all(docs, pack, "tasks", "task_id") == [pack(d, "tasks", "task_id") for d in docs]
+    docs.append({"task_id": "own", "telemetry_at_start": {"cpu": {"a": 9.0}}, "telemetry_at_end": "not a dict"})
+    expected = copy.deepcopy(docs)
+    store = make_store()
+    store.upsert("tasks", docs[:20])
+    store.upsert("tasks", docs[20:])
+    store.upsert("tasks", [{"task_id": "t1", "status": "FINISHED"}])  # a merge re-writes a stored document
+    expected[1]["status"] = "FINISHED"
+    by_id = {d["task_id"]: d for d in store.find("tasks")}
+    assert by_id == {d["task_id"]: d for d in expected}
+    shared = store._env()
+    with shared.env.begin() as txn:
+        assert txn.stat(shared.snapshots)["entries"] == 3  # tel, other and own's snapshot
+        raw = txn.get(b"t3", db=shared.docs["tasks"])
+    assert len(raw) < 100  # references, not the snapshots
+    hot = store.find("tasks", {"telemetry_at_end.cpu.a": {"$gt": 2}}, sort=[("task_id", 1)])
+    assert [d["task_id"] for d in hot] == sorted(d["task_id"] for d in expected
+                                                 if isinstance(d.get("telemetry_at_end"), dict)
+                                                 and d["telemetry_at_end"]["cpu"]["a"] > 2)
+    a, b = store.find("tasks", {"task_id": {"$in": ["t1", "t5"]}}, sort=[("task_id", 1)])
+    assert a["telemetry_at_end"] == b["telemetry_at_end"] and a["telemetry_at_end"] is not b["telemetry_at_end"]
+    shared.snapshot_cache.clear()  # read from the sub-database, as another process does
+    assert store.find("tasks", {"task_id": "t2"}) == [expected[2]]
 
 
 def test_a_shared_snapshot_that_cannot_be_stored_names_the_document(make_store):
