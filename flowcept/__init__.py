@@ -15,6 +15,9 @@ Names are loaded on first use, so ``import flowcept`` stays fast.
 from importlib import import_module
 
 from flowcept_core import __version__
+from flowcept_core.compat_paths import install as _install_moved_paths
+
+_install_moved_paths()  # upstream paths that do not exist here fail saying what replaced them
 
 _EXPORTS = {
     "Flowcept": "flowcept_core.controller",
@@ -42,6 +45,11 @@ def __getattr__(name: str) -> object:  # typing is not imported here: it alone c
             from flowcept_core.settings import get_settings
 
             return get_settings().source
+        from flowcept_core.compat_moved import MOVED_NAMES
+
+        if name in MOVED_NAMES:  # an ImportError, so ``from flowcept import X`` shows this text
+            raise ImportError(f"flowcept.{name}: {MOVED_NAMES[name]}",
+                              name="flowcept")
         raise AttributeError(f"module 'flowcept' has no attribute {name!r}")
     value = getattr(import_module(module), name)
     globals()[name] = value

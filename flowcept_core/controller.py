@@ -36,16 +36,28 @@ class _DBProperty:
         return DBAPI()
 
 
+class _BufferProperty:
+    """``Flowcept.buffer``: get_buffer() of this instance, or on the class of the Flowcept started last and still
+    running (None when none is)."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            obj = next((fc for fc in list(_started) if fc.current_workflow_id == Flowcept.current_workflow_id), None)
+        return None if obj is None or obj._run is None else obj.get_buffer()
+
+
 class Flowcept:
     """Main controller. One instance per workflow run; nest instances for sub-workflows."""
 
     current_workflow_id: str | None = None
     campaign_id: str | None = None
     db = _DBProperty()
+    buffer = _BufferProperty()
 
     def __init__(self, interceptors: list[str] | str | None = None, bundle_exec_id: str | None = None,
                  campaign_id: str | None = None, workflow_id: str | None = None, workflow_name: str | None = None,
-                 workflow_subtype: str | None = None, workflow_args: dict | None = None, agent_id: str | None = None,
+                 workflow_description: str | None = None, workflow_subtype: str | None = None,
+                 workflow_args: dict | None = None, agent_id: str | None = None, agent_name: str | None = None,
                  parent_workflow_id: str | None = None, start_persistence: bool = True,
                  check_safe_stops: bool = True, save_workflow: bool = True, delete_buffer_file: bool | None = None,
                  *args: Any, **kwargs: Any):
@@ -66,6 +78,8 @@ class Flowcept:
         self.workflow_subtype = workflow_subtype
         self.workflow_args = workflow_args
         self.agent_id = agent_id
+        self.agent_name = agent_name  # recorded in the workflow message (agent_name)
+        self.workflow_description = workflow_description  # recorded as the workflow's description
         self.parent_workflow_id = parent_workflow_id
         self.start_persistence = start_persistence
         self.check_safe_stops = check_safe_stops
@@ -293,7 +307,8 @@ class Flowcept:
                                "status": "RUNNING"}
         for key, value in (("name", self.workflow_name), ("subtype", self.workflow_subtype),
                            ("used", self.workflow_args), ("parent_workflow_id", self.parent_workflow_id),
-                           ("agent_id", self.agent_id)):
+                           ("agent_id", self.agent_id), ("agent_name", self.agent_name),
+                           ("description", self.workflow_description)):
             if value is not None:
                 msg[key] = value
         msg["utc_timestamp"] = msg["started_at"]
@@ -301,6 +316,9 @@ class Flowcept:
                                   for i in self._interceptors]
         msg["conf"] = {"settings_path": settings.source}
         msg["flowcept_settings"] = settings.redacted()
+        from flowcept_core import __version__
+
+        msg["flowcept_version"] = __version__
         msg.update(workflow_system_fields(settings.section("sys_metadata"), settings.get("extra_metadata")))
         # machine_info is part of the workflow schema: on unless telemetry_capture.machine_info is false
         if settings.section("telemetry_capture").get("machine_info", True) is not False:

@@ -153,6 +153,21 @@ class WorkflowObject(_Record):
     def from_dict(dict_obj: dict[str, Any]) -> WorkflowObject:
         return WorkflowObject._from(dict_obj)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The message dict (see _Record.to_dict), with the secrets of the ``flowcept_settings`` snapshot masked
+        (MQ and database passwords, API keys, credentials in URIs), whoever filled it."""
+        out = super().to_dict()
+        snapshot = out.get("flowcept_settings")
+        if isinstance(snapshot, dict):
+            from flowcept_core.settings import Settings
+
+            out["flowcept_settings"] = Settings(snapshot).redacted()
+        return out
+
+    def workflow_is_finished(self) -> bool:
+        """True when the workflow ended, successfully (FINISHED) or not (ERROR)."""
+        return self.status in (Status.FINISHED, Status.ERROR)
+
     @staticmethod
     def deserialize(serialized_data: bytes | str) -> WorkflowObject:
         import orjson
@@ -164,5 +179,10 @@ class WorkflowObject(_Record):
         return "workflow_id"
 
     def enrich(self, adapter_key: str | None = None) -> None:
+        """Fill what the record lacks: adapter_id (from adapter_key) and flowcept_version."""
         if adapter_key and self.adapter_id is None:
             self.adapter_id = adapter_key
+        if self.flowcept_version is None:
+            from flowcept_core import __version__
+
+            self.flowcept_version = __version__

@@ -56,7 +56,7 @@ class FlowceptTask:
 
     # used/generated live outside _msg until publication: a dict of scalars only is not tracked by the garbage
     # collector, so thousands of pending tasks cost it nothing (see _Parts)
-    __slots__ = ("_msg", "_used", "_run", "_ended", "_token")
+    __slots__ = ("_msg", "_used", "_run", "_ended", "_token", "_tel")
 
     def __init__(self, task_id: str | None = None, workflow_id: str | None = None, campaign_id: str | None = None,
                  activity_id: str | None = None, agent_id: str | None = None, source_agent_id: str | None = None,
@@ -64,7 +64,7 @@ class FlowceptTask:
                  subtype: str | None = None, hostname: str | None = None, tags: list[str] | None = None,
                  adapter_id: str | None = None, custom_metadata: dict | None = None, generated: dict | None = None,
                  started_at: float | None = None, ended_at: float | None = None, stdout: str | None = None,
-                 stderr: str | None = None, status: Status | None = None):
+                 stderr: str | None = None, status: Status | None = None, capture_telemetry: bool | None = None):
         run = STATE.run
         self._run = run
         self._token = None
@@ -94,7 +94,8 @@ class FlowceptTask:
                     msg[key] = str(value) if key.endswith("agent_id") else value
             if tags is not None:
                 msg["tags"] = [tags] if isinstance(tags, str) else list(tags)
-        tel = run.telemetry
+        # capture_telemetry=False: no telemetry for this task; None or True: the run's sampler, when telemetry is on
+        tel = self._tel = run.telemetry if capture_telemetry is not False else None
         if tel is not None:
             msg["telemetry_at_start"] = tel.snapshot
         self._msg = msg
@@ -141,7 +142,7 @@ class FlowceptTask:
             msg["data"] = data
         if custom_metadata is not None:
             msg["custom_metadata"] = {**msg.get("custom_metadata", {}), **custom_metadata}
-        tel = self._run.telemetry
+        tel = self._tel
         if tel is not None:
             msg["telemetry_at_end"] = tel.snapshot
         self._ended = True

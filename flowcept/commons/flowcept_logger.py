@@ -1,0 +1,1 @@
+from flowcept_core.compat import FlowceptLogger  # noqa: F401

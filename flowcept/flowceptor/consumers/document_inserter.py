@@ -1,0 +1,1 @@
+from flowcept_core.compat_inserter import DocumentInserter  # noqa: F401

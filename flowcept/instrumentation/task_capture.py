@@ -1,0 +1,1 @@
+from flowcept_core.capture.task import FlowceptTask  # noqa: F401

@@ -1,0 +1,1 @@
+from flowcept_core import __version__  # noqa: F401

@@ -1,0 +1,77 @@
+"""What replaced each upstream module path and top-level name that is not provided here.
+
+Read by the import finder of flowcept_core.compat_paths on a missing ``flowcept.*`` module, and by
+``flowcept.__getattr__`` for a missing top-level name.
+"""
+
+__all__ = ["MOVED", "MOVED_NAMES", "moved_message"]
+
+_STORES = ("storage is a plugin chosen in settings.yaml (databases.lmdb / databases.mongodb, `flowcept plugins` lists "
+           "what is installed); query with Flowcept.db (flowcept.flowcept_api.db_api.DBAPI), write documents with "
+           "Flowcept.db.insert_or_update_task / insert_or_update_workflow")
+_MQS = ("MQ backends are plugins chosen by mq.type in settings.yaml (memory, redis, kafka, rabbitmq; `flowcept "
+        "plugins` lists them); consume messages by subclassing flowcept.flowceptor.consumers.base_consumer."
+        "BaseConsumer")
+_ADAPTERS = ("adapters are interceptor plugins: install one and name it in Flowcept(interceptors=[...]); "
+             "`flowcept plugins` lists the installed ones (this distribution ships 'instrumentation')")
+_NOT_HERE = "is not part of this implementation"
+
+# upstream module (or package) -> what replaces it. A package covers everything under it.
+MOVED: dict[str, str] = {
+    "flowcept.commons.daos": f"upstream's storage and MQ access classes are not provided: {_STORES}; {_MQS}",
+    "flowcept.commons.daos.docdb_dao": f"upstream's document-store classes are not provided: {_STORES}",
+    "flowcept.commons.daos.mq_dao": f"upstream's MQ access classes are not provided: {_MQS}",
+    "flowcept.commons.daos.keyvalue_dao": "there is no key-value store: producers end their streams with "
+                                          "end-of-stream markers on the MQ",
+    "flowcept.commons.daos.redis_conn": f"Redis is reached through the redis MQ plugin: {_MQS}",
+    "flowcept.commons.autoflush_buffer": "the producer buffer is internal; tune it with mq.buffer_size and "
+                                         "mq.insertion_buffer_time_secs, read it with Flowcept.get_buffer()",
+    "flowcept.commons.settings_factory": "settings are read by flowcept_core.settings.get_settings(); the upstream "
+                                         "constants are in flowcept.configs",
+    "flowcept.commons.task_data_preprocess": f"task summarization for agents {_NOT_HERE}",
+    "flowcept.commons.flowcept_dataclasses.agent_object": f"AgentObject {_NOT_HERE}; pass agent_id / agent_name "
+                                                          "to Flowcept() or FlowceptTask()",
+    "flowcept.commons.flowcept_dataclasses.blob_object": f"BlobObject {_NOT_HERE}; put bytes in a task's data "
+                                                         "field (FlowceptTask(data=...))",
+    "flowcept.commons.flowcept_dataclasses.telemetry": "telemetry is captured as plain dicts "
+                                                       "(telemetry_at_start / telemetry_at_end of each task)",
+    "flowcept.commons.flowcept_dataclasses.base_settings_dataclasses": "settings are plain dicts: "
+                                                                       "flowcept.configs.settings",
+    "flowcept.flowceptor.telemetry_capture": "telemetry is sampled in the background as the telemetry_capture "
+                                             "settings say; each task records telemetry_at_start / telemetry_at_end",
+    "flowcept.flowceptor.adapters": _ADAPTERS,
+    "flowcept.flowceptor.adapters.instrumentation_interceptor": "decorated functions, FlowceptTask and loops are "
+                                                                "captured by the built-in 'instrumentation' "
+                                                                "interceptor, started by Flowcept()",
+    "flowcept.flowceptor.consumers.consumer_utils": "consumers receive dicts in BaseConsumer.message_handler",
+    "flowcept.flowceptor.consumers.agent": f"agent consumers {_NOT_HERE}",
+    "flowcept.instrumentation.flowcept_torch": f"PyTorch capture (flowcept_torch) {_NOT_HERE} yet; wrap the "
+                                               "training loop in FlowceptLoop and the forward/step functions in "
+                                               "@flowcept_task",
+    "flowcept.instrumentation.flowcept_agent_task": f"agent and LLM capture {_NOT_HERE}; use @flowcept_task",
+    "flowcept.agents": f"the LLM agent and MCP server {_NOT_HERE}",
+    "flowcept.webservice": f"the web service {_NOT_HERE}; query with Flowcept.db",
+    "flowcept.cli": "the command line is `flowcept` (flowcept_core.cli.main)",
+}
+
+# names upstream's top-level package exports that are not provided, with what to use instead
+MOVED_NAMES: dict[str, str] = {
+    "flowcept_torch": MOVED["flowcept.instrumentation.flowcept_torch"],
+    "FlowceptEpochLoop": MOVED["flowcept.instrumentation.flowcept_torch"],
+    "FlowceptBatchLoop": MOVED["flowcept.instrumentation.flowcept_torch"],
+    "FlowceptDaskWorkerAdapter": _ADAPTERS,
+    "BlobObject": MOVED["flowcept.commons.flowcept_dataclasses.blob_object"],
+    "AgentObject": MOVED["flowcept.commons.flowcept_dataclasses.agent_object"],
+    "agent_flowcept_task": MOVED["flowcept.instrumentation.flowcept_agent_task"],
+    "FlowceptLLM": MOVED["flowcept.instrumentation.flowcept_agent_task"],
+}
+
+
+def moved_message(name: str) -> str | None:
+    """What replaced upstream module name (or the package above it), or None when name is not a moved path."""
+    probe = name
+    while probe.startswith("flowcept."):
+        if probe in MOVED:
+            return f"{name} {_NOT_HERE}: {MOVED[probe]}"
+        probe = probe.rpartition(".")[0]
+    return None
