@@ -358,9 +358,8 @@ class Flowcept:
         from flowcept_core.settings import get_settings
 
         settings = self._settings or get_settings()
+        # the suffix settings apply to a given path too: processes dumping to one name get one file each
         base = path or settings.get("project.dump_buffer.path") or "flowcept_buffer.jsonl"
-        if path is not None:
-            return path
         producer = self._run.producer_id if self._run is not None else None
         return dump_path(base, producer, self.current_workflow_id,
                          bool(settings.get("project.dump_buffer.append_id_to_path")),
@@ -386,7 +385,10 @@ class Flowcept:
         return msgs
 
     def dump_buffer(self, path: str | None = None) -> None:
-        """Write the in-memory buffer to path (default: project.dump_buffer.path) as JSONL, overwriting it."""
+        """Write the in-memory buffer to path (default: project.dump_buffer.path) as JSONL, overwriting it. With
+        project.dump_buffer.append_workflow_id_to_path / append_id_to_path, _<workflow id> / _<producer id> is added
+        to the file name (as for the file stop() writes), so processes dumping to one path do not overwrite each
+        other."""
         if self._run is None:
             raise RuntimeError("dump_buffer() needs a started Flowcept; nothing was captured yet")
         n = self._run.dump(self._dump_path(path))
