@@ -430,6 +430,18 @@ class Flowcept:
     read_messages_file = read_buffer_file
 
     @staticmethod
+    def generate_report(report_type: str = "provenance_card", format: str = "markdown", print_markdown: bool = False,
+                        output_path: str | None = None, input_jsonl_path: str | None = None,
+                        records: list[dict[str, Any]] | None = None, workflow_id: str | None = None,
+                        campaign_id: str | None = None) -> dict[str, Any]:
+        """Write a provenance card (Markdown) or report (PDF) from a JSONL file, records or the database; returns
+        its metadata. See flowcept_core.report.generate_report for the inputs, the result and the errors."""
+        from flowcept_core.report import generate_report
+
+        return generate_report(report_type, format, print_markdown, output_path, input_jsonl_path, records,
+                               workflow_id, campaign_id)
+
+    @staticmethod
     def start_consumption_services(bundle_exec_id: str | None = None, check_safe_stops: bool = False,
                                    consumers: list | None = None) -> None:
         """Run the DocumentInserter in this thread (blocking) until it is stopped or the process is killed.

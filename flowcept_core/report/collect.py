@@ -1,0 +1,258 @@
+"""One pass over a run's messages gathering what a report shows, in memory proportional to activities, not tasks.
+
+:class:`RunCollector` is fed message by message (``add``) and then read by the renderers. Per task it keeps a few
+floats in typed arrays (start, end, duration) for the statistics and plots; values, ids and messages are summarised.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowcept_core.telemetry.summary import summary_of
+
+__all__ = ["RunCollector", "WorkflowStats", "ActivityStats", "FieldStats"]
+
+TERMINAL = frozenset({"FINISHED", "ERROR", "CANCELLED", "KILLED"})
+MAX_ERRORS = 20  # error messages kept per workflow (all are counted)
+MAX_SERIES = 200_000  # points kept per metric series; beyond, every other point is dropped (the shape stays)
+_RECENT_IDS = 50_000  # task_id -> activity kept to resolve parents that come after their children
+
+
+@dataclass
+class FieldStats:
+    """One used/generated field of an activity: how often it was seen, its value types, numeric range, example."""
+
+    count: int = 0
+    types: set[str] = field(default_factory=set)
+    low: float | None = None
+    high: float | None = None
+    example: str | None = None
+
+    def add(self, value: Any) -> None:
+        self.count += 1
+        t = type(value)
+        self.types.add(t.__name__)
+        if (t is int or t is float) and value == value:
+            if self.low is None or value < self.low:
+                self.low = value
+            if self.high is None or value > self.high:
+                self.high = value
+        elif self.example is None and value is not None:
+            text = value if t is str else repr(value)
+            self.example = text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass
+class ActivityStats:
+    """Tasks of one activity_id: counts by status, durations, start/end times, fields, resource use."""
+
+    name: str
+    order: int
+    count: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    durations: array = field(default_factory=lambda: array("d"))
+    starts: array = field(default_factory=lambda: array("d"))
+    ends: array = field(default_factory=lambda: array("d"))
+    used: dict[str, FieldStats] = field(default_factory=dict)
+    generated: dict[str, FieldStats] = field(default_factory=dict)
+    children: dict[str, int] = field(default_factory=dict)  # child activity -> number of child tasks
+    parents: set[str] = field(default_factory=set)
+    with_telemetry: int = 0
+    cpu_time: float = 0.0
+    cpu_percent: array = field(default_factory=lambda: array("d"))
+    peak_rss: float | None = None
+    rss_growth: float = 0.0
+    io_read: float | None = None  # None: no task of the activity recorded it
+    io_write: float | None = None
+    net_sent: float | None = None
+    net_recv: float | None = None
+    gpu_max_mem_percent: float | None = None
+    series: dict[str, tuple[array, array]] = field(default_factory=dict)  # generated metric -> (ended_at, value)
+
+
+@dataclass
+class WorkflowStats:
+    """One workflow: its own message (if seen) and its activities in order of first appearance."""
+
+    workflow_id: str
+    info: dict = field(default_factory=dict)
+    activities: dict[str, ActivityStats] = field(default_factory=dict)
+    tasks: int = 0
+    first_start: float | None = None
+    last_end: float | None = None
+    hosts: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (activity, task_id, message)
+    error_count: int = 0
+    samples: dict[float, tuple[float | None, float | None]] = field(default_factory=dict)  # time -> (cpu%, mem%)
+    gpu_samples: dict[float, float] = field(default_factory=dict)  # time -> highest GPU memory %
+    objects: int = 0
+
+
+class RunCollector:
+    """Fed every message of a run or campaign (``add``); groups them by workflow. Called by generate_report."""
+
+    def __init__(self, workflow_id: str | None = None, campaign_id: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.campaign_id = campaign_id
+        self.workflows: dict[str, WorkflowStats] = {}
+        self.campaigns: set[str] = set()
+        self.messages = 0
+        self._running: dict[str, dict] = {}  # task_id -> start message waiting for its end message
+        self._recent: dict[str, str] = {}
+        self._pending_children: dict[str, list[str]] = {}  # parent task_id -> child activities seen before it
+
+    def _workflow(self, wid: str | None) -> WorkflowStats:
+        key = wid or "(no workflow id)"
+        stats = self.workflows.get(key)
+        if stats is None:
+            stats = self.workflows[key] = WorkflowStats(key)
+        return stats
+
+    def _wanted(self, msg: dict) -> bool:
+        if self.workflow_id is not None and msg.get("workflow_id") != self.workflow_id:
+            return False
+        return self.campaign_id is None or msg.get("campaign_id") == self.campaign_id
+
+    def add(self, msg: dict) -> None:
+        """Called once per message, in file order; ignores messages of other workflows/campaigns when filtered."""
+        if type(msg) is not dict or not self._wanted(msg):
+            return
+        self.messages += 1
+        kind = msg.get("type", "task")
+        if msg.get("campaign_id"):
+            self.campaigns.add(msg["campaign_id"])
+        if kind == "workflow":
+            self._workflow(msg.get("workflow_id")).info.update({k: v for k, v in msg.items() if v is not None})
+        elif kind == "task":
+            self._task(msg)
+        elif kind == "object":
+            self._workflow(msg.get("workflow_id")).objects += 1
+
+    def _task(self, msg: dict) -> None:
+        tid = msg.get("task_id")
+        status = msg.get("status")
+        if tid is not None:
+            if status not in TERMINAL and status is not None and msg.get("ended_at") is None:
+                self._running[tid] = msg  # a start message: wait for its end
+                return
+            start = self._running.pop(tid, None)
+            if start is not None:
+                msg = {**start, **msg}
+        self._count(msg)
+
+    def finish(self) -> RunCollector:
+        """Called after the last message; counts tasks that never ended as RUNNING. Returns self."""
+        running, self._running = self._running, {}
+        for msg in running.values():
+            self._count(msg)
+        return self
+
+    def _count(self, msg: dict) -> None:
+        wf = self._workflow(msg.get("workflow_id"))
+        name = str(msg.get("activity_id") or "(unnamed)")
+        act = wf.activities.get(name)
+        if act is None:
+            act = wf.activities[name] = ActivityStats(name, len(wf.activities))
+        wf.tasks += 1
+        act.count += 1
+        status = str(msg.get("status") or "UNKNOWN")
+        act.statuses[status] = act.statuses.get(status, 0) + 1
+        t0, t1 = msg.get("started_at"), msg.get("ended_at")
+        if isinstance(t0, (int, float)) and isinstance(t1, (int, float)):
+            act.durations.append(t1 - t0)
+            act.starts.append(t0)
+            act.ends.append(t1)
+        if isinstance(t0, (int, float)) and (wf.first_start is None or t0 < wf.first_start):
+            wf.first_start = t0
+        if isinstance(t1, (int, float)) and (wf.last_end is None or t1 > wf.last_end):
+            wf.last_end = t1
+        host = msg.get("hostname")
+        if host:
+            wf.hosts.add(host)
+        user = msg.get("login_name") or msg.get("user")
+        if user:
+            wf.users.add(user)
+        self._fields(act, msg, t1)
+        self._nesting(wf, act, msg)
+        if status == "ERROR" or msg.get("stderr"):
+            wf.error_count += 1
+            if len(wf.errors) < MAX_ERRORS:
+                text = msg.get("stderr") or msg.get("exception") or "(no message)"
+                wf.errors.append((name, str(msg.get("task_id")), str(text).strip().splitlines()[-1][:300]))
+        if "telemetry_at_end" in msg or "telemetry_summary" in msg or "telemetry_at_start" in msg:
+            self._telemetry(wf, act, msg)
+
+    @staticmethod
+    def _fields(act: ActivityStats, msg: dict, t1: Any) -> None:
+        for key, target in (("used", act.used), ("generated", act.generated)):
+            values = msg.get(key)
+            if not isinstance(values, dict):
+                continue
+            for k, v in values.items():
+                fs = target.get(k)
+                if fs is None:
+                    if len(target) >= 50:
+                        continue  # a report lists the first 50 fields of an activity
+                    fs = target[k] = FieldStats()
+                fs.add(v)
+                if key == "generated" and type(v) in (int, float) and isinstance(t1, (int, float)):
+                    xs, ys = act.series.get(k) or act.series.setdefault(k, (array("d"), array("d")))
+                    xs.append(t1)
+                    ys.append(v)
+                    if len(xs) > MAX_SERIES:
+                        act.series[k] = (xs[::2], ys[::2])
+
+    def _nesting(self, wf: WorkflowStats, act: ActivityStats, msg: dict) -> None:
+        tid, parent = msg.get("task_id"), msg.get("parent_task_id")
+        if tid is not None:
+            for child in self._pending_children.pop(tid, ()):
+                act.children[child] = act.children.get(child, 0) + 1
+                wf.activities[child].parents.add(act.name)
+            if len(self._recent) >= _RECENT_IDS:
+                self._recent.clear()
+            self._recent[tid] = act.name
+        if parent is not None:
+            parent_act = self._recent.get(parent)
+            if parent_act is not None and parent_act in wf.activities:
+                pa = wf.activities[parent_act]
+                pa.children[act.name] = pa.children.get(act.name, 0) + 1
+                act.parents.add(parent_act)
+            else:
+                self._pending_children.setdefault(parent, []).append(act.name)
+
+    @staticmethod
+    def _telemetry(wf: WorkflowStats, act: ActivityStats, msg: dict) -> None:
+        summary = summary_of(msg) or {}
+        act.with_telemetry += 1
+        cpu, mem = summary.get("cpu") or {}, summary.get("memory") or {}
+        act.cpu_time += cpu.get("time_s") or 0.0
+        if "percent" in cpu:
+            act.cpu_percent.append(cpu["percent"])
+        rss = mem.get("rss_bytes")
+        if rss is not None and (act.peak_rss is None or rss > act.peak_rss):
+            act.peak_rss = rss
+        act.rss_growth += max(mem.get("rss_delta_bytes") or 0.0, 0.0)
+        io, net = summary.get("io") or {}, summary.get("network") or {}
+        if io:
+            act.io_read = (act.io_read or 0.0) + (io.get("read_bytes") or 0.0)
+            act.io_write = (act.io_write or 0.0) + (io.get("write_bytes") or 0.0)
+        if net:
+            act.net_sent = (act.net_sent or 0.0) + (net.get("bytes_sent") or 0.0)
+            act.net_recv = (act.net_recv or 0.0) + (net.get("bytes_recv") or 0.0)
+        gpu_pct = [g["memory_percent"] for g in (summary.get("gpu") or {}).values() if "memory_percent" in g]
+        if gpu_pct:
+            act.gpu_max_mem_percent = max(gpu_pct + [act.gpu_max_mem_percent or 0.0])
+        for snap in (msg.get("telemetry_at_start"), msg.get("telemetry_at_end")):
+            if isinstance(snap, dict) and isinstance(snap.get("timestamp"), (int, float)):
+                ts = snap["timestamp"]
+                if ts not in wf.samples:
+                    cpu_pct = (snap.get("cpu") or {}).get("percent_all")
+                    mem_pct = ((snap.get("memory") or {}).get("virtual") or {}).get("percent")
+                    wf.samples[ts] = (cpu_pct, mem_pct)
+                    gpus = [g.get("used") / g["total"] * 100 for g in (snap.get("gpu") or {}).values()
+                            if isinstance(g, dict) and g.get("total") and isinstance(g.get("used"), (int, float))]
+                    if gpus:
+                        wf.gpu_samples[ts] = max(gpus)
