@@ -178,6 +178,10 @@ class Run:
         data = msg.get("data")
         if data is not None and type(data) is not bytes:
             msg["data"] = self.sanitize(data)
+        for key in ("stdout", "stderr"):  # free text: valid UTF-8, capped, URL passwords masked
+            v = msg.get(key)
+            if v is not None:
+                msg[key] = self.sanitize(v)
         return msg
 
     def fresh_telemetry(self) -> dict | None:

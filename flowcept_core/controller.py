@@ -319,7 +319,7 @@ class Flowcept:
         from flowcept_core import __version__
 
         msg["flowcept_version"] = __version__
-        msg.update(workflow_system_fields(settings.section("sys_metadata"), settings.get("extra_metadata")))
+        msg.update(workflow_system_fields(settings.section("sys_metadata"), settings.get("extra_metadata"), run.limits))
         # machine_info is part of the workflow schema: on unless telemetry_capture.machine_info is false
         if settings.section("telemetry_capture").get("machine_info", True) is not False:
             from flowcept_core.telemetry import TelemetryConfig, machine_info

@@ -14,13 +14,14 @@ def export_documents(docs: list[dict], path: str, export_format: str = "json", s
     """Write docs to path in export_format; with should_zip, path + ".zip" holding it. Returns the written path."""
     if export_format not in FORMATS:
         raise ValueError(f"export_format={export_format!r} is not supported; choose one of {list(FORMATS)}")
+    from flowcept_core.private_files import make_private, open_private
     from flowcept_core.serialize import dumps_line, dumps_lines
 
     if export_format == "jsonl":
-        with open(path, "wb") as f:
+        with open_private(path) as f:  # 0600: exports hold captured values
             f.writelines(map(dumps_line, docs))
     elif export_format == "json":
-        with open(path, "wb") as f:
+        with open_private(path) as f:
             # encoded JSON never holds a raw newline (strings escape it): the line ends are the separators
             f.write(b"[" + dumps_lines(docs).rstrip(b"\n").replace(b"\n", b",") + b"]")
     else:
@@ -34,9 +35,10 @@ def export_documents(docs: list[dict], path: str, export_format: str = "json", s
                 df.to_parquet(path, index=False)
             except ImportError as e:
                 raise ModuleNotFoundError(f"parquet export needs pyarrow: pip install pyarrow ({e})") from None
+        make_private(path)
     if should_zip:
         zipped = f"{path}.zip"
-        with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        with open_private(zipped) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(path, os.path.basename(path))
         os.remove(path)
         return zipped

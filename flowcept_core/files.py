@@ -215,7 +215,9 @@ def consolidate_files(base: str, workflow_id: str | None, cleanup_files: bool = 
         inputs.insert(0, target)
     wanted = workflow_id.encode() if workflow_id else None
     tmp = f"{target}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as out:
+    from flowcept_core.private_files import open_private
+
+    with open_private(tmp) as out:
         for p in inputs:
             with open(p, "rb") as f:
                 for line in f:

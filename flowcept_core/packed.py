@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowcept_core.serialize import ValueLimits, all_plain, sanitize
+from flowcept_core.serialize import I64_MAX, I64_MIN, ValueLimits, all_plain, finite, plain_str, sanitize
 
 __all__ = ["PACKED_TYPE", "pack", "expand", "message_count"]
 
 PACKED_TYPE = "flowcept_packed"
 _VERSION = 1
 # Positions of user values inside each record kind: a record whose values are not plain is built here instead.
-_VALUE_SLOTS = {"task": (5, 6, 7), "light": (3, 4, 5), "iteration": (2, 5)}
+# The error text is checked too: a URL in it may carry a password, masked on this side.
+_VALUE_SLOTS = {"task": (5, 6, 7, 8), "light": (3, 4, 5, 6), "iteration": (2, 5)}
 
 
 def _kind(tmpl: Any) -> str | None:
@@ -73,7 +74,18 @@ def pack(run: Any, raw: list) -> dict:
                     if not ok:
                         break
                     continue
-            if c in _SCALARS or (c is str and len(v) <= lim) or (c is dict and not v):
+            if c is int:
+                if I64_MIN <= v <= I64_MAX:
+                    continue
+                ok = False
+                break
+            if c is float:
+                if finite(v):
+                    continue
+                ok = False
+                break
+            if c in _SCALARS or (c is str and len(v) <= lim and "://" not in v and v.isascii()) or (
+                    c is dict and not v):
                 continue
             if not _plain(v, limits):
                 ok = False
@@ -94,17 +106,25 @@ def pack(run: Any, raw: list) -> dict:
             "records": records}
 
 
-_SCALARS = frozenset({int, float, bool, type(None)})
+_SCALARS = frozenset({bool, type(None)})
 
 
 def _register(tmpl: Any, wire_id: int, templates: dict, limits: ValueLimits) -> tuple[int, tuple[int, ...]]:
     kind = _kind(tmpl)
-    if kind is None:
-        return -1, ()
+    if kind is None or _has_secret_names(tmpl, kind, limits.redact):
+        return -1, ()  # built on this side: secrets are masked before they leave the process
     state = tmpl.state(lambda v: sanitize(v, limits))
     state["kind"] = kind
     templates[str(wire_id)] = state
     return wire_id, _VALUE_SLOTS[kind]
+
+
+def _has_secret_names(tmpl: Any, kind: str, redact: Any) -> bool:
+    if redact is None:
+        return False
+    if kind == "iteration":
+        return redact.secret_key(tmpl.loop.item_name)
+    return tmpl.has_secret_params(redact)
 
 
 def message_count(batch: list[dict]) -> int:
@@ -114,14 +134,21 @@ def message_count(batch: list[dict]) -> int:
 
 def _plain(v: Any, limits: ValueLimits) -> bool:
     t = type(v)
-    if t is int or t is float or t is bool:
+    if t is int:
+        return I64_MIN <= v <= I64_MAX
+    if t is float:
+        return finite(v)
+    if t is bool:
         return True
     if t is str:
-        return len(v) <= limits.max_bytes >> 2
+        return plain_str(v, limits.max_bytes)
     if t is tuple or t is list:
         return len(v) <= 64 and all_plain(v, limits.max_bytes)
     if t is dict:
-        return len(v) <= 64 and all(type(k) is str for k in v) and all_plain(v.values(), limits.max_bytes)
+        if len(v) > 64 or not all_plain(v.values(), limits.max_bytes):
+            return False
+        redact = limits.redact
+        return not redact.keys_need_work(v) if redact is not None else all(type(k) is str and k.isascii() for k in v)
     return False
 
 
@@ -133,7 +160,8 @@ class _RunView:
         self.campaign_id = header.get("campaign_id")
         self.enrich = bool(header.get("enrich", True))
         self.host_fields = header.get("host") or {}
-        self.limits = ValueLimits(*header.get("limits", ()))
+        # the producer masked secrets (records with secret names or values were built there)
+        self.limits = ValueLimits(*header.get("limits", ()), redact=None)
         prefixes = sorted((int(first), str(prefix)) for first, prefix in header.get("ids") or [(1, "")])
         self._prefixes = prefixes
 

@@ -105,7 +105,9 @@ class Retained:
             return
         if self._fd is None:
             directory = self.spool_dir or tempfile.gettempdir()
-            os.makedirs(directory, exist_ok=True)
+            from flowcept_core.private_files import make_private_dirs
+
+            make_private_dirs(directory)  # a directory created here is 0700
             fd, path = tempfile.mkstemp(prefix=".flowcept-buffer-", suffix=".jsonl.part", dir=directory)
             os.fchmod(fd, _FILE_MODE)
             self._fd, self.spool_path = fd, path

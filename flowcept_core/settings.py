@@ -86,28 +86,20 @@ class Settings:
         return copy.deepcopy(self._tree)
 
     def redacted(self) -> dict:
-        """A copy safe to store in provenance: passwords, tokens and URIs with credentials are masked."""
-        return _redact(self._tree)
+        """A copy safe to store in provenance or print: values under secret-looking keys (the built-in words plus
+        ``project.secret_keys``) and URL passwords are ``***``. Called for the workflow message's
+        ``flowcept_settings`` and by ``flowcept settings``; masks even with ``project.redact_secrets: false``
+        (that switch is about captured values; the settings' own credentials are never shown)."""
+        from flowcept_core.redact import DEFAULT_REDACTOR, redactor_from_settings
+
+        try:
+            redactor = redactor_from_settings({**self.section("project"), "redact_secrets": True})
+        except ValueError:
+            redactor = DEFAULT_REDACTOR
+        return redactor.redact_tree(self._tree)
 
     def __repr__(self) -> str:
         return f"Settings(source={self.source!r})"
-
-
-def _redact(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        out = {}
-        for k, v in node.items():
-            lk = str(k).lower()
-            if any(s in lk for s in ("password", "secret", "token", "api_key")) and v is not None:
-                out[k] = "***"
-            elif lk.endswith("uri") and isinstance(v, str) and "@" in v:
-                out[k] = "***"
-            else:
-                out[k] = _redact(v)
-        return out
-    if isinstance(node, list):
-        return [_redact(v) for v in node]
-    return node
 
 
 def _merge(base: dict, over: Mapping, top: bool = False) -> dict:
@@ -186,6 +178,7 @@ def validate(tree: Mapping[str, Any]) -> list[str]:
     if s.get("databases.lmdb.enabled") and not s.get("databases.lmdb.path"):
         raise SettingsError("settings key databases.lmdb.enabled is true but databases.lmdb.path is "
                             f"{s.get('databases.lmdb.path')!r}; give a directory path or disable lmdb")
+    _check_secret_keys(s.get("project.secret_keys"))
     if s.get("mq.same_as_kvdb") and not s.get("kv_db.enabled"):
         raise SettingsError("settings key mq.same_as_kvdb is true but kv_db.enabled is false; "
                             "enable kv_db or set mq.same_as_kvdb: false")
@@ -193,6 +186,15 @@ def validate(tree: Mapping[str, Any]) -> list[str]:
 
 
 _MISSING = object()
+
+
+def _check_secret_keys(value: Any) -> None:
+    from flowcept_core.redact import check_secret_keys
+
+    try:
+        check_secret_keys(value)
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ import struct
 from collections.abc import Iterator
 
 from flowcept_core.logger import get_logger
+from flowcept_core.private_files import make_private_dirs, open_private
 from flowcept_core.wire import decode_batch, encode_batch
 
 __all__ = ["Spill", "default_spill_dir", "orphan_spills"]
@@ -50,8 +51,8 @@ class Spill:
             self.dropped += n
             return False
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(self.path, "ab") as f:
+            make_private_dirs(self.directory)  # 0700 / 0600: spilled batches hold captured values
+            with open_private(self.path, "ab") as f:
                 f.write(frame)
                 f.flush()
         except OSError as e:

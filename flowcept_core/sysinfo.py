@@ -1,12 +1,13 @@
 """Facts about this host and process, computed once: host fields for tasks, system fields for workflows.
 
-Never includes the process environment (it may hold secrets).
+Never includes the process environment (it may hold secrets); extra_metadata is masked like captured values.
 """
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["host_fields", "workflow_system_fields", "flowcept_version"]
 
@@ -49,8 +50,15 @@ def host_fields() -> dict:
     return {"hostname": _fqdn(), "node_name": os.uname()[1], "login_name": _login_name()}
 
 
-def workflow_system_fields(sys_metadata: dict | None, extra_metadata: dict | None) -> dict:
-    """System fields of a workflow message: user, sys_name, node_name, hostname, ips, environment_id, version."""
+def workflow_system_fields(sys_metadata: dict | None, extra_metadata: dict | None, limits: Any = None) -> dict:
+    """System fields of a workflow message: user, sys_name, node_name, hostname, ips, environment_id, version.
+
+    Called when the workflow message is built. ``extra_metadata`` is sanitized with limits (a ValueLimits; the
+    defaults when None): storable values, secrets under secret-looking keys and URL passwords masked.
+    """
+    from flowcept_core.serialize import DEFAULT_LIMITS, sanitize
+
+    limits = limits if limits is not None else DEFAULT_LIMITS
     sm = sys_metadata or {}
     uname = os.uname()
     fields = {
@@ -64,5 +72,5 @@ def workflow_system_fields(sys_metadata: dict | None, extra_metadata: dict | Non
         "flowcept_version": flowcept_version(),
     }
     if extra_metadata:
-        fields["extra_metadata"] = extra_metadata
+        fields["extra_metadata"] = sanitize(extra_metadata, limits)
     return {k: v for k, v in fields.items() if v is not None}

@@ -23,15 +23,29 @@ def _default(obj: Any) -> Any:
 
 
 def encode_batch(messages: list[dict]) -> bytes:
-    """msgpack bytes of a list of message dicts (values msgpack cannot carry are sanitized)."""
+    """msgpack bytes of a list of message dicts (values msgpack cannot carry are sanitized).
+
+    When msgpack refuses the batch (a lone surrogate, an int past 64 bits), only the values are sanitized, one at a
+    time: message fields, and in a packed message each record field, so no list is cut and every message stays.
+    """
     import msgpack
 
     try:
         return msgpack.packb(messages, default=_default, use_bin_type=True)
     except (TypeError, ValueError, OverflowError):
-        from flowcept_core.serialize import sanitize
+        return msgpack.packb([_safe_message(m) for m in messages], default=_default, use_bin_type=True)
 
-        return msgpack.packb([sanitize(m) for m in messages], default=_default, use_bin_type=True)
+
+def _safe_message(msg: Any) -> Any:
+    from flowcept_core.serialize import sanitize
+
+    if type(msg) is not dict:
+        return sanitize(msg)
+    out = {k if type(k) is str else str(k): sanitize(v) for k, v in msg.items() if k != "records"}
+    if "records" in msg:
+        records = msg["records"]
+        out["records"] = [sanitize(r) for r in records] if isinstance(records, list) else sanitize(records)
+    return out
 
 
 def decode_batch(payload: bytes) -> list[dict]:

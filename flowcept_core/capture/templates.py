@@ -11,7 +11,7 @@ from typing import Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.ids import new_id
-from flowcept_core.serialize import all_plain, is_namespace, sanitize_dict, too_long
+from flowcept_core.serialize import I64_MAX, I64_MIN, all_plain, finite, is_namespace, plain_str, sanitize_dict
 from flowcept_core.telemetry.summary import attach_telemetry
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
@@ -26,13 +26,14 @@ class TaskTemplate:
     """What a decorated function's messages share: activity_id, parameter names, output names, tags, metadata."""
 
     __slots__ = ("activity_id", "names", "defaults", "skip", "output_names", "args_handler", "tags",
-                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width")
+                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width", "secret")
 
     def __init__(self, func: Callable, *, lightweight: bool = False, output_names: Any = None,
                  args_handler: Callable | None = None, tags: Any = None, custom_metadata: dict | None = None,
                  workflow_id: str | None = None, campaign_id: str | None = None, subtype: str | None = None,
                  activity_id: str | None = None):
         self.activity_id = activity_id or getattr(func, "__name__", type(func).__name__)
+        self.secret = (None, False)  # (redactor, any parameter name secret for it): see has_secret_params
         self.lightweight = lightweight
         self.width = 7 if lightweight else 11  # length of the flat record a call lays into the buffer
         self.names, self.defaults, self.skip = _parameters(func)
@@ -69,7 +70,15 @@ class TaskTemplate:
         tmpl.names = tuple(tmpl.names or ())
         tmpl.defaults = tmpl.defaults or {}
         tmpl.args_handler = None
+        tmpl.secret = (None, False)
         return tmpl
+
+    def has_secret_params(self, redact: Any) -> bool:
+        """True when a parameter name is secret for this redactor (checked once per redactor, not per call)."""
+        secret = self.secret
+        if secret[0] is not redact:
+            secret = self.secret = (redact, redact is not None and redact.secret_names(self.names))
+        return secret[1]
 
     # binding ------------------------------------------------------------------
     def bind(self, args: tuple, kwargs: dict | None) -> dict:
@@ -129,12 +138,16 @@ class TaskTemplate:
     # materialization ----------------------------------------------------------------
     def _used(self, args: tuple, kwargs: Any, limits: Any) -> dict:
         # Fast path (the common case): positional scalars only, no defaults to add.
-        if not kwargs and not self.defaults and not self.skip:
+        secret = self.secret
+        if secret[0] is not limits.redact:
+            secret = (None, self.has_secret_params(limits.redact))
+        if not kwargs and not self.defaults and not self.skip and not secret[1]:
             n = len(args)
             if n == 1 and self.names:
                 v = args[0]
                 t = type(v)
-                if t is int or t is float or t is bool or (t is str and not too_long(v, limits.max_bytes)):
+                if (t is int and I64_MIN <= v <= I64_MAX) or (t is float and finite(v)) or t is bool or (
+                        t is str and plain_str(v, limits.max_bytes)):
                     return {self.names[0]: v}
             elif n <= len(self.names):
                 used = dict(zip(self.names, args, strict=False))
@@ -146,7 +159,8 @@ class TaskTemplate:
         if result is None:
             return None
         t = type(result)
-        plain = t is int or t is float or t is bool or (t is str and not too_long(result, limits.max_bytes))
+        plain = (t is int and I64_MIN <= result <= I64_MAX) or (t is float and finite(result)) or t is bool or (
+            t is str and plain_str(result, limits.max_bytes))
         if plain and self.output_names is None:
             return {"arg_0": result}
         generated = self.outputs(result)
@@ -174,7 +188,7 @@ class TaskTemplate:
         if generated is not None:
             msg["generated"] = generated
         if err is not None:
-            msg["stderr"] = err
+            msg["stderr"] = err if limits.redact is None else limits.redact.mask_urls(err)
         if parent is not None:
             msg["parent_task_id"] = run.format_id(parent) if type(parent) is int else parent
         if self.tags is not None:
@@ -203,7 +217,7 @@ class TaskTemplate:
         if generated is not None:
             msg["generated"] = generated
         if err is not None:
-            msg["stderr"] = err
+            msg["stderr"] = err if limits.redact is None else limits.redact.mask_urls(err)
         if parent is not None:
             msg["parent_task_id"] = run.format_id(parent) if type(parent) is int else parent
         return msg

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from flowcept_core.redact import mask_command_line
 from flowcept_core.telemetry.config import TelemetryConfig
 
 __all__ = ["capture_telemetry", "machine_info"]
@@ -91,7 +92,7 @@ def _capture_process(cfg: TelemetryConfig) -> dict:
             "cpu_times": p.cpu_times()._asdict(),
             "cpu_percent": float(p.cpu_percent(interval=None)),
             "executable": _try(p.exe, "process exe"),
-            "cmd_line": _try(p.cmdline, "process cmdline"),
+            "cmd_line": mask_command_line(_try(p.cmdline, "process cmdline")),  # --password=x -> --password=***
             "num_open_file_descriptors": _try(p.num_fds, "process num_fds"),
             "num_connections": _try(lambda: len(conns()), "process connections"),
             "num_open_files": _try(lambda: len(p.open_files()), "process open_files"),

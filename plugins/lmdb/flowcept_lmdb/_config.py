@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flowcept_core.stores import StoreError
+from flowcept_core.plugin import StoreError
 
 __all__ = ["LMDBConfig", "read_config", "prepare_directory", "DEFAULT_MAP_SIZE", "DEFAULT_MAX_MAP_SIZE"]
 
@@ -91,8 +91,10 @@ def prepare_directory(cfg: LMDBConfig) -> None:
     where = f"databases.lmdb.path={cfg.raw_path!r}"
     if os.path.exists(cfg.path) and not os.path.isdir(cfg.path):
         raise StoreError(f"{where}: is a file, not a directory (LMDB needs a directory for data.mdb and lock.mdb)")
+    from flowcept_core.private_files import make_private_dirs
+
     try:
-        os.makedirs(cfg.path, exist_ok=True)
+        make_private_dirs(cfg.path)  # 0700 (data.mdb and lock.mdb are 0600): the store holds captured values
     except OSError as e:
         raise StoreError(f"{where}: cannot create the directory ({type(e).__name__}: {e.strerror or e})") from None
     if not os.access(cfg.path, os.W_OK | os.X_OK):
