@@ -2,11 +2,12 @@
 
 A value is replaced by ``***`` when the key it sits under looks secret: one of the secret words (``password``,
 ``passwd``, ``secret``, ``token``, ``api_key``, ``apikey``, ``access_key``, ``credentials``, ``authorization``,
-``private_key``, plus ``project.secret_keys``) appears as a whole part of the key, case-insensitively, parts being
-split at ``_``, ``-``, ``.``, spaces and camelCase boundaries (``db_password``, ``X-Api-Key``, ``accessToken`` match;
-``max_tokens``, ``tokenizer`` do not). ``None`` and booleans under such keys are kept (``use_token: true`` says
-nothing secret). Inside any string, the password of a URL (``scheme://user:pw@host``) becomes ``***``. Command lines
-(``--password=x``, ``--token x``) are masked argument by argument.
+``private_key``, ``signing_key``, plus ``project.secret_keys``) appears as a whole part of the key,
+case-insensitively, parts being split at ``_``, ``-``, ``.``, spaces and camelCase boundaries (``db_password``,
+``X-Api-Key``, ``accessToken`` match; ``max_tokens``, ``tokenizer`` do not). ``None`` and booleans under such
+keys are kept (``use_token: true`` says nothing secret). Inside any string, the password of a URL
+(``scheme://user:pw@host``) becomes ``***``. Command lines (``--password=x``, ``--token x``) are masked argument by
+argument.
 
 Called off the hot path: by flowcept_core.serialize while values are sanitized, for settings snapshots, workflow
 metadata and process command lines. ``project.redact_secrets: false`` turns it off.
@@ -29,7 +30,7 @@ __all__ = ["Redactor", "DEFAULT_SECRET_KEYS", "MASK", "DEFAULT_REDACTOR", "redac
 
 MASK = "***"
 DEFAULT_SECRET_KEYS: tuple[str, ...] = ("password", "passwd", "secret", "token", "api_key", "apikey", "access_key",
-                                        "credentials", "authorization", "private_key")
+                                        "credentials", "authorization", "private_key", "signing_key")
 # settings keys of this feature: their values are configuration, not secrets
 _EXEMPT_KEYS = frozenset({"secret_keys", "redact_secrets"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

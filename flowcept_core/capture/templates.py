@@ -74,10 +74,13 @@ class TaskTemplate:
         return tmpl
 
     def has_secret_params(self, redact: Any) -> bool:
-        """True when a parameter name is secret for this redactor (checked once per redactor, not per call)."""
+        """True when a parameter or output name is secret for this redactor (checked once per redactor, not per
+        call): such calls take the path that masks values by key."""
         secret = self.secret
         if secret[0] is not redact:
-            secret = self.secret = (redact, redact is not None and redact.secret_names(self.names))
+            on = self.output_names
+            names = (*self.names, *([on] if isinstance(on, str) else (on or ())))
+            secret = self.secret = (redact, redact is not None and redact.secret_names(names))
         return secret[1]
 
     # binding ------------------------------------------------------------------
