@@ -54,7 +54,9 @@ DEFAULTS: dict[str, Any] = {
         "channel": "interception",
         "group_id": None,
         "buffer_size": 50,
-        "insertion_buffer_time_secs": 5,
+        # a message waits at most this long in the producer before it is published (fewer than buffer_size
+        # pending); with db_buffer.insertion_buffer_time_secs it bounds how soon Flowcept.db sees a task
+        "insertion_buffer_time_secs": 0.25,
         # bounds between capture and the stores: capture waits for delivery past them (memory stays flat)
         "max_pending_messages": 50_000,  # this process's buffer; also what a SIGKILL can lose at most
         "queue_max_messages": 20_000,  # each in-process MQ queue
@@ -74,7 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "analytics": {},
     "agent": {},
     "db_buffer": {
-        "insertion_buffer_time_secs": 5,
+        "insertion_buffer_time_secs": 0.25,  # a document waits at most this long in the DocumentInserter
         "buffer_size": 50,
         "remove_empty_fields": False,
         "stop_max_trials": 240,
