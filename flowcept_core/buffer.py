@@ -30,7 +30,6 @@ from flowcept_core.logger import get_logger
 from flowcept_core.packed import message_count, pack
 from flowcept_core.retained import Retained
 from flowcept_core.serialize import ValueLimits, sanitize, sanitize_dict
-from flowcept_core.sysinfo import host_fields
 
 __all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
 
@@ -51,7 +50,7 @@ class Run:
 
     def __init__(self, *, workflow_id: str, campaign_id: str | None, workflow_name: str | None, settings: Any,
                  sink: Any = None, retain: bool = True, telemetry: Any = None, telemetry_cfg: Any = None,
-                 producer_id: str | None = None, spool_dir: str | None = None):
+                 producer_id: str | None = None, spool_dir: str | None = None, host: dict | None = None):
         self.workflow_id = workflow_id
         self.campaign_id = campaign_id
         self.workflow_name = workflow_name
@@ -62,18 +61,15 @@ class Run:
         mq = settings.section("mq")
         self.batch_size = int(mq.get("buffer_size", 50))
         self.flush_secs = float(mq.get("insertion_buffer_time_secs", 5))
-        self.sink = sink
-        self.retained: Retained | None = None
-        if retain or sink is None:
-            self.retained = Retained(spool_dir)
+        self.retained: Retained | None = Retained(spool_dir) if retain else None
         self.max_entries = max(int(mq.get("max_pending_messages") or 50_000), 1) * _RECORD_ENTRIES
-        # networked MQ and nothing to keep here: ship compact records, consumers build the messages
-        self.packed = sink is not None and self.retained is None and not getattr(sink, "in_process", False)
-        self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None
+        self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None; may be set after start
         self.telemetry_cfg = telemetry_cfg
-        self.host_fields = host_fields()
+        self.host_fields: dict = {}
+        self.hostname: str | None = None  # both set by set_host_fields() before anything is drained
+        if host is not None:
+            self.set_host_fields(host)
         self.format_id = format_id
-        self.hostname = self.host_fields["hostname"]
         self.producer_id = producer_id or f"{os.uname()[1]}-{os.getpid()}-{id(self):x}"
         self.items: list = []
         self.append = self.items.append
@@ -83,11 +79,10 @@ class Run:
         self.unpublished = 0
         self.spill: Any = None
         self._retry_at = 0.0
-        if sink is not None and int(mq.get("spill_max_bytes") or 0) > 0:
-            from flowcept_core.spill import Spill, default_spill_dir
-
-            spill_dir = mq.get("spill_dir") or default_spill_dir()
-            self.spill = Spill(spill_dir, self.spill_name(mq), int(mq["spill_max_bytes"]))
+        self.sink: Any = None
+        self.packed = False
+        if sink is not None:
+            self.attach_sink(sink)
         self.late = 0
         self.errors = 0
         self._drain_lock = threading.Lock()
@@ -95,6 +90,23 @@ class Run:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.throttled = 0  # times capture had to wait for delivery (backpressure)
+
+    def attach_sink(self, sink: Any) -> None:
+        """Deliver to the MQ sink (before start(); with nothing to keep here, a networked MQ gets packed records)."""
+        mq = self.settings.section("mq")
+        self.sink = sink
+        # networked MQ and nothing to keep here: ship compact records, consumers build the messages
+        self.packed = self.retained is None and not getattr(sink, "in_process", False)
+        if int(mq.get("spill_max_bytes") or 0) > 0:
+            from flowcept_core.spill import Spill, default_spill_dir
+
+            spill_dir = mq.get("spill_dir") or default_spill_dir()
+            self.spill = Spill(spill_dir, self.spill_name(mq), int(mq["spill_max_bytes"]))
+
+    def set_host_fields(self, fields: dict) -> None:
+        """The host fields enriched messages get (hostname, node_name, login_name)."""
+        self.host_fields = fields
+        self.hostname = fields.get("hostname")
 
     # producers ---------------------------------------------------------------
     def emit(self, msg: dict) -> None:
@@ -175,6 +187,8 @@ class Run:
             v = msg.get(key)
             if v is not None:
                 msg[key] = sanitize_dict(v, self.limits) if type(v) is dict else self.sanitize(v)
+        if msg.get("hostname", 1) is None:  # a FlowceptTask made before the host fields were known
+            msg["hostname"] = self.hostname
         data = msg.get("data")
         if data is not None and type(data) is not bytes:
             msg["data"] = self.sanitize(data)
@@ -205,6 +219,10 @@ class Run:
         from flowcept_core.gcpause import gc_paused
 
         local = self.sink is None or getattr(self.sink, "in_process", False)
+        if not self.host_fields:  # not given by whoever started the run: needed to build messages now
+            from flowcept_core.sysinfo import host_fields
+
+            self.set_host_fields(host_fields())
         with self._drain_lock, gc_paused() if local else nullcontext():
             items = self.items
             end = len(items)  # records appended from now on wait for the next drain

@@ -13,7 +13,6 @@ written over them in place; one that outgrew its room is spliced in when the mes
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import weakref
 from typing import Any
@@ -104,6 +103,8 @@ class Retained:
         if not self._buf and not (create and self._fd is None):
             return
         if self._fd is None:
+            import tempfile
+
             directory = self.spool_dir or tempfile.gettempdir()
             from flowcept_core.private_files import make_private_dirs
 
@@ -191,6 +192,8 @@ class Retained:
                     self._finalizer.detach()
                 self._finalizer = weakref.finalize(self, _close, self._fd)
                 return self.count
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(prefix=".flowcept-buffer-", suffix=".jsonl.tmp", dir=directory)
             try:
                 os.fchmod(fd, _FILE_MODE)

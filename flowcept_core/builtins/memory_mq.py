@@ -143,6 +143,11 @@ class MemorySubscription:
             self._unacked.extend(got)
         return got
 
+    def wake(self) -> None:
+        """Make a receive() that is waiting return now (the consumer is stopping)."""
+        with self._q.cond:
+            self._q.cond.notify_all()
+
     def ack(self) -> None:
         self._unacked = []
 

@@ -103,6 +103,9 @@ class BaseConsumer(ABC):
     def stop_consumption(self, timeout: float | None = 5.0) -> None:
         """Stop listening and wait for the consumer thread (idempotent)."""
         self._stop_event.set()
+        wake = getattr(getattr(self, "_subscription", None), "wake", None)
+        if wake is not None:  # a receive() waiting for messages returns now, not at its timeout
+            wake()
         t = self._main_thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
