@@ -1,23 +1,93 @@
-"""The ``flowcept`` command: ``flowcept plugins``, ``flowcept settings``, ``flowcept version``."""
+"""The ``flowcept`` command: one subcommand per job (``flowcept <command> --help`` shows its options and examples).
+
+Subcommands live beside this module: settings (settings_cli), data (cli_data: query, workflows, workflow, report,
+export, read-buffer), services (cli_services: init-settings, check-services, start-consumer, stream). Upstream
+1.0.3's flags (``flowcept --query --filter ...``) are translated by cli_legacy. Usage errors (a missing file, a
+malformed JSON filter, an unknown id) print one line and exit with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+_EXAMPLES = """examples:
+  flowcept init-settings                       write a commented ~/.flowcept/settings.yaml
+  flowcept settings --check                    resolved settings, checked
+  flowcept check-services                      is each enabled service up?
+  flowcept workflows                           stored workflows with task counts
+  flowcept workflow WORKFLOW_ID                a workflow's summary
+  flowcept query --filter '{"status": "ERROR"}' --limit 10
+  flowcept report --input flowcept_buffer.jsonl --print
+  flowcept export --workflow-id WORKFLOW_ID --format csv --output tasks.csv
+  flowcept read-buffer flowcept_buffer.jsonl --type task --limit 20
+
+upstream's flags keep working: flowcept --version, --show-settings, --init-settings, --config-profile NAME,
+--check-services, --start-consumption-services, --stream-messages, --workflow-count --workflow-id ID,
+--query --filter JSON, --get-task --task-id ID, --generate-report --input-path FILE --output-path FILE
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flowcept", description="Workflow provenance capture")
-    sub = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    """Called by main; returns the parser of every subcommand (each sets ``func`` or is dispatched by name)."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="flowcept", description="Workflow provenance capture: settings, "
+                                     "services, queries, reports and exports.", epilog=_EXAMPLES,
+                                     formatter_class=formatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.add_parser("plugins", help="list MQ backends, interceptors, stores and consumers, with failures")
     from flowcept_core.settings_cli import add_settings_parser
 
     add_settings_parser(sub)
     sub.add_parser("version", help="print the version")
+    from flowcept_core.cli_data import add_data_parsers
+    from flowcept_core.cli_services import add_service_parsers
+
+    add_service_parsers(sub, formatter)
+    add_data_parsers(sub, formatter)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``flowcept`` command; returns the exit status (0 ok, 1 a check failed, 2 usage error)."""
+    from flowcept_core.cli_common import UsageError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except UsageError as e:
+        print(f"flowcept: error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"flowcept: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a query on a store that is down, a filter with an unknown operator...
+        from flowcept_core.filters import FilterError
+
+        if isinstance(e, FilterError):
+            print(f"flowcept: error: {e}", file=sys.stderr)
+            return 2
+        print(f"flowcept: error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
+    from flowcept_core.cli_legacy import LEGACY_FLAGS, translate
+
+    if argv and argv[0].partition("=")[0] in LEGACY_FLAGS and argv[0] not in ("--version",):
+        translated = translate(argv)
+        if isinstance(translated, int):
+            return translated
+        argv = translated
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
-    if args.command == "version":
+    if args.version or args.command == "version":
         from flowcept_core import __version__
 
         print(__version__)
@@ -29,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         from flowcept_core.settings_cli import run_settings
 
         return run_settings(args)
+    elif getattr(args, "func", None) is not None:
+        return args.func(args)
+    else:
+        parser.print_help()
     return 0
 
 
