@@ -85,8 +85,9 @@ class Flowcept:
         self.check_safe_stops = check_safe_stops
         self._save_workflow = bool(kwargs.pop("save_workflows", save_workflow))
         self._delete_buffer_file = delete_buffer_file
-        self._adapter_args = args
-        self._adapter_kwargs = kwargs
+        from flowcept_core.interceptors import accepted_kwargs
+
+        self._adapter_kwargs = accepted_kwargs(interceptors, args, kwargs)  # TypeError for unknown ones
         self._settings: Settings | None = None
         self._run: Run | None = None
         self._interceptors: list[Any] = []
@@ -243,20 +244,9 @@ class Flowcept:
         release_inserter(inserter, timeout)
 
     def _start_interceptors(self, settings: Settings, run: Run) -> None:
-        from flowcept_core.registry import get_registry
+        from flowcept_core.interceptors import start_interceptors
 
-        names = self._interceptor_names
-        if names is None:
-            names = ["instrumentation"]
-        registry = get_registry()
-        for name in names:
-            if name == "instrumentation" and not settings.get("instrumentation.enabled", True):
-                get_logger().info("instrumentation.enabled is false: decorated functions run without capture")
-                continue
-            spec = registry.resolve("interceptor", name)
-            interceptor = spec.factory(settings, *self._adapter_args, **self._adapter_kwargs)
-            interceptor.start(run)
-            self._interceptors.append(interceptor)
+        start_interceptors(self, settings, run)
 
     def stop(self) -> None:
         """Stop capture: flush and deliver everything, then write the buffer file if enabled. Idempotent."""

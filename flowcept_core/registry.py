@@ -2,7 +2,9 @@
 
 Built-ins register through the same hooks as plugins. Entry points load sorted by name unless
 ``FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD=1`` (or ``plugins.autoload: false``); names in ``plugins.disabled`` are skipped.
-A plugin that fails to import is recorded, not fatal (``FLOWCEPT_STRICT_PLUGINS=1`` re-raises).
+A plugin that fails to import, implements a hook that does not exist, or returns a bad spec is recorded, not fatal
+(``FLOWCEPT_STRICT_PLUGINS=1`` re-raises). Every spec handed out has a callable ``factory`` (a PluginFactory) that
+imports the plugin's library on first call, with an install hint when it is missing.
 
 Example::
 
@@ -12,28 +14,30 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
-from typing import Any
+from typing import Any, Literal, overload
 
 import pluggy
 
 from flowcept_core import hookspecs
 from flowcept_core.hookspecs import PROJECT_NAME
+from flowcept_core.specs import NAME_RULE, ConsumerSpec, InterceptorSpec, MQBackendSpec, PluginSpec, StoreSpec
 
 __all__ = ["PluginRegistry", "PluginError", "UnknownPluginError", "DuplicatePluginError", "PluginLoadError",
-           "get_registry", "reset_registry", "KINDS", "BUILTIN_DIST"]
+           "Provided", "get_registry", "reset_registry", "KINDS", "BUILTIN_DIST"]
 
 BUILTIN_DIST = "flowcept (built-in)"
-# kind -> (hook name, the settings key or argument a user types the name in)
-KINDS: dict[str, tuple[str, str]] = {
-    "mq_backend": ("flowcept_mq_backends", "mq.type"),
-    "interceptor": ("flowcept_interceptors", "Flowcept(interceptors=[...])"),
-    "store": ("flowcept_stores", "databases.<name>.enabled"),
-    "consumer": ("flowcept_consumers", "consumers"),
+# kind -> (hook name, the settings key or argument a user types the name in, spec class)
+KINDS: dict[str, tuple[str, str, type[PluginSpec]]] = {
+    "mq_backend": ("flowcept_mq_backends", "mq.type", MQBackendSpec),
+    "interceptor": ("flowcept_interceptors", "Flowcept(interceptors=[...]) or adapters.<key>.kind", InterceptorSpec),
+    "store": ("flowcept_stores", "databases.<name>.enabled", StoreSpec),
+    "consumer": ("flowcept_consumers", "plugins.consumers", ConsumerSpec),
 }
+Kind = Literal["mq_backend", "interceptor", "store", "consumer"]
 
 
 class PluginError(Exception):
@@ -48,8 +52,8 @@ class DuplicatePluginError(PluginError):
     """Two distributions provide the same name for the same kind."""
 
 
-class PluginLoadError(PluginError):
-    """The plugin providing the name failed to load."""
+class PluginLoadError(PluginError, ImportError):
+    """The plugin providing the name failed to load (its module or a library it requires cannot be imported)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,12 @@ class Provided:
 
     kind: str
     name: str
-    spec: Any
+    spec: PluginSpec
     dist: str
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class PluginRegistry:
@@ -70,41 +78,73 @@ class PluginRegistry:
         env = os.environ if env is None else env
         self.disabled = set(disabled)
         if autoload is None:
-            autoload = env.get("FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
-        self.strict = env.get("FLOWCEPT_STRICT_PLUGINS", "") in ("1", "true", "yes") if strict is None else strict
+            autoload = not _truthy(env.get("FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD"))
+        self.strict = _truthy(env.get("FLOWCEPT_STRICT_PLUGINS")) if strict is None else strict
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.failures: dict[str, str] = {}  # entry-point or spec name -> reason
         self._dist_of: dict[str, str] = {}  # registered plugin name -> distribution
+        self._cache: dict[str, tuple[dict[str, Provided], dict[str, list[Provided]]]] = {}
         from flowcept_core import builtins
 
         self.register(builtins, name="flowcept-builtins", dist=BUILTIN_DIST)
         if autoload:
             self._load_entry_points()
-        self._cache: dict[str, tuple[dict[str, Provided], dict[str, list[Provided]]]] = {}
 
     def register(self, plugin: Any, name: str, dist: str) -> None:
-        """Register a module or object holding hookimpls (used for built-ins and by tests)."""
+        """Register a module or object holding hookimpls (built-ins, entry points, tests).
+
+        Raises pluggy.PluginValidationError when it implements a hook that does not exist (a typo such as
+        ``flowcept_mq_backend``) or with the wrong arguments; the plugin is then not registered.
+        """
         self.pm.register(plugin, name=name)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            self.pm.unregister(name=name)
+            raise
         self._dist_of[name] = dist
         self._cache = {}
 
     def _load_entry_points(self) -> None:
-        eps = sorted(metadata.entry_points(group=PROJECT_NAME), key=lambda ep: ep.name)
+        from flowcept_core.entrypoints import entry_points  # not importlib.metadata: ~30 ms of imports
+
+        eps = sorted(entry_points(PROJECT_NAME), key=lambda ep: ep.name)
         for ep in eps:
             if ep.name in self.disabled:
                 continue
             dist = ep.dist.name if ep.dist is not None else ep.value
             try:
-                plugin = ep.load()
-                self.register(plugin, name=f"ep:{ep.name}", dist=dist)
+                self.register(ep.load(), name=f"ep:{ep.name}", dist=dist)
             except Exception as e:
-                if self.strict:
-                    raise
-                self.failures[ep.name] = f"{dist}: {type(e).__name__}: {e}"
-                from flowcept_core.logger import get_logger
+                self._fail(ep.name, f"{dist}: {type(e).__name__}: {e}", e)
 
-                get_logger().warning(f"plugin {ep.name!r} from {dist} failed to load: {type(e).__name__}: {e}")
+    def _fail(self, name: str, reason: str, error: Exception) -> None:
+        """Record a failure (re-raise it in strict mode) and log it once."""
+        if self.strict:
+            raise error
+        if name in self.failures:
+            return
+        self.failures[name] = reason
+        from flowcept_core.logger import get_logger
+
+        get_logger().warning(f"plugin {name!r} failed to load: {reason}")
+
+    def _record_factory_failure(self, name: str, reason: str) -> None:
+        self.failures.setdefault(name, reason)
+
+    def _checked(self, kind: str, spec: Any, dist: str) -> PluginSpec:
+        """The spec with its factory wrapped, or a ValueError saying why the plugin's record is wrong."""
+        spec_cls = KINDS[kind][2]
+        if not isinstance(spec, spec_cls):
+            raise ValueError(f"hook {KINDS[kind][0]} returned {spec!r}; expected {spec_cls.__name__} records")
+        if not isinstance(spec.name, str) or NAME_RULE.fullmatch(spec.name) is None:
+            raise ValueError(f"{kind.replace('_', ' ')} name {spec.name!r} is not allowed (lowercase [a-z0-9_]+)")
+        from flowcept_core.plugin_factory import PluginFactory
+
+        factory = PluginFactory(kind, spec.name, spec.factory, spec.requires, spec.extra,
+                                self._record_factory_failure)
+        return dataclasses.replace(spec, factory=factory)
 
     def _collect(self, kind: str) -> tuple[dict[str, Provided], dict[str, list[Provided]]]:
         if kind not in KINDS:
@@ -116,12 +156,11 @@ class PluginRegistry:
         conflicts: dict[str, list[Provided]] = {}
         for impl in hook.get_hookimpls():
             dist = self._dist_of.get(impl.plugin_name, impl.plugin_name)
+            plugin = impl.plugin_name.removeprefix("ep:")
             try:
-                specs = list(impl.function() or ())
+                specs = [self._checked(kind, s, dist) for s in impl.function() or ()]
             except Exception as e:
-                if self.strict:
-                    raise
-                self.failures[impl.plugin_name.removeprefix("ep:")] = f"{dist}: {type(e).__name__}: {e}"
+                self._fail(plugin, f"{dist}: {type(e).__name__}: {e}", e)
                 continue
             for spec in specs:
                 if spec.name in self.disabled:
@@ -134,18 +173,29 @@ class PluginRegistry:
         self._cache[kind] = (found, conflicts)
         return found, conflicts
 
-    def names(self, kind: str) -> list[str]:
+    def names(self, kind: Kind) -> list[str]:
         """Names available for a kind, sorted."""
         return sorted(self._collect(kind)[0])
 
-    def provided(self, kind: str) -> list[Provided]:
+    def provided(self, kind: Kind) -> list[Provided]:
+        """Every name of a kind with its spec and distribution, sorted by name."""
         found, _ = self._collect(kind)
         return [found[n] for n in sorted(found)]
 
-    def conflicts(self, kind: str) -> dict[str, list[Provided]]:
+    def conflicts(self, kind: Kind) -> dict[str, list[Provided]]:
+        """Names two distributions provide: name -> the providers."""
         return dict(self._collect(kind)[1])
 
-    def resolve(self, kind: str, name: str) -> Any:
+    @overload
+    def resolve(self, kind: Literal["mq_backend"], name: str) -> MQBackendSpec: ...
+    @overload
+    def resolve(self, kind: Literal["interceptor"], name: str) -> InterceptorSpec: ...
+    @overload
+    def resolve(self, kind: Literal["store"], name: str) -> StoreSpec: ...
+    @overload
+    def resolve(self, kind: Literal["consumer"], name: str) -> ConsumerSpec: ...
+
+    def resolve(self, kind: str, name: str) -> PluginSpec:
         """The spec for name, or a specific error naming what is available, what failed and what to install."""
         found, conflicts = self._collect(kind)
         if name in conflicts:
@@ -164,7 +214,9 @@ class PluginRegistry:
             raise PluginLoadError(". ".join(parts))
         if name in self.disabled:
             parts.append(f"{name!r} is listed in plugins.disabled")
-        parts.append(f"if it is a plugin, install it: pip install flowcept[{name}]")
+        from flowcept_core.plugin_factory import install_hint
+
+        parts.append(f"if it is a plugin, install it: {install_hint(None, name)}")
         raise UnknownPluginError(". ".join(parts))
 
     def report(self) -> str:

@@ -1,7 +1,8 @@
 """Stores: errors, which are enabled, and opening them (one shared instance per process and configuration).
 
 A store is a plugin (hook ``flowcept_stores``) whose factory(settings) returns an object following
-flowcept_core.hookspecs.Store. Writes go to every enabled store; reads use MongoDB when enabled, else LMDB.
+flowcept_core.plugin.Store. Writes go to every enabled store; reads use the enabled store with the lowest
+``read_preference`` in its StoreSpec (MongoDB before LMDB), then by name.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import threading
 from typing import Any
 
 __all__ = ["StoreError", "StoreUnavailableError", "NoDatabaseError", "enabled_store_names", "open_store",
-           "read_store_name", "close_stores", "READ_PREFERENCE"]
-
-READ_PREFERENCE = ("mongodb", "lmdb")
+           "read_store_name", "close_stores"]
 
 
 class StoreError(RuntimeError):
@@ -28,16 +27,23 @@ class NoDatabaseError(StoreError):
 
 
 def enabled_store_names(settings: Any) -> list[str]:
-    """Names under ``databases`` whose ``enabled`` is true, in read-preference order.
+    """Names under ``databases`` whose ``enabled`` is true, in read-preference order (StoreSpec.read_preference).
 
     A store enabled only by the built-in defaults (LMDB) whose plugin is not installed is left out with a warning:
     the zero-configuration default degrades to "no persistence" instead of failing. Asked for explicitly, a missing
     plugin is an error when the store is opened.
     """
     dbs = settings.section("databases")
-    names = [n for n in READ_PREFERENCE if (dbs.get(n) or {}).get("enabled")]
-    others = (n for n, sec in dbs.items() if n not in READ_PREFERENCE and isinstance(sec, dict) and sec.get("enabled"))
-    return [n for n in names + sorted(others) if _available_or_explicit(settings, n)]
+    names = [n for n, sec in dbs.items() if isinstance(sec, dict) and sec.get("enabled")]
+    if not names:
+        return []
+    names = [n for n in names if _available_or_explicit(settings, n)]
+    if len(names) < 2:
+        return names
+    from flowcept_core.registry import get_registry
+
+    preference = {p.name: p.spec.read_preference for p in get_registry().provided("store")}
+    return sorted(names, key=lambda n: (preference.get(n, 100), n))
 
 
 _warned_missing: set[str] = set()

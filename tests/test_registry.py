@@ -150,7 +150,7 @@ def test_unknown_name_error_lists_available_failed_and_install_hint():
     available = msg.split("available: ", 1)[1].split(".", 1)[0].split(", ")
     assert {"echo", "memory"} <= set(available)  # plus any real plugins installed in this environment
     assert "broken" in msg and "fixture: missing dependency xyz" in msg
-    assert "pip install flowcept[nosuch]" in msg
+    assert 'pip install "flowcept[nosuch]"' in msg
     assert isinstance(err.value, LookupError)
 
 

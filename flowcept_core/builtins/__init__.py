@@ -3,28 +3,18 @@ instrumentation interceptor."""
 
 from __future__ import annotations
 
-from flowcept_core.hookspecs import InterceptorSpec, MQBackendSpec, hookimpl
-
-
-def _memory_factory(settings, channel=None):
-    from flowcept_core.builtins.memory_mq import MemoryMQ
-
-    return MemoryMQ(settings, channel)
-
-
-def _instrumentation_factory(settings, **kwargs):
-    from flowcept_core.builtins.instrumentation import InstrumentationInterceptor
-
-    return InstrumentationInterceptor(settings)
+from flowcept_core.hookspecs import hookimpl
+from flowcept_core.specs import InterceptorSpec, Key, MQBackendSpec, SettingsSection
 
 
 @hookimpl
 def flowcept_mq_backends():
-    return [MQBackendSpec("memory", _memory_factory, {"channel": str},
-                          "in-process publish/subscribe (no server; producers and consumers in one process)")]
+    return [MQBackendSpec("memory", "flowcept_core.builtins.memory_mq:MemoryMQ",
+                          summary="in-process publish/subscribe (no server; producers and consumers in one process)")]
 
 
 @hookimpl
 def flowcept_interceptors():
-    return [InterceptorSpec("instrumentation", _instrumentation_factory, {"enabled": bool},
+    return [InterceptorSpec("instrumentation", "flowcept_core.builtins.instrumentation:InstrumentationInterceptor",
+                            SettingsSection("instrumentation", {"enabled": Key(bool, True)}, closed=False),
                             "decorators, FlowceptTask and loops in this process")]

@@ -21,7 +21,7 @@ import time
 
 from flowcept_lmdb.store import LMDBStore
 
-from flowcept_core.settings import Settings
+from flowcept_core.plugin import Settings
 
 
 def _start(wf: str, i: int) -> dict:

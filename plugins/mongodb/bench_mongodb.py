@@ -16,10 +16,10 @@ import time
 import uuid
 from pathlib import Path
 
-from flowcept_mongodb.hooks import mongodb_factory
+from flowcept_mongodb.store import MongoDBStore as mongodb_factory
 from flowcept_mongodb.testserver import start_mongo_wire, stop_server
 
-from flowcept_core.settings import Settings
+from flowcept_core.plugin import Settings
 
 
 def _messages(wf: str, i: int) -> tuple[dict, dict]:

@@ -12,9 +12,9 @@ import threading
 import time
 import uuid
 
-from flowcept_rabbitmq.hooks import rabbitmq_factory
+from flowcept_rabbitmq.backend import RabbitMQBackend as rabbitmq_factory
 
-from flowcept_core.settings import Settings
+from flowcept_core.plugin import Settings
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import uuid
 
 from flowcept_redis.backend import RedisMQ
 
-from flowcept_core.settings import Settings
+from flowcept_core.plugin import Settings
 
 
 def _task(i: int, workflow_id: str) -> dict:

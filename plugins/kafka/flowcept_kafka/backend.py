@@ -16,9 +16,7 @@ import threading
 import time
 from typing import Any
 
-from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQClosedError, MQError
-from flowcept_core.wire import encode_batch
+from flowcept_core.plugin import MQClosedError, MQError, encode_batch, get_logger
 from flowcept_kafka.config import KafkaConfig, check_broker
 from flowcept_kafka.subscription import KafkaSubscription
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flowcept_core.mq import MQConnectionError
+from flowcept_core.plugin import MQConnectionError
 
 __all__ = ["KafkaConfig", "KafkaSettingsError", "check_broker", "LIBRDKAFKA_LOGGER"]
 

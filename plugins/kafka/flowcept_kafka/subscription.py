@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQError
-from flowcept_core.wire import MalformedMessageError, decode_batch
+from flowcept_core.plugin import MalformedMessageError, MQError, decode_batch, get_logger
 
 __all__ = ["KafkaSubscription"]
 

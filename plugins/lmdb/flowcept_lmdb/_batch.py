@@ -8,7 +8,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
-from flowcept_core.documents import ID_FIELDS, merge_documents
+from flowcept_core.plugin import ID_FIELDS, merge_documents
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._codec import MAX_KEY, index_keys, unpack_all
 from flowcept_lmdb._snapshots import SnapshotRefs

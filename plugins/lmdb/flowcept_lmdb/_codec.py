@@ -14,7 +14,7 @@ from typing import Any
 
 import msgpack
 
-from flowcept_core.stores import StoreError
+from flowcept_core.plugin import StoreError
 from flowcept_lmdb._snapshots import ext_hook
 
 __all__ = ["doc_key", "index_keys", "lookup_key", "is_exact", "pack", "unpack", "unpack_all", "MAX_KEY"]

@@ -91,7 +91,7 @@ def prepare_directory(cfg: LMDBConfig) -> None:
     where = f"databases.lmdb.path={cfg.raw_path!r}"
     if os.path.exists(cfg.path) and not os.path.isdir(cfg.path):
         raise StoreError(f"{where}: is a file, not a directory (LMDB needs a directory for data.mdb and lock.mdb)")
-    from flowcept_core.private_files import make_private_dirs
+    from flowcept_core.plugin import make_private_dirs
 
     try:
         make_private_dirs(cfg.path)  # 0700 (data.mdb and lock.mdb are 0600): the store holds captured values

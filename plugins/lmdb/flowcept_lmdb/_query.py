@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flowcept_core.filters import MISSING, get_path, sort_documents, value_kind
+from flowcept_core.plugin import MISSING, get_path, sort_documents, value_kind
 
 __all__ = ["fast_predicate", "sort_and_limit"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from flowcept_core.stores import StoreError
+from flowcept_core.plugin import StoreError
 
 __all__ = ["SNAPSHOT_EXT", "SNAPSHOT_FIELDS", "SnapshotRefs", "ext_hook", "reading"]
 

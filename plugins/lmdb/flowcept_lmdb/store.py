@@ -21,10 +21,16 @@ from typing import Any
 
 import lmdb
 
-from flowcept_core.documents import COLLECTIONS, ID_FIELDS
-from flowcept_core.filters import compile_filter, equality_keys, project
-from flowcept_core.gcpause import gc_paused
-from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_core.plugin import (
+    COLLECTIONS,
+    ID_FIELDS,
+    StoreError,
+    StoreUnavailableError,
+    compile_filter,
+    equality_keys,
+    gc_paused,
+    project,
+)
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import write_batch
 from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_key, pack, unpack, unpack_all

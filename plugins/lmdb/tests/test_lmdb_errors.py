@@ -130,11 +130,12 @@ def test_closed_store_says_so_and_is_not_alive(make_store):
 
 
 def test_missing_library_gives_the_install_hint(monkeypatch, settings_for, tmp_path):
-    from flowcept_lmdb.hooks import lmdb_factory
+    from flowcept_core.registry import PluginRegistry
 
     monkeypatch.setitem(sys.modules, "lmdb", None)
-    with pytest.raises(ImportError, match=r"pip install flowcept\[lmdb\]"):
-        lmdb_factory(settings_for(tmp_path / "db"))
+    factory = PluginRegistry(env={}).resolve("store", "lmdb").factory
+    with pytest.raises(ImportError, match=r"pip install (-e \S+/plugins/lmdb|\"flowcept\[lmdb\]\")"):
+        factory(settings_for(tmp_path / "db"))
 
 
 def test_map_grows_automatically_when_full(make_store):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from flowcept_core.stores import StoreError
+from flowcept_core.plugin import StoreError
 
 __all__ = ["MongoDBConfig", "mask_uri", "SERVER_SELECTION_TIMEOUT_MS"]
 

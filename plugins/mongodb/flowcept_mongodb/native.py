@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flowcept_core.aggregate import aggregate, result_field
-from flowcept_core.filters import FilterError, compile_filter, project
+from flowcept_core.plugin import FilterError, aggregate, compile_filter, project, result_field
 from flowcept_mongodb.query_plan import normalize_sort
 
 __all__ = ["is_mongodb", "NativeFind", "native_find", "native_filter", "GroupPlan", "plan_group", "MIN_VERSION"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowcept_core.filters import FilterError, compile_filter, project, sort_documents
+from flowcept_core.plugin import FilterError, compile_filter, project, sort_documents
 
 __all__ = ["FindPlan", "plan_find", "normalize_sort", "filter_fields"]
 

@@ -77,7 +77,7 @@ def db_name(mongo_server: MongoServer) -> Iterator[str]:
 @pytest.fixture
 def make_store(mongo_server: MongoServer, db_name: str) -> Iterator:
     """make_store(**databases.mongodb keys) -> a MongoDBStore on the fresh database; closed after the test."""
-    from flowcept_mongodb.hooks import mongodb_factory
+    from flowcept_mongodb.store import MongoDBStore as mongodb_factory
 
     stores = []
 

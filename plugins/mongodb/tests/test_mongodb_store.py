@@ -14,7 +14,7 @@ from flowcept_core.stores import StoreError, StoreUnavailableError
 
 pytest.importorskip("pymongo", reason="pymongo is not installed: pip install -e plugins/mongodb")
 
-from flowcept_mongodb.hooks import mongodb_factory  # noqa: E402
+from flowcept_mongodb.store import MongoDBStore as mongodb_factory  # noqa: E402
 
 
 def _settings(**mongodb: object) -> Settings:
@@ -328,13 +328,17 @@ def test_a_writer_thread_and_reader_threads_share_one_store(make_store):
 def test_missing_pymongo_gives_an_install_hint(monkeypatch):
     import sys
 
+    from flowcept_core.registry import PluginRegistry
+
     monkeypatch.setitem(sys.modules, "pymongo", None)
-    with pytest.raises(ImportError, match=r"pip install flowcept\[mongodb\]"):
-        mongodb_factory(_settings())
+    factory = PluginRegistry(env={}).resolve("store", "mongodb").factory
+    with pytest.raises(ImportError, match=r"pip install (-e \S+/plugins/mongodb|\"flowcept\[mongodb\]\")"):
+        factory(_settings())
 
 
 def test_store_is_registered_under_mongodb_and_listing_does_not_need_pymongo():
     from flowcept_core.registry import get_registry
 
     spec = get_registry().resolve("store", "mongodb")
-    assert spec.factory is mongodb_factory and spec.settings_model["uri"] is str
+    assert spec.factory.target == "flowcept_mongodb.store:MongoDBStore" and spec.requires == ("pymongo",)
+    assert spec.settings.path == "databases.mongodb" and spec.read_preference < 100

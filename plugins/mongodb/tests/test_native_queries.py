@@ -25,8 +25,8 @@ pytest.importorskip("pymongo", reason="pymongo is not installed: pip install -e 
 
 import pymongo.monitoring  # noqa: E402
 from flowcept_mongodb.config import MongoDBConfig  # noqa: E402
-from flowcept_mongodb.hooks import mongodb_factory  # noqa: E402
 from flowcept_mongodb.native import is_mongodb, plan_group  # noqa: E402
+from flowcept_mongodb.store import MongoDBStore as mongodb_factory  # noqa: E402
 
 # The query list and dataset of tests/test_query_api.py, so the native mode answers the questions every store answers.
 _ROOT = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pika
 import pika.exceptions as pex
 
-from flowcept_core.mq import MQConnectionError
+from flowcept_core.plugin import MQConnectionError
 
 __all__ = ["ConnectionConfig", "connect", "DEFAULT_PORT", "TIMEOUT_SECS"]
 

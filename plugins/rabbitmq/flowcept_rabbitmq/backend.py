@@ -28,9 +28,7 @@ from typing import Any
 import pika
 import pika.exceptions as pex
 
-from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQClosedError, MQConnectionError, MQError
-from flowcept_core.wire import encode_batch
+from flowcept_core.plugin import MQClosedError, MQConnectionError, MQError, encode_batch, get_logger
 from flowcept_rabbitmq._connection import ConnectionConfig, connect
 from flowcept_rabbitmq.subscription import RabbitMQSubscription, declare_exchange, declare_group_queue
 

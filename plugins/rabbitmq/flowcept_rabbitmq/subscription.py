@@ -15,9 +15,7 @@ from typing import Any
 import pika
 import pika.exceptions as pex
 
-from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQConnectionError, MQError
-from flowcept_core.wire import MalformedMessageError, decode_batch
+from flowcept_core.plugin import MalformedMessageError, MQConnectionError, MQError, decode_batch, get_logger
 from flowcept_rabbitmq._connection import ConnectionConfig, connect
 
 __all__ = ["RabbitMQSubscription", "declare_exchange", "declare_group_queue", "group_queue_name", "PREFETCH"]

@@ -16,9 +16,7 @@ import threading
 import time
 from typing import Any
 
-from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQClosedError, MQConnectionError, MQError
-from flowcept_core.wire import encode_batch
+from flowcept_core.plugin import MQClosedError, MQConnectionError, MQError, encode_batch, get_logger
 from flowcept_redis.connect import RedisConnectionInfo, client_error
 from flowcept_redis.subscription import PAYLOAD_FIELD, RedisSubscription, create_group
 

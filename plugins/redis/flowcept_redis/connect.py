@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flowcept_core.mq import MQConnectionError, MQError
+from flowcept_core.plugin import MQConnectionError, MQError
 
 __all__ = ["RedisConnectionInfo", "CONNECT_TIMEOUT_SECS", "READ_TIMEOUT_SECS", "mask_uri", "client_error"]
 

@@ -27,9 +27,7 @@ import time
 import uuid
 from typing import Any
 
-from flowcept_core.logger import get_logger
-from flowcept_core.mq import MQError
-from flowcept_core.wire import MalformedMessageError, decode_batch
+from flowcept_core.plugin import MalformedMessageError, MQError, decode_batch, get_logger
 from flowcept_redis.connect import READ_TIMEOUT_SECS, RedisConnectionInfo, client_error
 
 __all__ = ["RedisSubscription", "create_group", "is_nogroup", "PAYLOAD_FIELD", "RELEASED_CONSUMER"]

@@ -11,11 +11,16 @@ import uuid
 from typing import Any
 
 import pytest
-from flowcept_redis.hooks import redis_factory
 from flowcept_redis.subscription import PAYLOAD_FIELD, RELEASED_CONSUMER
 
 from flowcept_core.mq import MQClosedError, MQConnectionError, MQError
+from flowcept_core.registry import PluginRegistry
 from flowcept_core.wire import decode_batch
+
+
+def redis_factory(settings: Any, channel: str | None = None) -> Any:
+    """The factory the registry hands out for mq.type redis (a fresh registry: imports happen at the call)."""
+    return PluginRegistry(env={}).resolve("mq_backend", "redis").factory(settings, channel)
 
 
 def _collect(sub: Any, expected: int, timeout: float = 10.0) -> list[dict]:
@@ -245,5 +250,5 @@ def test_factory_without_redis_installed_raises_import_error_with_install_hint(
     redis_settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)  # "import redis" now fails like a missing library
-    with pytest.raises(ImportError, match=r"pip install flowcept\[redis\]"):
+    with pytest.raises(ImportError, match=r"pip install (-e \S+/plugins/redis|\"flowcept\[redis\]\")"):
         redis_factory(redis_settings(), "x")

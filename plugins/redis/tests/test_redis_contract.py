@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flowcept_redis.hooks import redis_factory
 
+from flowcept_core.registry import PluginRegistry
 from flowcept_core.testing import MQBackendContract
 
 
@@ -17,7 +17,7 @@ class TestRedisMQ(MQBackendContract):
     @pytest.fixture
     def make_backend(self, redis_settings: Any) -> Any:
         settings = redis_settings()
-        return lambda channel: redis_factory(settings, channel)
+        return lambda channel: PluginRegistry(env={}).resolve("mq_backend", "redis").factory(settings, channel)
 
     def test_backend_is_the_declared_name(self, backend: Any) -> None:
         assert backend.name == self.backend_name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from flowcept_core.hookspecs import MQBackendSpec, hookimpl
+from flowcept_core.plugin import MQBackendSpec, hookimpl
 
 ACTIVATION_ENV = "FLOWCEPT_FIXTURE_DUP"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowcept_core.hookspecs import ConsumerSpec, InterceptorSpec, MQBackendSpec, hookimpl
+from flowcept_core.plugin import ConsumerSpec, InterceptorSpec, MQBackendSpec, hookimpl
 
 
 def _echo_factory(settings, channel=None):

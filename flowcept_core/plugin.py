@@ -1,0 +1,82 @@
+"""The plugin API: the one module of the core a plugin distribution imports (tests also use flowcept_core.testing).
+
+What it offers, by use:
+
+- hooks and specs: ``hookimpl``, ``MQBackendSpec``, ``StoreSpec``, ``InterceptorSpec``, ``ConsumerSpec``,
+  ``SettingsSection``, ``Key``
+- what each kind must be: ``MQBackend``, ``Subscription``, ``Store`` (Protocols), ``Interceptor`` (base class),
+  ``Emitter`` (what a started interceptor gets), ``BaseConsumer``
+- messages: ``task_message``, ``workflow_message``, ``Status``, ``encode_batch``/``decode_batch`` (the wire format of
+  networked MQs), ``MalformedMessageError``
+- documents and queries (stores): ``COLLECTIONS``, ``ID_FIELDS``, ``merge_documents``, ``compile_filter``,
+  ``equality_keys``, ``project``, ``sort_documents``, ``get_path``, ``value_kind``, ``MISSING``, ``FilterError``,
+  ``aggregate``, ``result_field``
+- errors: ``MQError``, ``MQConnectionError``, ``MQClosedError``, ``StoreError``, ``StoreUnavailableError``,
+  ``SettingsError``, ``PluginError``, ``PluginLoadError``
+- settings and helpers: ``Settings``, ``get_settings``, ``load_settings``, ``get_logger``, ``gc_paused``,
+  ``make_private_dirs``/``make_private``/``open_private`` (files only the user can read)
+
+Importing this module is cheap (hook listing imports it): everything beyond hooks and specs is imported on first
+attribute access.
+
+Example (a plugin's hooks.py)::
+
+    from flowcept_core.plugin import MQBackendSpec, hookimpl
+
+    @hookimpl
+    def flowcept_mq_backends():
+        yield MQBackendSpec("redis", "flowcept_redis.backend:RedisMQ", requires=("redis",), extra="redis")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from flowcept_core.hookspecs import hookimpl
+from flowcept_core.specs import ConsumerSpec, InterceptorSpec, Key, MQBackendSpec, SettingsSection, StoreSpec
+
+_LAZY: dict[str, str] = {
+    "aggregate": "flowcept_core.aggregate", "result_field": "flowcept_core.aggregate",
+    "BaseConsumer": "flowcept_core.consumers.base",
+    "COLLECTIONS": "flowcept_core.documents", "ID_FIELDS": "flowcept_core.documents",
+    "merge_documents": "flowcept_core.documents",
+    "MISSING": "flowcept_core.filters", "FilterError": "flowcept_core.filters",
+    "compile_filter": "flowcept_core.filters", "equality_keys": "flowcept_core.filters",
+    "get_path": "flowcept_core.filters", "project": "flowcept_core.filters",
+    "sort_documents": "flowcept_core.filters", "value_kind": "flowcept_core.filters",
+    "gc_paused": "flowcept_core.gcpause",
+    "make_private": "flowcept_core.private_files", "make_private_dirs": "flowcept_core.private_files",
+    "open_private": "flowcept_core.private_files",
+    "Emitter": "flowcept_core.interfaces", "Interceptor": "flowcept_core.interfaces",
+    "MQBackend": "flowcept_core.interfaces", "Store": "flowcept_core.interfaces",
+    "Subscription": "flowcept_core.interfaces",
+    "get_logger": "flowcept_core.logger",
+    "task_message": "flowcept_core.messages", "workflow_message": "flowcept_core.messages",
+    "MQClosedError": "flowcept_core.mq", "MQConnectionError": "flowcept_core.mq", "MQError": "flowcept_core.mq",
+    "PluginError": "flowcept_core.registry", "PluginLoadError": "flowcept_core.registry",
+    "Status": "flowcept_core.schema",
+    "Settings": "flowcept_core.settings", "SettingsError": "flowcept_core.settings",
+    "get_settings": "flowcept_core.settings", "load_settings": "flowcept_core.settings",
+    "StoreError": "flowcept_core.stores", "StoreUnavailableError": "flowcept_core.stores",
+    "MalformedMessageError": "flowcept_core.wire", "decode_batch": "flowcept_core.wire",
+    "encode_batch": "flowcept_core.wire",
+}
+
+__all__ = ["hookimpl", "ConsumerSpec", "InterceptorSpec", "Key", "MQBackendSpec", "SettingsSection", "StoreSpec",
+           *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a lazily offered name on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowcept_core.plugin' has no attribute {name!r}; the plugin API offers: "
+                             f"{', '.join(__all__)}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
