@@ -10,8 +10,10 @@ from typing import Any
 
 __all__ = ["COLLECTIONS", "ID_FIELDS", "collection_of", "merge_documents", "TERMINAL_STATUSES"]
 
-COLLECTIONS = ("tasks", "workflows", "objects", "agents")
-ID_FIELDS = {"tasks": "task_id", "workflows": "workflow_id", "objects": "object_id", "agents": "agent_id"}
+# dead_letters: what the DocumentInserter received but could not store (flowcept_core.deadletter)
+COLLECTIONS = ("tasks", "workflows", "objects", "agents", "dead_letters")
+ID_FIELDS = {"tasks": "task_id", "workflows": "workflow_id", "objects": "object_id", "agents": "agent_id",
+             "dead_letters": "dead_letter_id"}
 _TYPE_TO_COLLECTION = {"task": "tasks", "workflow": "workflows", "object": "objects", "agent": "agents"}
 TERMINAL_STATUSES = frozenset({"FINISHED", "ERROR"})
 # Fields whose dict values are merged key by key instead of replaced.
@@ -23,8 +25,10 @@ _LATEST = frozenset({"ended_at"})
 
 
 def collection_of(msg: dict) -> str | None:
-    """The collection a message belongs to, from its type ("task" -> "tasks"); None for control messages."""
-    return _TYPE_TO_COLLECTION.get(msg.get("type"))  # type: ignore[arg-type]
+    """The collection a message belongs to, from its type ("task" -> "tasks"); None for control messages and for
+    a type that names no collection (including one that is not a string)."""
+    kind = msg.get("type")
+    return _TYPE_TO_COLLECTION.get(kind) if isinstance(kind, str) else None
 
 
 def merge_documents(old: dict | None, new: dict) -> dict:

@@ -70,6 +70,12 @@ class DBAPI:
     def workflow_query(self, filter: dict | None = None) -> Any:
         return self.query(filter, collection="workflows")
 
+    def dead_letters(self, filter: dict | None = None, limit: int = 0) -> list[dict]:
+        """What the DocumentInserter received but could not store, oldest first: each with ``reason``, ``raw`` (the
+        entry, or the undecodable bytes), ``source`` ("message", "store" or "wire") and ``received_at``; filter
+        like any query, e.g. ``{"task_id": "..."}`` (see flowcept_core.deadletter)."""
+        return self.query(filter, limit=limit, sort=[("received_at", 1)], collection="dead_letters")
+
     def get_tasks_from_current_workflow(self) -> Any:
         """Tasks of the workflow most recently started in this process (Flowcept.current_workflow_id)."""
         from flowcept_core.controller import Flowcept

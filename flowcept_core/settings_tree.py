@@ -68,6 +68,9 @@ DEFAULTS: dict[str, Any] = {
         "spill_max_bytes": 1 << 30,
         "redelivery_secs": 30,
         "partitions": 1,  # kafka: partitions of a topic it creates (1 keeps every producer's order)
+        # set: producers sign each batch (HMAC-SHA256) and consumers drop unsigned or forged ones (docs/wire-format.md)
+        "signing_key": None,
+        "wire_format": "packed",  # "plain": self-describing message dicts, for readers that are not flowcept
     },
     "kv_db": {"enabled": False, "host": "localhost", "port": 6379, "uri": None, "password": None},
     "web_server": {"host": "0.0.0.0", "port": 5000},
@@ -109,6 +112,7 @@ ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "MQ_ENABLED": ("mq.enabled", bool),
     "MQ_BUFFER_SIZE": ("mq.buffer_size", int),
     "MQ_INSERTION_BUFFER_TIME": ("mq.insertion_buffer_time_secs", float),
+    "MQ_SIGNING_KEY": ("mq.signing_key", str),
     "KVDB_HOST": ("kv_db.host", str),
     "KVDB_PORT": ("kv_db.port", int),
     "KVDB_URI": ("kv_db.uri", str),
@@ -162,6 +166,8 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "mq.spill_dir": ((str, type(None)), None),
     "mq.spill_max_bytes": ((int,), None),
     "mq.partitions": ((int,), None),
+    "mq.signing_key": ((str, type(None)), None),
+    "mq.wire_format": ((str,), ("packed", "plain")),
     "kv_db.enabled": ((bool,), None),
     "kv_db.port": ((int,), None),
     "db_buffer.buffer_size": ((int,), None),

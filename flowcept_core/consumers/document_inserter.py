@@ -5,6 +5,13 @@ document id in memory, and writes a batch when ``db_buffer.buffer_size`` documen
 ``db_buffer.insertion_buffer_time_secs`` have passed. Messages are acknowledged to the MQ only after every store
 accepted the batch; a store that fails keeps the batch for retry (with backoff) and nothing is acknowledged, so a
 crash loses nothing (the MQ redelivers). Start/end-of-stream markers tell it when the producers are done.
+
+It never dies on a message: a message that cannot be stored (not a dict, no string id, ``used: 5``, a timestamp
+that is not a number, an end-of-stream marker whose message_count is not a number; see
+flowcept_core.deadletter.message_problem), a batch the MQ could not decode or authenticate, and a document the
+store refuses on its own are written to the ``dead_letters`` collection with the reason, and everything else is
+stored and acknowledged. Any other failure of its thread is logged and the thread resumes with a fresh
+subscription (what was received and not acknowledged is delivered again).
 """
 
 from __future__ import annotations
@@ -15,13 +22,18 @@ from typing import Any
 
 from flowcept_core.consumers.base import BaseConsumer
 from flowcept_core.consumers.streams import StreamTracker
+from flowcept_core.consumers.writer import write_isolating
+from flowcept_core.deadletter import DEAD_LETTER_ID, DEAD_LETTERS, dead_letter, message_problem
 from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
 from flowcept_core.gcpause import gc_paused
+from flowcept_core.wire import rejections, wire_codec
 
 __all__ = ["DocumentInserter", "persistence_group", "acquire_inserter", "release_inserter"]
 
 _RETRY_SECS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _MAX_BATCH = 20_000  # documents per write at most
+_RESTART_SECS = (0.1, 0.5, 1.0, 2.0, 5.0)  # backoff between restarts of a failed consumer loop
+_REFUSE_ALL_AFTER = 3  # failed attempts before a batch whose every document a store refuses is dead-lettered
 
 
 def persistence_group(settings: Any) -> str:
@@ -54,6 +66,11 @@ class DocumentInserter(BaseConsumer):
         self.tracker = StreamTracker()
         self.stored = 0
         self.failed_writes = 0
+        self.dead_lettered = 0  # messages and documents written to the dead_letters collection
+        self.restarts = 0  # times the consumer loop failed and was resumed
+        self._codec = wire_codec(settings)  # checks signatures of what the subscription decodes on this thread
+        self._rejected: list[tuple[str, bytes]] = []  # batches the wire layer rejected, to dead-letter
+        self._attempts = 0  # consecutive failed flushes
         self._pending: dict[str, dict[str, dict]] = {}  # collection -> id -> merged document
         self._pending_count = 0
         self._first_pending = 0.0
@@ -83,33 +100,62 @@ class DocumentInserter(BaseConsumer):
         pending = self._pending
         arrived = self.tracker.arrived
         for msg in msgs:
-            if type(msg) is not dict:
-                self.logger.error(f"DocumentInserter: skipped a malformed message of type {type(msg).__name__}")
-                continue
-            coll = collection_of(msg)
-            if coll is None:
-                if self.tracker.observe(msg) and msg.get("info") == "end_of_stream":
-                    self._flush_now = True  # a producer is done: store its tail now, not at the next timer tick
-                    self._report_missing(msg.get("workflow_id"))
-                continue
-            wf = msg.get("workflow_id")
-            arrived[wf] = arrived.get(wf, 0) + 1
             try:
+                if not isinstance(msg, dict):
+                    self._reject(f"a message must be a dict, got {type(msg).__name__}", msg)
+                    continue
+                coll = collection_of(msg)
+                problem = message_problem(coll, msg, ID_FIELDS[coll] if coll is not None else None)
+                if problem is not None:
+                    self._reject(problem, msg)
+                    continue
+                if coll is None:
+                    if self.tracker.observe(msg) and msg.get("info") == "end_of_stream":
+                        self._flush_now = True  # a producer is done: store its tail now, not at the next timer tick
+                        self._report_missing(msg.get("workflow_id"))
+                    continue
+                wf = msg.get("workflow_id")
+                arrived[wf] = arrived.get(wf, 0) + 1
                 doc = self._prepare(coll, msg)
-            except Exception as e:
-                self.logger.error(f"DocumentInserter: skipped a message it could not prepare: {e}")
-                continue
-            bucket = pending.get(coll)
-            if bucket is None:
-                bucket = pending[coll] = {}
-            ident = doc[ID_FIELDS[coll]]
-            old = bucket.get(ident)
-            if old is None:
-                bucket[ident] = doc
-                self._pending_count += 1
-            else:
-                bucket[ident] = merge_documents(old, doc)
+                bucket = pending.get(coll)
+                if bucket is None:
+                    bucket = pending[coll] = {}
+                ident = doc[ID_FIELDS[coll]]
+                old = bucket.get(ident)
+                if old is None:
+                    bucket[ident] = doc
+                    self._pending_count += 1
+                else:
+                    bucket[ident] = merge_documents(old, doc)
+            except Exception as e:  # whatever is wrong with this message, the others go on
+                self._reject(f"could not be prepared for storage: {type(e).__name__}: {e}", msg)
         return True
+
+    def _reject(self, reason: str, raw: Any, source: str = "message") -> None:
+        """Queue a dead letter for raw (stored with the next write; its MQ entry is acknowledged with the batch)."""
+        try:
+            doc = dead_letter(reason, raw, source)
+        except Exception as e:  # never let one entry stop the consumer
+            self.logger.error(f"DocumentInserter: dropped an entry it could not even dead-letter ({reason}): {e}")
+            return
+        self.logger.error(f"DocumentInserter: dead-lettered an entry ({source}): {reason}")
+        bucket = self._pending.get(DEAD_LETTERS)
+        if bucket is None:
+            bucket = self._pending[DEAD_LETTERS] = {}
+        if doc[DEAD_LETTER_ID] not in bucket:
+            if not self._pending_count:
+                self._first_pending = time.monotonic()
+            bucket[doc[DEAD_LETTER_ID]] = doc
+            self._pending_count += 1
+        self._flush_now = True  # a poison entry is stored (and acknowledged) at once, not at the next timer tick
+
+    def _take_rejected(self) -> None:
+        """Dead-letter the batches the wire layer rejected during the last receive() (undecodable, unsigned,
+        forged, or of a newer wire version); the subscription already skipped them."""
+        rejected = self._rejected
+        while rejected:
+            reason, raw = rejected.pop(0)
+            self._reject(reason, raw, source="wire")
 
     def _report_missing(self, workflow_id: Any) -> None:
         """At a producer's end of stream: log how many messages its workflow's producers sent that never came."""
@@ -123,11 +169,6 @@ class DocumentInserter(BaseConsumer):
         """msg ready to store. The in-process MQ hands the same dict to every consumer, so it is copied; a networked
         MQ decodes a fresh dict for this consumer alone, which is used as it is."""
         doc = dict(msg) if self._shared_dicts else msg
-        id_field = ID_FIELDS[coll]
-        if not doc.get(id_field):
-            from flowcept_core.ids import new_id
-
-            doc[id_field] = new_id()
         if coll == "tasks":
             if "status" not in doc and doc.get("ended_at") is not None:
                 doc["status"] = "FINISHED"
@@ -140,8 +181,52 @@ class DocumentInserter(BaseConsumer):
         return doc
 
     def default_thread_target(self) -> None:
-        """Receive, buffer, write, acknowledge; until stopped (flushing what is pending first)."""
-        sub = self._subscription
+        """Receive, buffer, write, acknowledge; until stopped (flushing what is pending first).
+
+        An unexpected error in the loop is logged and the loop resumes with a fresh subscription (the old one is
+        closed, so what it received and did not acknowledge is delivered again); it never ends silently.
+        """
+        try:
+            with rejections(self._codec) as self._rejected:
+                self._supervise()
+        finally:
+            self._stop_event.set()
+            with self._progress:
+                self._progress.notify_all()
+
+    def _supervise(self) -> None:
+        failures = 0  # consecutive: the backoff grows while the loop keeps failing
+        while True:
+            sub = self._subscription
+            started = time.monotonic()
+            try:
+                self._consume(sub)
+                return
+            except Exception as e:
+                self.restarts += 1
+                self.logger.exception(f"DocumentInserter: its loop failed ({type(e).__name__}: {e}); resuming with a "
+                                      f"fresh subscription (restart {self.restarts})")
+            self._close_quietly(sub)
+            failures = failures + 1 if time.monotonic() - started < 60 else 1
+            while True:
+                self._stop_event.wait(_RESTART_SECS[min(failures - 1, len(_RESTART_SECS) - 1)])
+                try:
+                    self._subscription = self._mq.subscribe(group=self.group)
+                    break
+                except Exception as e:
+                    failures += 1
+                    self.logger.error(f"DocumentInserter: subscribing again failed ({type(e).__name__}: {e}); "
+                                      "retrying")
+                    if self._stop_event.is_set():
+                        return
+
+    def _close_quietly(self, sub: Any) -> None:
+        try:
+            sub.close()
+        except Exception as e:
+            self.logger.warning(f"DocumentInserter: closing a failed subscription: {type(e).__name__}: {e}")
+
+    def _consume(self, sub: Any) -> None:
         try:
             idle = True
             while not self._stop_event.is_set():
@@ -155,11 +240,13 @@ class DocumentInserter(BaseConsumer):
                     if msgs is None:
                         msgs = sub.receive(0)
                     idle = not msgs
+                    self._take_rejected()
                     while msgs:
                         self._dispatch(msgs)
                         # under load, take what is already waiting before writing: one transaction (and one
                         # fsync) for many documents instead of one per db_buffer.buffer_size
                         msgs = sub.receive(0) if self._pending_count < _MAX_BATCH else None
+                        self._take_rejected()
                     if self._pending_count and (self._flush_now or self._pending_count >= self.buffer_size
                                                 or time.monotonic() - self._first_pending >= self.flush_secs):
                         stored = self._flush_once(_RETRY_SECS[0])
@@ -172,13 +259,12 @@ class DocumentInserter(BaseConsumer):
                     self._progress.notify_all()
             self._drain_before_exit(sub)
         finally:
-            sub.close()
-            self._stop_event.set()
-            with self._progress:
-                self._progress.notify_all()
+            if self._stop_event.is_set():
+                sub.close()
 
     def _drain_before_exit(self, sub: Any) -> None:
         msgs = sub.receive(0)
+        self._take_rejected()
         if msgs:
             self._dispatch(msgs)
         if self._pending_count and self._flush_with_retry(give_up_after=30.0):
@@ -188,25 +274,43 @@ class DocumentInserter(BaseConsumer):
 
     # writing ---------------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every pending document to every store (raises the store's error; pending kept on failure)."""
-        for coll, bucket in list(self._pending.items()):
-            if not bucket:
-                continue
+        """Write every pending document to every store; documents a store refuses become dead letters, written
+        last. Raises the store's error when the store is unavailable (pending kept for a retry)."""
+        refuse_all = self._attempts >= _REFUSE_ALL_AFTER
+        for coll in sorted(self._pending, key=lambda c: c == DEAD_LETTERS):  # dead letters after what makes them
+            bucket = self._pending[coll]
             docs = list(bucket.values())
-            for store in self.stores:
-                store.upsert(coll, docs)
-            self.stored += len(docs)
+            refused = write_isolating(self.stores, coll, docs, refuse_all) if docs else []
             self._pending_count -= len(docs)
             del self._pending[coll]
+            self._count_written(coll, docs, refused)
+        if self._pending.get(DEAD_LETTERS):  # dead letters of refused documents
+            docs = list(self._pending.pop(DEAD_LETTERS).values())
+            self._pending_count -= len(docs)
+            self._count_written(DEAD_LETTERS, docs, write_isolating(self.stores, DEAD_LETTERS, docs, refuse_all=True))
         self._pending_count = max(self._pending_count, 0)
+
+    def _count_written(self, coll: str, docs: list[dict], refused: list[tuple[dict, BaseException]]) -> None:
+        """Count what a write stored; dead-letter what it refused (a refused dead letter is logged and dropped)."""
+        if coll != DEAD_LETTERS:
+            self.stored += len(docs) - len(refused)
+            for doc, err in refused:
+                self._reject(f"the store refused this {coll[:-1]}: {type(err).__name__}: {err}", doc, "store")
+            return
+        self.dead_lettered += len(docs) - len(refused)
+        for doc, err in refused:
+            self.logger.error(f"DocumentInserter: a store refused dead letter {doc.get(DEAD_LETTER_ID)} "
+                              f"({type(err).__name__}: {err}); dropped it: {str(doc)[:500]}")
 
     def _flush_once(self, retry_in: float) -> bool:
         """One attempt at flush(); a failure is logged and counted, the documents stay pending."""
         try:
             self.flush()
+            self._attempts = 0
             return True
         except Exception as e:
             self.failed_writes += 1
+            self._attempts += 1
             self.logger.error(f"storing {self._pending_count} documents failed ({type(e).__name__}: {e}); "
                               f"kept for retry in {retry_in}s, nothing acknowledged to the MQ")
             return False
