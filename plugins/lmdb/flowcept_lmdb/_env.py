@@ -16,9 +16,7 @@ from typing import Any
 
 import lmdb
 
-from flowcept_core.documents import COLLECTIONS
-from flowcept_core.private_files import make_private
-from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_core.plugin import COLLECTIONS, StoreError, StoreUnavailableError, make_private
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._codec import index_keys, unpack
 from flowcept_lmdb._config import LMDBConfig

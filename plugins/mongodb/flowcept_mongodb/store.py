@@ -38,10 +38,16 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
-from flowcept_core.aggregate import aggregate as aggregate_documents
-from flowcept_core.documents import COLLECTIONS, ID_FIELDS, merge_documents
-from flowcept_core.filters import FilterError, sort_documents
-from flowcept_core.stores import StoreError, StoreUnavailableError
+from flowcept_core.plugin import (
+    COLLECTIONS,
+    ID_FIELDS,
+    FilterError,
+    StoreError,
+    StoreUnavailableError,
+    merge_documents,
+    sort_documents,
+)
+from flowcept_core.plugin import aggregate as aggregate_documents
 from flowcept_mongodb.config import SERVER_SELECTION_TIMEOUT_MS, MongoDBConfig
 from flowcept_mongodb.native import is_mongodb, native_filter, native_find, plan_group
 from flowcept_mongodb.query_plan import filter_fields, plan_find
