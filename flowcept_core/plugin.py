@@ -7,7 +7,7 @@ What it offers, by use:
 - what each kind must be: ``MQBackend``, ``Subscription``, ``Store`` (Protocols), ``Interceptor`` (base class),
   ``Emitter`` (what a started interceptor gets), ``BaseConsumer``
 - messages: ``task_message``, ``workflow_message``, ``Status``, ``encode_batch``/``decode_batch`` (the wire format of
-  networked MQs), ``MalformedMessageError``
+  networked MQs; ``wire_codec(settings)`` gives the codec that signs and formats them), ``MalformedMessageError``
 - documents and queries (stores): ``COLLECTIONS``, ``ID_FIELDS``, ``merge_documents``, ``compile_filter``,
   ``equality_keys``, ``project``, ``sort_documents``, ``get_path``, ``value_kind``, ``MISSING``, ``FilterError``,
   ``aggregate``, ``result_field``
@@ -60,7 +60,7 @@ _LAZY: dict[str, str] = {
     "get_settings": "flowcept_core.settings", "load_settings": "flowcept_core.settings",
     "StoreError": "flowcept_core.stores", "StoreUnavailableError": "flowcept_core.stores",
     "MalformedMessageError": "flowcept_core.wire", "decode_batch": "flowcept_core.wire",
-    "encode_batch": "flowcept_core.wire",
+    "encode_batch": "flowcept_core.wire", "wire_codec": "flowcept_core.wire", "WireCodec": "flowcept_core.wire",
 }
 
 __all__ = ["hookimpl", "ConsumerSpec", "InterceptorSpec", "Key", "MQBackendSpec", "SettingsSection", "StoreSpec",

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from flowcept_core.plugin import MQClosedError, MQError, encode_batch, get_logger
+from flowcept_core.plugin import MQClosedError, MQError, encode_batch, get_logger, wire_codec
 from flowcept_kafka.config import KafkaConfig, check_broker
 from flowcept_kafka.subscription import KafkaSubscription
 
@@ -39,6 +39,7 @@ class KafkaMQ:
 
     def __init__(self, settings: Any = None, channel: str | None = None):
         self.config = KafkaConfig.from_settings(settings, channel)
+        self._wire = wire_codec(settings)  # mq.signing_key, mq.wire_format
         self.channel = self.config.channel
         self._admin = check_broker(self.config)
         self._partitions = self._ensure_topic()
@@ -132,7 +133,7 @@ class KafkaMQ:
             self._replace_fatal_producer()
         from confluent_kafka import KafkaException
 
-        payload = encode_batch(messages)
+        payload = encode_batch(messages, self._wire)
         on_delivery = functools.partial(self._on_delivery, len(messages))
         deadline = time.monotonic() + _QUEUE_FULL_WAIT_SECS
         while True:

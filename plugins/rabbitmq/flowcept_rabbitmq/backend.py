@@ -28,7 +28,7 @@ from typing import Any
 import pika
 import pika.exceptions as pex
 
-from flowcept_core.plugin import MQClosedError, MQConnectionError, MQError, encode_batch, get_logger
+from flowcept_core.plugin import MQClosedError, MQConnectionError, MQError, encode_batch, get_logger, wire_codec
 from flowcept_rabbitmq._connection import ConnectionConfig, connect
 from flowcept_rabbitmq.subscription import RabbitMQSubscription, declare_exchange, declare_group_queue
 
@@ -63,6 +63,7 @@ class RabbitMQBackend:
             )
         self.channel = channel
         self.config = ConnectionConfig.from_settings(settings)
+        self._wire = wire_codec(settings)  # mq.signing_key, mq.wire_format
         # Read for callers (a persistence consumer picks its group from mq.group_id; the Run batches by
         # mq.buffer_size); subscribe(None) stays private whatever group_id says, as the MQBackend protocol requires.
         self.group_id: str | None = settings.get("mq.group_id") if settings is not None else None
@@ -107,7 +108,7 @@ class RabbitMQBackend:
         or no queue is bound (no subscriber and no group: the batch would be dropped), MQConnectionError when the
         broker cannot be reached even after reconnecting once.
         """
-        body = encode_batch(messages)
+        body = encode_batch(messages, self._wire)
         with self._lock:
             if self._closed:
                 raise MQClosedError(

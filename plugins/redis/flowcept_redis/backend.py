@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from flowcept_core.plugin import MQClosedError, MQConnectionError, MQError, encode_batch, get_logger
+from flowcept_core.plugin import MQClosedError, MQConnectionError, MQError, encode_batch, get_logger, wire_codec
 from flowcept_redis.connect import RedisConnectionInfo, client_error
 from flowcept_redis.subscription import PAYLOAD_FIELD, RedisSubscription, create_group
 
@@ -56,6 +56,7 @@ class RedisMQ:
         self.buffer_size = max(1, int(get("mq.buffer_size", 50) or 50))
         self.redelivery_secs = float(get("mq.redelivery_secs", 30) or 30)
         self.info = RedisConnectionInfo.from_settings(settings)
+        self._wire = wire_codec(settings)  # mq.signing_key, mq.wire_format
         self._groups: set[str] = set()  # groups ensured here: recreated on every new connection (see _on_connect)
         self._client = self.info.connect(on_connect=self._on_connect)
         self._cond = threading.Condition()
@@ -81,7 +82,7 @@ class RedisMQ:
             raise MQClosedError(f"redis MQ on stream {self.channel!r} ({self.info.where()}) is closed")
         if not messages:
             return
-        payload = encode_batch(messages)
+        payload = encode_batch(messages, self._wire)
         if self._refused is not None:
             self._publish_now(payload, len(messages))
             return
