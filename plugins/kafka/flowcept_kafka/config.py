@@ -66,26 +66,25 @@ class KafkaConfig:
         name = channel or _get(settings, "mq.channel", _DEFAULT_CHANNEL)
         if not isinstance(name, str) or not name:
             raise KafkaSettingsError(f"mq.channel={name!r}: expected a non-empty topic name")
+        uri = _get(settings, "mq.uri") or None
+        uri_user, uri_password = _uri_credentials(uri)
         return cls(
             channel=name,
             host=str(_get(settings, "mq.host", "localhost")),
             port=port,
-            uri=_get(settings, "mq.uri") or None,
-            username=_get(settings, "mq.username") or None,
-            password=_get(settings, "mq.password") or None,
+            uri=uri,
+            username=_get(settings, "mq.username") or uri_user,
+            password=_get(settings, "mq.password") or uri_password,
             group_id=_get(settings, "mq.group_id") or None,
             partitions=partitions,
         )
 
     @property
     def bootstrap_servers(self) -> str:
-        """mq.uri (``kafka://h:p,h2:p2`` or ``h:p``) when set, else mq.host:mq.port."""
+        """mq.uri (``kafka://[user:pw@]h:p,h2:p2`` or ``h:p``) when set, else mq.host:mq.port; credentials in the
+        URI go to SASL (``common()``), never into the address list librdkafka echoes in its errors."""
         if self.uri:
-            uri = self.uri
-            for scheme in ("kafka://", "tcp://", "plaintext://"):
-                if uri.lower().startswith(scheme):
-                    uri = uri[len(scheme) :]
-            return uri.rstrip("/")
+            return _strip_scheme(self.uri).rpartition("@")[2].rstrip("/")
         return f"{self.host}:{self.port}"
 
     def where(self) -> str:
@@ -155,8 +154,33 @@ class KafkaConfig:
         return conf
 
 
+def _strip_scheme(uri: str) -> str:
+    for scheme in ("kafka://", "tcp://", "plaintext://", "sasl_plaintext://"):
+        if uri.lower().startswith(scheme):
+            return uri[len(scheme) :]
+    return uri
+
+
+def _uri_credentials(uri: str | None) -> tuple[str | None, str | None]:
+    """(user, password) from ``kafka://user:pw@host:port``; (None, None) without credentials."""
+    if not uri or "@" not in uri:
+        return None, None
+    from urllib.parse import unquote
+
+    userinfo = _strip_scheme(uri).rpartition("@")[0]
+    user, _, password = userinfo.partition(":")
+    return (unquote(user) or None), (unquote(password) or None)
+
+
 def _is_auth_error(err: Any) -> bool:
-    text = f"{err.name()} {err.str()}".lower()
+    """True for a refused login. Transport errors name the broker as ``sasl_plaintext://host:port`` when SASL is
+    on: a refused connection must not read as refused credentials."""
+    name = err.name().lower()
+    if "authentication" in name:
+        return True
+    if name in ("_transport", "_all_brokers_down", "_resolve", "_timed_out"):
+        return False
+    text = err.str().lower().replace("sasl_plaintext://", "")
     return any(w in text for w in _AUTH_WORDS)
 
 

@@ -107,16 +107,27 @@ class ConnectionConfig:
         reason = str(exc) or repr(exc)
         if "ConnectionRefusedError" in reason:
             reason = "connection refused"
+        elif "handshake" in reason.lower():
+            reason = f"no AMQP handshake within {TIMEOUT_SECS:g} s (is a RabbitMQ broker listening on that port?)"
         elif "timeout" in reason.lower() or isinstance(exc, TimeoutError):
-            reason = f"no answer within {TIMEOUT_SECS:g} s ({reason})"
+            reason = f"no answer within {TIMEOUT_SECS:g} s ({type(exc).__name__})"
+        else:
+            reason = f"{type(exc).__name__}: {reason}"
+        secret = urlsplit(self.uri).password if self.uri else self.password
+        if secret and secret in reason:  # never echo the password, whatever the library put in its message
+            reason = reason.replace(secret, "***")
         return f"{self.where()}: cannot connect to RabbitMQ: {reason}"
 
 
 def connect(config: ConnectionConfig) -> pika.BlockingConnection:
-    """Open a new BlockingConnection, or raise MQConnectionError naming the settings involved (within ~5 s)."""
+    """Open a new BlockingConnection, or raise MQConnectionError naming the settings involved (within ~5 s).
+
+    Every failure becomes MQConnectionError with the password masked: pika's own exceptions (a handshake timeout is
+    not an AMQPError) may print the connection parameters.
+    """
     try:
         return pika.BlockingConnection(config.parameters())
     except MQConnectionError:
         raise
-    except (pex.AMQPError, OSError) as e:
+    except Exception as e:
         raise MQConnectionError(config.describe_failure(e)) from None
