@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -127,7 +128,7 @@ def test_summary_settings_validation_names_the_bad_value(section: dict, needle: 
 
 def test_telemetry_task_gets_cpu_time_summary_and_critical_tag_beside_user_tags(tmp_path, monkeypatch) -> None:
     use_settings(tmp_path, monkeypatch, {"telemetry_capture": {
-        "cpu": True, "mem": True, "critical_tags": {"cpu_percent": 50, "duration_s": 3600}}})
+        "cpu": True, "mem": True, "critical_tags": {"cpu_percent": 5, "duration_s": 3600}}})
 
     @telemetry_flowcept_task(tags=["mine"])
     def burn(n):
@@ -144,7 +145,8 @@ def test_telemetry_task_gets_cpu_time_summary_and_critical_tag_beside_user_tags(
     (t,) = tasks(msgs, "burn")
     s = t["telemetry_summary"]
     assert s["duration_s"] == pytest.approx(t["ended_at"] - t["started_at"], abs=1e-5)
-    assert s["cpu"]["time_s"] > 0 and s["cpu"]["percent"] > 50
+    assert s["cpu"]["time_s"] > 0 and s["cpu"]["percent"] > 5  # a busy loop, even on a loaded machine
+    assert s["cpu"]["time_s"] <= s["duration_s"] * (os.cpu_count() or 1) + 0.01
     assert t["tags"] == ["mine", "critical:cpu_percent"]
     assert "cpu" in t["telemetry_at_start"] and "memory" in t["telemetry_at_end"]
     assert list(t)[-2:] == ["telemetry_at_start", "telemetry_at_end"]  # snapshots end the document

@@ -71,22 +71,23 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
         _pyplot()  # say that matplotlib is missing before reading a large input
     from flowcept_core.report.collect import RunCollector
 
-    messages: Iterable[dict]
+    blocks: Iterable[Iterable[dict]]
     if mode == "jsonl":
-        from flowcept_core.report.source import iter_jsonl_file
+        from flowcept_core.report.source import iter_jsonl_blocks
 
-        messages = iter_jsonl_file(str(input_jsonl_path), "reading buffer file")
+        blocks = iter_jsonl_blocks(str(input_jsonl_path), "reading buffer file")
     elif mode == "records":
-        messages = records or []
+        blocks = [records or []]
     else:
         from flowcept_core.report.source import iter_db
 
-        messages = iter_db(workflow_id, campaign_id)
+        blocks = [iter_db(workflow_id, campaign_id)]
     flt_wf, flt_camp = (workflow_id, campaign_id) if mode != "db" else (None, None)
     run = RunCollector(flt_wf, flt_camp)
     add = run.add
-    for msg in messages:
-        add(msg)
+    for block in blocks:
+        for msg in block:
+            add(msg)
     run.finish()
     from flowcept_core.report.markdown import render_card
 

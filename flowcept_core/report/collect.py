@@ -20,31 +20,38 @@ MAX_SERIES = 200_000  # points kept per metric series; beyond, every other point
 _RECENT_IDS = 50_000  # task_id -> activity kept to resolve parents that come after their children
 
 
-@dataclass
+@dataclass(slots=True)
 class FieldStats:
     """One used/generated field of an activity: how often it was seen, its value types, numeric range, example."""
 
     count: int = 0
-    types: set[str] = field(default_factory=set)
+    types: set = field(default_factory=set)  # the Python types seen (names: type_names())
     low: float | None = None
     high: float | None = None
     example: str | None = None
 
+    def type_names(self) -> list[str]:
+        return sorted(t.__name__ for t in self.types)
+
     def add(self, value: Any) -> None:
+        """Called once per task that has the field (by RunCollector._fields)."""
         self.count += 1
         t = type(value)
-        self.types.add(t.__name__)
-        if (t is int or t is float) and value == value:
-            if self.low is None or value < self.low:
+        self.types.add(t)
+        if t is int or t is float:
+            if self.low is None:
+                if value == value:
+                    self.low = self.high = value
+            elif value < self.low:
                 self.low = value
-            if self.high is None or value > self.high:
+            elif value > self.high:
                 self.high = value
         elif self.example is None and value is not None:
             text = value if t is str else repr(value)
             self.example = text if len(text) <= 40 else text[:37] + "..."
 
 
-@dataclass
+@dataclass(slots=True)
 class ActivityStats:
     """Tasks of one activity_id: counts by status, durations, start/end times, fields, resource use."""
 
@@ -72,7 +79,7 @@ class ActivityStats:
     series: dict[str, tuple[array, array]] = field(default_factory=dict)  # generated metric -> (ended_at, value)
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkflowStats:
     """One workflow: its own message (if seen) and its activities in order of first appearance."""
 
@@ -103,6 +110,8 @@ class RunCollector:
         self._running: dict[str, dict] = {}  # task_id -> start message waiting for its end message
         self._recent: dict[str, str] = {}
         self._pending_children: dict[str, list[str]] = {}  # parent task_id -> child activities seen before it
+        self._last_key: tuple = (None, None)
+        self._last_summary: dict = {}
 
     def _workflow(self, wid: str | None) -> WorkflowStats:
         key = wid or "(no workflow id)"
@@ -185,25 +194,41 @@ class RunCollector:
         if "telemetry_at_end" in msg or "telemetry_summary" in msg or "telemetry_at_start" in msg:
             self._telemetry(wf, act, msg)
 
+    def _summary(self, msg: dict) -> tuple[dict, bool]:
+        """The task's telemetry summary and whether its snapshots were seen already (tasks sharing the sampler's
+        snapshots share everything the report reads from them but the duration, which it takes elsewhere)."""
+        stored = msg.get("telemetry_summary")
+        if isinstance(stored, dict):
+            return stored, False
+        start, end = msg.get("telemetry_at_start"), msg.get("telemetry_at_end")
+        key = (start.get("timestamp") if type(start) is dict else None,
+               end.get("timestamp") if type(end) is dict else None)
+        if key[0] is not None and key[1] is not None and key == self._last_key:
+            return self._last_summary, True
+        summary = summary_of(msg) or {}
+        self._last_key, self._last_summary = key, summary
+        return summary, False
+
     @staticmethod
     def _fields(act: ActivityStats, msg: dict, t1: Any) -> None:
-        for key, target in (("used", act.used), ("generated", act.generated)):
-            values = msg.get(key)
-            if not isinstance(values, dict):
-                continue
-            for k, v in values.items():
-                fs = target.get(k)
-                if fs is None:
-                    if len(target) >= 50:
-                        continue  # a report lists the first 50 fields of an activity
-                    fs = target[k] = FieldStats()
-                fs.add(v)
-                if key == "generated" and type(v) in (int, float) and isinstance(t1, (int, float)):
-                    xs, ys = act.series.get(k) or act.series.setdefault(k, (array("d"), array("d")))
-                    xs.append(t1)
-                    ys.append(v)
-                    if len(xs) > MAX_SERIES:
-                        act.series[k] = (xs[::2], ys[::2])
+        used = msg.get("used")
+        if type(used) is dict:
+            _add_fields(act.used, used)
+        generated = msg.get("generated")
+        if type(generated) is dict:
+            _add_fields(act.generated, generated)
+            if type(t1) is float or type(t1) is int:
+                series = act.series
+                for k, v in generated.items():
+                    t = type(v)
+                    if t is float or t is int:
+                        pair = series.get(k)
+                        if pair is None:
+                            pair = series[k] = (array("d"), array("d"))
+                        pair[0].append(t1)
+                        pair[1].append(v)
+                        if len(pair[0]) > MAX_SERIES:
+                            series[k] = (pair[0][::2], pair[1][::2])
 
     def _nesting(self, wf: WorkflowStats, act: ActivityStats, msg: dict) -> None:
         tid, parent = msg.get("task_id"), msg.get("parent_task_id")
@@ -223,9 +248,8 @@ class RunCollector:
             else:
                 self._pending_children.setdefault(parent, []).append(act.name)
 
-    @staticmethod
-    def _telemetry(wf: WorkflowStats, act: ActivityStats, msg: dict) -> None:
-        summary = summary_of(msg) or {}
+    def _telemetry(self, wf: WorkflowStats, act: ActivityStats, msg: dict) -> None:
+        summary, repeated = self._summary(msg)
         act.with_telemetry += 1
         cpu, mem = summary.get("cpu") or {}, summary.get("memory") or {}
         act.cpu_time += cpu.get("time_s") or 0.0
@@ -245,6 +269,8 @@ class RunCollector:
         gpu_pct = [g["memory_percent"] for g in (summary.get("gpu") or {}).values() if "memory_percent" in g]
         if gpu_pct:
             act.gpu_max_mem_percent = max(gpu_pct + [act.gpu_max_mem_percent or 0.0])
+        if repeated:
+            return
         for snap in (msg.get("telemetry_at_start"), msg.get("telemetry_at_end")):
             if isinstance(snap, dict) and isinstance(snap.get("timestamp"), (int, float)):
                 ts = snap["timestamp"]
@@ -256,3 +282,14 @@ class RunCollector:
                             if isinstance(g, dict) and g.get("total") and isinstance(g.get("used"), (int, float))]
                     if gpus:
                         wf.gpu_samples[ts] = max(gpus)
+
+
+def _add_fields(target: dict[str, FieldStats], values: dict) -> None:
+    """Called per task for its used and its generated dict; the first 50 fields of an activity are kept."""
+    for k, v in values.items():
+        fs = target.get(k)
+        if fs is None:
+            if len(target) >= 50:
+                continue
+            fs = target[k] = FieldStats()
+        fs.add(v)

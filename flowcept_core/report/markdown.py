@@ -176,7 +176,7 @@ def _fields(wf: WorkflowStats, h: str) -> list[str]:
                     shown = f"{fs.low:.4g} .. {fs.high:.4g}" if fs.low != fs.high else f"{fs.low:.4g}"
                 else:
                     shown = fs.example or "-"
-                rows.append([direction, f"`{name}`", f"{fs.count}/{act.count}", ", ".join(sorted(fs.types)), shown])
+                rows.append([direction, f"`{name}`", f"{fs.count}/{act.count}", ", ".join(fs.type_names()), shown])
         if rows:
             any_rows = True
             out += [f"**{act.name}**", ""] + _table(["", "Field", "Seen", "Types", "Range or example"], rows)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["iter_jsonl_file", "iter_db", "Progress"]
+__all__ = ["iter_jsonl_file", "iter_jsonl_blocks", "iter_db", "Progress"]
 
 _BLOCK = 512 << 10  # bytes read at a time: parsed, a block takes ~20x its size; one block at a time
 PROGRESS_MIN_BYTES = 32 << 20  # files smaller than this report too fast for a progress bar to help
@@ -52,6 +52,13 @@ def iter_jsonl_file(path: str, description: str = "reading") -> Iterator[dict]:
 
     Raises FileNotFoundError naming the path when it does not exist, ValueError naming the line of a malformed one.
     """
+    from itertools import chain
+
+    return chain.from_iterable(iter_jsonl_blocks(path, description))
+
+
+def iter_jsonl_blocks(path: str, description: str = "reading") -> Iterator[list[dict]]:
+    """Like :func:`iter_jsonl_file`, a list of messages per block (the cheaper loop for a million messages)."""
     import orjson
 
     if not os.path.isfile(path):
@@ -59,7 +66,7 @@ def iter_jsonl_file(path: str, description: str = "reading") -> Iterator[dict]:
     return _iter(path, description, orjson)
 
 
-def _iter(path: str, description: str, orjson: Any) -> Iterator[dict]:
+def _iter(path: str, description: str, orjson: Any) -> Iterator[list[dict]]:
     line_no = 0
     with open(path, "rb") as f, Progress(os.path.getsize(path), description) as bar:
         rest = b""
@@ -76,7 +83,7 @@ def _iter(path: str, description: str, orjson: Any) -> Iterator[dict]:
                     continue
                 body, rest = data[:cut], data[cut + 1:]
             if body.strip():
-                yield from _parse(body, line_no, path, orjson)
+                yield _parse(body, line_no, path, orjson)
             line_no += body.count(b"\n") + 1
             if not chunk:
                 return

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Report generation: Markdown card and PDF report of an N-task buffer file, ours and (optionally) upstream's.
+
+    .venv/bin/python bench/bench_report.py [--n 100000] [--reps 3] [--upstream PY] [--stream-n 1000000]
+
+Writes one synthetic buffer file (a workflow message, then N tasks of 4 activities with used/generated values,
+nested parents, 1% errors and sampled telemetry snapshots), then times, each in a fresh process (median of --reps):
+``Flowcept.generate_report`` markdown and pdf, for this project and, with --upstream, for upstream's interpreter
+on the same file. --stream-n also reports peak RSS of a markdown card over a file that large.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OURS = os.path.join(os.path.dirname(HERE), ".venv", "bin", "python")
+
+_CHILD = r"""
+import json, resource, sys, time
+from flowcept import Flowcept
+path, fmt, out = sys.argv[1], sys.argv[2], sys.argv[3]
+kind = "provenance_card" if fmt == "markdown" else "provenance_report"
+t0 = time.perf_counter()
+try:
+    Flowcept.generate_report(report_type=kind, format=fmt, input_jsonl_path=path, output_path=out)
+    ok = True
+except Exception as e:
+    ok = repr(e)[:300]
+took = time.perf_counter() - t0
+print(json.dumps({"s": took, "ok": ok, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def write_buffer(path: str, n: int) -> None:
+    """The synthetic run: one workflow, then n tasks (children before their parents, as decorators write them)."""
+    import orjson
+
+    wid, t = "wf-bench", 1_800_000_000.0
+    snap = None
+    with open(path, "wb") as f:
+        f.write(orjson.dumps({"type": "workflow", "workflow_id": wid, "name": "bench", "started_at": t,
+                              "user": "bench", "campaign_id": "c1"}) + b"\n")
+        epoch = 0
+        for i in range(n):
+            if i % 1000 == 0:
+                snap = {"timestamp": t, "cpu": {"percent_all": 40.0 + i % 50},
+                        "memory": {"virtual": {"percent": 30.0 + (i % 700) / 100, "used": 1e9 + i * 10}}}
+            act = ("load", "train_batch", "validate", "checkpoint")[i % 4]
+            err = i % 100 == 99
+            msg = {"type": "task", "task_id": f"t{i}", "activity_id": act, "workflow_id": wid, "campaign_id": "c1",
+                   "used": {"batch": i, "lr": 0.01, "path": f"/data/shard-{i % 64}.bin"},
+                   "started_at": t, "ended_at": t + 0.002 + (i % 7) / 1000, "status": "ERROR" if err else "FINISHED",
+                   "parent_task_id": f"e{epoch}", "hostname": "node1", "telemetry_at_start": snap,
+                   "telemetry_at_end": snap}
+            if err:
+                msg["stderr"] = f"ValueError: batch {i} has NaN"
+            else:
+                msg["generated"] = {"loss": 1.0 / (1 + i / 1000), "acc": min(0.99, i / n)}
+            f.write(orjson.dumps(msg) + b"\n")
+            t += 0.003
+            if i % 1000 == 999:
+                f.write(orjson.dumps({"type": "task", "task_id": f"e{epoch}", "activity_id": "epoch",
+                                      "workflow_id": wid, "used": {"epoch": epoch}, "started_at": t - 3,
+                                      "ended_at": t, "status": "FINISHED"}) + b"\n")
+                epoch += 1
+
+
+def run(python: str, path: str, fmt: str, out: str) -> dict:
+    proc = subprocess.run([python, "-c", _CHILD, path, fmt, out], capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"s": float("nan"), "ok": (proc.stderr or proc.stdout)[-300:], "rss_mb": float("nan")}
+    return json.loads(lines[-1])
+
+
+def measure(label: str, python: str, path: str, fmt: str, reps: int, tmp: str) -> None:
+    runs = [run(python, path, fmt, os.path.join(tmp, f"{label}.{fmt}")) for _ in range(reps)]
+    ok = [r for r in runs if r["ok"] is True]
+    if not ok:
+        print(f"{label:9s} {fmt:8s} failed: {runs[0]['ok']}")
+        return
+    print(f"{label:9s} {fmt:8s} {statistics.median(r['s'] for r in ok):8.2f} s   "
+          f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{reps} runs)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--upstream", help="python of a venv with flowcept==1.0.3 (its report extras installed)")
+    ap.add_argument("--stream-n", type=int, default=0, help="also report a card of a file of this many tasks")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "buffer.jsonl")
+        t0 = time.perf_counter()
+        write_buffer(path, args.n)
+        print(f"buffer file: {args.n} tasks, {os.path.getsize(path) / 1e6:.0f} MB (written in "
+              f"{time.perf_counter() - t0:.1f} s)")
+        for fmt in ("markdown", "pdf"):
+            if args.upstream:
+                measure("upstream", args.upstream, path, fmt, args.reps, tmp)
+            measure("ours", OURS, path, fmt, args.reps, tmp)
+        if args.stream_n:
+            big = os.path.join(tmp, "big.jsonl")
+            write_buffer(big, args.stream_n)
+            print(f"buffer file: {args.stream_n} tasks, {os.path.getsize(big) / 1e6:.0f} MB")
+            measure("ours", OURS, big, "markdown", 1, tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
