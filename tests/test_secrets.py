@@ -21,14 +21,14 @@ from tests.test_values_capture import redis_port  # noqa: F401  (fixture)
 
 SECRETS = ("hunter2-pos", "k-default-val", "tok-kw-val", "sess-XYZ-val", "nested-pw-val", "Bearer abc-val",
            "xk-header-val", "url-pw-val", "cred-pw-val", "AK-generated-val", "meta-token-val", "kv-secret-pw",
-           "kv-uri-pw", "cli-pw-val", "cli-tok-val", "camel-pw-val")
+           "kv-uri-pw", "cli-pw-val", "cli-tok-val", "camel-pw-val", "meta-deco-val")
 CLEAR = ("alice-user", "db.example.org", "region-west", "keep-me-val", "plain-meta-val")
 
 WORKLOAD = textwrap.dedent("""
     import sys
     from flowcept import Flowcept, FlowceptTask, flowcept_task
 
-    @flowcept_task
+    @flowcept_task(custom_metadata={"api_token": "meta-deco-val", "note": "keep-me-val"})
     def connect(host, password, api_key="k-default-val"):
         return {"session_token": "sess-XYZ-val", "region": "region-west"}
 
@@ -93,6 +93,7 @@ def _check_documents(wf: str) -> None:
     tasks = {d["activity_id"]: d for d in Flowcept.db.task_query({"workflow_id": wf})}
     assert tasks["connect"]["used"] == {"host": "db.example.org", "password": "***", "api_key": "***"}
     assert tasks["connect"]["generated"] == {"session_token": "***", "region": "region-west"}
+    assert tasks["connect"]["custom_metadata"] == {"api_token": "***", "note": "keep-me-val"}
     assert tasks["login"]["used"] == {"user": "alice-user", "token": "***", "dbPassword": "***"}
     cfg = tasks["configure"]["used"]["cfg"]
     assert cfg["db"] == {"db_password": "***", "host": "db.example.org"}

@@ -11,7 +11,16 @@ from typing import Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.ids import new_id
-from flowcept_core.serialize import I64_MAX, I64_MIN, all_plain, finite, is_namespace, plain_str, sanitize_dict
+from flowcept_core.serialize import (
+    I64_MAX,
+    I64_MIN,
+    all_plain,
+    finite,
+    is_namespace,
+    plain_str,
+    sanitize,
+    sanitize_dict,
+)
 from flowcept_core.telemetry.summary import attach_telemetry
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
@@ -26,7 +35,8 @@ class TaskTemplate:
     """What a decorated function's messages share: activity_id, parameter names, output names, tags, metadata."""
 
     __slots__ = ("activity_id", "names", "defaults", "skip", "output_names", "args_handler", "tags",
-                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width", "secret")
+                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width", "secret",
+                 "meta")
 
     def __init__(self, func: Callable, *, lightweight: bool = False, output_names: Any = None,
                  args_handler: Callable | None = None, tags: Any = None, custom_metadata: dict | None = None,
@@ -34,6 +44,7 @@ class TaskTemplate:
                  activity_id: str | None = None):
         self.activity_id = activity_id or getattr(func, "__name__", type(func).__name__)
         self.secret = (None, False)  # (redactor, any parameter name secret for it): see has_secret_params
+        self.meta: tuple = (None, None)  # (limits, custom_metadata sanitized with them): see _metadata
         self.lightweight = lightweight
         self.width = 7 if lightweight else 11  # length of the flat record a call lays into the buffer
         self.names, self.defaults, self.skip = _parameters(func)
@@ -60,6 +71,8 @@ class TaskTemplate:
         """What a consumer needs to build this template's messages (see flowcept_core.packed)."""
         out = {k: getattr(self, k) for k in self._STATE}
         out["defaults"] = sanitize(self.defaults) if self.defaults else {}
+        if self.custom_metadata is not None:
+            out["custom_metadata"] = sanitize(self.custom_metadata)
         return out
 
     @classmethod
@@ -71,7 +84,15 @@ class TaskTemplate:
         tmpl.defaults = tmpl.defaults or {}
         tmpl.args_handler = None
         tmpl.secret = (None, False)
+        tmpl.meta = (None, None)
         return tmpl
+
+    def _metadata(self, limits: Any) -> Any:
+        """custom_metadata made storable and masked, once per run's limits (not per call)."""
+        meta = self.meta
+        if meta[0] is not limits:
+            meta = self.meta = (limits, sanitize(self.custom_metadata, limits))
+        return meta[1]
 
     def has_secret_params(self, redact: Any) -> bool:
         """True when a parameter or output name is secret for this redactor (checked once per redactor, not per
@@ -197,7 +218,7 @@ class TaskTemplate:
         if self.tags is not None:
             msg["tags"] = self.tags
         if self.custom_metadata is not None:
-            msg["custom_metadata"] = self.custom_metadata
+            msg["custom_metadata"] = self._metadata(limits)
         if self.subtype is not None:
             msg["subtype"] = self.subtype
         if run.enrich:
