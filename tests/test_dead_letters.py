@@ -165,3 +165,27 @@ def test_the_same_poison_entry_delivered_twice_makes_one_dead_letter():
         "dead_letter_id"]
     big = dead_letter("undecodable", b"\xc1" * (2 << 20), source="wire")
     assert big["raw_truncated"] == 2 << 20 and len(big["raw"]) == 1 << 20
+
+
+def test_on_mongodb_a_refused_document_is_found_by_halving_and_dead_lettered(tmp_path, monkeypatch, mongo_uri):
+    use_settings(tmp_path, monkeypatch, {
+        "project": {"db_flush_mode": "online", "dump_buffer": {"enabled": False}},
+        "mq": {"type": "memory", "channel": f"dl-mongo-{uuid.uuid4().hex[:6]}"},
+        "db_buffer": {"insertion_buffer_time_secs": 0.1},
+        "databases": {"lmdb": {"enabled": False},
+                      "mongodb": {"enabled": True, "uri": mongo_uri, "db": f"dl_{uuid.uuid4().hex[:8]}"}}})
+    close_stores()
+    settings = get_settings()
+    batch = [_task(i) for i in range(200)]
+    batch[77] = _task(77, used={"big": 2**63 + 5})  # msgpack takes it, BSON does not: only halving finds it
+    inserter = _run(settings, [batch + [_end("p4", 200)]])
+    try:
+        assert inserter.wait_for_producer("p4", 60)
+    finally:
+        inserter.stop_consumption(20)
+    db = DBAPI(settings)
+    assert len(db.task_query({})) == 199 and db.task_query({"task_id": "good-77"}) == []
+    (letter,) = db.dead_letters()
+    assert letter["task_id"] == "good-77" and letter["source"] == "store"
+    assert str(2**63 + 5) in str(letter["raw"]["used"]["big"])
+    close_stores()

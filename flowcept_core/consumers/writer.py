@@ -2,13 +2,17 @@
 
 A store error is either about the store (StoreUnavailableError, OSError: the server is down, the disk is full) and
 the whole batch is kept for retry, or about the documents (a value the store cannot encode, a document too large).
-For the latter, write_isolating() splits the batch in halves until the refused documents are alone, stores every
-other document, and hands each refused one back with the store's error, for the caller to dead-letter.
+For the latter, write_isolating() first sets aside the documents msgpack cannot encode (the usual culprits) and writes
+the rest at once; when that does not explain the failure, it splits the batch in halves until the refused documents
+are alone. It stores every other document and hands each refused one back with the store's error, for the caller
+to dead-letter.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgpack
 
 from flowcept_core.stores import StoreUnavailableError
 
@@ -38,10 +42,36 @@ def write_isolating(stores: list[Any], coll: str, docs: list[dict],
             raise
         first = e
     refused: list[tuple[dict, BaseException]] = []
-    _bisect(stores, coll, docs, first, refused)
+    suspects = [i for i, doc in enumerate(docs) if not _packable(doc)]
+    if suspects and len(suspects) < len(docs):
+        # the likely culprits first (one write for the rest, one try each): halving costs a write per level
+        skip = set(suspects)
+        _write_or_bisect(stores, coll, [d for i, d in enumerate(docs) if i not in skip], refused)
+        for i in suspects:
+            _write_or_bisect(stores, coll, [docs[i]], refused)
+    else:
+        _bisect(stores, coll, docs, first, refused)
     if len(refused) == len(docs) > 1 and not refuse_all:
         raise first
     return refused
+
+
+def _packable(doc: dict) -> bool:
+    """Whether msgpack takes doc as it is: a value it refuses is the usual reason a store refuses a document."""
+    try:
+        msgpack.packb(doc, use_bin_type=True)
+        return True
+    except Exception:
+        return False
+
+
+def _write_or_bisect(stores: list[Any], coll: str, docs: list[dict], refused: list) -> None:
+    try:
+        _upsert_all(stores, coll, docs)
+    except Exception as e:
+        if is_transient(e):
+            raise
+        _bisect(stores, coll, docs, e, refused)
 
 
 def _bisect(stores: list[Any], coll: str, docs: list[dict], err: BaseException,
