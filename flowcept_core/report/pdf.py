@@ -14,7 +14,8 @@ from flowcept_core.report.collect import RunCollector, WorkflowStats
 
 __all__ = ["render_pdf", "plot_titles"]
 
-_MAX_TIMELINE_BARS = 20_000  # per activity; beyond, tasks are drawn as a sample spread over the run
+_MAX_TIMELINE_BARS = 5_000  # per activity; beyond, an evenly spread sample (bars narrower than a pixel overlap)
+_MAX_POINTS = 5_000  # per line plot; beyond, an evenly spread sample
 _LINES_PER_PAGE = 70
 
 
@@ -87,7 +88,7 @@ def _draw(ax: Any, wf: WorkflowStats, title: str, origin: float) -> None:
             n = len(act.starts)
             step = max(1, n // _MAX_TIMELINE_BARS)
             bars = [(act.starts[i] - origin, max(act.ends[i] - act.starts[i], 1e-9)) for i in range(0, n, step)]
-            ax.broken_barh(bars, (row - 0.4, 0.8))
+            ax.broken_barh(bars, (row - 0.4, 0.8), rasterized=True)  # an image: thousands of bars stay fast
         ax.set_yticks(range(len(acts)), [a.name for a in acts])
         ax.set_xlabel("seconds since the first task started")
     elif title == "Task duration per activity":
@@ -115,6 +116,7 @@ def _draw(ax: Any, wf: WorkflowStats, title: str, origin: float) -> None:
     elif title.startswith("Trend of "):
         name, _, key = title[len("Trend of "):].rpartition(".")
         xs, ys = wf.activities[name].series[key]
-        ax.plot([x - origin for x in xs], list(ys), marker="o" if len(xs) < 500 else None)
+        step = max(1, len(xs) // _MAX_POINTS)
+        ax.plot([x - origin for x in xs[::step]], list(ys[::step]), marker="o" if len(xs) < 500 else None)
         ax.set_ylabel(key)
         ax.set_xlabel("task end, seconds since the first task started")
