@@ -220,7 +220,7 @@ def add_data_parsers(sub: Any, formatter: Any) -> None:
     p.add_argument("--workflow-id", help="read this workflow from the database")
     p.add_argument("--campaign-id", help="read every workflow of this campaign from the database")
     p.add_argument("--format", choices=("markdown", "pdf"), default="markdown")
-    p.add_argument("--output", "--output-path", dest="output", help="file to write (default PROVENANCE_CARD.md / "
+    p.add_argument("--output", "--output-path", dest="output", help="file to write (default WORKFLOW_CARD.md / "
                                                                     "PROVENANCE_REPORT.pdf)")
     p.add_argument("--print", action="store_true", help="also render the card on the terminal (needs rich)")
     p = add("export", cmd_export, "export stored documents to JSONL, CSV or PROV-JSON",

@@ -221,3 +221,15 @@ def test_pdf_report_has_the_card_and_every_plot_with_data(tmp_path, monkeypatch)
     for title, page in zip(result["plots"], plot_pages, strict=True):
         assert _blue_pixels(page) > 20, f"plot {title!r} ({page.name}) has no data drawn"
     assert _blue_pixels(pages[0]) < 5  # a text page: the check above can tell
+
+
+def test_malformed_lines_are_skipped_and_counted(tmp_path, monkeypatch, caplog):
+    path = Path(_run(tmp_path, monkeypatch))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "{not json", *lines[1:], '{"type": "task", "task_id": ']) + "\n")
+    monkeypatch.chdir(tmp_path)
+    result = Flowcept.generate_report(input_jsonl_path=str(path))
+    assert result["skipped_lines"] == 2 and result["tasks"] == 10
+    assert result["output"] == result["output_path"] == str(tmp_path / "WORKFLOW_CARD.md")  # upstream's default
+    assert result["markdown"] == (tmp_path / "WORKFLOW_CARD.md").read_text()
+    assert result["activities"] == 2 and result["objects"] == 0

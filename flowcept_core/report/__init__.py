@@ -16,7 +16,7 @@ __all__ = ["generate_report", "REPORT_FORMATS", "DEFAULT_OUTPUT"]
 # report type -> the one format it supports ("workflow_card" is upstream's other name for the card)
 REPORT_FORMATS: dict[str, str] = {"provenance_card": "markdown", "workflow_card": "markdown",
                                   "provenance_report": "pdf"}
-DEFAULT_OUTPUT: dict[str, str] = {"markdown": "PROVENANCE_CARD.md", "pdf": "PROVENANCE_REPORT.pdf"}
+DEFAULT_OUTPUT: dict[str, str] = {"markdown": "WORKFLOW_CARD.md", "pdf": "PROVENANCE_REPORT.pdf"}
 
 
 def _check(report_type: str, format: str, input_jsonl_path: Any, records: Any, workflow_id: Any,
@@ -52,8 +52,10 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
 
     Input: exactly one of ``input_jsonl_path`` (a buffer file, streamed), ``records`` (messages in memory) or, for
     the database, ``workflow_id`` / ``campaign_id`` (with a file or records, these filter the messages).
-    Returns ``{"report_type", "format", "input_mode", "output_path", "workflows", "tasks", "messages"}`` plus
-    ``"plots"`` (titles) for the PDF. Raises ValueError for a bad type/format pair or input mode,
+    Returns ``{"report_type", "format", "input_mode", "output" (= "output_path"), "skipped_lines" (malformed JSONL
+    lines, skipped and logged), "workflows", "activities", "tasks", "objects", "messages"}`` plus ``"markdown"`` (the
+    card's text) or ``"plots"`` (the PDF's plot titles). Default output: WORKFLOW_CARD.md / PROVENANCE_REPORT.pdf.
+    Raises ValueError for a bad type/format pair or input mode,
     FileNotFoundError for a missing JSONL file, ModuleNotFoundError (with the install hint) for print_markdown
     without rich or a PDF without matplotlib, LookupError when the database has nothing for the ids.
 
@@ -72,10 +74,11 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
     from flowcept_core.report.collect import RunCollector
 
     blocks: Iterable[Iterable[dict]]
+    skipped = [0]  # malformed lines of a JSONL input, skipped
     if mode == "jsonl":
         from flowcept_core.report.source import iter_jsonl_blocks
 
-        blocks = iter_jsonl_blocks(str(input_jsonl_path), "reading buffer file")
+        blocks = iter_jsonl_blocks(str(input_jsonl_path), "reading buffer file", skipped)
     elif mode == "records":
         blocks = [records or []]
     else:
@@ -94,10 +97,17 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
     card = render_card(run)
     path = os.path.abspath(output_path or DEFAULT_OUTPUT[format])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    result: dict[str, Any] = {"report_type": report_type, "format": format, "input_mode": mode, "output_path": path,
-                              "workflows": len(run.workflows), "messages": run.messages,
-                              "tasks": sum(w.tasks for w in run.workflows.values())}
+    result: dict[str, Any] = {"report_type": report_type, "format": format, "input_mode": mode, "output": path,
+                              "output_path": path, "skipped_lines": skipped[0], "workflows": len(run.workflows),
+                              "messages": run.messages, "tasks": sum(w.tasks for w in run.workflows.values()),
+                              "activities": sum(len(w.activities) for w in run.workflows.values()),
+                              "objects": sum(w.objects for w in run.workflows.values())}
+    if skipped[0]:
+        from flowcept_core.logger import get_logger
+
+        get_logger().warning(f"report: {skipped[0]} malformed line(s) of {input_jsonl_path} skipped")
     if format == "markdown":
+        result["markdown"] = card
         with open(path, "w", encoding="utf-8") as f:
             f.write(card)
         if console is not None:

@@ -57,16 +57,20 @@ def iter_jsonl_file(path: str, description: str = "reading") -> Iterator[dict]:
     return chain.from_iterable(iter_jsonl_blocks(path, description))
 
 
-def iter_jsonl_blocks(path: str, description: str = "reading") -> Iterator[list[dict]]:
-    """Like :func:`iter_jsonl_file`, a list of messages per block (the cheaper loop for a million messages)."""
+def iter_jsonl_blocks(path: str, description: str = "reading", skipped: list[int] | None = None
+                      ) -> Iterator[list[dict]]:
+    """Like :func:`iter_jsonl_file`, a list of messages per block (the cheaper loop for a million messages).
+
+    With ``skipped`` (a one-item list), malformed lines are skipped and counted in ``skipped[0]`` instead of raising.
+    """
     import orjson
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"JSONL file {path!r} does not exist")
-    return _iter(path, description, orjson)
+    return _iter(path, description, orjson, skipped)
 
 
-def _iter(path: str, description: str, orjson: Any) -> Iterator[list[dict]]:
+def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None) -> Iterator[list[dict]]:
     line_no = 0
     with open(path, "rb") as f, Progress(os.path.getsize(path), description) as bar:
         rest = b""
@@ -83,13 +87,13 @@ def _iter(path: str, description: str, orjson: Any) -> Iterator[list[dict]]:
                     continue
                 body, rest = data[:cut], data[cut + 1:]
             if body.strip():
-                yield _parse(body, line_no, path, orjson)
+                yield _parse(body, line_no, path, orjson, skipped)
             line_no += body.count(b"\n") + 1
             if not chunk:
                 return
 
 
-def _parse(body: bytes, first_line: int, path: str, orjson: Any) -> list[dict]:
+def _parse(body: bytes, first_line: int, path: str, orjson: Any, skipped: list[int] | None) -> list[dict]:
     lines = body.split(b"\n")
     try:
         return orjson.loads(b"[" + b",".join(ln for ln in lines if ln.strip()) + b"]")
@@ -100,6 +104,9 @@ def _parse(body: bytes, first_line: int, path: str, orjson: Any) -> list[dict]:
                 try:
                     out.append(orjson.loads(ln))
                 except orjson.JSONDecodeError as e:
+                    if skipped is not None:
+                        skipped[0] += 1
+                        continue
                     raise ValueError(f"{path}: line {first_line + i + 1} is not valid JSON ({e})") from None
         return out
 
