@@ -36,7 +36,8 @@ class StreamTracker:
             return True
         if info == "end_of_stream":
             self.open.pop(producer, None)
-            self.ended[producer] = (msg.get("workflow_id"), int(msg.get("message_count") or 0))
+            count = msg.get("message_count")
+            self.ended[producer] = (msg.get("workflow_id"), count if type(count) is int and count > 0 else 0)
             return True
         return False
 
