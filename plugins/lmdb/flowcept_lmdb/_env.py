@@ -20,6 +20,7 @@ from flowcept_core.plugin import COLLECTIONS, StoreError, StoreUnavailableError,
 from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._codec import index_keys, unpack
 from flowcept_lmdb._config import LMDBConfig
+from flowcept_lmdb._resident import ResidentTrim
 
 __all__ = ["SharedEnv", "acquire_env", "reacquire_after_fork", "release_env", "INDEXED_FIELDS"]
 
@@ -83,6 +84,7 @@ class SharedEnv:
         self.gate = _Gate()
         # One writer thread per process at a time: threads queue here instead of inside LMDB's writer mutex.
         self.write_lock = threading.Lock()
+        self.resident = ResidentTrim(cfg.path)
         where = f"databases.lmdb.path={cfg.raw_path!r}"
         try:
             self.env = lmdb.open(

@@ -194,9 +194,11 @@ class LMDBStore:
         for _ in range(_MAX_WRITE_TRIES):
             seen = shared.map_size()
             try:
-                with shared.write_lock, shared.gate.shared(), shared.env.begin(write=True) as txn, \
-                        reading(txn, shared.snapshots, shared.snapshot_cache):
-                    return fn(txn)
+                with shared.write_lock, shared.gate.shared():
+                    with shared.env.begin(write=True) as txn, reading(txn, shared.snapshots, shared.snapshot_cache):
+                        result = fn(txn)
+                    shared.resident.after_write()  # committed: release mapped pages once the file grew enough
+                    return result
             except lmdb.MapFullError:
                 shared.grow(seen)
             except lmdb.MapResizedError:
