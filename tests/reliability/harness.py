@@ -122,6 +122,7 @@ class Scenario:
         self.env = {**os.environ, "FLOWCEPT_SETTINGS_PATH": str(self.settings_path),
                     "FLOWCEPT_TEST_WORKFLOW_ID": self.workflow_id, "PYTHONPATH": str(ROOT)}
         self.procs: list[Proc] = []
+        self.inserters: list[Proc] = []
         self.produced: set[tuple[str, int]] = set()
         self._logs = 0
 
@@ -133,7 +134,16 @@ class Scenario:
 
     def inserter(self) -> Proc:
         """Start a DocumentInserter process (joins the persistence group)."""
-        return self._spawn("inserter.py", [], "inserter")
+        proc = self._spawn("inserter.py", [], "inserter")
+        self.inserters.append(proc)
+        return proc
+
+    def check_inserters(self) -> None:
+        """AssertionError (with the last one's stderr) when every inserter started has exited."""
+        if self.inserters and all(p.popen.poll() is not None for p in self.inserters):
+            last = self.inserters[-1]
+            raise AssertionError(f"no DocumentInserter is running (last exited {last.popen.poll()}): "
+                                 f"{last.stderr()[-2000:]}")
 
     def producer(self, tag: str, n: int, threads: int = 1, pace: float = 0.0, hold: bool = False,
                  every: int = 0) -> Proc:
@@ -164,6 +174,7 @@ class Scenario:
                 return self.stored()
             if time.monotonic() > deadline:
                 return docs
+            self.check_inserters()
             time.sleep(0.3)
 
     def wait_stable(self, count: int, timeout: float, quiet: float = 1.5) -> list[dict]:

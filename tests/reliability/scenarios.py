@@ -127,8 +127,9 @@ def broker_outage(s: Scenario, n: int, down: Callable[[], None], up: Callable[[]
         out = s.outcome(s.wait_stored(len(s.produced), STORE_WAIT))
         assert_complete(s, out)
         return out, 0, 0
-    reported = missing_reported(ins, s.workflow_id, 30)  # logged when the producer's end of stream arrives
-    out = s.outcome(s.wait_stable(len(s.produced), STORE_WAIT))
+    out = s.outcome(s.wait_stable(len(s.produced), STORE_WAIT, quiet=3.0))
+    # logged when the producer's end of stream arrives
+    reported = missing_reported(ins, s.workflow_id, 30 if out.lost else 0)
     assert not [k for k in out.lost if k in after], f"tasks captured after the outage began were lost: {out}"
     assert not out.duplicated and not out.wrong and not out.unexpected, str(out)
     assert ins.popen.poll() is None, f"the inserter exited {ins.popen.poll()}: {ins.stderr()[-2000:]}"
@@ -148,3 +149,20 @@ def missing_reported(ins: Proc, workflow_id: str, timeout: float) -> int:
         if m or time.monotonic() > deadline:
             return int(m[-1]) if m else 0
         time.sleep(0.3)
+
+
+def store_outage(s: Scenario, n: int, down: Callable[[], None], up: Callable[[], str | None],
+                 secs: float = 10.0) -> Outcome:
+    """The store is down for `secs` mid-run: the inserter keeps the batch, acknowledges nothing, retries; 0 lost."""
+    s.inserter()
+    p = s.producer("a", n, pace=0.05, every=100)
+    p.wait_line(f"AT {max(100, n // 300 * 100)} ", STORE_WAIT)
+    s.wait_stored(1, STORE_WAIT, settle=0)  # the inserter is up and storing
+    down()
+    time.sleep(secs)
+    why = up()
+    assert why is None, f"the store did not come back: {why}"
+    p.wait_line("STOPPED", STORE_WAIT)
+    out = s.outcome(s.wait_stored(len(s.produced), STORE_WAIT))
+    assert_complete(s, out)
+    return out

@@ -71,3 +71,8 @@ def test_redis_crash_without_persistence_then_a_new_inserter_consumes_from_the_r
     server = redis_server(persist=False)
     sc.broker_outage(scenario(_mq(server)), n, server.crash, server.restart, keeps_data=False,
                      restart_inserter=True)
+
+
+def test_redis_store_down_ten_seconds_loses_nothing(scenario, redis_server, mongo_store, n):
+    s = scenario(_mq(redis_server()), mongo_store.stores())
+    sc.store_outage(s, n, mongo_store.down, mongo_store.up)

@@ -26,6 +26,7 @@ _FENCE = encode_batch([])
 _ADMIN_TIMEOUT_SECS = 10.0
 _QUEUE_FULL_WAIT_SECS = 30.0
 _LIVENESS_TIMEOUT_SECS = 2.0
+_TOPIC_CHECK_SECS = 2.0  # while batches wait for the broker, how often publish() checks the topic still exists
 
 
 class KafkaMQ:
@@ -54,6 +55,8 @@ class KafkaMQ:
         self._fence_producer: Any = None
         self._closed = False
         self._undelivered = 0
+        self._groups: list[str] = []  # ensured here: positioned at the start of a topic that had to be recreated
+        self._next_topic_check = 0.0
 
     # setup ------------------------------------------------------------------------------------------------------
     def _ensure_topic(self) -> list[int]:
@@ -156,6 +159,28 @@ class KafkaMQ:
         with self._lock:
             self._published += len(messages)
         self._producer.poll(0)
+        if len(self._producer) and time.monotonic() >= self._next_topic_check:
+            self._recreate_lost_topic()
+
+    def _recreate_lost_topic(self) -> None:
+        """Called by publish() every few seconds while batches wait for acknowledgement: a broker restarted without
+        persistence has lost the topic (librdkafka would hold the batches until they time out), so create it again
+        and position the ensured groups at its start, so a DocumentInserter joining later misses nothing."""
+        self._next_topic_check = time.monotonic() + _TOPIC_CHECK_SECS
+        try:
+            topics = self._admin.list_topics(timeout=_LIVENESS_TIMEOUT_SECS).topics
+        except Exception:  # unreachable: librdkafka keeps retrying the batches meanwhile
+            return
+        if self.channel in topics:
+            return
+        get_logger().warning(f"kafka topic {self.channel!r} no longer exists on {self.config.bootstrap_servers} "
+                             "(broker restarted without persistence?); creating it again")
+        try:
+            self._partitions = self._ensure_topic()
+            for group in self._groups:
+                self._position_group(group, at_start=True)
+        except MQError as e:
+            get_logger().error(f"recreating kafka topic {self.channel!r}: {e}")
 
     def _end_offsets(self) -> dict[int, int]:
         """The exact end offset of every partition, by producing a fence (an empty batch) to each and waiting."""
@@ -192,6 +217,13 @@ class KafkaMQ:
         self._check_group_name(name)
         if self._closed:
             raise MQClosedError(f"kafka MQ on topic {self.channel!r} is closed")
+        self._position_group(name, at_start=False)
+        if name not in self._groups:
+            self._groups.append(name)
+
+    def _position_group(self, name: str, at_start: bool) -> None:
+        """Commit a position for every partition where group name has none: the end (a new group), or offset 0
+        (at_start: the topic was recreated, everything in it is new)."""
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
         consumer = Consumer(self.config.consumer(name, "earliest"))
@@ -200,7 +232,7 @@ class KafkaMQ:
             committed = consumer.committed(tps, timeout=_ADMIN_TIMEOUT_SECS)
             missing = [tp.partition for tp in committed if tp.offset < 0]
             if missing:
-                ends = self._end_offsets()
+                ends = {p: 0 for p in missing} if at_start else self._end_offsets()
                 offsets = [TopicPartition(self.channel, p, ends[p]) for p in missing]
                 consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as e:

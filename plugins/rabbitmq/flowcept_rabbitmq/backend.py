@@ -72,6 +72,7 @@ class RabbitMQBackend:
         self._closed = False
         self._connection: pika.BlockingConnection | None = None
         self._ch: Any = None
+        self._groups: list[str] = []  # declared again on every reconnect (a broker restarted without its queues)
         self._open()
 
     # connection ------------------------------------------------------------------------------------------------
@@ -81,6 +82,8 @@ class RabbitMQBackend:
         try:
             self._ch = self._connection.channel()
             declare_exchange(self._ch, self.channel)
+            for group in self._groups:  # so nothing published after a reconnect is unroutable
+                declare_group_queue(self._ch, self.channel, group)
             self._ch.confirm_delivery()
         except pex.AMQPError as e:
             self._drop_connection()
@@ -155,6 +158,8 @@ class RabbitMQBackend:
                     self._drop_connection()
                     self._open()
                 declare_group_queue(self._ch, self.channel, name)
+                if name not in self._groups:
+                    self._groups.append(name)
             except pex.AMQPError as e:
                 self._drop_connection()  # a failed declaration closes the channel
                 raise MQError(
