@@ -113,11 +113,12 @@ class Flowcept:
             settings = self._settings = get_settings()
             configure_logging(settings.section("log"))
             self._prepare_buffer_file(settings)
-            run = self._build_run(settings)
+            # With the defaults, what start() would wait for (plugin discovery, the MQ, opening LMDB, the
+            # DocumentInserter, telemetry's first reading, machine info) is done by the start-up thread; an MQ or a
+            # store named in a settings file (or the environment) is opened here, so its errors reach the caller.
+            defer = not _explicit_delivery(settings)
+            run = self._build_run(settings, open_sink=not defer)
             self._run = run
-            # What only the default store needs (plugin discovery, opening LMDB, the DocumentInserter) is done by
-            # the start-up thread; a store named in a settings file is opened here, so its errors reach the caller.
-            defer = not _explicit_stores(settings)
             try:
                 self._start_interceptors(settings, run)
                 if not defer:
@@ -145,26 +146,37 @@ class Flowcept:
             _stop_on_sigterm()
         return self
 
-    def _build_run(self, settings: Settings) -> Run:
+    def _build_run(self, settings: Settings, open_sink: bool = True) -> Run:
+        """The run; its MQ is opened here (open_sink) or by the start-up thread (_open_sink)."""
         from flowcept_core.buffer import Run
 
-        online = settings.get("project.db_flush_mode") == "online" and bool(settings.get("mq.enabled", True))
-        sink = None
-        if online:
-            from flowcept_core.mq import open_mq
-
-            sink = open_mq(settings)
-        from flowcept_core.telemetry import TelemetryConfig, TelemetrySampler
-
-        tel_cfg = TelemetryConfig.from_settings(settings.section("telemetry_capture"))
-        if tel_cfg.enabled:
-            self._sampler = TelemetrySampler(tel_cfg)  # started by the start-up thread (its first reading)
         dump = bool(settings.get("project.dump_buffer.enabled"))
         # the buffer file's messages are spooled beside it as they drain, and the spool becomes it at stop
         spool_dir = os.path.dirname(os.path.abspath(self._dump_path())) if dump else None
-        return Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
-                   workflow_name=self.workflow_name, settings=settings, sink=sink, retain=(not online) or dump,
-                   telemetry=self._sampler, telemetry_cfg=tel_cfg, spool_dir=spool_dir)
+        run = Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
+                  workflow_name=self.workflow_name, settings=settings, retain=(not _online(settings)) or dump,
+                  spool_dir=spool_dir)
+        if open_sink:
+            self._open_sink(settings, run)
+        return run
+
+    @staticmethod
+    def _open_sink(settings: Settings, run: Run) -> None:
+        if _online(settings):
+            from flowcept_core.mq import open_mq
+
+            run.attach_sink(open_mq(settings))
+
+    def _start_telemetry(self, settings: Settings, run: Run) -> None:
+        """The telemetry sampler (its first reading is taken here); tasks that ended before it take that reading."""
+        from flowcept_core.telemetry import TelemetryConfig, TelemetrySampler
+
+        tel_cfg = TelemetryConfig.from_settings(settings.section("telemetry_capture"))
+        run.telemetry_cfg = tel_cfg
+        if tel_cfg.enabled:
+            sampler = TelemetrySampler(tel_cfg)
+            sampler.start()
+            self._sampler = run.telemetry = sampler
 
     def _start_persistence(self, settings: Settings, run: Run) -> None:
         """Online with a store enabled: make sure the persistence group exists before anything is published (a late
@@ -200,13 +212,16 @@ class Flowcept:
         """The start-up thread: first telemetry reading, persistence (default store), the workflow message's
         system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
         try:
-            if self._sampler is not None:
-                try:
-                    self._sampler.start()
-                except Exception as e:
-                    get_logger().error(f"telemetry could not start: {error_text(e)}")
+            from flowcept_core.sysinfo import host_fields
+
+            run.set_host_fields(host_fields())
+            try:
+                self._start_telemetry(settings, run)
+            except Exception as e:
+                get_logger().error(f"telemetry could not start: {error_text(e)}")
             if persistence:
                 try:
+                    self._open_sink(settings, run)
                     self._start_persistence(settings, run)
                 except Exception as e:
                     get_logger().error(f"persistence could not start ({error_text(e)}); the run is captured in the "
@@ -482,12 +497,18 @@ class Flowcept:
         return services_status(settings)
 
 
-def _explicit_stores(settings: Settings) -> bool:
-    """True when a settings file or the environment enables a store (its errors must reach start()'s caller)."""
+def _online(settings: Settings) -> bool:
+    return settings.get("project.db_flush_mode") == "online" and bool(settings.get("mq.enabled", True))
+
+
+def _explicit_delivery(settings: Settings) -> bool:
+    """True when a settings file or the environment names the MQ or enables a store: opening them at start() lets
+    their errors reach the caller."""
     is_explicit = getattr(settings, "is_explicit", None)
+    if is_explicit is None or (_online(settings) and is_explicit("mq.type")):
+        return True
     dbs = settings.section("databases")
-    return any(isinstance(sec, dict) and sec.get("enabled") and (is_explicit is None
-                                                                   or is_explicit(f"databases.{name}.enabled"))
+    return any(isinstance(sec, dict) and sec.get("enabled") and is_explicit(f"databases.{name}.enabled")
                for name, sec in dbs.items())
 
 
