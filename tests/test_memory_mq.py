@@ -1,10 +1,8 @@
 """MQ backend contract suites for the built-in "memory" backend and the fixture plugin's "echo" backend, and a
 meta-test that every registered MQ backend name has a contract suite.
 
-TestEchoMQ needs the fixture plugins installed (scripts/test does it):
-
-    .venv/bin/pip install -e tests/fixture_plugins/flowcept-fixture-good \
-        -e tests/fixture_plugins/flowcept-fixture-broken -e tests/fixture_plugins/flowcept-fixture-dup
+TestEchoMQ and the meta-test put the fixture plugins (built into a private directory, tests/_plugin_build.py) on
+sys.path.
 
 Convention checked by the meta-test: every MQBackendContract subclass, here or in plugins/*/tests/, declares the
 MQ backend name its make_backend builds as a class attribute ``backend_name = "<name>"``.
@@ -13,7 +11,6 @@ MQ backend name its make_backend builds as a class attribute ``backend_name = "<
 from __future__ import annotations
 
 import ast
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import pytest
 from flowcept_core.builtins.memory_mq import MemoryMQ
 from flowcept_core.registry import PluginRegistry
 from flowcept_core.testing import MQBackendContract
+from tests._plugin_build import fixture_plugins_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,14 +44,8 @@ class TestEchoMQ(_NamedContract):
     backend_name = "echo"
 
     @pytest.fixture
-    def make_backend(self):
-        try:
-            metadata.distribution("flowcept-fixture-good")
-        except metadata.PackageNotFoundError:
-            pytest.skip(
-                "fixture plugin flowcept-fixture-good is not installed; run: "
-                "pip install -e tests/fixture_plugins/flowcept-fixture-good"
-            )
+    def make_backend(self, monkeypatch):
+        monkeypatch.syspath_prepend(str(fixture_plugins_path()))
         spec = PluginRegistry(env={}).resolve("mq_backend", "echo")
         return lambda channel: spec.factory(None, channel)
 
@@ -107,6 +99,7 @@ def test_contract_covered_table_matches_the_classes_here():
 
 
 def test_every_registered_mq_backend_has_a_contract_suite(monkeypatch):
+    monkeypatch.syspath_prepend(str(fixture_plugins_path()))
     monkeypatch.setenv("FLOWCEPT_FIXTURE_DUP", "1")  # list the dup fixture's names too
     registered = set(PluginRegistry(env={}).names("mq_backend"))
     assert "memory" in registered

@@ -1,18 +1,15 @@
-"""The plugin registry, exercised with real distributions installed through their entry points.
+"""The plugin registry, exercised with real distributions discovered through their entry points.
 
-The fixture plugins under tests/fixture_plugins must be installed into the test venv first (scripts/test does it):
-
-    .venv/bin/pip install -e tests/fixture_plugins/flowcept-fixture-good \
-        -e tests/fixture_plugins/flowcept-fixture-broken -e tests/fixture_plugins/flowcept-fixture-dup
+The fixture plugins under tests/fixture_plugins are built and installed into a private directory that these tests
+put on sys.path (tests/_plugin_build.py): the venv the tests run in never has them installed.
 
 flowcept-fixture-dup provides its MQ names only while FLOWCEPT_FIXTURE_DUP=1 (see its hooks module), so its
-duplicate "memory" cannot break the rest of the suite; the tests that need it set the variable.
+duplicate "memory" cannot break the other tests; the tests that need it set the variable.
 """
 
 from __future__ import annotations
 
 import time
-from importlib import metadata
 
 import pytest
 import yaml
@@ -27,22 +24,12 @@ from flowcept_core.registry import (
     reset_registry,
 )
 from flowcept_core.settings import reset_settings
-
-FIXTURES = ("flowcept-fixture-good", "flowcept-fixture-broken", "flowcept-fixture-dup")
-INSTALL_HINT = "pip install " + " ".join(f"-e tests/fixture_plugins/{d}" for d in FIXTURES)
-
-
-def _require_fixtures() -> None:
-    for dist in FIXTURES:
-        try:
-            metadata.distribution(dist)
-        except metadata.PackageNotFoundError:
-            pytest.skip(f"fixture plugin {dist} is not installed; run: {INSTALL_HINT}")
+from tests._plugin_build import fixture_plugins_path
 
 
 @pytest.fixture(autouse=True)
-def fixtures_installed():
-    _require_fixtures()
+def fixtures_installed(monkeypatch):
+    monkeypatch.syspath_prepend(str(fixture_plugins_path()))
 
 
 @pytest.fixture
