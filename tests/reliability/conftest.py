@@ -15,7 +15,7 @@ import pytest
 from tests.reliability.harness import Scenario
 from tests.services import OwnMongoWire
 
-N = int(os.environ.get("FLOWCEPT_FAULTS_N", "3000"))
+N = int(os.environ.get("FLOWCEPT_FAULTS_N", "2000"))
 
 
 @pytest.fixture
