@@ -212,9 +212,14 @@ class Flowcept:
         """The start-up thread: first telemetry reading, persistence (default store), the workflow message's
         system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
         try:
+            from flowcept_core.registry import get_registry
             from flowcept_core.sysinfo import host_fields
 
             run.set_host_fields(host_fields())
+            try:
+                get_registry().ensure_loaded()  # plugin discovery, left out of start()
+            except Exception as e:
+                get_logger().error(f"loading plugins failed: {error_text(e)}")
             try:
                 self._start_telemetry(settings, run)
             except Exception as e:

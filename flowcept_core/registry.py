@@ -74,7 +74,8 @@ class PluginRegistry:
     """Loads plugins once and answers: which names exist per kind, who provides them, what failed."""
 
     def __init__(self, disabled: Iterable[str] = (), autoload: bool | None = None, strict: bool | None = None,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, lazy: bool = False):
+        """lazy: load the entry points on first need (a built-in name resolves without them; see resolve())."""
         env = os.environ if env is None else env
         self.disabled = set(disabled)
         if autoload is None:
@@ -88,8 +89,37 @@ class PluginRegistry:
         from flowcept_core import builtins
 
         self.register(builtins, name="flowcept-builtins", dist=BUILTIN_DIST)
-        if autoload:
+        self._pending = bool(autoload) and lazy and not self.strict
+        self._early: set[tuple[str, str]] = set()  # built-in (kind, name)s resolved before the entry points loaded
+        if autoload and not self._pending:
             self._load_entry_points()
+
+    def ensure_loaded(self) -> None:
+        """Load the entry points now if that was left for later (the start-up thread of Flowcept calls it). A
+        plugin reusing a built-in name that was already handed out is logged as an error naming both."""
+        if not self._pending:
+            return
+        self._pending = False
+        self._load_entry_points()
+        for kind, name in sorted(self._early):
+            conflicts = self._collect(kind)[1].get(name)
+            if conflicts:
+                from flowcept_core.logger import get_logger
+
+                dists = " and ".join(repr(p.dist) for p in conflicts)
+                get_logger().error(f"{kind.replace('_', ' ')} name {name!r} is provided by both {dists}; the "
+                                   f"built-in one is in use. Uninstall the other or list it in plugins.disabled")
+
+    def _builtin_spec(self, kind: str, name: str) -> PluginSpec | None:
+        if kind not in KINDS or name in self.disabled:
+            return None
+        for impl in getattr(self.pm.hook, KINDS[kind][0]).get_hookimpls():
+            if impl.plugin_name == "flowcept-builtins":
+                for spec in impl.function() or ():
+                    if getattr(spec, "name", None) == name:
+                        self._early.add((kind, name))
+                        return self._checked(kind, spec, BUILTIN_DIST)
+        return None
 
     def register(self, plugin: Any, name: str, dist: str) -> None:
         """Register a module or object holding hookimpls (built-ins, entry points, tests).
@@ -149,6 +179,7 @@ class PluginRegistry:
     def _collect(self, kind: str) -> tuple[dict[str, Provided], dict[str, list[Provided]]]:
         if kind not in KINDS:
             raise ValueError(f"unknown plugin kind {kind!r}; choose one of {sorted(KINDS)}")
+        self.ensure_loaded()
         if kind in self._cache:
             return self._cache[kind]
         hook = getattr(self.pm.hook, KINDS[kind][0])
@@ -196,7 +227,14 @@ class PluginRegistry:
     def resolve(self, kind: Literal["consumer"], name: str) -> ConsumerSpec: ...
 
     def resolve(self, kind: str, name: str) -> PluginSpec:
-        """The spec for name, or a specific error naming what is available, what failed and what to install."""
+        """The spec for name, or a specific error naming what is available, what failed and what to install.
+
+        A lazy registry answers a built-in name (the in-process MQ, instrumentation) without loading the entry
+        points: Flowcept.start() does not wait for plugin discovery."""
+        if self._pending:
+            spec = self._builtin_spec(kind, name)
+            if spec is not None:
+                return spec
         found, conflicts = self._collect(kind)
         if name in conflicts:
             dists = " and ".join(repr(p.dist) for p in conflicts[name])
@@ -249,7 +287,7 @@ def get_registry() -> PluginRegistry:
 
         plugins = get_settings().section("plugins")
         autoload = None if plugins.get("autoload", True) else False
-        _registry = PluginRegistry(disabled=plugins.get("disabled") or (), autoload=autoload)
+        _registry = PluginRegistry(disabled=plugins.get("disabled") or (), autoload=autoload, lazy=True)
     return _registry
 
 
