@@ -144,3 +144,25 @@ def test_plain_wire_format_is_read_with_redis_and_msgpack_alone(tmp_path, monkey
     tasks = sorted((m for m in messages if m.get("type") == "task"), key=lambda m: m["used"]["x"])
     assert [(m["used"]["x"], m["generated"]["arg_0"]) for m in tasks] == [(i, 2 * i) for i in range(30)]
     assert all(m["workflow_id"] == fc.current_workflow_id and m["activity_id"] == "double" for m in tasks)
+
+
+def test_a_custom_consumer_with_the_key_never_sees_a_forged_batch(tmp_path, monkeypatch, redis_port):
+    from flowcept.flowceptor.consumers.base_consumer import BaseConsumer
+    from flowcept_core.mq import open_mq
+
+    settings = _settings(tmp_path, monkeypatch, redis_port, signing_key="shared")
+    got: list[dict] = []
+
+    class Collector(BaseConsumer):
+        def message_handler(self, msg_obj: dict) -> bool:
+            got.append(msg_obj)
+            return msg_obj.get("task_id") != "last"
+
+    consumer = Collector(settings).start(daemon=True)
+    _client(redis_port).xadd(settings.get("mq.channel"), {
+        b"b": encode_batch([{"type": "task", "task_id": "forged"}], WireCodec(b"not shared"))})
+    mq = open_mq(settings)
+    mq.publish([{"type": "task", "task_id": "real"}, {"type": "task", "task_id": "last"}])
+    mq.close(10)
+    consumer._main_thread.join(20)
+    assert [m["task_id"] for m in got] == ["real", "last"]

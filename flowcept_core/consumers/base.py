@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flowcept_core.logger import get_logger
+from flowcept_core.settings import get_settings
+from flowcept_core.wire import rejections, wire_codec
 
 __all__ = ["BaseConsumer"]
 
@@ -42,7 +44,6 @@ class BaseConsumer(ABC):
     def _open(self) -> None:
         if self._mq is None:
             from flowcept_core.mq import open_mq
-            from flowcept_core.settings import get_settings
 
             self._settings = self._settings or get_settings()
             self._mq = open_mq(self._settings)
@@ -61,7 +62,12 @@ class BaseConsumer(ABC):
         self._open()
         fn = target or self.default_thread_target
         if threaded:
-            self._main_thread = threading.Thread(target=fn, args=args, daemon=daemon,
+            as_daemon = daemon
+            if not daemon:  # keeps the process alive, and Ctrl+C / SIGTERM end it without a shutdown traceback
+                from flowcept_core.interrupts import keep_alive
+
+                as_daemon = keep_alive(self)
+            self._main_thread = threading.Thread(target=fn, args=args, daemon=as_daemon,
                                                  name=f"flowcept-consumer-{type(self).__name__}")
             self._main_thread.start()
         else:
@@ -69,7 +75,14 @@ class BaseConsumer(ABC):
         return self
 
     def default_thread_target(self) -> None:
-        """Receive batches until stopped or message_handler returns False; acknowledge after handling."""
+        """Receive batches until stopped or message_handler returns False; acknowledge after handling.
+
+        With ``mq.signing_key`` set, unsigned and forged batches are refused before they reach message_handler
+        (the subscription logs and skips them)."""
+        with rejections(wire_codec(self._settings or get_settings())):
+            self._listen()
+
+    def _listen(self) -> None:
         sub = self._subscription
         try:
             while not self._stop_event.is_set():
