@@ -90,6 +90,7 @@ class Run:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.throttled = 0  # times capture had to wait for delivery (backpressure)
+        self._helped = self._helped_seen = 0  # drains producers made while throttled; as of the last poll
 
     def attach_sink(self, sink: Any) -> None:
         """Deliver to the MQ sink (before start(); with nothing to keep here, a networked MQ gets packed records)."""
@@ -117,15 +118,23 @@ class Run:
         """Add several messages or flat records at once (FlowceptLightweightLoop publishes its iterations so)."""
         self.extend(msgs)
 
-    def _throttle(self) -> None:
-        """Backlog over the bound: producers help deliver from now on (called by the flusher)."""
-        if not self._closed and self.extend == self.items.extend:
-            self.append = self._append_helping
-            self.extend = self._extend_helping
-            self.throttled += 1
-            if self.throttled == 1:
-                get_logger().info(f"capture is faster than delivery: more than {self.max_entries // _RECORD_ENTRIES} "
-                                  "messages pending (mq.max_pending_messages); producers now wait for delivery")
+    def _regulate(self, pending: int) -> None:
+        """Called by the flusher each poll with the backlog: over the bound, producers help deliver from now on;
+        back to the fast path once a whole poll passed without a producer having to help and the backlog is low."""
+        throttled = self.extend != self.items.extend
+        if not throttled:
+            if pending > self.max_entries and not self._closed:
+                self.append = self._append_helping
+                self.extend = self._extend_helping
+                self.throttled += 1
+                if self.throttled == 1:
+                    bound = self.max_entries // _RECORD_ENTRIES
+                    get_logger().info(f"capture is faster than delivery: more than {bound} messages pending "
+                                      "(mq.max_pending_messages); producers now wait for delivery")
+        elif self._helped == self._helped_seen and pending <= self.max_entries // 2 and not self._closed:
+            self.append = self.items.append
+            self.extend = self.items.extend
+        self._helped_seen = self._helped
 
     def _append_helping(self, item: Any) -> None:
         self.items.append(item)
@@ -140,13 +149,11 @@ class Run:
     def _help(self) -> None:
         if self._thread is not None and threading.current_thread() is self._thread:
             return
+        self._helped += 1
         try:
             self.drain()  # waits for a drain in progress (the backpressure), then takes what is pending
         except Exception as e:
             get_logger().error(f"delivering pending messages failed: {type(e).__name__}: {e}")
-        if len(self.items) <= self.max_entries // 2 and not self._closed:
-            self.append = self.items.append
-            self.extend = self.items.extend
 
     def _late_append(self, record: Any) -> None:
         self.late += 1
@@ -400,8 +407,7 @@ class Run:
         while not self._stop.wait(_POLL_SECS):
             now = time.monotonic()
             pending = len(self.items)
-            if pending > self.max_entries:
-                self._throttle()
+            self._regulate(pending)
             if pending >= enough or now - last >= every:
                 last = now
                 try:

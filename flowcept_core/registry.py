@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, overload
@@ -90,6 +91,8 @@ class PluginRegistry:
 
         self.register(builtins, name="flowcept-builtins", dist=BUILTIN_DIST)
         self._pending = bool(autoload) and lazy and not self.strict
+        self._loading = threading.Lock()
+        self._loader: int | None = None  # the thread loading the entry points, while it does
         self._early: set[tuple[str, str]] = set()  # built-in (kind, name)s resolved before the entry points loaded
         if autoload and not self._pending:
             self._load_entry_points()
@@ -99,8 +102,17 @@ class PluginRegistry:
         plugin reusing a built-in name that was already handed out is logged as an error naming both."""
         if not self._pending:
             return
-        self._pending = False
-        self._load_entry_points()
+        if self._loader == threading.get_ident():
+            return  # asked again from inside the load itself
+        with self._loading:  # another thread may be asking for names meanwhile: it waits for the whole load
+            if not self._pending:
+                return
+            self._loader = threading.get_ident()
+            try:
+                self._load_entry_points()
+            finally:
+                self._loader = None
+                self._pending = False
         for kind, name in sorted(self._early):
             conflicts = self._collect(kind)[1].get(name)
             if conflicts:

@@ -41,3 +41,19 @@ def test_a_plugin_reusing_a_builtin_name_is_reported_when_discovery_runs(monkeyp
 def test_strict_registries_load_at_once():
     with pytest.raises(ImportError, match="fixture: missing dependency"):  # the broken fixture plugin, at once
         PluginRegistry(env={}, lazy=True, strict=True)
+
+
+def test_names_asked_while_another_thread_loads_wait_for_the_whole_load(monkeypatch):
+    import threading
+    import time
+
+    from flowcept_core import entrypoints
+
+    real = entrypoints.entry_points
+    monkeypatch.setattr(entrypoints, "entry_points", lambda group: time.sleep(0.3) or real(group))
+    r = PluginRegistry(env={}, lazy=True)
+    loader = threading.Thread(target=r.ensure_loaded)
+    loader.start()
+    time.sleep(0.05)  # the load is under way
+    assert "lmdb" in r.names("store")
+    loader.join()
