@@ -304,7 +304,7 @@ class Flowcept:
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
         if exc_val is not None:
-            self._error = error_text(exc_val)
+            self._error = self._error or error_text(exc_val)  # a signal handler may have said why first
         self.stop()
         return False
 

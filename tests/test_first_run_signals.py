@@ -1,0 +1,142 @@
+"""Ctrl+C or SIGTERM of a program using flowcept prints no "Exception ignored in: <module 'threading'>" traceback,
+and what was captured is still delivered: the seeds' consumer and persistence-only process (kept alive by their
+consumer thread), and a program killed while it runs tasks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+CONSUMER = """
+from flowcept.flowceptor.consumers.base_consumer import BaseConsumer
+
+class MyConsumer(BaseConsumer):
+    def message_handler(self, msg_obj):
+        return True
+
+print("Starting consumer indefinitely. Press ctrl+c to stop", flush=True)
+MyConsumer().start(daemon=False)
+"""
+
+PERSISTENCE = """
+from flowcept import Flowcept
+
+fc = Flowcept(workflow_name="distributed_process_example", start_persistence=True, check_safe_stops=False)
+fc.start()
+print("started", flush=True)
+"""
+
+PRODUCER = """
+import sys
+from flowcept import Flowcept, flowcept_task
+
+@flowcept_task
+def double(x):
+    return 2 * x
+
+fc = Flowcept(workflow_id=sys.argv[1], start_persistence=False, check_safe_stops=False, save_workflows=False)
+fc.start()
+for i in range(5):
+    double(i)
+fc.stop()
+"""
+
+BUSY = """
+import time
+from flowcept import Flowcept, flowcept_task
+
+@flowcept_task
+def step(x):
+    time.sleep(0.001)
+    return x
+
+with Flowcept(workflow_name="busy"):
+    print("started", flush=True)
+    i = 0
+    while True:
+        step(i)
+        i += 1
+"""
+
+
+def _start(script: str, cwd, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    line = proc.stdout.readline()
+    assert line, proc.communicate(timeout=30)[1]
+    return proc
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+def _env(tmp_path, settings: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "FLOWCEPT_SETTINGS_PATH"}
+    env["HOME"] = str(tmp_path)
+    if settings:
+        env["FLOWCEPT_SETTINGS_PATH"] = settings
+    return env
+
+
+def test_ctrl_c_ends_a_waiting_consumer_quietly(tmp_path):
+    rc, err = _signal(_start(CONSUMER, tmp_path, _env(tmp_path)), signal.SIGINT)
+    assert "Exception ignored" not in err and "Traceback" not in err, err
+    assert rc == 0
+
+
+@pytest.fixture
+def redis_settings(tmp_path):
+    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    from tests.services import OwnRedis
+
+    redis = OwnRedis(tmp_path / "redis", persist=False)
+    why = redis.start()
+    if why is not None:
+        pytest.skip(f"Redis could not start: {why}")
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"project:\n  db_flush_mode: online\n  dump_buffer: {{enabled: false}}\ntelemetry_capture: {{}}\n"
+                    f"mq:\n  type: redis\n  host: 127.0.0.1\n  port: {redis.port}\n"
+                    f"databases:\n  lmdb: {{enabled: true, path: {tmp_path / 'lmdb'}}}\n")
+    yield str(path)
+    redis.stop()
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 0), (signal.SIGTERM, 128 + signal.SIGTERM)])
+def test_a_persistence_process_stops_quietly_and_stores_what_producers_sent(tmp_path, redis_settings, sig, status):
+    env = _env(tmp_path, redis_settings)
+    persistence = _start(PERSISTENCE, tmp_path, env)
+    wf = str(uuid.uuid4())
+    subprocess.run([sys.executable, "-c", PRODUCER, wf], cwd=tmp_path, env=env, check=True, timeout=60)
+    rc, err = _signal(persistence, sig)
+    assert "Exception ignored" not in err and "Traceback" not in err, err
+    assert rc == status
+    query = f"from flowcept import Flowcept; print(len(Flowcept.db.task_query({{'workflow_id': {wf!r}}})))"
+    out = subprocess.run([sys.executable, "-c", query], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "5"
+
+
+def test_sigterm_of_a_running_program_is_quiet_and_keeps_the_buffer_file(tmp_path):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("project:\n  db_flush_mode: offline\ntelemetry_capture: {}\n")
+    rc, err = _signal(_start(BUSY, tmp_path, _env(tmp_path, str(settings))), signal.SIGTERM)
+    assert "Exception ignored" not in err and "Traceback" not in err, err
+    assert rc == 128 + signal.SIGTERM
+    from flowcept import Flowcept
+
+    msgs = Flowcept.read_buffer_file(str(tmp_path / "flowcept_buffer.jsonl"))
+    (wf,) = [m for m in msgs if m["type"] == "workflow"]
+    assert wf["status"] == "ERROR" and "SIGTERM" in wf["stderr"]
+    assert any(m["type"] == "task" for m in msgs)
