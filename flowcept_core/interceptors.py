@@ -65,18 +65,25 @@ def accepted_kwargs(names: list[str] | None, args: tuple, kwargs: dict[str, Any]
 
 
 def start_interceptors(controller: Any, settings: Any, run: Any) -> list[Any]:
-    """Build and start each chosen interceptor with an Emitter over run; returns them in start order.
+    """Check the chosen plugins' settings sections, then build and start each chosen interceptor with an Emitter
+    over run; returns them in start order.
 
     On an error the ones already started are in the returned list's place on the controller (``_interceptors``) so
     the caller's clean-up stops them.
     """
     from flowcept_core.emitter import RunEmitter
+    from flowcept_core.plugin_settings import check_plugin_settings
     from flowcept_core.registry import get_registry
 
     registry = get_registry()
+    chosen = chosen_interceptors(controller._interceptor_names, settings)
+    for warning in check_plugin_settings(settings, chosen, registry):  # SettingsError for a bad plugin key
+        from flowcept_core.logger import get_logger
+
+        get_logger().warning(warning)
     emitter = RunEmitter(run, controller)
     started = controller._interceptors
-    for _name, kind in chosen_interceptors(controller._interceptor_names, settings):
+    for _name, kind in chosen:
         spec = registry.resolve("interceptor", kind)
         options = {k: v for k, v in controller._adapter_kwargs.items() if k in spec.kwargs}
         interceptor = spec.factory(settings, **options)

@@ -175,9 +175,6 @@ def validate(tree: Mapping[str, Any]) -> list[str]:
     if s.get("project.dump_buffer.enabled") and not s.get("project.dump_buffer.path"):
         raise SettingsError("settings key project.dump_buffer.enabled is true but project.dump_buffer.path is "
                             f"{s.get('project.dump_buffer.path')!r}; give a file path or disable dump_buffer")
-    if s.get("databases.lmdb.enabled") and not s.get("databases.lmdb.path"):
-        raise SettingsError("settings key databases.lmdb.enabled is true but databases.lmdb.path is "
-                            f"{s.get('databases.lmdb.path')!r}; give a directory path or disable lmdb")
     _check_secret_keys(s.get("project.secret_keys"))
     if s.get("mq.same_as_kvdb") and not s.get("kv_db.enabled"):
         raise SettingsError("settings key mq.same_as_kvdb is true but kv_db.enabled is false; "
@@ -211,6 +208,10 @@ def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
     for section in CLOSED_SECTIONS:
         known = defaults.section(section)
         given = user.section(section)
+        if section == "mq" and any(k not in known for k in given):  # keys MQ backend plugins declare count too
+            from flowcept_core.plugin_settings import declared_mq_keys
+
+            known = [*known, *declared_mq_keys()]
         for k in given:
             if k not in known:
                 near = difflib.get_close_matches(k, list(known), n=1)

@@ -50,7 +50,6 @@ DEFAULTS: dict[str, Any] = {
         "uri": None,
         "password": None,
         "username": None,
-        "vhost": None,
         "channel": "interception",
         "group_id": None,
         "buffer_size": 50,
@@ -66,8 +65,6 @@ DEFAULTS: dict[str, Any] = {
         "stop_timeout_secs": 30,
         "spill_dir": None,  # None: ~/.flowcept/spill
         "spill_max_bytes": 1 << 30,
-        "redelivery_secs": 30,
-        "partitions": 1,  # kafka: partitions of a topic it creates (1 keeps every producer's order)
         # set: producers sign each batch (HMAC-SHA256) and consumers drop unsigned or forged ones (docs/wire-format.md)
         "signing_key": None,
         "wire_format": "packed",  # "plain": self-describing message dicts, for readers that are not flowcept
@@ -165,7 +162,6 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "mq.chunk_size": ((int,), None),
     "mq.spill_dir": ((str, type(None)), None),
     "mq.spill_max_bytes": ((int,), None),
-    "mq.partitions": ((int,), None),
     "mq.signing_key": ((str, type(None)), None),
     "mq.wire_format": ((str,), ("packed", "plain")),
     "kv_db.enabled": ((bool,), None),
@@ -175,18 +171,6 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
     "db_buffer.remove_empty_fields": ((bool,), None),
     "db_buffer.stop_max_trials": ((int,), None),
     "db_buffer.stop_trials_sleep": (NUM, None),
-    "databases.lmdb.enabled": ((bool,), None),
-    "databases.lmdb.path": ((str, type(None)), None),
-    "databases.lmdb.map_size": ((int, str, type(None)), None),
-    "databases.lmdb.max_map_size": ((int, str, type(None)), None),
-    "databases.lmdb.max_readers": ((int, type(None)), None),
-    "databases.mongodb.enabled": ((bool,), None),
-    "databases.mongodb.port": ((int,), None),
-    "databases.mongodb.uri": ((str, type(None)), None),
-    "databases.mongodb.host": ((str,), None),
-    "databases.mongodb.db": ((str,), None),
-    "databases.mongodb.create_collection_index": ((bool,), None),
-    "databases.mongodb.native_queries": ((bool, str), ("auto", True, False)),
     "plugins.disabled": ((list,), None),
     "plugins.autoload": ((bool,), None),
     "plugins.consumers": ((list,), None),
@@ -196,9 +180,10 @@ RULES: dict[str, tuple[tuple, tuple | None]] = {
 POSITIVE = ("mq.buffer_size", "db_buffer.buffer_size", "project.max_value_depth", "project.max_value_items",
              "project.max_value_bytes")
 NON_NEGATIVE = ("mq.insertion_buffer_time_secs", "db_buffer.insertion_buffer_time_secs", "mq.stop_timeout_secs")
-# Sections whose keys we know completely: an unknown key there is most likely a typo, so we warn.
-CLOSED_SECTIONS = ("project", "project.dump_buffer", "mq", "db_buffer", "databases.lmdb", "databases.mongodb",
-                    "plugins", "kv_db")
+# Sections whose keys we know completely: an unknown key there is most likely a typo, so we warn (in mq, the keys the
+# installed MQ backends declare are known too). Plugins' own sections (databases.<name>, adapters.<name>) are checked
+# by the plugin's SettingsSection when Flowcept starts (flowcept_core.plugin_settings).
+CLOSED_SECTIONS = ("project", "project.dump_buffer", "mq", "db_buffer", "plugins", "kv_db")
 
 # Sections a settings file replaces whole instead of merging into the defaults: in telemetry_capture a key the user
 # leaves out means "off" (so ``telemetry_capture: {}`` turns telemetry off), as upstream reads it.

@@ -73,6 +73,7 @@ class SettingsSection:
     path: str
     keys: Mapping[str, Any] = field(default_factory=dict)
     closed: bool = True  # unknown keys in the section warn (only when the plugin owns the whole section)
+    check: Callable[[dict[str, Any]], None] | None = None  # rules across keys: gets values(), raises SettingsError
 
     def key(self, name: str) -> Key:
         k = self.keys[name]
@@ -86,7 +87,7 @@ class SettingsSection:
         """The section as the plugin sees it: defaults, overlaid with what the settings give (null keeps default)."""
         given = settings.section(self.path) if settings is not None else {}
         out = self.defaults()
-        out.update({k: v for k, v in given.items() if v is not None})
+        out.update({k: v for k, v in given.items() if v is not None or k not in out})
         return out
 
     def validate(self, settings: Any, core_keys: Any = ()) -> list[str]:
@@ -95,6 +96,8 @@ class SettingsSection:
         for name in self.keys:
             if name in given:
                 self.key(name).check(f"{self.path}.{name}", given[name])
+        if self.check is not None:
+            self.check(self.values(settings))
         if not self.closed:
             return []
         import difflib

@@ -30,6 +30,12 @@ def build_wheel(src: Path, out: Path, python: str = sys.executable) -> Path:
                               timeout=300)
     finally:
         shutil.rmtree(src / "build", ignore_errors=True)
+    if done.returncode != 0 and "bdist_wheel" in done.stderr:  # setuptools < 70.1 without the wheel package
+        done = subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(out.resolve()),
+                               str(src)], capture_output=True, text=True, timeout=300)
+        wheels = sorted(out.glob("*.whl"), key=lambda p: p.stat().st_mtime)
+        if done.returncode == 0 and wheels:
+            return wheels[-1]
     if done.returncode != 0:
         raise RuntimeError(f"building {src} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return out / done.stdout.strip().splitlines()[-1]

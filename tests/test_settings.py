@@ -250,10 +250,14 @@ def test_dump_buffer_disabled_with_empty_path_is_fine(home, tmp_path, monkeypatc
     assert _load().get("project.dump_buffer.enabled") is False
 
 
-def test_lmdb_enabled_without_path_is_rejected(home, tmp_path, monkeypatch):
-    msg = _error_for(monkeypatch, tmp_path, "databases:\n  lmdb:\n    enabled: true\n    path: null\n")
-    assert "databases.lmdb.enabled" in msg
-    assert "databases.lmdb.path" in msg
+def test_lmdb_enabled_without_path_is_rejected_by_the_plugins_section(home, tmp_path, monkeypatch):
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    from flowcept_core.plugin_settings import check_plugin_settings
+
+    _use_file(monkeypatch, tmp_path, "databases:\n  lmdb:\n    enabled: true\n    path: null\n")
+    with pytest.raises(SettingsError) as err:
+        check_plugin_settings(_load())
+    assert "databases.lmdb.enabled" in str(err.value) and "databases.lmdb.path" in str(err.value)
 
 
 def test_mq_same_as_kvdb_with_kv_db_disabled_is_rejected(home, tmp_path, monkeypatch):

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from flowcept_core.plugin import Key, SettingsSection, StoreSpec, hookimpl
+from typing import Any
+
+from flowcept_core.plugin import Key, SettingsError, SettingsSection, StoreSpec, hookimpl
 
 __all__ = ["flowcept_stores", "SETTINGS"]
+
+
+def _check(values: dict[str, Any]) -> None:
+    if values.get("enabled") and not values.get("path"):
+        raise SettingsError(f"settings key databases.lmdb.enabled is true but databases.lmdb.path is "
+                            f"{values.get('path')!r}; give a directory path or disable lmdb")
 
 # databases.lmdb.*; sizes are bytes or strings such as "2GiB" (null: 1 GiB growing to 64 GiB)
 SETTINGS = SettingsSection("databases.lmdb", {
     "enabled": Key(bool, False),
-    "path": Key((str, type(None)), "flowcept_lmdb"),
+    "path": Key((str, type(None))),  # the directory; null while enabled is an error
     "map_size": Key((int, str, type(None))),
     "max_map_size": Key((int, str, type(None))),
     "max_readers": Key((int, type(None)), minimum=1),
-})
+}, check=_check)
 
 
 @hookimpl
