@@ -291,16 +291,20 @@ class DocumentInserter(BaseConsumer):
         self._pending_count = max(self._pending_count, 0)
 
     def _count_written(self, coll: str, docs: list[dict], refused: list[tuple[dict, BaseException]]) -> None:
-        """Count what a write stored; dead-letter what it refused (a refused dead letter is logged and dropped)."""
+        """Count what a write stored; dead-letter what it refused. A refused dead letter (made storable, so the store
+        itself is failing) is kept pending and the error raised: retried like an unavailable store, never dropped."""
         if coll != DEAD_LETTERS:
             self.stored += len(docs) - len(refused)
             for doc, err in refused:
                 self._reject(f"the store refused this {coll[:-1]}: {type(err).__name__}: {err}", doc, "store")
             return
         self.dead_lettered += len(docs) - len(refused)
-        for doc, err in refused:
-            self.logger.error(f"DocumentInserter: a store refused dead letter {doc.get(DEAD_LETTER_ID)} "
-                              f"({type(err).__name__}: {err}); dropped it: {str(doc)[:500]}")
+        if refused:
+            bucket = self._pending.setdefault(DEAD_LETTERS, {})
+            for doc, _ in refused:
+                bucket[doc[DEAD_LETTER_ID]] = doc
+            self._pending_count += len(refused)
+            raise refused[0][1]
 
     def _flush_once(self, retry_in: float) -> bool:
         """One attempt at flush(); a failure is logged and counted, the documents stay pending."""
