@@ -27,7 +27,7 @@ _CHILD = r"""
 import json, resource, sys, time
 from flowcept import Flowcept
 path, fmt, out = sys.argv[1], sys.argv[2], sys.argv[3]
-kind = "provenance_card" if fmt == "markdown" else "provenance_report"
+kind = "workflow_card" if fmt == "markdown" else "provenance_report"  # the name both accept
 t0 = time.perf_counter()
 try:
     Flowcept.generate_report(report_type=kind, format=fmt, input_jsonl_path=path, output_path=out)
@@ -35,7 +35,9 @@ try:
 except Exception as e:
     ok = repr(e)[:300]
 took = time.perf_counter() - t0
-print(json.dumps({"s": took, "ok": ok, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+import flowcept
+print(json.dumps({"s": took, "ok": ok, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "version": flowcept.__version__}))
 """
 
 
@@ -74,7 +76,9 @@ def write_buffer(path: str, n: int) -> None:
 
 
 def run(python: str, path: str, fmt: str, out: str) -> dict:
-    proc = subprocess.run([python, "-c", _CHILD, path, fmt, out], capture_output=True, text=True, timeout=1800)
+    # cwd: the output's directory, never the repository (python -c puts the cwd first on sys.path)
+    proc = subprocess.run([python, "-c", _CHILD, path, fmt, out], capture_output=True, text=True, timeout=1800,
+                          cwd=os.path.dirname(out))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         return {"s": float("nan"), "ok": (proc.stderr or proc.stdout)[-300:], "rss_mb": float("nan")}
@@ -88,7 +92,8 @@ def measure(label: str, python: str, path: str, fmt: str, reps: int, tmp: str) -
         print(f"{label:9s} {fmt:8s} failed: {runs[0]['ok']}")
         return
     print(f"{label:9s} {fmt:8s} {statistics.median(r['s'] for r in ok):8.2f} s   "
-          f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{reps} runs)")
+          f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{reps} runs, flowcept "
+          f"{ok[0].get('version')})")
 
 
 def main() -> int:

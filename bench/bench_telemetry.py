@@ -43,7 +43,8 @@ for i in range(n):
 took = time.perf_counter() - t0
 t1 = time.perf_counter()
 fc.stop()
-print(json.dumps({"ns": (took - base) / n * 1e9, "stop_s": time.perf_counter() - t1}))
+print(json.dumps({"ns": (took - base) / n * 1e9, "stop_s": time.perf_counter() - t1,
+                  "version": flowcept.__version__}))
 """
 
 SETTINGS = """project:
@@ -92,7 +93,7 @@ def main() -> int:
                 if runs:
                     print(f"{side:8s} {name:24s} overhead {statistics.median(r['ns'] for r in runs):9.0f} ns/call"
                           f"   stop {statistics.median(r['stop_s'] for r in runs) * 1e3:8.1f} ms   "
-                          f"({args.n} calls, median of {len(runs)})")
+                          f"({args.n} calls, median of {len(runs)}, flowcept {runs[0].get('version')})")
     return 0
 
 

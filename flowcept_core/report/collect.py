@@ -111,6 +111,8 @@ class RunCollector:
         self._recent: dict[str, str] = {}
         self._pending_children: dict[str, list[str]] = {}  # parent task_id -> child activities seen before it
         self._last_key: tuple = (None, None)
+        self._acts: dict[tuple, tuple[WorkflowStats, ActivityStats]] = {}  # (workflow_id, activity_id) -> stats
+        self._filtered = workflow_id is not None or campaign_id is not None
         self._last_summary: dict = {}
 
     def _workflow(self, wid: str | None) -> WorkflowStats:
@@ -127,30 +129,29 @@ class RunCollector:
 
     def add(self, msg: dict) -> None:
         """Called once per message, in file order; ignores messages of other workflows/campaigns when filtered."""
-        if type(msg) is not dict or not self._wanted(msg):
+        if type(msg) is not dict or (self._filtered and not self._wanted(msg)):
             return
         self.messages += 1
         kind = msg.get("type", "task")
-        if msg.get("campaign_id"):
-            self.campaigns.add(msg["campaign_id"])
-        if kind == "workflow":
+        campaign = msg.get("campaign_id")
+        if campaign:
+            self.campaigns.add(campaign)
+        if kind == "task":
+            tid = msg.get("task_id")
+            if tid is not None:
+                status = msg.get("status")
+                if status not in TERMINAL and status is not None and msg.get("ended_at") is None:
+                    self._running[tid] = msg  # a start message: wait for its end
+                    return
+                if self._running:
+                    start = self._running.pop(tid, None)
+                    if start is not None:
+                        msg = {**start, **msg}
+            self._count(msg)
+        elif kind == "workflow":
             self._workflow(msg.get("workflow_id")).info.update({k: v for k, v in msg.items() if v is not None})
-        elif kind == "task":
-            self._task(msg)
         elif kind == "object":
             self._workflow(msg.get("workflow_id")).objects += 1
-
-    def _task(self, msg: dict) -> None:
-        tid = msg.get("task_id")
-        status = msg.get("status")
-        if tid is not None:
-            if status not in TERMINAL and status is not None and msg.get("ended_at") is None:
-                self._running[tid] = msg  # a start message: wait for its end
-                return
-            start = self._running.pop(tid, None)
-            if start is not None:
-                msg = {**start, **msg}
-        self._count(msg)
 
     def finish(self) -> RunCollector:
         """Called after the last message; counts tasks that never ended as RUNNING. Returns self."""
@@ -159,40 +160,63 @@ class RunCollector:
             self._count(msg)
         return self
 
-    def _count(self, msg: dict) -> None:
-        wf = self._workflow(msg.get("workflow_id"))
-        name = str(msg.get("activity_id") or "(unnamed)")
-        act = wf.activities.get(name)
+    def _activity(self, wid: Any, name: Any) -> tuple[WorkflowStats, ActivityStats]:
+        wf = self._workflow(wid)
+        key = str(name or "(unnamed)")
+        act = wf.activities.get(key)
         if act is None:
-            act = wf.activities[name] = ActivityStats(name, len(wf.activities))
+            act = wf.activities[key] = ActivityStats(key, len(wf.activities))
+        self._acts[(wid, name)] = (wf, act)
+        return wf, act
+
+    def _count(self, msg: dict) -> None:
+        wid, name = msg.get("workflow_id"), msg.get("activity_id")
+        found = self._acts.get((wid, name))
+        wf, act = found if found is not None else self._activity(wid, name)
         wf.tasks += 1
         act.count += 1
-        status = str(msg.get("status") or "UNKNOWN")
-        act.statuses[status] = act.statuses.get(status, 0) + 1
+        status = msg.get("status") or "UNKNOWN"
+        statuses = act.statuses
+        statuses[status] = statuses.get(status, 0) + 1
         t0, t1 = msg.get("started_at"), msg.get("ended_at")
-        if isinstance(t0, (int, float)) and isinstance(t1, (int, float)):
+        k0, k1 = type(t0), type(t1)
+        has0, has1 = k0 is float or k0 is int, k1 is float or k1 is int
+        if has0 and has1:
             act.durations.append(t1 - t0)
             act.starts.append(t0)
             act.ends.append(t1)
-        if isinstance(t0, (int, float)) and (wf.first_start is None or t0 < wf.first_start):
+        if has0 and (wf.first_start is None or t0 < wf.first_start):
             wf.first_start = t0
-        if isinstance(t1, (int, float)) and (wf.last_end is None or t1 > wf.last_end):
+        if has1 and (wf.last_end is None or t1 > wf.last_end):
             wf.last_end = t1
         host = msg.get("hostname")
-        if host:
+        if host and host not in wf.hosts:
             wf.hosts.add(host)
         user = msg.get("login_name") or msg.get("user")
-        if user:
+        if user and user not in wf.users:
             wf.users.add(user)
         self._fields(act, msg, t1)
-        self._nesting(wf, act, msg)
-        if status == "ERROR" or msg.get("stderr"):
-            wf.error_count += 1
-            if len(wf.errors) < MAX_ERRORS:
-                text = msg.get("stderr") or msg.get("exception") or "(no message)"
-                wf.errors.append((name, str(msg.get("task_id")), str(text).strip().splitlines()[-1][:300]))
+        if "parent_task_id" in msg or self._pending_children:
+            self._nesting(wf, act, msg)
+        else:  # no nesting to resolve now: remember the task for children that may name it later
+            recent = self._recent
+            if len(recent) >= _RECENT_IDS:
+                recent.clear()
+            recent[msg.get("task_id")] = act.name
+        if status == "ERROR" or "stderr" in msg:
+            self._error(wf, act, msg, status)
         if "telemetry_at_end" in msg or "telemetry_summary" in msg or "telemetry_at_start" in msg:
             self._telemetry(wf, act, msg)
+
+    @staticmethod
+    def _error(wf: WorkflowStats, act: ActivityStats, msg: dict, status: str) -> None:
+        text = msg.get("stderr") or msg.get("exception")
+        if status != "ERROR" and not text:
+            return
+        wf.error_count += 1
+        if len(wf.errors) < MAX_ERRORS:
+            lines = str(text or "(no message)").strip().splitlines() or ["(no message)"]
+            wf.errors.append((act.name, str(msg.get("task_id")), lines[-1][:300]))
 
     def _summary(self, msg: dict) -> tuple[dict, bool]:
         """The task's telemetry summary and whether its snapshots were seen already (tasks sharing the sampler's
