@@ -69,7 +69,7 @@ class Retained:
         self._size = 0  # bytes in the spool file
         self._buf = bytearray()  # bytes not in the file yet
         self._fragments: dict[int, tuple[dict, Any]] = {}
-        self._pinned: dict[int, dict] = {}  # id(msg) -> msg, until it is encoded
+        self._pinned: dict[int, tuple[dict, dict]] = {}  # id(msg) -> (msg, its latest version), until encoded
         self._pins: dict[int, tuple[int, int]] = {}  # id(original) -> (offset, room) of its padded line
         self._stale: dict[int, dict] = {}  # offset -> new version that did not fit its room
         self._lock = threading.Lock()
@@ -84,9 +84,10 @@ class Retained:
                 encode_lines(batch, self._buf, self._fragments)
             else:
                 for msg in batch:
-                    if self._pinned.get(id(msg)) is msg:
+                    pinned = self._pinned.get(id(msg))
+                    if pinned is not None and pinned[0] is msg:
                         del self._pinned[id(msg)]
-                        line = dumps_line(msg)
+                        line = dumps_line(pinned[1])
                         self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
                         self._buf += line[:-1] + b" " * _PAD + b"\n"
                     else:
@@ -97,7 +98,7 @@ class Retained:
     def pin(self, msg: dict) -> None:
         """msg changes later (replace()): it is written with room to be overwritten in place."""
         with self._lock:
-            self._pinned[id(msg)] = msg
+            self._pinned[id(msg)] = (msg, msg)
 
     def _flush(self, create: bool = False) -> None:
         if not self._buf and not (create and self._fd is None):
@@ -125,8 +126,9 @@ class Retained:
         """The kept copy of the pinned message original becomes new (original is never mutated: it may be in a
         consumer's hands). No effect for a message that was not pinned or not added yet."""
         with self._lock:
-            if self._pinned.pop(id(original), None) is not None:  # not encoded yet: encode the new version
-                self._pinned[id(new)] = new
+            pinned = self._pinned.get(id(original))
+            if pinned is not None and pinned[0] is original:  # not added yet: it is encoded as new when it is
+                self._pinned[id(original)] = (original, new)
                 return
             if id(original) not in self._pins:
                 return

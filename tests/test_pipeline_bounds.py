@@ -233,3 +233,17 @@ def test_tasks_called_before_the_first_telemetry_reading_get_it(tmp_path, monkey
         inc(1)  # right after start(): the start-up thread may not have taken the first reading yet
     (t,) = tasks(fc.get_buffer())
     assert "cpu" in t["telemetry_at_start"] and "cpu" in t["telemetry_at_end"]
+
+
+def test_a_pinned_message_changed_before_or_after_it_was_kept_reads_back_changed():
+    from flowcept_core.retained import Retained
+
+    kept = Retained()
+    wf = {"type": "workflow", "status": "RUNNING"}
+    kept.pin(wf)
+    kept.replace(wf, {**wf, "status": "FINISHED"})  # not added yet
+    kept.add([{"type": "task", "i": 1}, wf, {"type": "task", "i": 2}])
+    assert [m.get("status") for m in kept.messages()] == [None, "FINISHED", None]
+    kept.replace(wf, {**wf, "status": "ERROR", "stderr": "boom"})  # in place, within its room
+    assert kept.messages()[1] == {"type": "workflow", "status": "ERROR", "stderr": "boom"}
+    assert wf == {"type": "workflow", "status": "RUNNING"}  # the original is never mutated
