@@ -42,7 +42,7 @@ def write_isolating(stores: list[Any], coll: str, docs: list[dict],
             raise
         first = e
     refused: list[tuple[dict, BaseException]] = []
-    suspects = [i for i, doc in enumerate(docs) if not _packable(doc)]
+    suspects = _unpackable(docs)
     if suspects and len(suspects) < len(docs):
         # the likely culprits first (one write for the rest, one try each): halving costs a write per level
         skip = set(suspects)
@@ -56,13 +56,27 @@ def write_isolating(stores: list[Any], coll: str, docs: list[dict],
     return refused
 
 
-def _packable(doc: dict) -> bool:
-    """Whether msgpack takes doc as it is: a value it refuses is the usual reason a store refuses a document."""
-    try:
-        msgpack.packb(doc, use_bin_type=True)
-        return True
-    except Exception:
-        return False
+def _unpackable(docs: list[dict]) -> list[int]:
+    """Positions of the documents msgpack refuses (the usual reason a store refuses one): a chunk at a time, and
+    document by document only inside a chunk that fails."""
+    packer = msgpack.Packer(use_bin_type=True)
+    out: list[int] = []
+    for start in range(0, len(docs), _SCAN_CHUNK):
+        chunk = docs[start:start + _SCAN_CHUNK]
+        try:
+            packer.pack(chunk)
+            continue
+        except Exception:
+            pass
+        for i, doc in enumerate(chunk, start):
+            try:
+                packer.pack(doc)
+            except Exception:
+                out.append(i)
+    return out
+
+
+_SCAN_CHUNK = 256
 
 
 def _write_or_bisect(stores: list[Any], coll: str, docs: list[dict], refused: list) -> None:
