@@ -79,3 +79,12 @@ def test_signing_key_comes_from_the_environment_and_is_masked_in_snapshots():
     settings = load_settings(env={"MQ_SIGNING_KEY": "from-env"})
     assert settings.get("mq.signing_key") == "from-env"
     assert settings.redacted()["mq"]["signing_key"] == "***"
+
+
+def test_a_settings_file_with_an_unknown_wire_format_is_refused_naming_the_choices(tmp_path):
+    from flowcept_core.settings import SettingsError, load_settings
+
+    path = tmp_path / "settings.yaml"
+    path.write_text("mq:\n  wire_format: json\n")
+    with pytest.raises(SettingsError, match=r"mq.wire_format = 'json'.*\['packed', 'plain'\]"):
+        load_settings(str(path))
