@@ -61,9 +61,12 @@ def pack(run: Any, raw: list) -> dict:
             i += width
             continue
         # the common case inline (a function call per value would cost more than the rest of the record)
+        # ints within signed 64 bits, finite floats, short ASCII text without a URL travel as they are
         ok = True
         for slot in slots:
             v = raw[i + slot]
+            if v is None:
+                continue
             c = v.__class__
             if c is tuple:
                 if len(v) == 1:
@@ -75,21 +78,16 @@ def pack(run: Any, raw: list) -> dict:
                         break
                     continue
             if c is int:
-                if I64_MIN <= v <= I64_MAX:
+                if -9223372036854775808 <= v <= 9223372036854775807:  # literals: LOAD_CONST, not two globals
                     continue
-                ok = False
-                break
-            if c is float:
-                if finite(v):
+            elif c is float:
+                if -_INF < v < _INF:
                     continue
-                ok = False
-                break
-            if c in _SCALARS or (c is str and len(v) <= lim and "://" not in v and v.isascii()) or (
-                    c is dict and not v):
+            elif c is bool or v is None or (c is str and len(v) <= lim and "://" not in v and v.isascii()) or (
+                    c is dict and not v) or _plain(v, limits):
                 continue
-            if not _plain(v, limits):
-                ok = False
-                break
+            ok = False
+            break
         start = len(records)
         if ok:
             extend(raw[i:i + width])
@@ -106,7 +104,7 @@ def pack(run: Any, raw: list) -> dict:
             "records": records}
 
 
-_SCALARS = frozenset({bool, type(None)})
+_INF = float("inf")
 
 
 def _register(tmpl: Any, wire_id: int, templates: dict, limits: ValueLimits) -> tuple[int, tuple[int, ...]]:

@@ -262,7 +262,7 @@ def all_plain(values: Any, max_bytes: int) -> bool:
             if too_long(v, max_bytes) or "://" in v or not (v.isascii() or _utf8(v)):
                 return False
         elif t is int:
-            if not I64_MIN <= v <= I64_MAX:
+            if not -9223372036854775808 <= v <= 9223372036854775807:  # I64_MIN, I64_MAX as constants
                 return False
         elif t is float:
             if not -_INF < v < _INF:

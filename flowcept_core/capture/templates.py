@@ -12,10 +12,7 @@ from typing import Any
 from flowcept_core.capture.context import error_text
 from flowcept_core.ids import new_id
 from flowcept_core.serialize import (
-    I64_MAX,
-    I64_MIN,
     all_plain,
-    finite,
     is_namespace,
     plain_str,
     sanitize,
@@ -25,6 +22,7 @@ from flowcept_core.telemetry.summary import attach_telemetry
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
 
+_INF = float("inf")
 HANDLED = object()  # marks a record whose used/generated were already built by a custom args_handler
 FINISHED, ERROR = "FINISHED", "ERROR"
 DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", "workflow_id", "campaign_id",
@@ -170,8 +168,8 @@ class TaskTemplate:
             if n == 1 and self.names:
                 v = args[0]
                 t = type(v)
-                if (t is int and I64_MIN <= v <= I64_MAX) or (t is float and finite(v)) or t is bool or (
-                        t is str and plain_str(v, limits.max_bytes)):
+                if (t is int and -9223372036854775808 <= v <= 9223372036854775807) or (
+                        t is float and -_INF < v < _INF) or t is bool or (t is str and plain_str(v, limits.max_bytes)):
                     return {self.names[0]: v}
             elif n <= len(self.names):
                 used = dict(zip(self.names, args, strict=False))
@@ -183,8 +181,9 @@ class TaskTemplate:
         if result is None:
             return None
         t = type(result)
-        plain = (t is int and I64_MIN <= result <= I64_MAX) or (t is float and finite(result)) or t is bool or (
-            t is str and plain_str(result, limits.max_bytes))
+        # signed 64-bit ints and finite floats as literals (LOAD_CONST): this runs for every task
+        plain = (t is int and -9223372036854775808 <= result <= 9223372036854775807) or (
+            t is float and -_INF < result < _INF) or t is bool or (t is str and plain_str(result, limits.max_bytes))
         if plain and self.output_names is None:
             return {"arg_0": result}
         generated = self.outputs(result)
