@@ -1,6 +1,6 @@
 """Property: whatever entries and values reach the DocumentInserter through a real MQ (in-process, Redis), every good
-message is stored, every malformed one is in the dead letters, an odd value ends up in exactly one of the two, and
-the inserter keeps running."""
+message is stored, every malformed one (and every undecodable stream entry) is in the dead letters, an odd value
+ends up in exactly one of the two, and the inserter keeps running."""
 
 from __future__ import annotations
 
@@ -83,13 +83,17 @@ def _materialize(run: str, drawn: list[tuple[str, Any]]) -> tuple[list, dict[str
     return batch, kinds
 
 
-def _check(settings_: Any, inserter: DocumentInserter, run: str, kinds: dict[str, str]) -> None:
+def _check(settings_: Any, inserter: DocumentInserter, run: str, kinds: dict[str, str],
+           injected: list[bytes] = ()) -> None:
     assert inserter.wait_for_producer(run, 30), "the inserter did not store the batch in time"
     assert inserter.is_running
     db = DBAPI(settings_)
     stored = {t["probe"] for t in db.task_query({"task_id": {"$in": [f"t-{p}" for p in kinds]}})}
     lettered = set()
-    for letter in db.dead_letters():
+    letters = db.dead_letters()
+    raw_bytes = {bytes(d["raw"]) for d in letters if isinstance(d["raw"], bytes)}
+    assert all(payload in raw_bytes for payload in injected), "an undecodable entry is not in the dead letters"
+    for letter in letters:
         text = repr(letter["raw"])
         lettered.update(p for p in kinds if f"'{p}'" in text)
     for probe, kind in kinds.items():
@@ -111,20 +115,24 @@ def _settings(tmp_path: Any, monkeypatch: Any, mq: dict) -> Any:
     return get_settings()
 
 
-def _property(settings_: Any, in_process: bool) -> None:
+def _property(settings_: Any, in_process: bool, inject: Any = None) -> None:
     inserter = DocumentInserter(settings_)
     inserter.start(threaded=True, daemon=True)
     mq = open_mq(settings_)
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(drawn=entries(in_process))
-    def prop(drawn: list[tuple[str, Any]]) -> None:
+    @given(drawn=entries(in_process), garbage=st.lists(st.binary(max_size=64), max_size=2 if inject else 0))
+    def prop(drawn: list[tuple[str, Any]], garbage: list[bytes]) -> None:
         run = uuid.uuid4().hex[:10]
         batch, kinds = _materialize(run, drawn)
         mq.publish(batch)
+        # bytes no msgpack reader accepts (0xc1 is never valid), straight onto the broker
+        injected = [b"\xc1" + f"{run}-{k}".encode() + junk for k, junk in enumerate(garbage)]
+        for payload in injected:
+            inject(payload)
         mq.publish([{"type": "flowcept_control", "info": "end_of_stream", "producer_id": run, "message_count": 0}])
-        _check(settings_, inserter, run, kinds)
+        _check(settings_, inserter, run, kinds, injected)
 
     try:
         prop()
@@ -165,5 +173,8 @@ def redis_port(tmp_path_factory):
 
 
 def test_redis_every_good_message_is_stored_and_every_bad_one_dead_lettered(tmp_path, monkeypatch, redis_port):
-    _property(_settings(tmp_path, monkeypatch, {"type": "redis", "host": "127.0.0.1", "port": redis_port}),
-              in_process=False)
+    import redis
+
+    settings_ = _settings(tmp_path, monkeypatch, {"type": "redis", "host": "127.0.0.1", "port": redis_port})
+    client = redis.Redis(host="127.0.0.1", port=redis_port)
+    _property(settings_, False, lambda payload: client.xadd(settings_.get("mq.channel"), {b"b": payload}))
