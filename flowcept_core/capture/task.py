@@ -31,6 +31,9 @@ def _status(value: Any) -> str:
     raise ValueError(f"status={value!r} is not a Status; use one of {list(Status.__members__)}")
 
 
+_TEL_PENDING = object()  # telemetry wanted, but the sampler had no reading yet when the task ended
+
+
 class _Parts:
     """Joins a FlowceptTask's scalar fields with its used/generated when the buffer is drained."""
 
@@ -39,6 +42,12 @@ class _Parts:
     @staticmethod
     def materialize(rec: list, run: Any) -> dict:
         _, msg, used, generated = rec
+        if msg.get("telemetry_at_start") is _TEL_PENDING:  # ended before the first reading: it takes that one
+            tel = run.telemetry
+            if tel is not None:
+                msg["telemetry_at_start"] = msg["telemetry_at_end"] = tel.snapshot
+            else:
+                del msg["telemetry_at_start"]
         if type(msg["task_id"]) is int:  # taken from the counter at creation, formatted off the hot path
             msg["task_id"] = format_id(msg["task_id"])
         if used is not None:
@@ -95,7 +104,8 @@ class FlowceptTask:
             if tags is not None:
                 msg["tags"] = [tags] if isinstance(tags, str) else list(tags)
         # capture_telemetry=False: no telemetry for this task; None or True: the run's sampler, when telemetry is on
-        tel = self._tel = run.telemetry if capture_telemetry is not False else None
+        self._tel = capture_telemetry is not False
+        tel = run.telemetry if self._tel else None
         if tel is not None:
             msg["telemetry_at_start"] = tel.snapshot
         self._msg = msg
@@ -142,9 +152,13 @@ class FlowceptTask:
             msg["data"] = data
         if custom_metadata is not None:
             msg["custom_metadata"] = {**msg.get("custom_metadata", {}), **custom_metadata}
-        tel = self._tel
-        if tel is not None:
-            msg["telemetry_at_end"] = tel.snapshot
+        if self._tel:
+            tel = self._run.telemetry
+            if tel is not None:
+                msg["telemetry_at_end"] = tel.snapshot
+                msg.setdefault("telemetry_at_start", msg["telemetry_at_end"])  # started before the first reading
+            elif self._run.telemetry_cfg is None or self._run.telemetry_cfg.enabled:
+                msg["telemetry_at_start"] = _TEL_PENDING
         self._ended = True
         self._run.extend((_PARTS, msg, self._used, generated))
 
