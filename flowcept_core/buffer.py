@@ -81,6 +81,7 @@ class Run(Delivery):
         self._drain_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._held = False
         self._closed = False
         self.throttled = 0  # times capture had to wait for delivery (backpressure)
         self._helped = self._helped_seen = 0  # drains producers made while throttled; as of the last poll
@@ -279,14 +280,25 @@ class Run(Delivery):
 
     # flusher ------------------------------------------------------------------------
     def hold(self) -> None:
-        """Keep drains waiting until release() (called by the thread that finishes starting the run)."""
+        """Keep drains waiting until release() (called by the thread that finishes starting the run). The flusher
+        runs meanwhile, without draining: past the bound, producers wait for release() (see _regulate)."""
         self._drain_lock.acquire()
+        self._held = True
+        self._start_flusher()
 
     def release(self) -> None:
+        self._held = False
         self._drain_lock.release()
 
+    def _start_flusher(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._flush_loop, daemon=True,
+                                            name=f"flowcept-flusher-{self.workflow_id[:8]}")
+            self._thread.start()
+
     def start(self) -> None:
-        """Start the flusher thread (daemon; stopped by close())."""
+        """Deliver spills a dead producer left, open the stream, start the flusher thread (daemon; stopped by
+        close()) if hold() did not."""
         if self.spill is not None:
             try:
                 self._adopt_orphan_spills()
@@ -295,20 +307,20 @@ class Run(Delivery):
         if self.sink is not None:
             self._publish([{"type": CONTROL_TYPE, "info": START_OF_STREAM, "producer_id": self.producer_id,
                             "workflow_id": self.workflow_id}])
-        self._thread = threading.Thread(target=self._flush_loop, name=f"flowcept-flusher-{self.workflow_id[:8]}",
-                                        daemon=True)
-        self._thread.start()
+        self._start_flusher()
 
     def _flush_loop(self) -> None:
-        online = self.sink is not None
-        every = self.flush_secs if online else _OFFLINE_DRAIN_SECS
-        # online: a batch's worth is published at once; offline: drained in big windows (nobody waits for them)
-        enough = self.batch_size if online else self.max_entries // 4
         last = time.monotonic()
         while not self._stop.wait(_POLL_SECS):
+            online = self.sink is not None  # the sink may be attached after the flusher started
+            every = self.flush_secs if online else _OFFLINE_DRAIN_SECS
+            # online: a batch's worth is published at once; offline: drained in big windows (nobody waits)
+            enough = self.batch_size if online else self.max_entries // 4
             now = time.monotonic()
             pending = len(self.items)
             self._regulate(pending)
+            if self._held:
+                continue
             if pending >= enough or now - last >= every:
                 last = now
                 try:

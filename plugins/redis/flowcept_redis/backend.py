@@ -62,6 +62,9 @@ class RedisMQ:
         self._cond = threading.Condition()
         self._queue: collections.deque[_Pending] = collections.deque()
         self._queued_bytes = 0
+        self._queued_messages = 0
+        # the queue counts as part of the producer's buffer: at most mq.max_pending_messages messages wait here too
+        self._max_queued_messages = max(1, int(get("mq.max_pending_messages", 50_000) or 50_000))
         self._inflight: list[_Pending] = []
         self._failed = 0  # messages of batches the server refused (not retried)
         self._refused: str | None = None  # why the server refused the last batch, until a batch goes through
@@ -88,7 +91,8 @@ class RedisMQ:
             return
         with self._cond:
             deadline = time.monotonic() + _BACKPRESSURE_WAIT_SECS
-            while self._queued_bytes > _MAX_PENDING_BYTES and not self._stopping:
+            while (self._queued_bytes > _MAX_PENDING_BYTES or self._queued_messages >= self._max_queued_messages) \
+                    and not self._stopping:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise MQError(
@@ -99,6 +103,7 @@ class RedisMQ:
                 self._cond.wait(left)
             self._queue.append(_Pending(payload, len(messages)))
             self._queued_bytes += len(payload)
+            self._queued_messages += len(messages)
             if self._sender is None:
                 self._sender = threading.Thread(
                     target=self._send_loop, name=f"flowcept-redis-{self.channel}", daemon=True
@@ -131,6 +136,7 @@ class RedisMQ:
             size += len(item.payload)
             out.append(item)
         self._queued_bytes -= size
+        self._queued_messages -= sum(item.count for item in out)
         self._inflight = out
         return out
 

@@ -1,0 +1,84 @@
+"""A producer killed with SIGKILL while capturing at full speed loses at most what its bounded buffers hold:
+mq.max_pending_messages in the run's buffer, as many in the Redis sender's queue, and the batch being published."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+
+import yaml
+
+_PRODUCER = textwrap.dedent("""
+    import mmap, struct, sys
+    from flowcept import Flowcept, flowcept_task
+
+    @flowcept_task
+    def step(i):
+        return i
+
+    with open(sys.argv[1], "r+b") as f:
+        progress = mmap.mmap(f.fileno(), 8)
+    with Flowcept(workflow_id=sys.argv[2], start_persistence=False, check_safe_stops=False):
+        i = 0
+        while True:
+            step(i)
+            i += 1
+            progress[0:8] = struct.pack("<q", i)  # calls that returned
+""")
+
+_BOUND = 2000  # mq.max_pending_messages for this test
+_WINDOW = 4096  # records one drain takes off the buffer at a time (the batch being published)
+
+
+def test_a_full_speed_producer_killed_loses_no_more_than_its_bounded_buffers(tmp_path, redis_server, channel):
+    from flowcept_lmdb.store import LMDBStore
+
+    from flowcept_core.consumers.document_inserter import DocumentInserter
+    from flowcept_core.settings import Settings
+
+    host, port = redis_server
+    tree = {"project": {"db_flush_mode": "online", "dump_buffer": {"enabled": False}},
+            "mq": {"type": "redis", "host": host, "port": port, "channel": channel, "max_pending_messages": _BOUND,
+                   "insertion_buffer_time_secs": 0.25},
+            "telemetry_capture": {}, "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}},
+            "log": {"log_stream_level": "error", "log_file_level": "disable"}}
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    settings = Settings(tree)
+    inserter = DocumentInserter(settings, stores=[LMDBStore(settings)])
+    inserter.start(threaded=True)
+    progress_file = tmp_path / "progress"
+    progress_file.write_bytes(b"\0" * 8)
+    wf = f"sigkill-{channel}"
+    env = dict(os.environ, FLOWCEPT_SETTINGS_PATH=str(path))
+    producer = subprocess.Popen([sys.executable, "-c", _PRODUCER, str(progress_file), wf], env=env, cwd=tmp_path,
+                                stderr=subprocess.PIPE)
+    try:
+        with open(progress_file, "r+b") as f:
+            progress = mmap.mmap(f.fileno(), 8)
+        deadline = time.monotonic() + 60
+        while struct.unpack("<q", progress[0:8])[0] < 30_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(producer.pid, signal.SIGKILL)
+        producer.wait(10)
+        made = struct.unpack("<q", progress[0:8])[0]
+        assert made >= 30_000, producer.stderr.read().decode()[-2000:]
+        stored, last = -1, -2
+        deadline = time.monotonic() + 60
+        while stored != last and time.monotonic() < deadline:  # until the inserter stored all that arrived
+            last = stored
+            time.sleep(1.5)
+            stored = len(inserter.stores[0].find("tasks", {"workflow_id": wf}, projection=["task_id"]))
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+        inserter.stop_consumption(30)
+    lost = made - stored
+    cap = 2 * _BOUND + _WINDOW + 1  # run buffer + sender queue + the batch in flight (+ the call in progress)
+    assert 0 <= lost <= cap, f"made {made}, stored {stored}: lost {lost} > {cap}"
