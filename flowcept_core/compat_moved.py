@@ -13,17 +13,15 @@ _MQS = ("MQ backends are plugins chosen by mq.type in settings.yaml (memory, red
         "plugins` lists them); consume messages by subclassing flowcept.flowceptor.consumers.base_consumer."
         "BaseConsumer")
 _ADAPTERS = ("adapters are interceptor plugins: install one and name it in Flowcept(interceptors=[...]); "
-             "`flowcept plugins` lists the installed ones (this distribution ships 'instrumentation')")
+             "`flowcept plugins` lists the installed ones. Decorated functions, FlowceptTask and loops are captured "
+             "by the built-in 'instrumentation' interceptor, started by Flowcept()")
 _NOT_HERE = "is not part of this implementation"
 
-# upstream module (or package) -> what replaces it. A package covers everything under it.
+# upstream module (or package) -> what replaces it. A package covers everything under it (its modules are never
+# looked up: importing one imports the package first).
 MOVED: dict[str, str] = {
-    "flowcept.commons.daos": f"upstream's storage and MQ access classes are not provided: {_STORES}; {_MQS}",
-    "flowcept.commons.daos.docdb_dao": f"upstream's document-store classes are not provided: {_STORES}",
-    "flowcept.commons.daos.mq_dao": f"upstream's MQ access classes are not provided: {_MQS}",
-    "flowcept.commons.daos.keyvalue_dao": "there is no key-value store: producers end their streams with "
-                                          "end-of-stream markers on the MQ",
-    "flowcept.commons.daos.redis_conn": f"Redis is reached through the redis MQ plugin: {_MQS}",
+    "flowcept.commons.daos": f"upstream's storage and MQ access classes are not provided: {_STORES}; {_MQS}; "
+                             "there is no key-value store: producers end their streams with markers on the MQ",
     "flowcept.commons.autoflush_buffer": "the producer buffer is internal; tune it with mq.buffer_size and "
                                          "mq.insertion_buffer_time_secs, read it with Flowcept.get_buffer()",
     "flowcept.commons.settings_factory": "settings are read by flowcept_core.settings.get_settings(); the upstream "
@@ -40,9 +38,6 @@ MOVED: dict[str, str] = {
     "flowcept.flowceptor.telemetry_capture": "telemetry is sampled in the background as the telemetry_capture "
                                              "settings say; each task records telemetry_at_start / telemetry_at_end",
     "flowcept.flowceptor.adapters": _ADAPTERS,
-    "flowcept.flowceptor.adapters.instrumentation_interceptor": "decorated functions, FlowceptTask and loops are "
-                                                                "captured by the built-in 'instrumentation' "
-                                                                "interceptor, started by Flowcept()",
     "flowcept.flowceptor.consumers.consumer_utils": "consumers receive dicts in BaseConsumer.message_handler",
     "flowcept.flowceptor.consumers.agent": f"agent consumers {_NOT_HERE}",
     "flowcept.instrumentation.flowcept_torch": f"PyTorch capture (flowcept_torch) {_NOT_HERE} yet; wrap the "
@@ -52,6 +47,7 @@ MOVED: dict[str, str] = {
     "flowcept.agents": f"the LLM agent and MCP server {_NOT_HERE}",
     "flowcept.webservice": f"the web service {_NOT_HERE}; query with Flowcept.db",
     "flowcept.cli": "the command line is `flowcept` (flowcept_core.cli.main)",
+    "flowcept.report": "provenance cards and reports are made by Flowcept.generate_report(...)",
 }
 
 # names upstream's top-level package exports that are not provided, with what to use instead
