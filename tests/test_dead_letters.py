@@ -189,3 +189,23 @@ def test_on_mongodb_a_refused_document_is_found_by_halving_and_dead_lettered(tmp
     assert letter["task_id"] == "good-77" and letter["source"] == "store"
     assert str(2**63 + 5) in str(letter["raw"]["used"]["big"])
     close_stores()
+
+
+def test_a_custom_consumer_whose_receive_fails_resumes_and_gets_every_message(settings):
+    from flowcept.flowceptor.consumers.base_consumer import BaseConsumer
+
+    got: list[str] = []
+
+    class Collector(BaseConsumer):
+        def _subscribe(self):
+            return self._mq.subscribe(group="collectors")  # a group: what a failed read held is delivered again
+
+        def message_handler(self, msg_obj: dict) -> bool:
+            got.append(msg_obj["task_id"])
+            return msg_obj["task_id"] != "good-9"
+
+    consumer = Collector(settings, mq=_FaultyMQ(settings)).start(daemon=True)
+    MemoryMQ(settings).publish([_task(i) for i in range(10)])
+    consumer._main_thread.join(20)
+    assert not consumer.is_running and consumer.restarts == 1
+    assert got == [f"good-{i}" for i in range(10)]

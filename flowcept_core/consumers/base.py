@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from flowcept_core.wire import rejections, wire_codec
 __all__ = ["BaseConsumer"]
 
 _RECEIVE_WAIT_SECS = 0.1
+_RESTART_SECS = (0.1, 0.5, 1.0, 2.0, 5.0)  # backoff between resumptions of a failing consumer loop
 
 
 class BaseConsumer(ABC):
@@ -35,6 +37,7 @@ class BaseConsumer(ABC):
         self._subscription: Any = None
         self._main_thread: threading.Thread | None = None
         self._stop_event = threading.Event()
+        self.restarts = 0  # times the consumer loop failed and was resumed (see _supervised)
         self.logger = get_logger()
 
     @abstractmethod
@@ -50,7 +53,7 @@ class BaseConsumer(ABC):
             from flowcept_core.health import warn_if_unreachable
 
             warn_if_unreachable(self._settings, f"consumer {type(self).__name__}")
-        self._subscription = self._mq.subscribe()
+        self._subscription = self._subscribe()
 
     def start(self, target: Callable | None = None, args: tuple = (), threaded: bool = True,
               daemon: bool = False) -> BaseConsumer:
@@ -78,28 +81,66 @@ class BaseConsumer(ABC):
         """Receive batches until stopped or message_handler returns False; acknowledge after handling.
 
         With ``mq.signing_key`` set, unsigned and forged batches are refused before they reach message_handler
-        (the subscription logs and skips them)."""
-        with rejections(wire_codec(self._settings or get_settings())):
-            self._listen()
-
-    def _listen(self) -> None:
-        sub = self._subscription
+        (the subscription logs and skips them). A failure while receiving (a broker error) is logged and listening
+        resumes with a fresh subscription (see _supervised)."""
         try:
-            while not self._stop_event.is_set():
-                msgs = sub.receive(_RECEIVE_WAIT_SECS)
-                if not msgs:
-                    continue
-                keep = self._dispatch(msgs)
-                sub.ack()
-                if not keep:
-                    return
-            msgs = sub.receive(0)  # asked to stop: handle what has already arrived
-            if msgs:
-                self._dispatch(msgs)
-                sub.ack()
+            with rejections(wire_codec(self._settings or get_settings())):
+                self._supervised(self._listen)
         finally:
-            sub.close()
+            self._close_quietly(self._subscription)
             self._stop_event.set()
+
+    def _subscribe(self) -> Any:
+        """A new subscription for this consumer (at start, and again after its loop failed)."""
+        return self._mq.subscribe()
+
+    def _supervised(self, loop: Callable[[Any], None]) -> None:
+        """Run loop(subscription) until it returns. When it raises, log it, close that subscription (what it received
+        and did not acknowledge is delivered again) and resume with a fresh one, backing off while it keeps failing;
+        ``restarts`` counts the resumptions. Called on the consumer's thread."""
+        failures = 0
+        while True:
+            sub = self._subscription
+            started = time.monotonic()
+            try:
+                loop(sub)
+                return
+            except Exception as e:
+                self.restarts += 1
+                self.logger.exception(f"{type(self).__name__}: its loop failed ({type(e).__name__}: {e}); resuming "
+                                      f"with a fresh subscription (restart {self.restarts})")
+            self._close_quietly(sub)
+            failures = failures + 1 if time.monotonic() - started < 60 else 1
+            while True:
+                self._stop_event.wait(_RESTART_SECS[min(failures - 1, len(_RESTART_SECS) - 1)])
+                try:
+                    self._subscription = self._subscribe()
+                    break
+                except Exception as e:
+                    failures += 1
+                    self.logger.error(f"{type(self).__name__}: subscribing again failed ({type(e).__name__}: {e})")
+                    if self._stop_event.is_set():
+                        return
+
+    def _close_quietly(self, sub: Any) -> None:
+        try:
+            sub.close()
+        except Exception as e:
+            self.logger.warning(f"{type(self).__name__}: closing a failed subscription: {type(e).__name__}: {e}")
+
+    def _listen(self, sub: Any) -> None:
+        while not self._stop_event.is_set():
+            msgs = sub.receive(_RECEIVE_WAIT_SECS)
+            if not msgs:
+                continue
+            keep = self._dispatch(msgs)
+            sub.ack()
+            if not keep:
+                return
+        msgs = sub.receive(0)  # asked to stop: handle what has already arrived
+        if msgs:
+            self._dispatch(msgs)
+            sub.ack()
 
     def _dispatch(self, msgs: list) -> bool:
         for msg in msgs:

@@ -32,7 +32,7 @@ __all__ = ["DocumentInserter", "persistence_group", "acquire_inserter", "release
 
 _RETRY_SECS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _MAX_BATCH = 20_000  # documents per write at most
-_RESTART_SECS = (0.1, 0.5, 1.0, 2.0, 5.0)  # backoff between restarts of a failed consumer loop
+_LOGGED_PER_WRITE = 10  # dead letters logged one by one per write; the rest are counted in one line
 _REFUSE_ALL_AFTER = 3  # failed attempts before a batch whose every document a store refuses is dead-lettered
 
 
@@ -67,10 +67,10 @@ class DocumentInserter(BaseConsumer):
         self.stored = 0
         self.failed_writes = 0
         self.dead_lettered = 0  # messages and documents written to the dead_letters collection
-        self.restarts = 0  # times the consumer loop failed and was resumed
         self._codec = wire_codec(settings)  # checks signatures of what the subscription decodes on this thread
         self._rejected: list[tuple[str, bytes]] = []  # batches the wire layer rejected, to dead-letter
         self._attempts = 0  # consecutive failed flushes
+        self._unlogged = 0  # dead letters not logged one by one since the last write (a flood is summarized)
         self._pending: dict[str, dict[str, dict]] = {}  # collection -> id -> merged document
         self._pending_count = 0
         self._first_pending = 0.0
@@ -86,7 +86,10 @@ class DocumentInserter(BaseConsumer):
             self._mq = open_mq(self._settings)
         self._shared_dicts = bool(getattr(self._mq, "in_process", False))
         self._mq.ensure_group(self.group)
-        self._subscription = self._mq.subscribe(group=self.group)
+        self._subscription = self._subscribe()
+
+    def _subscribe(self) -> Any:
+        return self._mq.subscribe(group=self.group)
 
     def message_handler(self, msg_obj: dict) -> bool:
         """Queue one message for storage (stream markers update the tracker). Always continues."""
@@ -138,7 +141,9 @@ class DocumentInserter(BaseConsumer):
         except Exception as e:  # never let one entry stop the consumer
             self.logger.error(f"DocumentInserter: dropped an entry it could not even dead-letter ({reason}): {e}")
             return
-        self.logger.error(f"DocumentInserter: dead-lettered an entry ({source}): {reason}")
+        if self._unlogged < _LOGGED_PER_WRITE:
+            self.logger.error(f"DocumentInserter: dead-lettered an entry ({source}): {reason}")
+        self._unlogged += 1
         bucket = self._pending.get(DEAD_LETTERS)
         if bucket is None:
             bucket = self._pending[DEAD_LETTERS] = {}
@@ -188,43 +193,11 @@ class DocumentInserter(BaseConsumer):
         """
         try:
             with rejections(self._codec) as self._rejected:
-                self._supervise()
+                self._supervised(self._consume)
         finally:
             self._stop_event.set()
             with self._progress:
                 self._progress.notify_all()
-
-    def _supervise(self) -> None:
-        failures = 0  # consecutive: the backoff grows while the loop keeps failing
-        while True:
-            sub = self._subscription
-            started = time.monotonic()
-            try:
-                self._consume(sub)
-                return
-            except Exception as e:
-                self.restarts += 1
-                self.logger.exception(f"DocumentInserter: its loop failed ({type(e).__name__}: {e}); resuming with a "
-                                      f"fresh subscription (restart {self.restarts})")
-            self._close_quietly(sub)
-            failures = failures + 1 if time.monotonic() - started < 60 else 1
-            while True:
-                self._stop_event.wait(_RESTART_SECS[min(failures - 1, len(_RESTART_SECS) - 1)])
-                try:
-                    self._subscription = self._mq.subscribe(group=self.group)
-                    break
-                except Exception as e:
-                    failures += 1
-                    self.logger.error(f"DocumentInserter: subscribing again failed ({type(e).__name__}: {e}); "
-                                      "retrying")
-                    if self._stop_event.is_set():
-                        return
-
-    def _close_quietly(self, sub: Any) -> None:
-        try:
-            sub.close()
-        except Exception as e:
-            self.logger.warning(f"DocumentInserter: closing a failed subscription: {type(e).__name__}: {e}")
 
     def _consume(self, sub: Any) -> None:
         try:
@@ -289,6 +262,10 @@ class DocumentInserter(BaseConsumer):
             self._pending_count -= len(docs)
             self._count_written(DEAD_LETTERS, docs, write_isolating(self.stores, DEAD_LETTERS, docs, refuse_all=True))
         self._pending_count = max(self._pending_count, 0)
+        if self._unlogged > _LOGGED_PER_WRITE:
+            self.logger.error(f"DocumentInserter: {self._unlogged - _LOGGED_PER_WRITE} more entries were dead-lettered "
+                              "(Flowcept.db.dead_letters() lists them with their reasons)")
+        self._unlogged = 0
 
     def _count_written(self, coll: str, docs: list[dict], refused: list[tuple[dict, BaseException]]) -> None:
         """Count what a write stored; dead-letter what it refused. A refused dead letter (made storable, so the store
