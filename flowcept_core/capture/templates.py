@@ -23,6 +23,7 @@ from flowcept_core.telemetry.summary import attach_telemetry
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
 
 _INF = float("inf")
+_UNCHECKED = object()
 HANDLED = object()  # marks a record whose used/generated were already built by a custom args_handler
 FINISHED, ERROR = "FINISHED", "ERROR"
 DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", "workflow_id", "campaign_id",
@@ -33,7 +34,7 @@ class TaskTemplate:
     """What a decorated function's messages share: activity_id, parameter names, output names, tags, metadata."""
 
     __slots__ = ("activity_id", "names", "defaults", "skip", "output_names", "args_handler", "tags",
-                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width", "secret",
+                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width", "safe_for",
                  "meta")
 
     def __init__(self, func: Callable, *, lightweight: bool = False, output_names: Any = None,
@@ -41,7 +42,7 @@ class TaskTemplate:
                  workflow_id: str | None = None, campaign_id: str | None = None, subtype: str | None = None,
                  activity_id: str | None = None):
         self.activity_id = activity_id or getattr(func, "__name__", type(func).__name__)
-        self.secret = (None, False)  # (redactor, any parameter name secret for it): see has_secret_params
+        self.safe_for: Any = _UNCHECKED  # the redactor none of whose secret words names a parameter or output
         self.meta: tuple = (None, None)  # (limits, custom_metadata sanitized with them): see _metadata
         self.lightweight = lightweight
         self.width = 7 if lightweight else 11  # length of the flat record a call lays into the buffer
@@ -81,7 +82,7 @@ class TaskTemplate:
         tmpl.names = tuple(tmpl.names or ())
         tmpl.defaults = tmpl.defaults or {}
         tmpl.args_handler = None
-        tmpl.secret = (None, False)
+        tmpl.safe_for = _UNCHECKED
         tmpl.meta = (None, None)
         return tmpl
 
@@ -93,14 +94,16 @@ class TaskTemplate:
         return meta[1]
 
     def has_secret_params(self, redact: Any) -> bool:
-        """True when a parameter or output name is secret for this redactor (checked once per redactor, not per
-        call): such calls take the path that masks values by key."""
-        secret = self.secret
-        if secret[0] is not redact:
-            on = self.output_names
-            names = (*self.names, *([on] if isinstance(on, str) else (on or ())))
-            secret = self.secret = (redact, redact is not None and redact.secret_names(names))
-        return secret[1]
+        """True when a parameter or output name is secret for this redactor: such calls take the path that masks
+        values by key. A template found clean remembers the redactor (one identity check per call after that)."""
+        if self.safe_for is redact:
+            return False
+        on = self.output_names
+        names = (*self.names, *([on] if isinstance(on, str) else (on or ())))
+        if redact is not None and redact.secret_names(names):
+            return True
+        self.safe_for = redact
+        return False
 
     # binding ------------------------------------------------------------------
     def bind(self, args: tuple, kwargs: dict | None) -> dict:
@@ -160,10 +163,8 @@ class TaskTemplate:
     # materialization ----------------------------------------------------------------
     def _used(self, args: tuple, kwargs: Any, limits: Any) -> dict:
         # Fast path (the common case): positional scalars only, no defaults to add.
-        secret = self.secret
-        if secret[0] is not limits.redact:
-            secret = (None, self.has_secret_params(limits.redact))
-        if not kwargs and not self.defaults and not self.skip and not secret[1]:
+        if not kwargs and not self.defaults and not self.skip and (
+                self.safe_for is limits.redact or not self.has_secret_params(limits.redact)):
             n = len(args)
             if n == 1 and self.names:
                 v = args[0]
