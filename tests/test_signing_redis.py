@@ -117,14 +117,19 @@ def test_undecodable_and_newer_version_entries_are_dead_lettered_and_good_ones_s
                                                                                      redis_port):
     settings = _settings(tmp_path, monkeypatch, redis_port)
     newer = msgpack.packb({"flowcept_wire": WIRE_VERSION + 1, "format": "packed", "body": b"\x90"})
-    good = encode_batch([{"type": "task", "task_id": f"ok-{i}", "used": {"i": i}} for i in range(5)])
+    good = encode_batch([{"type": "task", "task_id": f"ok-{i}", "used": {"i": i}} for i in range(5)]
+                        + [{"type": "task", "task_id": "poison", "used": 5}])
     inserter = _inject_and_wait(settings, redis_port, [b"\xc1 not msgpack", good, newer])
     inserter.stop_consumption(20)
     db = DBAPI(settings)
     assert sorted(t["task_id"] for t in db.task_query({})) == [f"ok-{i}" for i in range(5)]
-    letters = {d["raw"]: d["reason"] for d in db.dead_letters()}
+    letters = {d["raw"] if isinstance(d["raw"], bytes) else d["raw"]["task_id"]: d["reason"]
+               for d in db.dead_letters()}
     assert "undecodable" in letters[b"\xc1 not msgpack"]
     assert f"version {WIRE_VERSION + 1}" in letters[newer] and f"versions 1 to {WIRE_VERSION}" in letters[newer]
+    assert letters["poison"] == "used=5 must be a dict (name -> value) or null"
+    pending = _client(redis_port).xpending(settings.get("mq.channel"), "flowcept_persistence")
+    assert pending["pending"] == 0  # every entry acknowledged: no poison entry comes back
 
 
 def test_plain_wire_format_is_read_with_redis_and_msgpack_alone(tmp_path, monkeypatch, redis_port):
