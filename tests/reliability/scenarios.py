@@ -127,6 +127,7 @@ def broker_outage(s: Scenario, n: int, down: Callable[[], None], up: Callable[[]
         out = s.outcome(s.wait_stored(len(s.produced), STORE_WAIT))
         assert_complete(s, out)
         return out, 0, 0
+    s.wait_stored(1, 30, settle=0)  # a new inserter first joins the group (seconds on Kafka)
     out = s.outcome(s.wait_stable(len(s.produced), STORE_WAIT, quiet=3.0))
     # logged when the producer's end of stream arrives
     reported = missing_reported(ins, s.workflow_id, 30 if out.lost else 0)

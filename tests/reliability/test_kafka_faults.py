@@ -78,3 +78,9 @@ def test_kafka_crash_without_persistence_stores_everything_after_and_reports_any
 def test_kafka_store_down_ten_seconds_loses_nothing(scenario, tansu, mongo_store, n):
     broker, _ = tansu()
     sc.store_outage(scenario(_mq(broker.port), mongo_store.stores()), n, mongo_store.down, mongo_store.up)
+
+
+def test_kafka_crash_without_persistence_then_a_new_inserter_reads_the_new_topic_from_its_start(scenario, tansu, n):
+    broker, _ = tansu()
+    sc.broker_outage(scenario(_mq(broker.port)), n, broker.crash, broker.restart, keeps_data=False,
+                     restart_inserter=True)

@@ -67,7 +67,9 @@ def test_rabbitmq_broker_unreachable_while_keeping_its_data_loses_nothing(scenar
     sc.broker_outage(scenario(_mq(proxy.port)), n, proxy.cut, proxy.restore, keeps_data=True)
 
 
-def test_rabbitmq_queue_lost_in_an_outage_is_declared_again_and_everything_after_is_stored(scenario, proxy, n):
+@pytest.mark.parametrize("restart_inserter", [False, True], ids=["same-inserter", "new-inserter"])
+def test_rabbitmq_queue_lost_in_an_outage_is_declared_again_and_everything_after_is_stored(
+        scenario, proxy, n, restart_inserter):
     s = scenario(_mq(proxy.port))
 
     def lose_queue() -> None:
@@ -78,7 +80,7 @@ def test_rabbitmq_queue_lost_in_an_outage_is_declared_again_and_everything_after
         finally:
             conn.close()
 
-    sc.broker_outage(s, n, lose_queue, proxy.restore, keeps_data=False)
+    sc.broker_outage(s, n, lose_queue, proxy.restore, keeps_data=False, restart_inserter=restart_inserter)
 
 
 def test_rabbitmq_store_down_ten_seconds_loses_nothing(scenario, rabbitmq, mongo_store, n):

@@ -27,6 +27,7 @@ _ADMIN_TIMEOUT_SECS = 10.0
 _QUEUE_FULL_WAIT_SECS = 30.0
 _LIVENESS_TIMEOUT_SECS = 2.0
 _TOPIC_CHECK_SECS = 2.0  # while batches wait for the broker, how often publish() checks the topic still exists
+_BROKER_LOST = (-195, -187)  # librdkafka's _TRANSPORT, _ALL_BROKERS_DOWN
 
 
 class KafkaMQ:
@@ -57,6 +58,12 @@ class KafkaMQ:
         self._undelivered = 0
         self._groups: list[str] = []  # ensured here: positioned at the start of a topic that had to be recreated
         self._next_topic_check = 0.0
+        self._broker_lost = False
+        # batches sent and not yet acknowledged, resent by a new producer when the broker lost its state
+        self._unacked: dict[int, tuple[bytes, int]] = {}
+        self._seq = 0
+        self._generation = 0
+        self._oldest_seen: list[int | None] = []
 
     # setup ------------------------------------------------------------------------------------------------------
     def _ensure_topic(self) -> list[int]:
@@ -93,9 +100,14 @@ class KafkaMQ:
         # producer; publish() replaces it. Other errors are transient (librdkafka retries them).
         if err.fatal():
             self._fatal = err
+        elif err.code() in _BROKER_LOST:
+            self._broker_lost = True  # publish() checks the topic and the groups once the broker answers again
 
-    def _on_delivery(self, count: int, err: Any, msg: Any) -> None:
+    def _on_delivery(self, generation: int, seq: int, count: int, err: Any, msg: Any) -> None:
         with self._lock:
+            if generation != self._generation:  # a producer replaced after a broker restart: its batches were resent
+                return
+            self._unacked.pop(seq, None)
             if err is None:
                 self._acked += count
                 return
@@ -122,6 +134,33 @@ class KafkaMQ:
         self._fatal = None
         self._producer = self._make_producer(idempotent=False)
 
+    def _stuck(self) -> bool:
+        """True when the oldest unacknowledged batch is the same at this check and the two before (>= 4 s)."""
+        with self._lock:
+            oldest = min(self._unacked) if self._unacked else None
+        seen = self._oldest_seen = [*self._oldest_seen[-2:], oldest]
+        return oldest is not None and len(seen) == 3 and seen[0] == seen[1] == seen[2]
+
+    def _resend_unacked(self) -> None:
+        """After a broker restart that lost its state, the producer's idempotence state is unknown there and its
+        queued batches never complete: replace it and send every unacknowledged batch again, in order (a batch the
+        old broker had taken may arrive twice; stores upsert by id)."""
+        old = self._producer
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            pending = sorted(self._unacked.items())
+        self._producer = self._make_producer(self._idempotent)
+        old.purge(in_queue=True, in_flight=True, blocking=False)
+        old.poll(0)  # its purge reports belong to the old generation and are ignored
+        for seq, (payload, count) in pending:
+            self._producer.produce(self.channel, value=payload,
+                                   on_delivery=functools.partial(self._on_delivery, generation, seq, count))
+        self._oldest_seen = []
+        if pending:
+            get_logger().warning(f"kafka topic {self.channel!r}: resent {len(pending)} unacknowledged batches "
+                                 "after the broker restart")
+
     # MQBackend -------------------------------------------------------------------------------------------------
     def publish(self, messages: list[dict]) -> None:
         """Called by the flusher thread: send messages as ONE Kafka message (encode_batch).
@@ -137,7 +176,10 @@ class KafkaMQ:
         from confluent_kafka import KafkaException
 
         payload = encode_batch(messages, self._wire)
-        on_delivery = functools.partial(self._on_delivery, len(messages))
+        with self._lock:
+            seq = self._seq = self._seq + 1
+            self._unacked[seq] = (payload, len(messages))
+        on_delivery = functools.partial(self._on_delivery, self._generation, seq, len(messages))
         deadline = time.monotonic() + _QUEUE_FULL_WAIT_SECS
         while True:
             try:
@@ -159,28 +201,34 @@ class KafkaMQ:
         with self._lock:
             self._published += len(messages)
         self._producer.poll(0)
-        if len(self._producer) and time.monotonic() >= self._next_topic_check:
-            self._recreate_lost_topic()
+        if (self._broker_lost or len(self._producer)) and time.monotonic() >= self._next_topic_check:
+            self._recover_lost_state()
 
-    def _recreate_lost_topic(self) -> None:
-        """Called by publish() every few seconds while batches wait for acknowledgement: a broker restarted without
-        persistence has lost the topic (librdkafka would hold the batches until they time out), so create it again
-        and position the ensured groups at its start, so a DocumentInserter joining later misses nothing."""
+    def _recover_lost_state(self) -> None:
+        """Called by publish() every few seconds after the broker was lost or while batches wait for it: a broker
+        restarted without persistence has lost the topic (librdkafka would hold the batches until they time out)
+        and the groups' positions. Create the topic again if missing; commit offset 0 for every ensured group that
+        lost its position, so a DocumentInserter joining later reads everything written since the restart."""
         self._next_topic_check = time.monotonic() + _TOPIC_CHECK_SECS
         try:
             topics = self._admin.list_topics(timeout=_LIVENESS_TIMEOUT_SECS).topics
         except Exception:  # unreachable: librdkafka keeps retrying the batches meanwhile
             return
-        if self.channel in topics:
-            return
-        get_logger().warning(f"kafka topic {self.channel!r} no longer exists on {self.config.bootstrap_servers} "
-                             "(broker restarted without persistence?); creating it again")
         try:
-            self._partitions = self._ensure_topic()
-            for group in self._groups:
-                self._position_group(group, at_start=True)
+            if self.channel not in topics:
+                get_logger().warning(f"kafka topic {self.channel!r} no longer exists on "
+                                     f"{self.config.bootstrap_servers} (broker restarted without persistence?); "
+                                     "creating it again")
+                self._partitions = self._ensure_topic()
+                self._resend_unacked()
+            elif self._stuck():
+                self._resend_unacked()  # reachable, yet the oldest batch got no report for two checks in a row
+            if self._broker_lost:
+                for group in self._groups:
+                    self._position_group(group, at_start=True)
+                self._broker_lost = False
         except MQError as e:
-            get_logger().error(f"recreating kafka topic {self.channel!r}: {e}")
+            get_logger().error(f"kafka topic {self.channel!r}: restoring the topic and group positions: {e}")
 
     def _end_offsets(self) -> dict[int, int]:
         """The exact end offset of every partition, by producing a fence (an empty batch) to each and waiting."""
@@ -221,9 +269,9 @@ class KafkaMQ:
         if name not in self._groups:
             self._groups.append(name)
 
-    def _position_group(self, name: str, at_start: bool) -> None:
+    def _position_group(self, name: str, at_start: bool) -> bool:
         """Commit a position for every partition where group name has none: the end (a new group), or offset 0
-        (at_start: the topic was recreated, everything in it is new)."""
+        (at_start: the topic was recreated, everything in it is new). True when some partition had none."""
         from confluent_kafka import Consumer, KafkaException, TopicPartition
 
         consumer = Consumer(self.config.consumer(name, "earliest"))
@@ -235,6 +283,10 @@ class KafkaMQ:
                 ends = {p: 0 for p in missing} if at_start else self._end_offsets()
                 offsets = [TopicPartition(self.channel, p, ends[p]) for p in missing]
                 consumer.commit(offsets=offsets, asynchronous=False)
+                if at_start:
+                    get_logger().warning(f"kafka group {name!r} had lost its position on topic {self.channel!r} "
+                                         "(broker restarted without persistence?); set to the start of the topic")
+            return bool(missing)
         except KafkaException as e:
             raise MQError(f"kafka group {name!r} on topic {self.channel!r}: could not set its position: {e}") from None
         finally:
@@ -283,13 +335,26 @@ class KafkaMQ:
             if self._closed:
                 return self._undelivered
             self._closed = True
-            self._drop_producer(self._producer, timeout)
+            self._flush_recovering(timeout)
+            self._drop_producer(self._producer, 0)
             if self._fence_producer is not None:
                 self._drop_producer(self._fence_producer, 0)
             self._producer = self._fence_producer = None
             with self._lock:
                 self._undelivered = max(self._published - self._acked, 0)
             return self._undelivered
+
+    def _flush_recovering(self, timeout: float | None) -> None:
+        """Wait (up to timeout s; None: until done) for every batch's acknowledgement, a second at a time, restoring
+        the topic and groups in between if the broker restarted without its state (see _recover_lost_state)."""
+        deadline = None if timeout is None else time.monotonic() + max(float(timeout), 0.0)
+        while len(self._producer):
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if left <= 0:
+                return
+            self._producer.flush(left)
+            if len(self._producer) and time.monotonic() >= self._next_topic_check:
+                self._recover_lost_state()
 
     @staticmethod
     def _drop_producer(producer: Any, timeout: float | None) -> None:
