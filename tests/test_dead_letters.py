@@ -81,6 +81,10 @@ def test_every_malformed_entry_is_dead_lettered_and_the_rest_of_its_batch_is_sto
     assert db.workflow_query({}) == []
     letters = db.dead_letters()
     assert len(letters) == len(BAD) + len(NOT_DICTS) == inserter.dead_lettered
+    from flowcept import Flowcept
+
+    assert sorted(d["dead_letter_id"] for d in Flowcept.db.query(collection="dead_letters")) == sorted(
+        d["dead_letter_id"] for d in letters)
     by_probe = {d["raw"]["probe"]: d for d in letters if isinstance(d["raw"], dict)}
     for entry, word in BAD:
         letter = by_probe[entry["probe"]]
