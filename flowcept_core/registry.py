@@ -277,6 +277,12 @@ class PluginRegistry:
             for p in self.provided(kind):
                 summary = f" - {p.spec.summary}" if p.spec.summary else ""
                 lines.append(f"  {p.name:<16} {p.dist}{summary}")
+                missing = _missing_modules(p.spec.requires)
+                if missing:
+                    from flowcept_core.plugin_factory import install_hint
+
+                    lines.append(f"  {'':<16} not usable: needs {', '.join(missing)}; "
+                                 f"install: {install_hint(p.spec.extra, p.name)}")
             for name, items in self.conflicts(kind).items():
                 lines.append(f"  {name:<16} CONFLICT: {' vs '.join(i.dist for i in items)}")
         if self.failures:
@@ -286,6 +292,20 @@ class PluginRegistry:
         if self.disabled:
             lines.append(f"disabled: {', '.join(sorted(self.disabled))}")
         return "\n".join(lines)
+
+
+def _missing_modules(modules: Iterable[str]) -> list[str]:
+    """The modules that cannot be found, looked up without importing them (listing stays cheap)."""
+    from importlib.util import find_spec
+
+    missing = []
+    for module in modules:
+        try:
+            if find_spec(module.partition(".")[0]) is None:
+                missing.append(module)
+        except (ImportError, ValueError):
+            missing.append(module)
+    return missing
 
 
 _registry: PluginRegistry | None = None

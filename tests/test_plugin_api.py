@@ -195,3 +195,21 @@ def test_section_warns_about_unknown_keys_with_the_closest_one_and_fills_default
 def test_interceptor_spec_settings_given_as_a_mapping_live_under_adapters():
     spec = InterceptorSpec("probe", "x.y:Z", {"rate": float})
     assert spec.settings.path == "adapters.probe" and spec.settings.closed is False
+
+
+def test_listing_names_a_missing_library_with_its_install_command_without_importing_anything():
+    spec = MQBackendSpec("ghost", "flowcept_core.builtins.memory_mq:MemoryMQ", requires=("no_such_lib_xyz",),
+                         extra="ghost", summary="a backend whose library is missing")
+    report = _registry_with(_Hooks(flowcept_mq_backends=lambda: [spec])).report()
+    lines = report.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.split()[:1] == ["ghost"])
+    assert "not usable: needs no_such_lib_xyz" in lines[i + 1] and 'pip install "flowcept[ghost]"' in lines[i + 1]
+    assert "memory" in report and "not usable" not in lines[i - 1]
+
+
+def test_flowcept_plugins_imports_no_plugin_library():
+    code = ("import sys; from flowcept_core.cli import main; main(['plugins']); "
+            "print(sorted(m for m in ('redis', 'confluent_kafka', 'pika', 'pymongo', 'lmdb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
