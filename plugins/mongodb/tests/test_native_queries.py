@@ -18,7 +18,7 @@ import pytest
 from flowcept_core.aggregate import aggregate
 from flowcept_core.filters import FilterError, compile_filter, project, sort_documents
 from flowcept_core.query import DBAPI
-from flowcept_core.settings import Settings, SettingsError, validate
+from flowcept_core.settings import Settings, SettingsError
 from flowcept_core.stores import StoreError, StoreUnavailableError
 
 pytest.importorskip("pymongo", reason="pymongo is not installed: pip install -e plugins/mongodb")
@@ -130,9 +130,15 @@ def test_a_bad_native_queries_value_is_a_clear_store_error(value):
 
 
 def test_native_queries_is_a_known_setting_with_auto_as_default():
+    from flowcept_mongodb.hooks import SETTINGS  # the plugin's own section checks its keys
+
     from flowcept_core.settings_tree import DEFAULTS
 
+    def validate(tree: dict) -> None:
+        SETTINGS.validate(Settings(tree))
+
     assert DEFAULTS["databases"]["mongodb"]["native_queries"] == "auto"
+    assert SETTINGS.defaults()["native_queries"] == "auto"
     for ok in ("auto", True, False):
         validate({"databases": {"mongodb": {"native_queries": ok}}})
     with pytest.raises(SettingsError, match="native_queries"):
