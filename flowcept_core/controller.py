@@ -61,11 +61,9 @@ class Flowcept:
                  parent_workflow_id: str | None = None, start_persistence: bool = True,
                  check_safe_stops: bool = True, save_workflow: bool = True, delete_buffer_file: bool | None = None,
                  *args: Any, **kwargs: Any):
-        if isinstance(interceptors, str):
-            interceptors = [interceptors]
-        if interceptors is not None and not all(isinstance(i, str) for i in interceptors):
-            raise TypeError(f"interceptors={interceptors!r} must be a name or a list of names, "
-                            "e.g. ['instrumentation']")
+        from flowcept_core.interceptors import normalize_interceptors
+
+        interceptors = normalize_interceptors(interceptors)  # names and interceptor objects; TypeError otherwise
         if workflow_args is not None and not isinstance(workflow_args, dict):
             raise TypeError(f"workflow_args={workflow_args!r} must be a dict")
         self._interceptor_names = interceptors

@@ -10,18 +10,44 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["chosen_interceptors", "accepted_kwargs", "start_interceptors"]
+__all__ = ["normalize_interceptors", "chosen_interceptors", "accepted_kwargs", "start_interceptors"]
 
 BUILTIN = "instrumentation"
 
 
-def chosen_interceptors(names: list[str] | None, settings: Any) -> list[tuple[str, str]]:
-    """(name as given, interceptor kind) pairs to start, in order; called at start() and to check kwargs."""
+def normalize_interceptors(interceptors: Any) -> list[Any] | None:
+    """The ``interceptors=`` argument as a list of names and interceptor objects (or None); called by
+    Flowcept.__init__. An object is anything with start(emitter) and stop() (e.g. an Interceptor subclass instance,
+    started as it is). TypeError naming the bad item otherwise."""
+    if interceptors is None:
+        return None
+    if isinstance(interceptors, str) or _is_interceptor(interceptors):
+        interceptors = [interceptors]
+    if not isinstance(interceptors, list | tuple):
+        raise TypeError(f"interceptors={interceptors!r} must be a name, an interceptor, or a list of them, "
+                        "e.g. ['instrumentation']")
+    for item in interceptors:
+        if not isinstance(item, str) and not _is_interceptor(item):
+            raise TypeError(f"interceptors item {item!r} is neither a name (e.g. 'instrumentation') nor an "
+                            "interceptor (an object with start(emitter) and stop())")
+    return list(interceptors)
+
+
+def _is_interceptor(obj: Any) -> bool:
+    return callable(getattr(obj, "start", None)) and callable(getattr(obj, "stop", None))
+
+
+def chosen_interceptors(names: list[Any] | None, settings: Any) -> list[tuple[Any, str]]:
+    """(name as given, interceptor kind) pairs to start, in order; called at start() and to check kwargs. An
+    interceptor object stands for itself: (object, its kind)."""
     adapters = settings.section("adapters")
     if names is None:
         names = [key for key, sec in adapters.items() if isinstance(sec, dict) and sec.get("enabled") is True]
     chosen = []
     for name in names:
+        if not isinstance(name, str):
+            chosen.append((name, str(getattr(name, "kind", "") or type(name).__name__)))
+            continue
         section = adapters.get(name)
         kind = section.get("kind") if isinstance(section, dict) and section.get("kind") else name
         chosen.append((name, kind))
@@ -52,10 +78,10 @@ def accepted_kwargs(names: list[str] | None, args: tuple, kwargs: dict[str, Any]
 
     registry = get_registry()
     allowed: dict[str, str] = {}
-    for _, kind in chosen_interceptors(names, get_settings()):
-        if kind in registry.names("interceptor"):
-            for key in registry.resolve("interceptor", kind).kwargs:
-                allowed.setdefault(key, kind)
+    for key, kind in chosen_interceptors(names, get_settings()):
+        if isinstance(key, str) and kind in registry.names("interceptor"):
+            for kw in registry.resolve("interceptor", kind).kwargs:
+                allowed.setdefault(kw, kind)
     unknown = sorted(k for k in kwargs if k not in allowed)
     if unknown:
         accepted = sorted(allowed) or "none"
@@ -77,13 +103,18 @@ def start_interceptors(controller: Any, settings: Any, run: Any) -> list[Any]:
 
     registry = get_registry()
     chosen = chosen_interceptors(controller._interceptor_names, settings)
-    for warning in check_plugin_settings(settings, chosen, registry):  # SettingsError for a bad plugin key
+    named = [(k, kind) for k, kind in chosen if isinstance(k, str)]
+    for warning in check_plugin_settings(settings, named, registry):  # SettingsError for a bad plugin key
         from flowcept_core.logger import get_logger
 
         get_logger().warning(warning)
     emitter = RunEmitter(run, controller)
     started = controller._interceptors
-    for _name, kind in chosen:
+    for key, kind in chosen:
+        if not isinstance(key, str):  # an interceptor object given to Flowcept(interceptors=[...])
+            key.start(emitter)
+            started.append(key)
+            continue
         spec = registry.resolve("interceptor", kind)
         options = {k: v for k, v in controller._adapter_kwargs.items() if k in spec.kwargs}
         interceptor = spec.factory(settings, **options)

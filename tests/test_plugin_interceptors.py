@@ -221,3 +221,20 @@ def test_workflow_message_keeps_schema_fields_only():
         "type": "workflow", "workflow_id": "w", "name": "n", "status": "RUNNING"}
     with pytest.raises(ValueError, match=r"\['nam'\] are not in the workflow schema"):
         workflow_message(workflow_id="w", nam="n")
+
+
+def test_an_interceptor_object_is_started_as_it_is_beside_the_decorators(probe_registered):
+    probe = Probe(None, probe_level=5)
+    with Flowcept(interceptors=probe) as fc:
+        assert probe.started
+        Probe.ping()
+        square(5)
+    assert not probe.started
+    (ping,) = _tasks(fc, "ping")
+    assert ping["used"] == {"level": 5} and len(_tasks(fc, "square")) == 1
+
+
+@pytest.mark.parametrize("bad", [42, ["instrumentation", 3.5], {"a": 1}])
+def test_an_interceptors_item_that_is_neither_a_name_nor_an_interceptor_is_a_type_error(bad):
+    with pytest.raises(TypeError, match="interceptors"):
+        Flowcept(interceptors=bad)
