@@ -28,15 +28,20 @@ def keep_alive(consumer: Any) -> bool:
     consumer at exit as it would for a non-daemon thread, and a signal during that wait ends it cleanly.
 
     Returns True when the thread may be a daemon (the wait is registered), False when this interpreter lacks the
-    exit hook and the thread must be a plain non-daemon thread.
+    exit hook or is already shutting down, and the thread must be a plain non-daemon thread.
     """
     global _registered
+    if getattr(threading, "_SHUTTING_DOWN", False):  # the exit hook may have run already
+        return False
     with _lock:
         if not _registered:
             register = getattr(threading, "_register_atexit", None)
             if register is None:
                 return False
-            register(_wait_for_consumers)
+            try:
+                register(_wait_for_consumers)
+            except RuntimeError:  # the interpreter is already shutting down: a plain non-daemon thread then
+                return False
             _registered = True
         _waiting[:] = [c for c in _waiting if c._main_thread is None or c._main_thread.is_alive()]
         _waiting.append(consumer)

@@ -140,3 +140,11 @@ def test_sigterm_of_a_running_program_is_quiet_and_keeps_the_buffer_file(tmp_pat
     (wf,) = [m for m in msgs if m["type"] == "workflow"]
     assert wf["status"] == "ERROR" and "SIGTERM" in wf["stderr"]
     assert any(m["type"] == "task" for m in msgs)
+
+
+def test_a_persistence_process_ending_on_its_own_starts_its_consumer_cleanly(tmp_path):
+    # on the defaults the DocumentInserter may be started while the interpreter is already shutting down
+    proc = subprocess.run([sys.executable, "-c", PERSISTENCE], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not start" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
