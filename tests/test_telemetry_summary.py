@@ -168,3 +168,22 @@ def test_task_summary_can_be_turned_off(tmp_path, monkeypatch) -> None:
         msgs = fc.get_buffer()
     (t,) = tasks(msgs, "f")
     assert "telemetry_summary" not in t and "telemetry_at_end" in t
+
+
+def test_per_call_readings_decoded_from_a_networked_mq_build_the_same_message() -> None:
+    """A packed record crosses msgpack: its (snapshot, user_s, system_s) readings arrive as lists."""
+    from types import SimpleNamespace
+
+    from flowcept_core.telemetry import attach_telemetry
+
+    snap0 = {"timestamp": 1.0, "memory": {"virtual": {"used": 100, "percent": 10.0}}}
+    snap1 = {"timestamp": 2.0, "memory": {"virtual": {"used": 400, "percent": 12.0}}}
+    run = SimpleNamespace(telemetry_cfg=TelemetryConfig(mem=True, critical_tags={"memory_percent": 11}))
+    local, remote = {"tags": ["user"]}, {"tags": ["user"]}
+    attach_telemetry(local, (snap0, 1.0, 0.5), (snap1, 1.75, 0.5), 10.0, 11.0, run)
+    attach_telemetry(remote, [snap0, 1.0, 0.5], [snap1, 1.75, 0.5], 10.0, 11.0, run)
+    assert local == remote
+    assert local["telemetry_summary"]["cpu"] == {"user_s": 0.75, "system_s": 0.0, "time_s": 0.75, "percent": 75.0}
+    assert local["telemetry_summary"]["memory"]["used_delta_bytes"] == 300
+    assert local["tags"] == ["user", "critical:memory_percent"]
+    assert local["telemetry_at_start"] is snap0 and local["telemetry_at_end"] is snap1
