@@ -109,6 +109,19 @@ class StoreContract:
         (b1,) = store.find("tasks", {"task_id": "b1"})
         assert b1["data"] == b"\x00\xffraw"
 
+    def test_dead_letters_are_stored_and_found_by_task_id(self, store: Any) -> None:
+        from flowcept_core.deadletter import dead_letter
+
+        letters = [dead_letter("used=5 must be a dict", {"type": "task", "task_id": "d1", "used": 5}),
+                   dead_letter("undecodable batch", b"\xc1\x00raw", source="wire")]
+        store.upsert("dead_letters", letters)
+        store.upsert("dead_letters", letters[:1])  # delivered twice: one dead letter
+        assert store.count("dead_letters") == 2
+        (d1,) = store.find("dead_letters", {"task_id": "d1"})
+        assert d1["raw"] == {"type": "task", "task_id": "d1", "used": 5} and d1["source"] == "message"
+        (wire,) = store.find("dead_letters", {"source": "wire"})
+        assert wire["raw"] == b"\xc1\x00raw"
+
     def test_find_filters_projects_sorts_and_limits(self, store: Any) -> None:
         _load(store, SAMPLE_STREAM)
         assert {d["task_id"] for d in store.find("tasks", {"workflow_id": _WF})} == {"t1", "t2"}
