@@ -146,7 +146,9 @@ def _plain(v: Any, limits: ValueLimits) -> bool:
         if len(v) > 64 or not all_plain(v.values(), limits.max_bytes):
             return False
         redact = limits.redact
-        return not redact.keys_need_work(v) if redact is not None else all(type(k) is str and k.isascii() for k in v)
+        if redact is not None:
+            return not redact.keys_need_work(v)
+        return all(type(k) is str and k.isascii() and "\x00" not in k for k in v)
     return False
 
 

@@ -47,6 +47,9 @@ def _normalize(key: str) -> str:
 
 
 def _encodable(s: str) -> bool:
+    """True when s can be a key in every store: valid UTF-8, no NUL (BSON keys are NUL-terminated)."""
+    if "\x00" in s:
+        return False
     if s.isascii():
         return True
     try:

@@ -132,7 +132,10 @@ def _bytes(value: Any, limit: int) -> bytes:
 
 
 def _key(k: Any) -> str:
-    """A dict key as text, the way JSON writes it (None -> "null", True -> "true", 1 -> "1")."""
+    """A dict key as text, the way JSON writes it (None -> "null", True -> "true", 1 -> "1"); a NUL character, which
+    no BSON key may hold, written as ``\\u0000``."""
+    if type(k) is str:
+        return valid_text(k).replace("\x00", "\\u0000")
     if k is None:
         return "null"
     if type(k) is bool:
@@ -140,7 +143,7 @@ def _key(k: Any) -> str:
     if isinstance(k, int):
         return int_text(k)
     try:
-        return valid_text(str(k))
+        return valid_text(str(k)).replace("\x00", "\\u0000")
     except Exception:
         return object_placeholder(k)
 
@@ -195,7 +198,7 @@ def _sanitize_container(value: Any, limits: ValueLimits, depth: int, path: set) 
             if i >= cap:
                 out["__truncated_items__"] = n - cap
                 break
-            key = k if type(k) is str and k.isascii() else _key(k)
+            key = k if type(k) is str and k.isascii() and "\x00" not in k else _key(k)
             if redact is not None and redact.secret_key(key):
                 out[key] = redact.masked(v)
             else:
@@ -291,7 +294,7 @@ def sanitize_dict(d: dict, limits: ValueLimits) -> dict:
     if len(d) <= limits.max_items and all_plain(d.values(), limits.max_bytes):
         redact = limits.redact
         if redact is None:
-            if all(type(k) is str and k.isascii() for k in d):
+            if all(type(k) is str and k.isascii() and "\x00" not in k for k in d):
                 return d
         elif not redact.keys_need_work(d):
             return d
