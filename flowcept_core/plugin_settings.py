@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = ["check_plugin_settings", "declared_mq_keys"]
 
+_PLUGIN_SECTIONS = ("mq", "databases", "adapters", "instrumentation")  # where plugins declare their keys
+
 
 def declared_mq_keys() -> set[str]:
     """The mq.* keys the installed MQ backends declare (settings validation asks when a key is not the core's).
@@ -36,8 +38,12 @@ def check_plugin_settings(settings: Any, interceptors: list[tuple[str, str]] | N
 
     interceptors: (adapters key, interceptor kind) pairs; their sections live under ``adapters.<key>``.
     """
+    from flowcept_core.interceptors import BUILTIN
     from flowcept_core.settings_tree import DEFAULTS
 
+    plugins_chosen = [kind for _, kind in interceptors or () if kind != BUILTIN]
+    if not plugins_chosen and all(settings.section(name) == DEFAULTS.get(name, {}) for name in _PLUGIN_SECTIONS):
+        return []  # the plugins' sections are the built-in defaults, valid as they are: no discovery needed
     if registry is None:
         from flowcept_core.registry import get_registry
 
