@@ -75,9 +75,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from flowcept_core.cli_legacy import LEGACY_FLAGS, translate
+    from flowcept_core.cli_legacy import HELP_FOR, LEGACY_FLAGS, translate
 
-    if argv and argv[0].partition("=")[0] in LEGACY_FLAGS and argv[0] not in ("--version",):
+    asks_help = [a for a in argv if a in ("-h", "--help")]
+    flag = next((HELP_FOR[a] for a in argv if a in HELP_FOR), None)
+    if asks_help and flag is not None and argv[0].startswith("-"):
+        argv = [flag, "--help"]  # upstream's ``flowcept --help --query``
+    elif argv and argv[0].partition("=")[0] in LEGACY_FLAGS and argv[0] not in ("--version",):
         translated = translate(argv)
         if isinstance(translated, int):
             return translated

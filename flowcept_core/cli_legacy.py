@@ -12,7 +12,7 @@ from typing import Any
 
 from flowcept_core.cli_common import UsageError
 
-__all__ = ["LEGACY_FLAGS", "translate"]
+__all__ = ["LEGACY_FLAGS", "HELP_FOR", "translate"]
 
 _INSTEAD = {
     "--start-services": "start the servers your settings name yourself (e.g. redis-server, mongod), or keep the "
@@ -25,6 +25,11 @@ _INSTEAD = {
     "--start": "the agent, web service and UI are not part of this distribution",
     "--agent-client": "the agent is not part of this distribution",
 }
+# upstream flag -> the subcommand whose --help answers ``flowcept --help <flag>``
+HELP_FOR = {"--version": "version", "--show-settings": "settings", "--init-settings": "init-settings",
+            "--check-services": "check-services", "--start-consumption-services": "start-consumer",
+            "--stream-messages": "stream", "--workflow-count": "workflows", "--query": "query",
+            "--get-task": "query", "--generate-report": "report"}
 LEGACY_FLAGS = ("--version", "--show-settings", "--init-settings", "--config-profile", "--check-services",
                 "--start-consumption-services", "--stream-messages", "--workflow-count", "--query", "--get-task",
                 "--generate-report", *_INSTEAD)

@@ -257,3 +257,10 @@ def test_stream_prints_filtered_live_messages(redis_settings, tmp_path):
             listener.kill()
     lines = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
     assert lines == [{"activity_id": "square", "status": "FINISHED"}] * 2
+
+
+def test_upstream_help_for_one_flag_shows_that_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help", "--generate-report"])
+    assert info.value.code == 0
+    assert "usage: flowcept report" in capsys.readouterr().out
