@@ -136,7 +136,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                              collection="workflows") or []
         import orjson
 
-        with open(args.output, "wb") as f:
+        from flowcept_core.private_files import open_private
+
+        with open_private(args.output) as f:  # 0600, as every export
             f.write(orjson.dumps(to_prov(workflows, docs), option=orjson.OPT_INDENT_2, default=str))
     print(f"{len(docs)} {args.collection} documents written to {os.path.abspath(args.output)} ({args.format})")
     return 0
@@ -147,7 +149,11 @@ def _write_csv(docs: list[dict], path: str) -> None:
 
     rows = [flatten(d) for d in docs]
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    import io
+
+    from flowcept_core.private_files import open_private
+
+    with io.TextIOWrapper(open_private(path), encoding="utf-8", newline="") as f:  # 0600, as every export
         w = csv.DictWriter(f, columns, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)

@@ -98,3 +98,18 @@ def test_existing_directories_keep_their_mode(tmp_path):
     make_private_dirs(str(shared / "mine"))
     assert mode(shared) == 0o755
     assert mode(shared / "mine") == 0o700
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "prov"])
+def test_cli_exports_are_private(tmp_path, monkeypatch, fmt):
+    from flowcept_core.cli import main
+
+    use_settings(tmp_path, monkeypatch, {
+        "project": {"db_flush_mode": "online", "dump_buffer": {"enabled": False}},
+        "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}}})
+    with Flowcept() as fc:
+        square(6)
+    out = tmp_path / f"export.{fmt}"
+    assert main(["export", "--workflow-id", fc.current_workflow_id, "--format", fmt, "--output", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert mode(out) == 0o600
