@@ -264,3 +264,20 @@ def test_upstream_help_for_one_flag_shows_that_command(capsys):
         main(["--help", "--generate-report"])
     assert info.value.code == 0
     assert "usage: flowcept report" in capsys.readouterr().out
+
+
+def test_check_services_says_which_service_is_down_and_why(tmp_path, monkeypatch, capsys):
+    from tests.services import free_port
+
+    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
+    port = free_port()  # nothing listens there
+    use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
+                                         "mq": {"type": "redis", "host": "127.0.0.1", "port": port},
+                                         "databases": {"lmdb": {"enabled": False}}})
+    assert main(["check-services"]) == 1
+    (line,) = _lines(capsys)
+    assert line.startswith("DOWN  mq:redis:") and str(port) in line
+    use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
+                                         "databases": {"lmdb": {"enabled": False}}})
+    assert main(["check-services"]) == 0
+    assert _lines(capsys) == ["ok    mq:memory: alive"]
