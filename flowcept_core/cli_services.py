@@ -80,13 +80,28 @@ def cmd_init_settings(args: argparse.Namespace) -> int:
         if not isinstance(tree.get("adapters"), dict):
             tree["adapters"] = {}
         tree["adapters"].setdefault(name, dict(_ADAPTERS[name]))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(_commented_yaml(tree))
+    _write_private_text(path, _commented_yaml(tree))
     print(f"settings written to {path}" + (f" (adapters: {', '.join(adapters)})" if adapters else ""))
     if args.path and os.path.abspath(path) != os.path.abspath(os.environ.get("FLOWCEPT_SETTINGS_PATH", "")):
         print(f"use it with: export FLOWCEPT_SETTINGS_PATH={os.path.abspath(path)}")
     return 0
+
+
+def _open_private_text(path: str, mode: str = "ab") -> Any:
+    """A text file flowcept writes, 0600 (settings hold credentials, streamed messages captured values)."""
+    import io
+
+    from flowcept_core.private_files import open_private
+
+    return io.TextIOWrapper(open_private(path, mode), encoding="utf-8")
+
+
+def _write_private_text(path: str, text: str) -> None:
+    from flowcept_core.private_files import make_private_dirs
+
+    make_private_dirs(os.path.dirname(os.path.abspath(path)))
+    with _open_private_text(path, "wb") as f:
+        f.write(text)
 
 
 def apply_profile(name: str, path: str | None = None) -> int:
@@ -108,9 +123,7 @@ def apply_profile(name: str, path: str | None = None) -> int:
                 node[p] = {}
             node = node[p]
         node[leaf] = value
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(_commented_yaml(tree))
+    _write_private_text(path, _commented_yaml(tree))
     print(f"profile {name} applied to {path}: " + ", ".join(f"{k}={v}" for k, v in PROFILES[name].items()))
     return 0
 
@@ -196,7 +209,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         filt["workflow_id"] = args.workflow_id
     match = compile_filter(filt) if filt else None
     keys = [k.strip() for k in args.keys.split(",")] if args.keys else None
-    out = open(args.output, "a", encoding="utf-8") if args.output else None
+    out = _open_private_text(args.output) if args.output else None
     import orjson
 
     class Printer(BaseConsumer):

@@ -113,3 +113,12 @@ def test_cli_exports_are_private(tmp_path, monkeypatch, fmt):
     assert main(["export", "--workflow-id", fc.current_workflow_id, "--format", fmt, "--output", str(out)]) == 0
     assert out.stat().st_size > 0
     assert mode(out) == 0o600
+
+
+def test_settings_files_written_by_the_cli_are_private(tmp_path):
+    from flowcept_core.cli import main
+
+    path = tmp_path / "conf" / "settings.yaml"
+    assert main(["init-settings", str(path)]) == 0
+    assert mode(path) == 0o600  # a settings file holds credentials (mq.password, URIs)
+    assert mode(tmp_path / "conf") == 0o700
