@@ -59,7 +59,7 @@ class Run(Delivery):
         self.batch_size = int(mq.get("buffer_size", 50))
         self.flush_secs = float(mq.get("insertion_buffer_time_secs", 5))
         self.retained: Retained | None = Retained(spool_dir) if retain else None
-        self.max_entries = max(int(mq.get("max_pending_messages") or 50_000), 1) * _RECORD_ENTRIES
+        self.max_entries = max(int(mq.get("max_pending_messages") or 200_000), 1) * _RECORD_ENTRIES
         self.telemetry = telemetry  # a TelemetrySampler (read .snapshot) or None; may be set after start
         self.telemetry_cfg = telemetry_cfg
         self.host_fields: dict = {}
@@ -314,8 +314,9 @@ class Run(Delivery):
         while not self._stop.wait(_POLL_SECS):
             online = self.sink is not None  # the sink may be attached after the flusher started
             every = self.flush_secs if online else _OFFLINE_DRAIN_SECS
-            # online: a batch's worth is published at once; offline: drained in big windows (nobody waits)
-            enough = self.batch_size if online else self.max_entries // 4
+            # online: a batch's worth is published at once; offline: at the bound or the timer (nobody waits, and a
+            # drain competing with the caller's loop for the interpreter would slow it down)
+            enough = self.batch_size if online else self.max_entries
             now = time.monotonic()
             pending = len(self.items)
             self._regulate(pending)

@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
         # pending); with db_buffer.insertion_buffer_time_secs it bounds how soon Flowcept.db sees a task
         "insertion_buffer_time_secs": 0.25,
         # bounds between capture and the stores: capture waits for delivery past them (memory stays flat)
-        "max_pending_messages": 50_000,  # this process's buffer; also what a SIGKILL can lose at most
+        "max_pending_messages": 200_000,  # this process's buffer (~250 B per pending task); bounds a SIGKILL's loss
         "queue_max_messages": 20_000,  # each in-process MQ queue
         "timing": False,
         "chunk_size": -1,

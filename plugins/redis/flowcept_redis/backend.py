@@ -64,7 +64,7 @@ class RedisMQ:
         self._queued_bytes = 0
         self._queued_messages = 0
         # the queue counts as part of the producer's buffer: at most mq.max_pending_messages messages wait here too
-        self._max_queued_messages = max(1, int(get("mq.max_pending_messages", 50_000) or 50_000))
+        self._max_queued_messages = max(1, int(get("mq.max_pending_messages", 200_000) or 200_000))
         self._inflight: list[_Pending] = []
         self._failed = 0  # messages of batches the server refused (not retried)
         self._refused: str | None = None  # why the server refused the last batch, until a batch goes through
