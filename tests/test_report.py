@@ -62,8 +62,8 @@ def test_card_from_a_buffer_file_has_every_section(tmp_path, monkeypatch):
                     "### Resource usage", "### Errors"):
         assert section in card, section
     assert "| Status | FINISHED (9 finished, 1 error) |" in card
-    assert "| 1 | `train_step` | 8 | 7 | 1 | 0 |" in card  # children end first: they appear first
-    assert "| 2 | `epoch` | 2 | 2 | 0 | 0 |" in card
+    assert "| 1 | `train_step` | 8 | 7 ok, 1 error |" in card  # children end first: they appear first
+    assert "| 2 | `epoch` | 2 | 2 ok |" in card
     assert "epoch (2 tasks)\n  └─ train_step (8 tasks)" in card
     assert "| out | `loss` | 7/8 | float | 0.1667 .. 1 |" in card
     assert "| out | `note` | 7/8 | str | ok\\|fine |" in card  # a pipe in a value does not break the table

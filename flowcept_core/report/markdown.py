@@ -120,20 +120,24 @@ def _short(v: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _statuses(act: ActivityStats) -> str:
+    """Called per activity row; returns e.g. ``7 ok, 1 error`` (FINISHED shown as ok, others lower-cased)."""
+    parts = [f"{n} {'ok' if k == 'FINISHED' else k.lower()}"
+             for k, n in sorted(act.statuses.items(), key=lambda kv: (kv[0] != "FINISHED", -kv[1]))]
+    return ", ".join(parts)
+
+
 def _structure(wf: WorkflowStats, h: str) -> list[str]:
     rows = []
     for act in wf.activities.values():
         d = sorted(act.durations)
-        rows.append([act.order + 1, f"`{act.name}`", act.count, act.statuses.get("FINISHED", 0),
-                     act.statuses.get("ERROR", 0), act.count - act.statuses.get("FINISHED", 0)
-                     - act.statuses.get("ERROR", 0),
+        rows.append([act.order + 1, f"`{act.name}`", act.count, _statuses(act),
                      fmt_seconds(statistics.fmean(d)) if d else "-", fmt_seconds(_pct(d, 0.5)),
                      fmt_seconds(_pct(d, 0.95)), fmt_seconds(d[0] if d else None), fmt_seconds(d[-1] if d else None),
                      fmt_seconds(sum(d)) if d else "-"])
-    out = [f"{h}# Run structure", "", "Activities in order of first appearance; durations from started_at/ended_at.",
-           ""]
-    out += _table(["#", "Activity", "Tasks", "Finished", "Error", "Other", "Mean", "Median", "p95", "Min", "Max",
-                   "Total"], rows)
+    out = [f"{h}# Run structure", "", "Activities in order of first appearance; task durations from "
+           "started_at/ended_at.", ""]
+    out += _table(["#", "Activity", "Tasks", "Status", "Mean", "Median", "p95", "Min", "Max", "Total"], rows)
     tree = _tree(wf)
     if tree:
         out += [f"{h}# Nesting", "", "```"] + tree + ["```", ""]
@@ -192,16 +196,16 @@ def _resources(wf: WorkflowStats, h: str) -> list[str]:
             continue
         pct = act.cpu_percent
         rows.append([f"`{act.name}`", act.with_telemetry, fmt_seconds(act.cpu_time) if act.cpu_time else "-",
-                     f"{statistics.fmean(pct):.1f} / {max(pct):.1f}" if pct else "-", fmt_bytes(act.peak_rss),
+                     f"{statistics.fmean(pct):.1f}/{max(pct):.1f}" if pct else "-", fmt_bytes(act.peak_rss),
                      fmt_bytes(act.rss_growth) if act.rss_growth else "-",
-                     f"{fmt_bytes(act.io_read)} / {fmt_bytes(act.io_write)}" if act.io_read is not None else "-",
-                     f"{fmt_bytes(act.net_sent)} / {fmt_bytes(act.net_recv)}" if act.net_sent is not None else "-",
+                     f"{fmt_bytes(act.io_read)}/{fmt_bytes(act.io_write)}" if act.io_read is not None else "-",
+                     f"{fmt_bytes(act.net_sent)}/{fmt_bytes(act.net_recv)}" if act.net_sent is not None else "-",
                      f"{act.gpu_max_mem_percent:.1f}%" if act.gpu_max_mem_percent is not None else "-"])
     out = [f"{h}# Resource usage", ""]
     if not rows:
         return out + ["No telemetry was recorded (see telemetry_capture in settings.yaml).", ""]
-    out += _table(["Activity", "Tasks with telemetry", "CPU time", "CPU % mean / max", "Peak RSS", "RSS growth",
-                   "Disk read / write", "Net sent / recv", "GPU memory max"], rows)
+    out += _table(["Activity", "Tasks", "CPU time", "CPU % mean/max", "Peak RSS", "RSS growth", "Disk read/write",
+                   "Net sent/recv", "GPU mem max"], rows)
     samples = [v for v in wf.samples.values()]
     cpu = [c for c, _ in samples if isinstance(c, (int, float))]
     mem = [m for _, m in samples if isinstance(m, (int, float))]
