@@ -115,6 +115,10 @@ def _workflow(wf: WorkflowStats, level: int) -> list[str]:
     return out
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _short(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -158,7 +162,7 @@ def _tree(wf: WorkflowStats) -> list[str]:
 
     def walk(act: ActivityStats, depth: int, seen: frozenset, calls: int | None = None) -> None:
         under = f", {calls} under this parent" if calls is not None and calls != act.count else ""
-        lines.append(f"{'  ' * depth}{'└─ ' if depth else ''}{act.name} ({act.count} tasks{under})")
+        lines.append(f"{'  ' * depth}{'└─ ' if depth else ''}{act.name} ({_n(act.count, 'task')}{under})")
         for child, n in act.children.items():
             if child in acts and child not in seen and len(lines) < 200:
                 walk(acts[child], depth + 1, seen | {child}, n)
@@ -224,8 +228,8 @@ def _errors(wf: WorkflowStats, h: str) -> list[str]:
     for act in wf.activities.values():
         if act.statuses.get("ERROR"):
             by_act[act.name] = act.statuses["ERROR"]
-    out += [f"{wf.error_count} task(s) failed" + (f"; the first {len(wf.errors)}:" if wf.error_count > len(wf.errors)
-                                                   else ":"), ""]
+    first = f"; the first {len(wf.errors)}:" if wf.error_count > len(wf.errors) else ":"
+    out += [f"{_n(wf.error_count, 'task')} failed{first}", ""]
     out += _table(["Activity", "Task", "Message"], [[f"`{a}`", f"`{t}`", m] for a, t, m in wf.errors])
     if by_act:
         out += ["Failures per activity: " + ", ".join(f"`{a}` {n}" for a, n in by_act.items()), ""]
