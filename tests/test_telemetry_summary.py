@@ -187,3 +187,40 @@ def test_per_call_readings_decoded_from_a_networked_mq_build_the_same_message() 
     assert local["telemetry_summary"]["memory"]["used_delta_bytes"] == 300
     assert local["tags"] == ["user", "critical:memory_percent"]
     assert local["telemetry_at_start"] is snap0 and local["telemetry_at_end"] is snap1
+
+
+def test_summary_survives_a_networked_mq_into_the_store(tmp_path, monkeypatch) -> None:
+    """Over Redis the producer ships packed records; the consumer builds the messages, summary included."""
+    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    from flowcept_core.stores import close_stores
+    from tests.services import OwnRedis
+
+    server = OwnRedis(tmp_path / "redis", persist=False)
+    why = server.start()
+    if why is not None:
+        pytest.skip(f"redis-server could not start: {why}")
+    close_stores()
+    try:
+        use_settings(tmp_path, monkeypatch, {
+            "project": {"db_flush_mode": "online"},
+            "mq": {"type": "redis", "host": "127.0.0.1", "port": server.port},
+            "telemetry_capture": {"cpu": True, "mem": True},
+            "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}}})
+
+        @telemetry_flowcept_task(tags=["remote"])
+        def work(n):
+            return sum(range(n))
+
+        with Flowcept(workflow_name="over-redis") as fc:
+            for _ in range(3):
+                work(200_000)
+        docs = Flowcept.db.query({"workflow_id": fc.current_workflow_id, "activity_id": "work"})
+        assert len(docs) == 3
+        for d in docs:
+            assert d["telemetry_summary"]["cpu"]["time_s"] >= 0 and d["tags"] == ["remote"]
+            assert d["telemetry_summary"]["duration_s"] == pytest.approx(d["ended_at"] - d["started_at"], abs=1e-5)
+            assert "cpu" in d["telemetry_at_end"]
+    finally:
+        close_stores()
+        server.stop()
