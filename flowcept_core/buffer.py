@@ -31,6 +31,7 @@ from flowcept_core.logger import get_logger
 from flowcept_core.packed import pack
 from flowcept_core.retained import Retained
 from flowcept_core.serialize import ValueLimits, sanitize, sanitize_dict
+from flowcept_core.telemetry.summary import attach_telemetry
 
 __all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
 
@@ -185,6 +186,10 @@ class Run(Delivery):
             v = msg.get(key)
             if v is not None:
                 msg[key] = self.sanitize(v)
+        if "telemetry_at_end" in msg and "telemetry_summary" not in msg and msg.get("type") == "task":
+            # a FlowceptTask: its summary and critical tags, the snapshots moved back to the end of the document
+            attach_telemetry(msg, msg.pop("telemetry_at_start", None), msg.pop("telemetry_at_end"),
+                             msg.get("started_at"), msg.get("ended_at"), self)
         return msg
 
     def drain(self) -> int:

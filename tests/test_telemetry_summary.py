@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import pytest
 
@@ -224,3 +225,26 @@ def test_summary_survives_a_networked_mq_into_the_store(tmp_path, monkeypatch) -
     finally:
         close_stores()
         server.stop()
+
+
+def test_flowcept_task_object_gets_a_summary_when_its_snapshots_differ(tmp_path, monkeypatch) -> None:
+    from flowcept import FlowceptTask
+
+    use_settings(tmp_path, monkeypatch, {"telemetry_capture": {"cpu": True, "mem": True, "interval_secs": 0.05,
+                                                               "critical_tags": {"duration_s": 0.1}}})
+    with Flowcept(workflow_name="objects") as fc:
+        deadline = time.monotonic() + 10
+        while fc._run.telemetry is None or fc._run.telemetry.snapshot is None:  # the sampler starts in background
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with FlowceptTask(activity_id="slow", used={"x": 1}, tags=["mine"]) as t:
+            time.sleep(0.3)  # several sampling intervals: the end snapshot is another reading
+            t.end(generated={"y": 2})
+        with FlowceptTask(activity_id="instant", used={"x": 1}) as t:
+            t.end(generated={"y": 2})
+        msgs = fc.get_buffer()
+    (slow,) = tasks(msgs, "slow")
+    assert slow["telemetry_summary"]["duration_s"] == pytest.approx(slow["ended_at"] - slow["started_at"], abs=1e-5)
+    assert slow["telemetry_at_start"]["timestamp"] < slow["telemetry_at_end"]["timestamp"]
+    assert slow["tags"] == ["mine", "critical:duration_s"]
+    assert list(slow)[-2:] == ["telemetry_at_start", "telemetry_at_end"]
