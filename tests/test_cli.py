@@ -281,3 +281,20 @@ def test_check_services_says_which_service_is_down_and_why(tmp_path, monkeypatch
                                          "databases": {"lmdb": {"enabled": False}}})
     assert main(["check-services"]) == 0
     assert _lines(capsys) == ["ok    mq:memory: alive"]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--show-settings"], ["settings"]),
+    (["--init-settings", "--full", "-y", "--dask"], ["init-settings", "--force", "--dask"]),
+    (["--start-consumption-services", "--bundle-exec-id", "b1", "--check-safe-stops"], ["start-consumer"]),
+    (["--stream-messages", "--keys-to-show", "'activity_id','workflow_id'", "--messages-file-path", "m.jsonl"],
+     ["stream", "--keys", "activity_id,workflow_id", "--output", "m.jsonl"]),
+    (["--query", "--filter", "{}", "--project", '{"task_id": 1}', "--limit", "3"],
+     ["query", "--filter", "{}", "--format", "jsonl", "--projection", '{"task_id": 1}', "--limit", "3"]),
+    (["--generate-report", "--format", "PDF", "--input-path", "b.jsonl", "--output-path", "r.pdf"],
+     ["report", "--format", "pdf", "--input", "b.jsonl", "--output", "r.pdf"]),
+])
+def test_upstream_flags_map_to_subcommands(argv, expected):
+    from flowcept_core.cli_legacy import translate
+
+    assert translate(argv) == expected
