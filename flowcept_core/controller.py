@@ -7,14 +7,16 @@ stop(): stop interceptors, flush and deliver everything, end-of-stream marker, d
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 from time import time
 from typing import TYPE_CHECKING, Any
 
 from flowcept_core.capture.context import error_text
+from flowcept_core.lifecycle import _started, _stop_forgotten, _stop_on_sigterm  # noqa: F401 (read by name)
 from flowcept_core.logger import get_logger
+from flowcept_core.startup import Startup, _explicit_delivery
+from flowcept_core.workflow_record import WorkflowRecord
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Flowcept"]
 
-_started: set = set()  # strong refs: a started Flowcept nobody holds must still be stopped at exit
 
 
 class _DBProperty:
@@ -46,7 +47,7 @@ class _BufferProperty:
         return None if obj is None or obj._run is None else obj.get_buffer()
 
 
-class Flowcept:
+class Flowcept(Startup, WorkflowRecord):
     """Main controller. One instance per workflow run; nest instances for sub-workflows."""
 
     current_workflow_id: str | None = None
@@ -144,123 +145,6 @@ class Flowcept:
             _stop_on_sigterm()
         return self
 
-    def _build_run(self, settings: Settings, open_sink: bool = True) -> Run:
-        """The run; its MQ is opened here (open_sink) or by the start-up thread (_open_sink)."""
-        from flowcept_core.buffer import Run
-
-        dump = bool(settings.get("project.dump_buffer.enabled"))
-        # the buffer file's messages are spooled beside it as they drain, and the spool becomes it at stop
-        spool_dir = os.path.dirname(os.path.abspath(self._dump_path())) if dump else None
-        run = Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
-                  workflow_name=self.workflow_name, settings=settings, retain=(not _online(settings)) or dump,
-                  spool_dir=spool_dir)
-        if open_sink:
-            self._open_sink(settings, run)
-        return run
-
-    @staticmethod
-    def _open_sink(settings: Settings, run: Run) -> None:
-        if _online(settings):
-            from flowcept_core.mq import open_mq
-
-            run.attach_sink(open_mq(settings))
-
-    def _start_telemetry(self, settings: Settings, run: Run) -> None:
-        """The telemetry sampler (its first reading is taken here); tasks that ended before it take that reading."""
-        from flowcept_core.telemetry import TelemetryConfig, TelemetrySampler
-
-        tel_cfg = TelemetryConfig.from_settings(settings.section("telemetry_capture"))
-        run.telemetry_cfg = tel_cfg
-        if tel_cfg.enabled:
-            sampler = TelemetrySampler(tel_cfg)
-            sampler.start()
-            self._sampler = run.telemetry = sampler
-
-    def _start_persistence(self, settings: Settings, run: Run) -> None:
-        """Online with a store enabled: make sure the persistence group exists before anything is published (a late
-        DocumentInserter still gets everything), and start this process's inserter if start_persistence."""
-        if run.sink is None:
-            return
-        if self.start_persistence:
-            self._start_custom_consumers(settings)
-        from flowcept_core.stores import enabled_store_names
-
-        if not enabled_store_names(settings):
-            return
-        from flowcept_core.consumers.document_inserter import acquire_inserter, persistence_group
-
-        run.sink.ensure_group(persistence_group(settings))
-        if self.start_persistence:
-            self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
-            if not self.check_safe_stops:  # the seeds' persistence-only process: its producers run elsewhere
-                from flowcept_core.health import warn_if_unreachable
-
-                warn_if_unreachable(settings, "Flowcept(start_persistence=True, check_safe_stops=False)", False)
-
-    def _start_custom_consumers(self, settings: Settings) -> None:
-        """Consumers registered by plugins (hook flowcept_consumers) and named in plugins.consumers."""
-        from flowcept_core.registry import get_registry
-
-        for name in settings.get("plugins.consumers") or []:
-            consumer = get_registry().resolve("consumer", name).factory(settings)
-            consumer.start(daemon=True)
-            self._consumers.append(consumer)
-
-    def _finish_start(self, settings: Settings, run: Run, persistence: bool, started_at: float) -> None:
-        """The start-up thread: first telemetry reading, persistence (default store), the workflow message's
-        system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
-        try:
-            from flowcept_core.registry import get_registry
-            from flowcept_core.sysinfo import host_fields
-
-            run.set_host_fields(host_fields())
-            try:
-                get_registry().ensure_loaded()  # plugin discovery, left out of start()
-            except Exception as e:
-                get_logger().error(f"loading plugins failed: {error_text(e)}")
-            try:
-                self._start_telemetry(settings, run)
-            except Exception as e:
-                get_logger().error(f"telemetry could not start: {error_text(e)}")
-            if persistence:
-                try:
-                    self._open_sink(settings, run)
-                    self._start_persistence(settings, run)
-                except Exception as e:
-                    get_logger().error(f"persistence could not start ({error_text(e)}); the run is captured in the "
-                                       "buffer file but not stored")
-            if self._workflow_msg is not None:
-                try:
-                    self._workflow_msg.update(self._workflow_message(settings, run, started_at))
-                except Exception as e:
-                    get_logger().error(f"could not build the workflow message: {error_text(e)}")
-                    self._workflow_msg.update({"type": "workflow", "workflow_id": self.current_workflow_id,
-                                               "campaign_id": self.campaign_id, "started_at": started_at})
-            run.start()
-        finally:
-            run.release()
-
-    def _wait_started(self) -> None:
-        thread = self._init_thread
-        if thread is not None:
-            thread.join()
-            self._init_thread = None
-
-    def _stop_persistence(self, settings: Settings, run: Run) -> None:
-        for consumer in self._consumers:
-            consumer.stop_consumption()
-        self._consumers = []
-        inserter, self._inserter = self._inserter, None
-        if inserter is None:
-            return
-        from flowcept_core.consumers.document_inserter import release_inserter
-
-        timeout = float(settings.get("mq.stop_timeout_secs", 30))
-        if self.check_safe_stops and not inserter.wait_for_producer(run.producer_id, timeout):
-            get_logger().error(f"the DocumentInserter did not confirm storing workflow {self.current_workflow_id} "
-                               f"within {timeout}s (mq.stop_timeout_secs); what it has not stored stays in the MQ")
-        release_inserter(inserter, timeout)
-
     def _start_interceptors(self, settings: Settings, run: Run) -> None:
         from flowcept_core.interceptors import start_interceptors
 
@@ -307,60 +191,6 @@ class Flowcept:
         return False
 
     # workflow messages --------------------------------------------------------------------
-    def _workflow_message(self, settings: Settings, run: Run, started_at: float | None = None) -> dict:
-        from flowcept_core.sysinfo import workflow_system_fields
-
-        msg: dict[str, Any] = {"type": "workflow", "workflow_id": self.current_workflow_id,
-                               "campaign_id": self.campaign_id, "started_at": started_at or time(),
-                               "status": "RUNNING"}
-        for key, value in (("name", self.workflow_name), ("subtype", self.workflow_subtype),
-                           ("used", self.workflow_args), ("parent_workflow_id", self.parent_workflow_id),
-                           ("agent_id", self.agent_id), ("agent_name", self.agent_name),
-                           ("description", self.workflow_description)):
-            if value is not None:
-                msg[key] = value
-        msg["utc_timestamp"] = msg["started_at"]
-        msg["interceptor_ids"] = [f"{getattr(i, 'kind', type(i).__name__)}_{self.bundle_exec_id}"
-                                  for i in self._interceptors]
-        msg["conf"] = {"settings_path": settings.source}
-        msg["flowcept_settings"] = settings.redacted()
-        from flowcept_core import __version__
-
-        msg["flowcept_version"] = __version__
-        msg.update(workflow_system_fields(settings.section("sys_metadata"), settings.get("extra_metadata"), run.limits))
-        # machine_info is part of the workflow schema: on unless telemetry_capture.machine_info is false
-        if settings.section("telemetry_capture").get("machine_info", True) is not False:
-            from flowcept_core.telemetry import TelemetryConfig, machine_info
-
-            msg["machine_info"] = machine_info(run.telemetry_cfg or TelemetryConfig())
-        return msg
-
-    def _emit_workflow_start(self, settings: Settings, run: Run) -> None:
-        try:
-            self._workflow_msg = self._workflow_message(settings, run)
-            run.track(self._workflow_msg)
-            run.emit(self._workflow_msg)
-        except Exception as e:
-            get_logger().error(f"could not build the workflow message: {error_text(e)}")
-
-    def _workflow_end(self) -> dict | None:
-        """Mark the retained workflow message finished; return the end message for the MQ."""
-        if self._workflow_msg is None:
-            return None
-        status = "ERROR" if self._error else "FINISHED"
-        end = {"ended_at": time(), "status": status}
-        if self._error:
-            end["stderr"] = self._error
-        self._run.update_message(self._workflow_msg, end)
-        return {"type": "workflow", "workflow_id": self.current_workflow_id, **end}
-
-    def save_workflow(self, interceptor: str | None = None, interceptor_instance: Any = None) -> None:
-        """Emit this workflow's metadata message now (start() does it when save_workflow=True)."""
-        if self._run is None:
-            raise RuntimeError("save_workflow() needs a started Flowcept; call start() first")
-        self._emit_workflow_start(self._settings, self._run)
-
-    # buffer --------------------------------------------------------------------------------
     def _dump_path(self, path: str | None = None) -> str:
         from flowcept_core.files import dump_path
         from flowcept_core.settings import get_settings
@@ -500,21 +330,6 @@ class Flowcept:
         return services_status(settings)
 
 
-def _online(settings: Settings) -> bool:
-    return settings.get("project.db_flush_mode") == "online" and bool(settings.get("mq.enabled", True))
-
-
-def _explicit_delivery(settings: Settings) -> bool:
-    """True when a settings file or the environment names the MQ or enables a store: opening them at start() lets
-    their errors reach the caller."""
-    is_explicit = getattr(settings, "is_explicit", None)
-    if is_explicit is None or (_online(settings) and is_explicit("mq.type")):
-        return True
-    dbs = settings.section("databases")
-    return any(isinstance(sec, dict) and sec.get("enabled") and is_explicit(f"databases.{name}.enabled")
-               for name, sec in dbs.items())
-
-
 def _buffer_file_path(file_path: str | None) -> str:
     from flowcept_core.settings import get_settings
 
@@ -524,33 +339,3 @@ def _buffer_file_path(file_path: str | None) -> str:
     return path
 
 
-def _stop_on_sigterm() -> None:
-    """Make SIGTERM (what job schedulers and kill send) exit through atexit, so running Flowcepts are stopped and
-    nothing captured is lost. Installed only from the main thread and only over the default action."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    except (ValueError, OSError):  # not supported here (e.g. an embedded interpreter)
-        pass
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    import sys
-
-    for fc in list(_started):  # the workflows did not finish: say so in their records
-        fc._error = fc._error or f"terminated by signal {signum} (SIGTERM)"
-    sys.exit(128 + signum)
-
-
-@atexit.register
-def _stop_forgotten() -> None:
-    """A Flowcept started and never stopped is stopped at exit, so its messages are delivered and dumped."""
-    for fc in list(_started):
-        try:
-            fc.stop()
-        except Exception as e:
-            get_logger().error(f"stopping Flowcept at exit failed: {e}")

@@ -1,0 +1,161 @@
+"""Starting a Flowcept run: building the Run, opening the MQ, telemetry, persistence, and the start-up thread that
+does with the defaults what start() need not wait for. A mixin of flowcept_core.controller.Flowcept."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from flowcept_core.capture.context import error_text
+from flowcept_core.logger import get_logger
+
+if TYPE_CHECKING:
+    from flowcept_core.buffer import Run
+    from flowcept_core.settings import Settings
+
+__all__ = ["Startup"]
+
+
+class Startup:
+    """start()'s parts on the controller (it holds the run, the sampler, the inserter and the consumers)."""
+
+    _sampler: Any
+    _inserter: Any
+    _consumers: list[Any]
+    _init_thread: threading.Thread | None
+    _workflow_msg: dict | None
+
+    def _build_run(self, settings: Settings, open_sink: bool = True) -> Run:
+        """The run; its MQ is opened here (open_sink) or by the start-up thread (_open_sink)."""
+        from flowcept_core.buffer import Run
+
+        dump = bool(settings.get("project.dump_buffer.enabled"))
+        # the buffer file's messages are spooled beside it as they drain, and the spool becomes it at stop
+        spool_dir = os.path.dirname(os.path.abspath(self._dump_path())) if dump else None
+        run = Run(workflow_id=self.current_workflow_id, campaign_id=self.campaign_id,
+                  workflow_name=self.workflow_name, settings=settings, retain=(not _online(settings)) or dump,
+                  spool_dir=spool_dir)
+        if open_sink:
+            self._open_sink(settings, run)
+        return run
+
+    @staticmethod
+    def _open_sink(settings: Settings, run: Run) -> None:
+        if _online(settings):
+            from flowcept_core.mq import open_mq
+
+            run.attach_sink(open_mq(settings))
+
+    def _start_telemetry(self, settings: Settings, run: Run) -> None:
+        """The telemetry sampler (its first reading is taken here); tasks that ended before it take that reading."""
+        from flowcept_core.telemetry import TelemetryConfig, TelemetrySampler
+
+        tel_cfg = TelemetryConfig.from_settings(settings.section("telemetry_capture"))
+        run.telemetry_cfg = tel_cfg
+        if tel_cfg.enabled:
+            sampler = TelemetrySampler(tel_cfg)
+            sampler.start()
+            self._sampler = run.telemetry = sampler
+
+    def _start_persistence(self, settings: Settings, run: Run) -> None:
+        """Online with a store enabled: make sure the persistence group exists before anything is published (a late
+        DocumentInserter still gets everything), and start this process's inserter if start_persistence."""
+        if run.sink is None:
+            return
+        if self.start_persistence:
+            self._start_custom_consumers(settings)
+        from flowcept_core.stores import enabled_store_names
+
+        if not enabled_store_names(settings):
+            return
+        from flowcept_core.consumers.document_inserter import acquire_inserter, persistence_group
+
+        run.sink.ensure_group(persistence_group(settings))
+        if self.start_persistence:
+            self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
+            if not self.check_safe_stops:  # the seeds' persistence-only process: its producers run elsewhere
+                from flowcept_core.health import warn_if_unreachable
+
+                warn_if_unreachable(settings, "Flowcept(start_persistence=True, check_safe_stops=False)", False)
+
+    def _start_custom_consumers(self, settings: Settings) -> None:
+        """Consumers registered by plugins (hook flowcept_consumers) and named in plugins.consumers."""
+        from flowcept_core.registry import get_registry
+
+        for name in settings.get("plugins.consumers") or []:
+            consumer = get_registry().resolve("consumer", name).factory(settings)
+            consumer.start(daemon=True)
+            self._consumers.append(consumer)
+
+    def _finish_start(self, settings: Settings, run: Run, persistence: bool, started_at: float) -> None:
+        """The start-up thread: first telemetry reading, persistence (default store), the workflow message's
+        system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
+        try:
+            from flowcept_core.registry import get_registry
+            from flowcept_core.sysinfo import host_fields
+
+            run.set_host_fields(host_fields())
+            try:
+                get_registry().ensure_loaded()  # plugin discovery, left out of start()
+            except Exception as e:
+                get_logger().error(f"loading plugins failed: {error_text(e)}")
+            try:
+                self._start_telemetry(settings, run)
+            except Exception as e:
+                get_logger().error(f"telemetry could not start: {error_text(e)}")
+            if persistence:
+                try:
+                    self._open_sink(settings, run)
+                    self._start_persistence(settings, run)
+                except Exception as e:
+                    get_logger().error(f"persistence could not start ({error_text(e)}); the run is captured in the "
+                                       "buffer file but not stored")
+            if self._workflow_msg is not None:
+                try:
+                    self._workflow_msg.update(self._workflow_message(settings, run, started_at))
+                except Exception as e:
+                    get_logger().error(f"could not build the workflow message: {error_text(e)}")
+                    self._workflow_msg.update({"type": "workflow", "workflow_id": self.current_workflow_id,
+                                               "campaign_id": self.campaign_id, "started_at": started_at})
+            run.start()
+        finally:
+            run.release()
+
+    def _wait_started(self) -> None:
+        thread = self._init_thread
+        if thread is not None:
+            thread.join()
+            self._init_thread = None
+
+    def _stop_persistence(self, settings: Settings, run: Run) -> None:
+        for consumer in self._consumers:
+            consumer.stop_consumption()
+        self._consumers = []
+        inserter, self._inserter = self._inserter, None
+        if inserter is None:
+            return
+        from flowcept_core.consumers.document_inserter import release_inserter
+
+        timeout = float(settings.get("mq.stop_timeout_secs", 30))
+        if self.check_safe_stops and not inserter.wait_for_producer(run.producer_id, timeout):
+            get_logger().error(f"the DocumentInserter did not confirm storing workflow {self.current_workflow_id} "
+                               f"within {timeout}s (mq.stop_timeout_secs); what it has not stored stays in the MQ")
+        release_inserter(inserter, timeout)
+
+
+def _online(settings: Settings) -> bool:
+    return settings.get("project.db_flush_mode") == "online" and bool(settings.get("mq.enabled", True))
+
+
+def _explicit_delivery(settings: Settings) -> bool:
+    """True when a settings file or the environment names the MQ or enables a store: opening them at start() lets
+    their errors reach the caller."""
+    is_explicit = getattr(settings, "is_explicit", None)
+    if is_explicit is None or (_online(settings) and is_explicit("mq.type")):
+        return True
+    dbs = settings.section("databases")
+    return any(isinstance(sec, dict) and sec.get("enabled") and is_explicit(f"databases.{name}.enabled")
+               for name, sec in dbs.items())
+
+
