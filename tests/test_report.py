@@ -233,3 +233,13 @@ def test_malformed_lines_are_skipped_and_counted(tmp_path, monkeypatch, caplog):
     assert result["output"] == result["output_path"] == str(tmp_path / "WORKFLOW_CARD.md")  # upstream's default
     assert result["markdown"] == (tmp_path / "WORKFLOW_CARD.md").read_text()
     assert result["activities"] == 2 and result["objects"] == 0
+
+
+def test_core_imports_leave_report_libraries_out():
+    code = ("import sys\n"
+            "from flowcept import Flowcept, flowcept_task, telemetry_flowcept_task\n"
+            "import flowcept_core.cli, flowcept_core.report, flowcept_core.telemetry\n"
+            "print([m for m in ('psutil', 'rich', 'matplotlib', 'numpy', 'pandas') if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
