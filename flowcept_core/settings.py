@@ -148,6 +148,12 @@ def _type_names(types: tuple) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in types)
 
 
+def _is_secret_key(dotted: str) -> bool:
+    from flowcept_core.redact import DEFAULT_REDACTOR
+
+    return DEFAULT_REDACTOR.secret_key(dotted.rsplit(".", 1)[-1])
+
+
 def validate(tree: Mapping[str, Any]) -> list[str]:
     """Check types, allowed values and contradictions; raise SettingsError on the first problem.
 
@@ -160,7 +166,8 @@ def validate(tree: Mapping[str, Any]) -> list[str]:
             continue
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
-            raise SettingsError(f"settings key {key} = {value!r} has type {type(value).__name__}; "
+            shown = "***" if _is_secret_key(key) else repr(value)  # a mistyped secret is still a secret
+            raise SettingsError(f"settings key {key} = {shown} has type {type(value).__name__}; "
                                 f"expected {_type_names(types)}")
         if allowed is not None and value not in allowed:
             raise SettingsError(f"settings key {key} = {value!r} is not allowed; choose one of {list(allowed)}")

@@ -48,3 +48,13 @@ def test_command_lines_mask_secret_options():
     argv = ["app", "--password=x", "--token", "abc", "-v", "--api-key", "--other", "postgres://a:b@h/d", "--Secret=s"]
     assert DEFAULT_REDACTOR.mask_argv(argv) == ["app", "--password=***", "--token", "***", "-v", "--api-key",
                                                 "--other", "postgres://a:***@h/d", "--Secret=***"]
+
+
+def test_a_mistyped_secret_setting_is_not_printed_in_the_error():
+    import pytest
+
+    from flowcept_core.settings import SettingsError, validate
+
+    with pytest.raises(SettingsError) as err:
+        validate({"mq": {"signing_key": 982451653}})
+    assert "982451653" not in str(err.value) and "mq.signing_key = ***" in str(err.value)
