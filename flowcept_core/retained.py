@@ -220,12 +220,14 @@ class Retained:
             out.write(self._buf)
             return
         pos = 0
-        lines = []
-        if self._size:
-            with open(self._readable_path(), "rb") as src:
-                lines = src.readlines()
-        lines.extend(bytes(self._buf).splitlines(keepends=True))
-        for line in lines:
+
+        def lines() -> Any:  # streamed: the spool may be large
+            if self._size:
+                with open(self._readable_path(), "rb") as src:
+                    yield from src
+            yield from bytes(self._buf).splitlines(keepends=True)
+
+        for line in lines():
             new = self._stale.get(pos)
             out.write(dumps_line(new) if new is not None else line)
             pos += len(line)
