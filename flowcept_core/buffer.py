@@ -35,7 +35,7 @@ from flowcept_core.telemetry.summary import attach_telemetry
 
 __all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
 
-_POLL_SECS = 0.02
+_POLL_SECS = 0.005  # also how much capture can pass the bound by, from a quiet start, before it is regulated
 _CHUNK = 256  # messages per MQ message and per retained blob: dicts die young, before the collector promotes them
 _WINDOW = 4096  # records taken off the buffer at a time
 _PACKED_RECORDS = 1024  # records per packed MQ message
@@ -84,7 +84,6 @@ class Run(Delivery):
         self._thread: threading.Thread | None = None
         self._held = False
         self._closed = False
-        self.throttled = 0  # times capture had to wait for delivery (backpressure)
         self._helped = self._helped_seen = 0  # drains producers made while throttled; as of the last poll
 
     def set_host_fields(self, fields: dict) -> None:
@@ -109,11 +108,6 @@ class Run(Delivery):
             if pending > self.max_entries and not self._closed:
                 self.append = self._append_helping
                 self.extend = self._extend_helping
-                self.throttled += 1
-                if self.throttled == 1:
-                    bound = self.max_entries // _RECORD_ENTRIES
-                    get_logger().info(f"capture is faster than delivery: more than {bound} messages pending "
-                                      "(mq.max_pending_messages); producers now wait for delivery")
         elif self._helped == self._helped_seen and pending <= self.max_entries // 2 and not self._closed:
             self.append = self.items.append
             self.extend = self.items.extend
@@ -133,6 +127,10 @@ class Run(Delivery):
         if self._thread is not None and threading.current_thread() is self._thread:
             return
         self._helped += 1
+        if self._helped == 1:
+            bound = self.max_entries // _RECORD_ENTRIES
+            get_logger().info(f"capture is faster than delivery: more than {bound} messages pending "
+                              "(mq.max_pending_messages); producers now wait for delivery")
         try:
             self.drain()  # waits for a drain in progress (the backpressure), then takes what is pending
         except Exception as e:
@@ -297,6 +295,10 @@ class Run(Delivery):
 
     def _start_flusher(self) -> None:
         if self._thread is None:
+            # begin regulated: a program that calls at full speed right after start() stays within the bound from
+            # its first call; the flusher's first quiet poll (a few ms) brings the fast path back
+            self.append = self._append_helping
+            self.extend = self._extend_helping
             self._thread = threading.Thread(target=self._flush_loop, daemon=True,
                                             name=f"flowcept-flusher-{self.workflow_id[:8]}")
             self._thread.start()
