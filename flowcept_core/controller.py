@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flowcept_core.capture.context import error_text
 from flowcept_core.lifecycle import _started, _stop_forgotten, _stop_on_sigterm  # noqa: F401 (read by name)
 from flowcept_core.logger import get_logger
-from flowcept_core.startup import Startup, _explicit_delivery
+from flowcept_core.startup import Startup
 from flowcept_core.workflow_record import WorkflowRecord
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class Flowcept(Startup, WorkflowRecord):
             # With the defaults, what start() would wait for (plugin discovery, the MQ, opening LMDB, the
             # DocumentInserter, telemetry's first reading, machine info) is done by the start-up thread; an MQ or a
             # store named in a settings file (or the environment) is opened here, so its errors reach the caller.
-            defer = not _explicit_delivery(settings)
+            defer = self._defers_start(settings)
             run = self._build_run(settings, open_sink=not defer)
             self._run = run
             try:

@@ -40,6 +40,14 @@ class Startup:
             self._open_sink(settings, run)
         return run
 
+    def _defers_start(self, settings: Settings) -> bool:
+        """True when start() may leave the MQ and persistence to the start-up thread. Not for a persistence-only
+        process (start_persistence=True, check_safe_stops=False): its consumer runs before start() returns, so a
+        script that ends right after start() keeps consuming until it is stopped."""
+        if self.start_persistence and not self.check_safe_stops:
+            return False
+        return not _explicit_delivery(settings)
+
     @staticmethod
     def _open_sink(settings: Settings, run: Run) -> None:
         if _online(settings):

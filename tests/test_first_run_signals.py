@@ -142,9 +142,23 @@ def test_sigterm_of_a_running_program_is_quiet_and_keeps_the_buffer_file(tmp_pat
     assert any(m["type"] == "task" for m in msgs)
 
 
-def test_a_persistence_process_ending_on_its_own_starts_its_consumer_cleanly(tmp_path):
-    # on the defaults the DocumentInserter may be started while the interpreter is already shutting down
-    proc = subprocess.run([sys.executable, "-c", PERSISTENCE], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert "could not start" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+def test_the_seeds_persistence_starter_on_defaults_keeps_consuming_until_ctrl_c(tmp_path):
+    # the script ends right after start(): its DocumentInserter keeps the process alive, as in the seeds, and it
+    # stores what reaches it (here its own workflow record: the in-process MQ reaches nothing outside the process)
+    script = PERSISTENCE.replace('print("started"', 'print(fc.current_workflow_id')
+    env = _env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wf = proc.stdout.readline().strip()
+    assert wf, proc.communicate(timeout=30)[1]
+    time.sleep(1.5)
+    assert proc.poll() is None, proc.communicate(timeout=30)[1]
+    rc, err = _signal(proc, signal.SIGINT)
+    assert "Exception ignored" not in err and "Traceback" not in err and "could not start" not in err, err
+    assert rc == 0
+    assert "producers in other processes cannot reach it" in err and "mq.type" in err
+    query = "from flowcept import Flowcept; import sys; print(Flowcept.db.get_workflow_object(sys.argv[1]).name)"
+    out = subprocess.run([sys.executable, "-c", query, wf], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout.strip() == "distributed_process_example", out.stderr
