@@ -78,7 +78,7 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
     if mode == "jsonl":
         from flowcept_core.report.source import iter_jsonl_blocks
 
-        blocks = iter_jsonl_blocks(str(input_jsonl_path), "reading buffer file", skipped)
+        blocks = iter_jsonl_blocks(str(input_jsonl_path), "reading buffer file", skipped, share_snapshots=True)
     elif mode == "records":
         blocks = [records or []]
     else:
@@ -87,10 +87,8 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
         blocks = [iter_db(workflow_id, campaign_id)]
     flt_wf, flt_camp = (workflow_id, campaign_id) if mode != "db" else (None, None)
     run = RunCollector(flt_wf, flt_camp)
-    add = run.add
     for block in blocks:
-        for msg in block:
-            add(msg)
+        run.add_block(block)
     run.finish()
     from flowcept_core.report.markdown import render_card
 

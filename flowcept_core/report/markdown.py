@@ -163,7 +163,7 @@ def _tree(wf: WorkflowStats) -> list[str]:
     def walk(act: ActivityStats, depth: int, seen: frozenset, calls: int | None = None) -> None:
         under = f", {calls} under this parent" if calls is not None and calls != act.count else ""
         lines.append(f"{'  ' * depth}{'└─ ' if depth else ''}{act.name} ({_n(act.count, 'task')}{under})")
-        for child, n in act.children.items():
+        for child, n in sorted(act.children.items(), key=lambda kv: acts[kv[0]].order if kv[0] in acts else 0):
             if child in acts and child not in seen and len(lines) < 200:
                 walk(acts[child], depth + 1, seen | {child}, n)
 

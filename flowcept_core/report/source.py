@@ -57,20 +57,65 @@ def iter_jsonl_file(path: str, description: str = "reading") -> Iterator[dict]:
     return chain.from_iterable(iter_jsonl_blocks(path, description))
 
 
-def iter_jsonl_blocks(path: str, description: str = "reading", skipped: list[int] | None = None
-                      ) -> Iterator[list[dict]]:
+def iter_jsonl_blocks(path: str, description: str = "reading", skipped: list[int] | None = None,
+                      share_snapshots: bool = False) -> Iterator[list[dict]]:
     """Like :func:`iter_jsonl_file`, a list of messages per block (the cheaper loop for a million messages).
 
     With ``skipped`` (a one-item list), malformed lines are skipped and counted in ``skipped[0]`` instead of raising.
+    With ``share_snapshots`` (for readers that do not change the messages, like reports), lines of a block that end
+    with the same telemetry snapshots (tasks that ran between two readings of the sampler) get them parsed once and
+    share those dicts.
     """
     import orjson
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"JSONL file {path!r} does not exist")
-    return _iter(path, description, orjson, skipped)
+    return _iter(path, description, orjson, skipped, share_snapshots)
 
 
-def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None) -> Iterator[list[dict]]:
+_START_KEY, _END_KEY = b'"telemetry_at_start":', b',"telemetry_at_end":'
+_SHARED_KEY = "\x00shared_snapshots"
+_SHARED_REF = b'"\\u0000shared_snapshots":%d'
+_MAX_MISSES = 8  # tasks whose snapshots do not repeat, per block (plus one per repeating pair found): then stop
+
+
+def _share_snapshots(body: bytes, orjson: Any) -> tuple[bytes, list[dict], int]:
+    """Replaces each ``"telemetry_at_start":S,"telemetry_at_end":E`` text that repeats in the block (the sampler's
+    readings, the same for every task that ran between two of them) by a numbered reference; returns the new body,
+    the parsed pairs by number, and how many references it wrote. S must parse as an object and E be S or an S seen
+    before in the block. JSON strings cannot hold these bytes (their quotes would be escaped); a nested dict could,
+    which the caller detects (a reference not found at the top level) and answers by parsing the block as it is."""
+    data, tails, texts, start, misses, refs = body, [], [], 0, 0, 0
+    while misses < _MAX_MISSES + len(tails) and len(tails) < 256:
+        at = data.find(_START_KEY, start)
+        if at < 0:
+            break
+        mid = data.find(_END_KEY, at)
+        eol = data.find(b"\n", at)
+        snap = data[at + len(_START_KEY):mid] if mid > 0 and (eol < 0 or mid < eol) else b""
+        end = next((t for t in (snap, *texts) if t and data.startswith(t, mid + len(_END_KEY))), None)
+        try:
+            parsed = orjson.loads(snap) if end is not None else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        pattern = data[at:mid + len(_END_KEY) + len(end)] if type(parsed) is dict else b""
+        ref = _SHARED_REF % len(tails)
+        if len(pattern) <= len(ref) or data.count(pattern, at) < 2:
+            misses += 1
+            start = at + len(_START_KEY)
+            continue
+        texts.append(snap)
+        before = len(data)
+        data = data[:at] + data[at:].replace(pattern, ref)
+        refs += (before - len(data)) // (len(pattern) - len(ref))
+        tails.append({"telemetry_at_start": parsed,
+                      "telemetry_at_end": parsed if end is snap else orjson.loads(end)})
+        start = at + len(ref)
+    return data, tails, refs
+
+
+def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None, share: bool
+          ) -> Iterator[list[dict]]:
     line_no = 0
     with open(path, "rb") as f, Progress(os.path.getsize(path), description) as bar:
         rest = b""
@@ -87,10 +132,30 @@ def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None) -
                     continue
                 body, rest = data[:cut], data[cut + 1:]
             if body.strip():
-                yield _parse(body, line_no, path, orjson, skipped)
+                yield _parse_sharing(body, line_no, path, orjson, skipped) if share and _START_KEY in body \
+                    else _parse(body, line_no, path, orjson, skipped)
             line_no += body.count(b"\n") + 1
             if not chunk:
                 return
+
+
+def _parse_sharing(body: bytes, first_line: int, path: str, orjson: Any, skipped: list[int] | None) -> list[dict]:
+    shared, tails, refs = _share_snapshots(body, orjson)
+    if not refs:
+        return _parse(body, first_line, path, orjson, skipped)
+    bad = [0] if skipped is not None else None
+    msgs = _parse(shared, first_line, path, orjson, bad)
+    for m in msgs:
+        ref = m.pop(_SHARED_KEY, None) if type(m) is dict else None
+        if type(ref) is int and ref < len(tails):
+            m.update(tails[ref])
+            refs -= 1
+    # a reference left inside a value (a nested dict with these keys) or in a skipped line: parse the block as it is
+    if refs:
+        return _parse(body, first_line, path, orjson, skipped)
+    if skipped is not None and bad:
+        skipped[0] += bad[0]
+    return msgs
 
 
 def _parse(body: bytes, first_line: int, path: str, orjson: Any, skipped: list[int] | None) -> list[dict]:
