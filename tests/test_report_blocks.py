@@ -127,3 +127,23 @@ def test_a_malformed_line_among_shared_snapshots_is_skipped_once(tmp_path) -> No
     path.write_bytes(b"\n".join(lines) + b"\n")
     out = Flowcept.generate_report(input_jsonl_path=str(path), output_path=str(tmp_path / "card.md"))
     assert out["skipped_lines"] == 1 and out["tasks"] == 29
+
+
+def test_timeline_row_of_many_tasks_keeps_their_busy_time() -> None:
+    np = pytest.importorskip("numpy", reason="numpy comes with matplotlib")
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install flowcept[report])")
+    from flowcept_core.report.collect import ActivityStats
+    from flowcept_core.report.pdf import _running
+
+    act = ActivityStats("a", 0)
+    for i in range(5000):  # 1 s tasks, one every 2 s, then a stretch of 3 running at once
+        act.starts.append(100.0 + 2 * i)
+        act.ends.append(101.0 + 2 * i)
+    for _ in range(3):
+        act.starts.append(10_100.0)
+        act.ends.append(10_200.0)
+    rows = _running(act, 100.0, 10_100.0, bins=101)
+    width = 10_100.0 / 101
+    assert rows.sum() * width == pytest.approx(5000 + 300)  # every task's time, however short
+    assert rows[:99] == pytest.approx(np.full(99, 0.5), abs=0.01)  # half of the time one task runs
+    assert rows[-1] == pytest.approx(3.0)  # the last slice: three at once

@@ -68,9 +68,9 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
     if print_markdown and format != "markdown":
         raise ValueError(f"print_markdown=True needs format='markdown', got format={format!r}")
     if format == "pdf":
-        from flowcept_core.report.pdf import _pyplot
+        from flowcept_core.report.pdf import _figure_class
 
-        _pyplot()  # say that matplotlib is missing before reading a large input
+        _figure_class()  # say that matplotlib is missing before reading a large input
     from flowcept_core.report.collect import RunCollector
 
     blocks: Iterable[Iterable[dict]]
