@@ -4,7 +4,7 @@ Read by the import finder of flowcept_core.compat_paths on a missing ``flowcept.
 ``flowcept.__getattr__`` for a missing top-level name.
 """
 
-__all__ = ["MOVED", "MOVED_NAMES", "moved_message"]
+__all__ = ["MOVED", "MOVED_NAMES", "NOT_YET", "moved_message"]
 
 _STORES = ("storage is a plugin chosen in settings.yaml (databases.lmdb / databases.mongodb, `flowcept plugins` lists "
            "what is installed); query with Flowcept.db (flowcept.flowcept_api.db_api.DBAPI), write documents with "
@@ -12,7 +12,8 @@ _STORES = ("storage is a plugin chosen in settings.yaml (databases.lmdb / databa
 _MQS = ("MQ backends are plugins chosen by mq.type in settings.yaml (memory, redis, kafka, rabbitmq; `flowcept "
         "plugins` lists them); consume messages by subclassing flowcept.flowceptor.consumers.base_consumer."
         "BaseConsumer")
-_ADAPTERS = ("adapters are interceptor plugins: install one and name it in Flowcept(interceptors=[...]); "
+_ADAPTERS = ("the Dask, MLflow, TensorBoard and MQTT adapters are not built yet; adapters are interceptor "
+             "plugins: install one and name it in Flowcept(interceptors=[...]); "
              "`flowcept plugins` lists the installed ones. Decorated functions, FlowceptTask and loops are captured "
              "by the built-in 'instrumentation' interceptor, started by Flowcept()")
 _NOT_HERE = "is not part of this implementation"
@@ -26,10 +27,10 @@ MOVED: dict[str, str] = {
                                          "mq.insertion_buffer_time_secs, read it with Flowcept.get_buffer()",
     "flowcept.commons.settings_factory": "settings are read by flowcept_core.settings.get_settings(); the upstream "
                                          "constants are in flowcept.configs",
-    "flowcept.commons.task_data_preprocess": f"task summarization for agents {_NOT_HERE}",
-    "flowcept.commons.flowcept_dataclasses.agent_object": f"AgentObject {_NOT_HERE}; pass agent_id / agent_name "
+    "flowcept.commons.task_data_preprocess": "task summarization for agents is not built yet",
+    "flowcept.commons.flowcept_dataclasses.agent_object": "AgentObject is not built yet; pass agent_id / agent_name "
                                                           "to Flowcept() or FlowceptTask()",
-    "flowcept.commons.flowcept_dataclasses.blob_object": f"BlobObject {_NOT_HERE}; put bytes in a task's data "
+    "flowcept.commons.flowcept_dataclasses.blob_object": "BlobObject is not built yet; put bytes in a task's data "
                                                          "field (FlowceptTask(data=...))",
     "flowcept.commons.flowcept_dataclasses.telemetry": "telemetry is captured as plain dicts "
                                                        "(telemetry_at_start / telemetry_at_end of each task)",
@@ -39,13 +40,16 @@ MOVED: dict[str, str] = {
                                              "settings say; each task records telemetry_at_start / telemetry_at_end",
     "flowcept.flowceptor.adapters": _ADAPTERS,
     "flowcept.flowceptor.consumers.consumer_utils": "consumers receive dicts in BaseConsumer.message_handler",
-    "flowcept.flowceptor.consumers.agent": f"agent consumers {_NOT_HERE}",
-    "flowcept.instrumentation.flowcept_torch": f"PyTorch capture (flowcept_torch) {_NOT_HERE} yet; wrap the "
+    "flowcept.flowceptor.consumers.agent": "agent consumers are not built yet",
+    "flowcept.instrumentation.flowcept_torch": "PyTorch capture (flowcept_torch, FlowceptEpochLoop, "
+                                               "FlowceptBatchLoop) is not built yet; wrap the "
                                                "training loop in FlowceptLoop and the forward/step functions in "
                                                "@flowcept_task",
-    "flowcept.instrumentation.flowcept_agent_task": f"agent and LLM capture {_NOT_HERE}; use @flowcept_task",
-    "flowcept.agents": f"the LLM agent and MCP server {_NOT_HERE}",
-    "flowcept.webservice": f"the web service {_NOT_HERE}; query with Flowcept.db",
+    "flowcept.instrumentation.flowcept_agent_task": "agent and LLM capture is not built yet; use @flowcept_task",
+    "flowcept.agents": "the LLM agent and the MCP server are not built yet; query with Flowcept.db or the `flowcept` "
+                       "command",
+    "flowcept.webservice": "the web service and its UI are not built yet; query with Flowcept.db or the `flowcept` "
+                           "command",
     "flowcept.cli": "the command line is `flowcept` (flowcept_core.cli.main)",
     "flowcept.report": "provenance cards and reports are made by Flowcept.generate_report(...)",
 }
@@ -63,11 +67,20 @@ MOVED_NAMES: dict[str, str] = {
 }
 
 
+# the entries of MOVED for features not built yet (the others are replaced by something else, for good)
+NOT_YET = frozenset({
+    "flowcept.commons.task_data_preprocess", "flowcept.commons.flowcept_dataclasses.agent_object",
+    "flowcept.commons.flowcept_dataclasses.blob_object", "flowcept.flowceptor.adapters",
+    "flowcept.flowceptor.consumers.agent", "flowcept.instrumentation.flowcept_torch",
+    "flowcept.instrumentation.flowcept_agent_task", "flowcept.agents", "flowcept.webservice",
+})
+
+
 def moved_message(name: str) -> str | None:
     """What replaced upstream module name (or the package above it), or None when name is not a moved path."""
     probe = name
     while probe.startswith("flowcept."):
         if probe in MOVED:
-            return f"{name} {_NOT_HERE}: {MOVED[probe]}"
+            return f"{name} {_NOT_HERE}{' yet' if probe in NOT_YET else ''}: {MOVED[probe]}"
         probe = probe.rpartition(".")[0]
     return None

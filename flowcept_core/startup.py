@@ -82,7 +82,7 @@ class Startup:
         run.sink.ensure_group(persistence_group(settings))
         if self.start_persistence:
             self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
-            if not self.check_safe_stops:  # the seeds' persistence-only process: its producers run elsewhere
+            if not self.check_safe_stops:  # a persistence-only process: its producers run elsewhere
                 from flowcept_core.health import warn_if_unreachable
 
                 warn_if_unreachable(settings, "Flowcept(start_persistence=True, check_safe_stops=False)", False)

@@ -36,10 +36,12 @@ EXPECTED = "[('mult_two', {'x': 21}, {'y': 42}, 'FINISHED')]"
 UNFETCHABLE = ("Could not find a version", "No matching distribution", "Failed to establish", "Network is unreachable")
 
 
-def _run(cmd: list[str] | str, cwd: Path, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+def _run(
+    cmd: list[str] | str, cwd: Path, home: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "FLOWCEPT_", "VIRTUAL_ENV"))}
-    env["HOME"] = str(cwd)  # no ~/.flowcept/settings.yaml: the built-in defaults
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, **kw)
+    env["HOME"] = str(home or cwd)  # no ~/.flowcept/settings.yaml: the built-in defaults
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
 
 
 def _skip_if_unfetchable(done: subprocess.CompletedProcess, what: str) -> None:
@@ -70,8 +72,9 @@ def test_the_first_readme_command_installs_and_runs_the_default_from_a_source_ch
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    tar = subprocess.run(["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"], input=files,
-                         capture_output=True, check=True).stdout
+    tar = subprocess.run(
+        ["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"], input=files, capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-C", str(checkout), "-xf", "-"], input=tar, check=True)
     done = _run(["bash", "-euo", "pipefail", "-c", command], checkout)
     _skip_if_unfetchable(done, "the README's first command")
@@ -83,14 +86,28 @@ def test_the_first_readme_command_installs_and_runs_the_default_from_a_source_ch
 
 def test_plain_pip_install_flowcept_from_a_wheelhouse_gives_the_default_store(tmp_path):
     wheelhouse = tmp_path / "wheelhouse"
-    built = _run(["bash", str(REPO / "scripts" / "build-wheels"), "--deps", str(wheelhouse)], REPO)
+    built = _run(["bash", str(REPO / "scripts" / "build-wheels"), "--deps", str(wheelhouse)], REPO, home=tmp_path)
     _skip_if_unfetchable(built, "scripts/build-wheels --deps")
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
     venv = tmp_path / "venv"
     made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path)
     assert made.returncode == 0, made.stderr
-    installed = _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                      "--disable-pip-version-check", "--no-index", "--find-links", str(wheelhouse), "flowcept"],
-                     tmp_path)
+    installed = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            "flowcept",
+        ],
+        tmp_path,
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     _check_default_works(venv / "bin" / "python", tmp_path)

@@ -106,7 +106,7 @@ def test_a_consumer_alone_on_the_in_process_mq_warns_and_one_beside_a_run_does_n
         consumer.stop_consumption()
 
 
-def test_the_seeds_persistence_starter_on_defaults_prints_the_warning(tmp_path):
+def test_the_documented_persistence_starter_on_defaults_prints_the_warning(tmp_path):
     script = ("from flowcept import Flowcept\n"
               "fc = Flowcept(workflow_name='distributed_process_example', start_persistence=True, "
               "check_safe_stops=False)\n"

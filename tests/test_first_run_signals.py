@@ -1,5 +1,5 @@
 """Ctrl+C or SIGTERM of a program using flowcept prints no "Exception ignored in: <module 'threading'>" traceback,
-and what was captured is still delivered: the seeds' consumer and persistence-only process (kept alive by their
+and what was captured is still delivered: the documented consumer and persistence-only process (kept alive by their
 consumer thread), and a program killed while it runs tasks."""
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ def test_sigterm_of_a_running_program_is_quiet_and_keeps_the_buffer_file(tmp_pat
     assert any(m["type"] == "task" for m in msgs)
 
 
-def test_the_seeds_persistence_starter_on_defaults_keeps_consuming_until_ctrl_c(tmp_path):
-    # the script ends right after start(): its DocumentInserter keeps the process alive, as in the seeds, and it
+def test_the_documented_persistence_starter_on_defaults_keeps_consuming_until_ctrl_c(tmp_path):
+    # the script ends right after start(): its DocumentInserter keeps the process alive, as documented, and it
     # stores what reaches it (here its own workflow record: the in-process MQ reaches nothing outside the process)
     script = PERSISTENCE.replace('print("started"', 'print(fc.current_workflow_id')
     env = _env(tmp_path)
