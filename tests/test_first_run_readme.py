@@ -8,8 +8,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import textwrap
+import time
 import tomllib
 
 import pytest
@@ -104,3 +107,71 @@ def test_features_marked_not_yet_say_so_in_the_table_and_on_import(row, module):
     assert "not yet" in line, line
     with pytest.raises(ImportError, match=r"not part of this implementation yet: .*not built yet"):
         importlib.import_module(module)
+
+
+def _blocks(title: str, lang: str) -> list[str]:
+    return [textwrap.dedent(b) for b in re.findall(rf"```{lang}\n(.*?)```", _section(title), re.S)]
+
+
+def test_the_distributed_steps_run_as_printed(tmp_path):
+    """Steps 3-7 of "Distributed runs": the settings file (on a private Redis), the persistence process, a producer
+    and the printing consumer, each a process of its own; then the query, and Ctrl+C ends the two listeners quietly."""
+    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    from tests.services import OwnRedis
+
+    title = "Distributed runs: a networked MQ, step by step"
+    (settings,) = _blocks(title, "yaml")
+    persistence, producer, printer = _blocks(title, "python")
+    redis = OwnRedis(tmp_path / "redis", persist=False)
+    why = redis.start()
+    if why is not None:
+        pytest.skip(f"Redis could not start: {why}")
+    try:
+        settings = settings.replace("port: 6379", f"port: {redis.port}").replace("/shared/", f"{tmp_path}/")
+        (tmp_path / "settings.yaml").write_text(settings)
+        for name, code in (("persistence.py", persistence), ("producer.py", producer), ("printer.py", printer)):
+            (tmp_path / name).write_text(code)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWCEPT_")}
+        env.update(HOME=str(tmp_path), FLOWCEPT_SETTINGS_PATH=str(tmp_path / "settings.yaml"))
+
+        def start(script: str) -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, script],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+
+        keeper, listener = start("persistence.py"), start("printer.py")
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "workflow_id.txt").exists() or not (tmp_path / "workflow_id.txt").read_text():
+            assert keeper.poll() is None and time.monotonic() < deadline, keeper.communicate(timeout=30)
+            time.sleep(0.05)
+        time.sleep(1)  # the printer subscribes
+        wf = (tmp_path / "workflow_id.txt").read_text()
+        subprocess.run([sys.executable, "producer.py", wf], cwd=tmp_path, env=env, check=True, timeout=60)
+        query = (
+            "from flowcept import Flowcept\nfrom flowcept.commons.utils import evaluate_until\n"
+            "ok = evaluate_until(lambda: Flowcept.db.task_query("
+            "{'workflow_id': open('workflow_id.txt').read()}), max_time=10)\n"
+            "print([(t['used'], t['generated']) for t in "
+            "Flowcept.db.task_query({'workflow_id': open('workflow_id.txt').read()})])\n"
+        )
+        found = subprocess.run(
+            [sys.executable, "-c", query], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert found.stdout.strip() == "[({'x': 21}, {'arg_0': 42})]", found.stdout + found.stderr
+        time.sleep(0.5)
+        for proc in (keeper, listener):
+            assert proc.poll() is None, proc.communicate(timeout=30)
+            proc.send_signal(signal.SIGINT)
+        outputs = [proc.communicate(timeout=60) for proc in (keeper, listener)]
+        for proc, (_, err) in zip((keeper, listener), outputs, strict=True):
+            assert proc.returncode == 0 and "Traceback" not in err and "Exception ignored" not in err, err
+        assert "task double" in outputs[1][0].splitlines(), outputs[1][0]
+    finally:
+        redis.stop()
