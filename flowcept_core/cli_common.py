@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["UsageError", "json_arg", "print_docs", "flatten", "TABLE_COLUMNS"]
+__all__ = ["UsageError", "json_arg", "print_docs", "flatten", "TABLE_COLUMNS", "working"]
 
 # columns a table shows for a collection when no projection is given
 TABLE_COLUMNS = {
@@ -15,6 +15,30 @@ TABLE_COLUMNS = {
     "workflows": ["workflow_id", "name", "status", "started_at", "campaign_id"],
     "objects": ["object_id", "type", "workflow_id", "task_id"],
 }
+
+
+class working:  # noqa: N801 (used as a statement: ``with working("querying"):``)
+    """A rich spinner on stderr with the elapsed time while the block runs (store queries, exports), when stderr is
+    a terminal and rich is installed; nothing otherwise. Reading a buffer file shows a progress bar instead
+    (flowcept_core.report.source.Progress)."""
+
+    def __init__(self, description: str) -> None:
+        self._status: Any = None
+        if sys.stderr.isatty():
+            try:
+                from rich.console import Console
+            except ImportError:
+                return
+            self._status = Console(stderr=True).status(description)
+
+    def __enter__(self) -> working:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
 
 
 class UsageError(Exception):

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from flowcept_core.cli_common import TABLE_COLUMNS, UsageError, flatten, json_arg, print_docs
+from flowcept_core.cli_common import TABLE_COLUMNS, UsageError, flatten, json_arg, print_docs, working
 
 __all__ = ["add_data_parsers", "COMMANDS"]
 
@@ -29,7 +29,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         sort = list(sort.items())
     if args.limit < 0:
         raise UsageError(f"--limit must be 0 (no limit) or more, got {args.limit}")
-    docs = _db().query(filt, projection, args.limit, sort, collection=args.collection) or []
+    with working(f"querying {args.collection}"):
+        docs = _db().query(filt, projection, args.limit, sort, collection=args.collection) or []
     cols = list(projection) if isinstance(projection, list) else (
         [k for k, v in projection.items() if v] if isinstance(projection, dict) else TABLE_COLUMNS[args.collection])
     print_docs(docs, args.format, cols)
@@ -120,9 +121,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.campaign_id:
         filt["campaign_id"] = args.campaign_id
     db = _db()
-    docs = db.query(filt, collection=args.collection) or []
+    with working(f"reading {args.collection}"):
+        docs = db.query(filt, collection=args.collection) or []
     if not docs and (args.workflow_id or args.campaign_id):
         raise UsageError(f"nothing stored in {args.collection} for {filt}")
+    with working(f"writing {len(docs)} documents to {args.output}"):
+        _export(db, docs, filt, args)
+    print(f"{len(docs)} {args.collection} documents written to {os.path.abspath(args.output)} ({args.format})")
+    return 0
+
+
+def _export(db: Any, docs: list[dict], filt: dict, args: argparse.Namespace) -> None:
     if args.format == "jsonl":
         from flowcept_core.exports import export_documents
 
@@ -140,8 +149,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         with open_private(args.output) as f:  # 0600, as every export
             f.write(orjson.dumps(to_prov(workflows, docs), option=orjson.OPT_INDENT_2, default=str))
-    print(f"{len(docs)} {args.collection} documents written to {os.path.abspath(args.output)} ({args.format})")
-    return 0
 
 
 def _write_csv(docs: list[dict], path: str) -> None:

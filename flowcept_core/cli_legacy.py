@@ -46,7 +46,7 @@ def _options(argv: list[str]) -> dict[str, Any]:
         elif arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
             if not eq:
-                if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                if i + 1 < len(argv) and not argv[i + 1].startswith("--") and argv[i + 1] != "-y":
                     value = argv[i + 1]
                     i += 1
                 else:
@@ -80,7 +80,7 @@ def translate(argv: list[str]) -> list[str] | int:
     if flag == "--show-settings":
         return ["settings"]
     if flag == "--init-settings":
-        return ["init-settings", *(["--force"] if opts.get("full") or opts.get("yes") else []),
+        return ["init-settings", *(["--force"] if opts.get("yes") else []), *(["--full"] if opts.get("full") else []),
                 *[f"--{a}" for a in ("dask", "mlflow", "tensorboard") if opts.get(a)]]
     if flag == "--config-profile":
         from flowcept_core.cli_services import apply_profile
@@ -92,7 +92,12 @@ def translate(argv: list[str]) -> list[str] | int:
     if flag == "--check-services":
         return ["check-services"]
     if flag == "--start-consumption-services":
-        return ["start-consumer"]
+        if opts.get("consumers") not in (None, True, ""):
+            raise UsageError("--consumers: the persistence service runs the DocumentInserter; for a consumer of your "
+                             "own run: flowcept start-consumer --consumer module:ClassName")
+        return ["start-consumer", *(["--bundle-exec-id", opts["bundle_exec_id"]]
+                                    if isinstance(opts.get("bundle_exec_id"), str) else []),
+                *(["--check-safe-stops"] if opts.get("check_safe_stops") else [])]
     if flag == "--stream-messages":
         out = ["stream"]
         if isinstance(opts.get("keys_to_show"), str):

@@ -69,7 +69,7 @@ def cmd_init_settings(args: argparse.Namespace) -> int:
     adapters = [a for a in _ADAPTERS if getattr(args, a, False)]
     if os.path.exists(path) and not (args.force or adapters):
         raise UsageError(f"{path} already exists; use --force to overwrite it")
-    if os.path.exists(path) and adapters and not args.force:
+    if os.path.exists(path) and adapters:  # adapter flags add their sections to the file that is there
         with open(path, encoding="utf-8") as f:
             tree = yaml.safe_load(f) or {}
     else:
@@ -252,8 +252,10 @@ def add_service_parsers(sub: Any, formatter: Any) -> None:
             "  flowcept init-settings ./settings.yaml --force\n  flowcept init-settings --dask --mlflow")
     p.add_argument("path", nargs="?", help="where to write (default: FLOWCEPT_SETTINGS_PATH or "
                                            "~/.flowcept/settings.yaml)")
-    p.add_argument("--force", "--full", "-y", "--yes", dest="force", action="store_true",
-                   help="overwrite an existing file with the full defaults")
+    p.add_argument("--force", "-y", "--yes", dest="force", action="store_true",
+                   help="overwrite an existing file with the full defaults (adapter flags add to the existing file)")
+    p.add_argument("--full", action="store_true", help="accepted for upstream's --init-settings --full: the file "
+                                                       "written always holds every section, commented")
     for name in _ADAPTERS:
         p.add_argument(f"--{name}", action="store_true", help=f"add an adapters.{name} section")
     p = add("check-services", cmd_check_services, "check each service the settings enable",

@@ -285,8 +285,11 @@ def test_check_services_says_which_service_is_down_and_why(tmp_path, monkeypatch
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--show-settings"], ["settings"]),
-    (["--init-settings", "--full", "-y", "--dask"], ["init-settings", "--force", "--dask"]),
-    (["--start-consumption-services", "--bundle-exec-id", "b1", "--check-safe-stops"], ["start-consumer"]),
+    (["--init-settings", "--full", "-y", "--dask"], ["init-settings", "--force", "--full", "--dask"]),
+    (["--init-settings", "-y"], ["init-settings", "--force"]),
+    (["--init-settings", "--full"], ["init-settings", "--full"]),
+    (["--start-consumption-services", "--bundle-exec-id", "b1", "--check-safe-stops"],
+     ["start-consumer", "--bundle-exec-id", "b1", "--check-safe-stops"]),
     (["--stream-messages", "--keys-to-show", "'activity_id','workflow_id'", "--messages-file-path", "m.jsonl"],
      ["stream", "--keys", "activity_id,workflow_id", "--output", "m.jsonl"]),
     (["--query", "--filter", "{}", "--project", '{"task_id": 1}', "--limit", "3"],
@@ -298,3 +301,31 @@ def test_upstream_flags_map_to_subcommands(argv, expected):
     from flowcept_core.cli_legacy import translate
 
     assert translate(argv) == expected
+
+
+def test_upstream_consumers_list_is_refused_naming_the_alternative():
+    from flowcept_core.cli_common import UsageError
+    from flowcept_core.cli_legacy import translate
+
+    with pytest.raises(UsageError, match="--consumer module:ClassName"):
+        translate(["--start-consumption-services", "--consumers", "a,b"])
+
+
+def test_init_settings_adapter_flags_add_to_the_existing_file(tmp_path, capsys):
+    path = tmp_path / "settings.yaml"
+    assert main(["init-settings", str(path), "--dask"]) == 0
+    assert main(["init-settings", str(path), "--full"]) == 2  # --full alone never overwrites
+    assert "already exists" in capsys.readouterr().err
+    assert main(["init-settings", str(path), "--force", "--mlflow"]) == 0
+    import yaml
+
+    adapters = yaml.safe_load(path.read_text())["adapters"]
+    assert {"dask", "mlflow"} <= set(adapters)
+
+
+def test_every_subcommand_help_has_examples(capsys):
+    from flowcept_core.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert "examples:" in (parser.epilog or ""), f"flowcept {name} --help has no examples"
