@@ -298,7 +298,12 @@ class Flowcept(Startup, WorkflowRecord):
 
         warn_if_unreachable(settings, "start_consumption_services()")
         consumer = consumers[0]() if consumers else DocumentInserter(settings)
-        consumer.start(threaded=False)
+        consumer.start(daemon=True)  # on its thread: Ctrl+C reaches this wait, not the middle of the consumer's loop
+        try:
+            while consumer.is_running:
+                consumer._main_thread.join(0.5)
+        except KeyboardInterrupt:  # Ctrl+C ends the service quietly, once it stored what it received
+            consumer.stop_consumption(timeout=float(settings.get("mq.stop_timeout_secs", 30)))
 
     @staticmethod
     def delete_buffer_file(path: str | None = None) -> None:

@@ -162,3 +162,26 @@ def test_the_documented_persistence_starter_on_defaults_keeps_consuming_until_ct
     out = subprocess.run([sys.executable, "-c", query, wf], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == "distributed_process_example", out.stderr
+
+
+SERVICES = """
+from flowcept import Flowcept
+
+print("consuming", flush=True)
+Flowcept.start_consumption_services()
+print("returned", flush=True)
+"""
+
+
+def test_ctrl_c_ends_start_consumption_services_quietly_once_it_stored_what_it_received(tmp_path, redis_settings):
+    env = _env(tmp_path, redis_settings)
+    service = _start(SERVICES, tmp_path, env)
+    wf = str(uuid.uuid4())
+    subprocess.run([sys.executable, "-c", PRODUCER, wf], cwd=tmp_path, env=env, check=True, timeout=60)
+    rc, err = _signal(service, signal.SIGINT)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert rc == 0, err  # the call returned and the script ended
+    query = f"from flowcept import Flowcept; print(len(Flowcept.db.task_query({{'workflow_id': {wf!r}}})))"
+    out = subprocess.run([sys.executable, "-c", query], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "5"
