@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from time import time
-from typing import TYPE_CHECKING, Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.lifecycle import _started, _stop_forgotten, _stop_on_sigterm  # noqa: F401 (read by name)
@@ -18,8 +17,10 @@ from flowcept_core.logger import get_logger
 from flowcept_core.startup import Startup
 from flowcept_core.workflow_record import WorkflowRecord
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
     from flowcept_core.buffer import Run
     from flowcept_core.settings import Settings

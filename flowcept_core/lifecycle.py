@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import atexit
 import threading
-from typing import Any
 
 from flowcept_core.logger import get_logger
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["_started", "_stop_on_sigterm", "_stop_forgotten"]
 

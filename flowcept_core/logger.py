@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["get_logger", "configure_logging"]
 

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
 
-from flowcept_core.redact import DEFAULT_REDACTOR, Redactor, redactor_from_settings
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
+
+    from flowcept_core.redact import Redactor
 
 __all__ = ["ValueLimits", "sanitize", "sanitize_dict", "all_plain", "too_long", "object_placeholder", "dumps_line",
            "dumps_lines", "DICT_CLASSES", "is_namespace", "plain_int", "plain_str", "int_text", "valid_text",
@@ -37,6 +40,7 @@ def is_namespace(v: Any) -> bool:
     argparse = sys.modules.get("argparse")
     return argparse is not None and isinstance(v, argparse.Namespace)
 
+_DEFAULT = object()
 _SCALARS = (str, int, float, bool, type(None))
 _TEXT_TYPES = ("Decimal", "Fraction", "UUID", "PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath")
 
@@ -48,7 +52,9 @@ class ValueLimits:
     __slots__ = ("max_depth", "max_items", "max_bytes", "replace_non_json", "redact")
 
     def __init__(self, max_depth: int = 32, max_items: int = 10_000, max_bytes: int = 1_048_576,
-                 replace_non_json: bool = True, redact: Redactor | None = DEFAULT_REDACTOR):
+                 replace_non_json: bool = True, redact: Redactor | None | object = _DEFAULT):
+        if redact is _DEFAULT:  # the redact module (and re) load with the first limits a run makes, not on import
+            from flowcept_core.redact import DEFAULT_REDACTOR as redact
         self.max_depth = max_depth
         self.max_items = max_items
         self.max_bytes = max_bytes
@@ -60,10 +66,28 @@ class ValueLimits:
         """The limits of a ``project`` settings section; called when a run starts."""
         return cls(project.get("max_value_depth", 32), project.get("max_value_items", 10_000),
                    project.get("max_value_bytes", 1_048_576), bool(project.get("replace_non_json_serializable", True)),
-                   redactor_from_settings(project))
+                   _redactor_from_settings(project))
 
 
-DEFAULT_LIMITS = ValueLimits()
+def _redactor_from_settings(project: dict) -> Redactor | None:
+    from flowcept_core.redact import redactor_from_settings
+
+    return redactor_from_settings(project)
+
+
+class _DefaultRedactor:
+    """Stands for the default Redactor in DEFAULT_LIMITS until first used, then puts the real one in its place."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        from flowcept_core.redact import DEFAULT_REDACTOR
+
+        DEFAULT_LIMITS.redact = DEFAULT_REDACTOR
+        return getattr(DEFAULT_REDACTOR, name)
+
+
+DEFAULT_LIMITS = ValueLimits(redact=_DefaultRedactor())
 
 
 def object_placeholder(obj: Any) -> str:

@@ -4,12 +4,14 @@ stop. A mixin of flowcept_core.controller.Flowcept."""
 from __future__ import annotations
 
 from time import time
-from typing import TYPE_CHECKING, Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.logger import get_logger
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
+    from typing import Any
+
     from flowcept_core.buffer import Run
     from flowcept_core.settings import Settings
 

@@ -8,7 +8,10 @@ decorators do) imports no submodule, nor psutil, nor a GPU library.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _WHERE = {
     "ALLOWED_GPU_METRICS": "config", "AMD_GPU_METRICS": "config", "BOOL_KEYS": "config",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:  # imported lazily: the decorators import this module for fresh_reading alone
+    from typing import Any
+
     from flowcept_core.telemetry.config import TelemetryConfig
 
 __all__ = ["TelemetrySampler", "fresh_reading"]

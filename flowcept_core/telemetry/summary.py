@@ -16,7 +16,10 @@ Summary layout (keys present only when the readings allow them)::
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["summarize", "critical_tags", "attach_telemetry", "summary_of"]
 
