@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flowcept_core.delivery import CONTROL_TYPE, END_OF_STREAM, START_OF_STREAM, Delivery
+from flowcept_core.direct import DirectStore, drain_direct
 from flowcept_core.ids import format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import pack
@@ -75,6 +76,7 @@ class Run(Delivery):
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
         self.published = 0
         self.unpublished = 0
+        self.direct: DirectStore | None = None  # set when task records may skip the in-process MQ
         if sink is not None:
             self.attach_sink(sink)
         self.late = 0
@@ -233,6 +235,8 @@ class Run(Delivery):
     def _drain_window(self, raw: list) -> int:
         if self.packed:
             return self._drain_packed(raw)
+        if self.direct is not None and self.direct.active():  # see flowcept_core.direct
+            return drain_direct(self, raw, self.direct)
         count = 0
         for batch in self.materialize_chunks(raw):
             if self.sink is not None:

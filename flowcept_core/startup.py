@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.logger import get_logger
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
+    from typing import Any
+
     from flowcept_core.buffer import Run
     from flowcept_core.settings import Settings
 
@@ -82,6 +84,7 @@ class Startup:
         run.sink.ensure_group(persistence_group(settings))
         if self.start_persistence:
             self._inserter = acquire_inserter(settings, daemon=self.check_safe_stops)
+            _write_directly(run, self._inserter, persistence_group(settings))
             if not self.check_safe_stops:  # a persistence-only process: its producers run elsewhere
                 from flowcept_core.health import warn_if_unreachable
 
@@ -150,6 +153,15 @@ class Startup:
             get_logger().error(f"the DocumentInserter did not confirm storing workflow {self.current_workflow_id} "
                                f"within {timeout}s (mq.stop_timeout_secs); what it has not stored stays in the MQ")
         release_inserter(inserter, timeout)
+
+
+def _write_directly(run: Run, inserter: Any, group: str) -> None:
+    """In-process MQ and local stores only: the run writes its task records itself (see flowcept_core.direct)."""
+    if getattr(run.sink, "in_process", False) and hasattr(run.sink, "only_group") and inserter.stores and all(
+            getattr(store, "name", None) == "lmdb" for store in inserter.stores):
+        from flowcept_core.direct import DirectStore
+
+        run.direct = DirectStore(inserter, run.sink, group)
 
 
 def _online(settings: Settings) -> bool:

@@ -191,6 +191,11 @@ class MemoryMQ:
     def ensure_group(self, name: str) -> None:
         _BROKER.group(self.channel, name, self.max_items)
 
+    def only_group(self, name: str) -> bool:
+        """True when group name's queue is the only one receiving what is published on this channel."""
+        targets = _BROKER.targets(self.channel)
+        return len(targets) == 1 and targets[0] is _BROKER.groups.get((self.channel, name))
+
     def subscribe(self, group: str | None = None) -> MemorySubscription:
         return MemorySubscription(self.channel, group, self.max_items)
 

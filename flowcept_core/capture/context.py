@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextvars
 import threading
 from contextvars import ContextVar
-from typing import Any
 
 from flowcept_core.ids import format_id
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["STATE", "PARENT", "push_run", "pop_run", "propagate_context_to_threads", "current_parent_id",
            "error_text"]

@@ -12,13 +12,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from time import time
-from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.exact import generated_wrapper
 from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
 from flowcept_core.ids import COUNTER
 from flowcept_core.telemetry.sampler import fresh_reading
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["flowcept_task", "lightweight_flowcept_task", "telemetry_flowcept_task", "flowcept"]
 

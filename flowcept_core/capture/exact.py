@@ -21,11 +21,14 @@ import keyword
 from collections.abc import Callable
 from time import time
 from types import FunctionType
-from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.templates import error_text
 from flowcept_core.ids import COUNTER
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["generated_wrapper"]
 

@@ -7,7 +7,6 @@ dict later, off the caller's path (binding arguments to parameter names, mapping
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flowcept_core.capture.context import error_text
 from flowcept_core.ids import new_id
@@ -19,6 +18,10 @@ from flowcept_core.serialize import (
     sanitize_dict,
 )
 from flowcept_core.telemetry.summary import attach_telemetry
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_namespace"]
 

@@ -65,6 +65,7 @@ class DocumentInserter(BaseConsumer):
         self.enrich = settings.get("project.enrich_messages", True) if enrich is None else enrich
         self.tracker = StreamTracker()
         self.stored = 0
+        self._count_lock = threading.Lock()  # stored is also counted by drains writing directly (store_now)
         self.failed_writes = 0
         self.dead_lettered = 0  # messages and documents written to the dead_letters collection
         self._codec = wire_codec(settings)  # checks signatures of what the subscription decodes on this thread
@@ -246,6 +247,29 @@ class DocumentInserter(BaseConsumer):
             sub.ack()
 
     # writing ---------------------------------------------------------------------------------------
+    def store_now(self, docs: list[dict]) -> list[dict]:
+        """Called by a run's drain in this process (see flowcept_core.direct) with task messages built from capture
+        records (valid, fresh ids): prepare them in place and write them to every store at once, in the caller's
+        thread. Returns the documents not stored (refused, or all of them when a store failed), for the caller to
+        publish: then this inserter retries them from the MQ and dead-letters what the stores refuse."""
+        registered = time.time() if self.enrich else None
+        remove_empty = self.remove_empty
+        for i, doc in enumerate(docs):
+            if registered is not None and "registered_at" not in doc:
+                doc["registered_at"] = registered
+            if remove_empty:
+                docs[i] = {k: v for k, v in doc.items() if v not in (None, "", {}, [])}
+        try:
+            with gc_paused():
+                refused = write_isolating(self.stores, "tasks", docs)
+        except Exception as e:
+            self.logger.error(f"storing {len(docs)} tasks directly failed ({type(e).__name__}: {e}); "
+                              "they go through the MQ")
+            return docs
+        with self._count_lock:
+            self.stored += len(docs) - len(refused)
+        return [doc for doc, _ in refused]
+
     def flush(self) -> None:
         """Write every pending document to every store; documents a store refuses become dead letters, written
         last. Raises the store's error when the store is unavailable (pending kept for a retry)."""
@@ -271,7 +295,8 @@ class DocumentInserter(BaseConsumer):
         """Count what a write stored; dead-letter what it refused. A refused dead letter (made storable, so the store
         itself is failing) is kept pending and the error raised: retried like an unavailable store, never dropped."""
         if coll != DEAD_LETTERS:
-            self.stored += len(docs) - len(refused)
+            with self._count_lock:
+                self.stored += len(docs) - len(refused)
             for doc, err in refused:
                 self._reject(f"the store refused this {coll[:-1]}: {type(err).__name__}: {err}", doc, "store")
             return

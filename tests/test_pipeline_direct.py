@@ -1,0 +1,97 @@
+"""With the defaults (in-process MQ, LMDB), a run writes its task records into the store itself instead of handing
+them through the MQ; what is stored, what the buffer file holds and what consumers see stays the same."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from flowcept import BaseConsumer, Flowcept, flowcept_task
+from flowcept_core.registry import reset_registry
+from flowcept_core.settings import get_settings, reset_settings
+from flowcept_core.stores import close_stores
+from tests._util import tasks
+
+
+@flowcept_task
+def triple(x):
+    return 3 * x
+
+
+@pytest.fixture
+def defaults(tmp_path, monkeypatch):
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    monkeypatch.delenv("FLOWCEPT_SETTINGS_PATH", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.flowcept/settings.yaml
+    for name in ("MQ_TYPE", "MQ_INSERTION_BUFFER_TIME", "DB_FLUSH_MODE", "LMDB_ENABLED", "LMDB_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    close_stores()
+    reset_settings()
+    reset_registry()
+    assert get_settings().source is None
+    yield
+    close_stores()
+
+
+class Collector(BaseConsumer):
+    def __init__(self):
+        super().__init__()
+        self.msgs = []
+
+    def message_handler(self, msg_obj):
+        self.msgs.append(msg_obj)
+        return True
+
+
+def test_task_records_skip_the_in_process_mq_and_are_all_stored(defaults):
+    with Flowcept(workflow_name="direct") as fc:
+        for i in range(3000):
+            triple(i)
+        run = fc._run
+    assert run.published < 10  # stream markers and the workflow message only
+    stored = Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})
+    assert sorted(t["generated"]["arg_0"] for t in stored) == [3 * i for i in range(3000)]
+    assert all("registered_at" in t and t["telemetry_at_end"]["cpu"] for t in stored)
+    buffered = tasks(Flowcept.read_buffer_file())
+    assert len(buffered) == 3000 and not any("registered_at" in t for t in buffered)  # as the MQ path writes it
+    assert (
+        Flowcept.db.query(collection="workflows", filter={"workflow_id": fc.current_workflow_id})[0]["status"]
+        == "FINISHED"
+    )
+
+
+def test_a_consumer_subscribing_mid_run_sees_every_later_task(defaults):
+    with Flowcept(workflow_name="direct") as fc:
+        for i in range(500):
+            triple(i)
+        fc._wait_started()
+        fc._run.drain()
+        assert fc._run.published < 10
+        consumer = Collector().start(daemon=True)
+        try:
+            for i in range(500, 1000):
+                triple(i)
+        finally:
+            fc._run.drain()
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(m.get("info") == "end_of_stream" for m in consumer.msgs):
+        time.sleep(0.05)
+    consumer.stop_consumption()
+    assert sorted(t["used"]["x"] for t in tasks(consumer.msgs)) == list(range(500, 1000))
+    stored = Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})
+    assert sorted(t["used"]["x"] for t in stored) == list(range(1000))
+
+
+def test_tasks_a_store_cannot_take_are_handed_back_for_the_mq(defaults, tmp_path):
+    from flowcept_lmdb.store import LMDBStore
+
+    from flowcept_core.consumers.document_inserter import DocumentInserter
+
+    store = LMDBStore(get_settings())
+    inserter = DocumentInserter(get_settings(), stores=[store])
+    docs = [{"type": "task", "task_id": f"t{i}", "workflow_id": "w", "status": "FINISHED"} for i in range(3)]
+    assert inserter.store_now(docs[:1]) == [] and inserter.stored == 1
+    store.close()
+    assert inserter.store_now(docs[1:]) == docs[1:]  # the store is gone: nothing lost, all handed back
+    assert inserter.stored == 1
