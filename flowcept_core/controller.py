@@ -218,7 +218,7 @@ class Flowcept(Startup, WorkflowRecord):
         """Messages captured by this run and kept in memory (a list of dicts, or a DataFrame with dotted columns)."""
         msgs = self._run.snapshot() if self._run is not None else []
         if return_df:
-            from flowcept_core.files import to_dataframe
+            from flowcept_core.dataframes import to_dataframe
 
             return to_dataframe(msgs)
         return msgs
@@ -241,7 +241,8 @@ class Flowcept(Startup, WorkflowRecord):
 
         The list takes about 3x the file's size in memory (a dict per message); iter_buffer_file streams instead.
         """
-        from flowcept_core.files import consolidate_files, read_jsonl, to_dataframe
+        from flowcept_core.dataframes import to_dataframe
+        from flowcept_core.files import consolidate_files, read_jsonl
 
         path = _buffer_file_path(file_path)
         if consolidate:

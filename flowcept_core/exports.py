@@ -25,7 +25,7 @@ def export_documents(docs: list[dict], path: str, export_format: str = "json", s
             # encoded JSON never holds a raw newline (strings escape it): the line ends are the separators
             f.write(b"[" + dumps_lines(docs).rstrip(b"\n").replace(b"\n", b",") + b"]")
     else:
-        from flowcept_core.files import to_dataframe
+        from flowcept_core.dataframes import to_dataframe
 
         df = to_dataframe(docs, normalize=True)
         if export_format == "csv":

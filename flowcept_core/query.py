@@ -111,7 +111,7 @@ class DBAPI:
 
     def to_df(self, collection: str = "tasks", filter: dict | None = None, normalize: bool = True) -> Any:
         """Matching documents as a pandas DataFrame (dotted columns like used.x when normalize)."""
-        from flowcept_core.files import to_dataframe
+        from flowcept_core.dataframes import to_dataframe
 
         return to_dataframe(self.query(filter, collection=collection), normalize=normalize)
 

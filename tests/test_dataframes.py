@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from flowcept_core.files import _KEEP_NESTED, to_dataframe
+from flowcept_core.dataframes import _KEEP_NESTED, to_dataframe
 
 pd = pytest.importorskip("pandas")
 
