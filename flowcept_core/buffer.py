@@ -228,6 +228,8 @@ class Run(Delivery):
                         del items[:start]
                         end -= start
                         start = 0
+                if self.direct is not None:
+                    self.direct.flush(self)
             finally:
                 del items[:start]
             return count

@@ -3,7 +3,7 @@
 With the in-process MQ and a local store (LMDB) in one process, publishing a task message only hands it to this
 process's DocumentInserter thread, which checks it, copies it, merges it by id and writes it. A message built from a
 capture record is valid and has a fresh id by construction, so the drain writes such messages itself, a window of
-records (up to 4,096) per write transaction, and publishes only the rest (the workflow message, FlowceptTask and
+records (up to 16,384) per write transaction, and publishes only the rest (the workflow message, FlowceptTask and
 adapter messages, stream markers) as before.
 
 The short cut is taken drain by drain, only while nothing but the persistence group reads the in-process MQ and the
@@ -23,6 +23,7 @@ from flowcept_core.logger import get_logger
 __all__ = ["DirectStore", "drain_direct"]
 
 _CHUNK = 256  # messages per retained chunk (as in the MQ path)
+_BATCH = 16_384  # documents per write transaction at most: each commit is an fsync
 
 
 class DirectStore:
@@ -32,14 +33,26 @@ class DirectStore:
         self.inserter = inserter
         self.mq = mq
         self.group = group
+        self.pending: list[dict] = []  # task messages built, not written yet
 
     def active(self) -> bool:
         """True when the drain may write itself: the inserter runs and no other consumer reads the MQ."""
         return self.inserter.is_running and self.mq.only_group(self.group)
 
-    def write(self, docs: list[dict]) -> list[dict]:
-        """Store docs (task messages); returns those the store did not take, to publish instead."""
-        return self.inserter.store_now(docs)
+    def add(self, run: Any, docs: list[dict]) -> None:
+        """Queue docs (task messages of one window) for the next write; written at once past _BATCH."""
+        self.pending.extend(docs)
+        if len(self.pending) >= _BATCH:
+            self.flush(run)
+
+    def flush(self, run: Any) -> None:
+        """Write the queued documents (called at the end of each drain, under the run's drain lock); what the store
+        does not take is published instead."""
+        docs, self.pending = self.pending, []
+        if docs:
+            left = self.inserter.store_now(docs)
+            if left:
+                run._publish(left)
 
 
 def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
@@ -82,7 +95,5 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
     if msgs:
         run._publish(msgs)
     if docs:
-        left = direct.write(docs)
-        if left:
-            run._publish(left)
+        direct.add(run, docs)
     return count
