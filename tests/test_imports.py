@@ -168,3 +168,9 @@ def test_a_run_loads_the_redactor_it_needs(code, tmp_path):
     probe = code + "import sys\nprint('flowcept_core.redact' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_no_core_or_plugin_module_is_over_400_lines():
+    long = {str(path.relative_to(ROOT)): n for path in _modules().values()
+            if (n := len(path.read_text().splitlines())) > 400}
+    assert long == {}
