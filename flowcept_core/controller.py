@@ -14,6 +14,7 @@ from time import time
 from flowcept_core.capture.context import error_text
 from flowcept_core.lifecycle import _started, _stop_forgotten, _stop_on_sigterm  # noqa: F401 (read by name)
 from flowcept_core.logger import get_logger
+from flowcept_core.runtime import RUNTIME
 from flowcept_core.startup import Startup
 from flowcept_core.workflow_record import WorkflowRecord
 
@@ -35,7 +36,7 @@ class _DBProperty:
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         from flowcept_core.query import DBAPI
 
-        return DBAPI()
+        return DBAPI(obj._given_settings if obj is not None else None)
 
 
 class _BufferProperty:
@@ -44,7 +45,8 @@ class _BufferProperty:
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
-            obj = next((fc for fc in list(_started) if fc.current_workflow_id == Flowcept.current_workflow_id), None)
+            current = RUNTIME.current_workflow_id
+            obj = next((fc for fc in list(_started) if fc.current_workflow_id == current), None)
         return None if obj is None or obj._run is None else obj.get_buffer()
 
 
@@ -62,8 +64,18 @@ class Flowcept(Startup, WorkflowRecord):
                  workflow_args: dict | None = None, agent_id: str | None = None, agent_name: str | None = None,
                  parent_workflow_id: str | None = None, start_persistence: bool = True,
                  check_safe_stops: bool = True, save_workflow: bool = True, delete_buffer_file: bool | None = None,
-                 *args: Any, **kwargs: Any):
+                 *args: Any, settings: Settings | None = None, **kwargs: Any):
+        """``settings``: a Settings object (``flowcept_core.settings.load_settings(path)``) this run uses instead of
+        the process settings (settings.yaml and FLOWCEPT_* variables); its queries (``fc.db``) use it too."""
         from flowcept_core.interceptors import normalize_interceptors
+
+        if settings is not None:
+            from flowcept_core.settings import Settings
+
+            if not isinstance(settings, Settings):
+                raise TypeError(f"Flowcept(settings={settings!r:.80}): expected a flowcept Settings object "
+                                "(flowcept_core.settings.load_settings(path)) or None for the process settings")
+        self._given_settings = settings
 
         interceptors = normalize_interceptors(interceptors)  # names and interceptor objects; TypeError otherwise
         if workflow_args is not None and not isinstance(workflow_args, dict):
@@ -87,7 +99,7 @@ class Flowcept(Startup, WorkflowRecord):
         self._delete_buffer_file = delete_buffer_file
         from flowcept_core.interceptors import accepted_kwargs
 
-        self._adapter_kwargs = accepted_kwargs(interceptors, args, kwargs)  # TypeError for unknown ones
+        self._adapter_kwargs = accepted_kwargs(interceptors, args, kwargs, settings)  # TypeError for unknown ones
         self._settings: Settings | None = None
         self._run: Run | None = None
         self._interceptors: list[Any] = []
@@ -110,7 +122,7 @@ class Flowcept(Startup, WorkflowRecord):
             from flowcept_core.logger import configure_logging
             from flowcept_core.settings import get_settings
 
-            settings = self._settings = get_settings()
+            settings = self._settings = self._given_settings or get_settings()
             configure_logging(settings.section("log"))
             self._prepare_buffer_file(settings)
             # With the defaults, what start() would wait for (plugin discovery, the MQ, opening LMDB, the
@@ -139,7 +151,7 @@ class Flowcept(Startup, WorkflowRecord):
             self._init_thread = threading.Thread(target=self._finish_start, args=(settings, run, defer, started_at),
                                                  name="flowcept-start", daemon=True)
             self._init_thread.start()
-            Flowcept.current_workflow_id = self.current_workflow_id
+            RUNTIME.current_workflow_id = Flowcept.current_workflow_id = self.current_workflow_id  # class: seeds' API
             Flowcept.campaign_id = self.campaign_id
             self.is_started = True
             _started.add(self)
@@ -196,7 +208,7 @@ class Flowcept(Startup, WorkflowRecord):
         from flowcept_core.files import dump_path
         from flowcept_core.settings import get_settings
 
-        settings = self._settings or get_settings()
+        settings = self._settings or self._given_settings or get_settings()
         # the suffix settings apply to a given path too: processes dumping to one name get one file each
         base = path or settings.get("project.dump_buffer.path") or "flowcept_buffer.jsonl"
         producer = self._run.producer_id if self._run is not None else None

@@ -63,8 +63,10 @@ def chosen_interceptors(names: list[Any] | None, settings: Any) -> list[tuple[An
     return chosen
 
 
-def accepted_kwargs(names: list[str] | None, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The Flowcept(...) keyword arguments the chosen interceptors accept (InterceptorSpec.kwargs).
+def accepted_kwargs(names: list[str] | None, args: tuple, kwargs: dict[str, Any],
+                    settings: Any = None) -> dict[str, Any]:
+    """The Flowcept(...) keyword arguments the chosen interceptors accept (InterceptorSpec.kwargs); interceptors
+    chosen in settings (``adapters``) are read from ``settings``, or the process settings when None.
 
     Called by Flowcept.__init__; raises TypeError naming every argument no chosen interceptor accepts (a typo such as
     ``save_workflow_=`` is not silently ignored). Free when there are none.
@@ -74,11 +76,14 @@ def accepted_kwargs(names: list[str] | None, args: tuple, kwargs: dict[str, Any]
     if not kwargs:
         return {}
     from flowcept_core.registry import get_registry
-    from flowcept_core.settings import get_settings
 
+    if settings is None:
+        from flowcept_core.settings import get_settings
+
+        settings = get_settings()
     registry = get_registry()
     allowed: dict[str, str] = {}
-    for key, kind in chosen_interceptors(names, get_settings()):
+    for key, kind in chosen_interceptors(names, settings):
         if isinstance(key, str) and kind in registry.names("interceptor"):
             for kw in registry.resolve("interceptor", kind).kwargs:
                 allowed.setdefault(kw, kind)
@@ -86,7 +91,7 @@ def accepted_kwargs(names: list[str] | None, args: tuple, kwargs: dict[str, Any]
     if unknown:
         accepted = sorted(allowed) or "none"
         raise TypeError(f"Flowcept() got unexpected keyword arguments {unknown}; the chosen interceptors "
-                        f"({', '.join(k for _, k in chosen_interceptors(names, get_settings()))}) accept: {accepted}")
+                        f"({', '.join(k for _, k in chosen_interceptors(names, settings))}) accept: {accepted}")
     return dict(kwargs)
 
 

@@ -7,6 +7,7 @@ import atexit
 import threading
 
 from flowcept_core.logger import get_logger
+from flowcept_core.runtime import RUNTIME
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["_started", "_stop_on_sigterm", "_stop_forgotten"]
 
-_started: set = set()  # strong refs: a started Flowcept nobody holds must still be stopped at exit
+_started = RUNTIME.started  # strong refs: a started Flowcept nobody holds must still be stopped at exit
 
 
 def _stop_on_sigterm() -> None:

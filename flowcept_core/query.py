@@ -78,11 +78,12 @@ class DBAPI:
 
     def get_tasks_from_current_workflow(self) -> Any:
         """Tasks of the workflow most recently started in this process (Flowcept.current_workflow_id)."""
-        from flowcept_core.controller import Flowcept
+        from flowcept_core.runtime import RUNTIME
 
-        if Flowcept.current_workflow_id is None:
+        workflow_id = RUNTIME.current_workflow_id
+        if workflow_id is None:
             raise RuntimeError("no workflow was started in this process; use task_query({'workflow_id': ...})")
-        return self.task_query({"workflow_id": Flowcept.current_workflow_id})
+        return self.task_query({"workflow_id": workflow_id})
 
     def get_workflow_object(self, workflow_id: str) -> Any:
         """The WorkflowObject for workflow_id, or None."""

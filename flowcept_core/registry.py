@@ -25,6 +25,7 @@ import pluggy
 
 from flowcept_core import hookspecs
 from flowcept_core.hookspecs import PROJECT_NAME
+from flowcept_core.runtime import RUNTIME
 from flowcept_core.specs import NAME_RULE, ConsumerSpec, InterceptorSpec, MQBackendSpec, PluginSpec, StoreSpec
 
 __all__ = ["PluginRegistry", "PluginError", "UnknownPluginError", "DuplicatePluginError", "PluginLoadError",
@@ -308,22 +309,19 @@ def _missing_modules(modules: Iterable[str]) -> list[str]:
     return missing
 
 
-_registry: PluginRegistry | None = None
-
-
 def get_registry() -> PluginRegistry:
     """The process-wide registry, built on first use from the current settings."""
-    global _registry
-    if _registry is None:
+    registry = RUNTIME.registry
+    if registry is None:
         from flowcept_core.settings import get_settings
 
         plugins = get_settings().section("plugins")
         autoload = None if plugins.get("autoload", True) else False
-        _registry = PluginRegistry(disabled=plugins.get("disabled") or (), autoload=autoload, lazy=True)
-    return _registry
+        registry = RUNTIME.registry = PluginRegistry(disabled=plugins.get("disabled") or (), autoload=autoload,
+                                                     lazy=True)
+    return registry
 
 
 def reset_registry() -> None:
     """Forget the registry (tests, or after installing a plugin at run time)."""
-    global _registry
-    _registry = None
+    RUNTIME.registry = None

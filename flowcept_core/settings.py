@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from flowcept_core.runtime import RUNTIME
 from flowcept_core.settings_tree import (
     CLOSED_SECTIONS,
     DEFAULTS,
@@ -306,36 +307,30 @@ def _leaf_keys(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
     return keys
 
 
-_current: Settings | None = None
-
-
 def get_settings() -> Settings:
     """The process-wide settings, loaded on first call; each of their warnings is issued once per load as a
     SettingsWarning (and logged), so a typo shows in every run that reads the file."""
-    global _current
-    if _current is None:
-        _current = load_settings()
-        if _current.warnings:
+    current = RUNTIME.settings
+    if current is None:
+        current = RUNTIME.settings = load_settings()
+        if current.warnings:
             import warnings
 
             from flowcept_core.logger import get_logger
 
-            for w in _current.warnings:
+            for w in current.warnings:
                 get_logger().warning(w)
                 warnings.warn(w, SettingsWarning, stacklevel=2)
-    return _current
-
-
-_warned: set[str] = set()
+    return current
 
 
 def warn_settings(message: str) -> None:
     """Called where a settings choice will not do what the user likely expects (a default store whose plugin is
     missing, an in-process MQ nothing can reach): issue message once per process as a SettingsWarning (shown
     whatever the log level) and log it."""
-    if message in _warned:
+    if message in RUNTIME.warned:
         return
-    _warned.add(message)
+    RUNTIME.warned.add(message)
     import warnings
 
     from flowcept_core.logger import get_logger
@@ -346,5 +341,4 @@ def warn_settings(message: str) -> None:
 
 def reset_settings(settings: Settings | None = None) -> None:
     """Forget the loaded settings (next get_settings() reloads), or install the given Settings object."""
-    global _current
-    _current = settings
+    RUNTIME.settings = settings

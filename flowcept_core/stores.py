@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from flowcept_core.runtime import RUNTIME
+
 __all__ = ["StoreError", "StoreUnavailableError", "NoDatabaseError", "enabled_store_names", "open_store",
            "read_store_name", "close_stores"]
 
@@ -46,9 +48,6 @@ def enabled_store_names(settings: Any) -> list[str]:
     return sorted(names, key=lambda n: (preference.get(n, 100), n))
 
 
-_warned_missing: set[str] = set()
-
-
 def _available_or_explicit(settings: Any, name: str) -> bool:
     is_explicit = getattr(settings, "is_explicit", None)
     if is_explicit is None or is_explicit(f"databases.{name}.enabled"):
@@ -57,8 +56,8 @@ def _available_or_explicit(settings: Any, name: str) -> bool:
 
     if name in get_registry().names("store"):
         return True
-    if name not in _warned_missing:
-        _warned_missing.add(name)
+    if f"store plugin missing: {name}" not in RUNTIME.warned:
+        RUNTIME.warned.add(f"store plugin missing: {name}")
         from flowcept_core.health import store_install_hint
         from flowcept_core.settings import warn_settings
 
@@ -76,7 +75,7 @@ def read_store_name(settings: Any) -> str:
     return names[0]
 
 
-_open: dict[tuple, Any] = {}
+_open = RUNTIME.stores  # cleared in place, never replaced
 _lock = threading.Lock()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from flowcept_core.logger import get_logger
 from flowcept_core.mq import MQClosedError
+from flowcept_core.runtime import RUNTIME
 
 __all__ = ["MemoryMQ", "MemorySubscription", "MQClosedError", "DEFAULT_QUEUE_MAX"]
 
@@ -116,7 +117,18 @@ class _Broker:
             return q
 
 
-_BROKER = _Broker()
+_broker_lock = threading.Lock()
+
+
+def _broker() -> _Broker:
+    """The process's broker: RUNTIME.broker, created with the first in-process channel (a reset drops it)."""
+    broker = RUNTIME.broker
+    if broker is None:
+        with _broker_lock:
+            broker = RUNTIME.broker
+            if broker is None:
+                broker = RUNTIME.broker = _Broker()
+    return broker
 
 
 class MemorySubscription:
@@ -126,10 +138,10 @@ class MemorySubscription:
         self.channel = channel
         self.group = group
         if group:
-            self._q = _BROKER.group(channel, group, max_items)
+            self._q = _broker().group(channel, group, max_items)
         else:
             self._q = _Queue(f"a subscription of channel {channel!r}", max_items)
-            _BROKER.add(channel, self._q)
+            _broker().add(channel, self._q)
         with self._q.cond:
             self._q.readers += 1
         self._unacked: list[dict] = []
@@ -164,7 +176,7 @@ class MemorySubscription:
                 self._q.put_many(self._unacked, front=True)
                 self._unacked = []
         else:
-            _BROKER.remove(self.channel, self._q)
+            _broker().remove(self.channel, self._q)
 
 
 class MemoryMQ:
@@ -185,16 +197,17 @@ class MemoryMQ:
     def publish(self, messages: list[dict]) -> None:
         if self._closed:
             raise MQClosedError(f"memory MQ on channel {self.channel!r} is closed")
-        for q in _BROKER.targets(self.channel):
+        for q in _broker().targets(self.channel):
             q.put_many(messages)
 
     def ensure_group(self, name: str) -> None:
-        _BROKER.group(self.channel, name, self.max_items)
+        _broker().group(self.channel, name, self.max_items)
 
     def only_group(self, name: str) -> bool:
         """True when group name's queue is the only one receiving what is published on this channel."""
-        targets = _BROKER.targets(self.channel)
-        return len(targets) == 1 and targets[0] is _BROKER.groups.get((self.channel, name))
+        broker = _broker()
+        targets = broker.targets(self.channel)
+        return len(targets) == 1 and targets[0] is broker.groups.get((self.channel, name))
 
     def subscribe(self, group: str | None = None) -> MemorySubscription:
         return MemorySubscription(self.channel, group, self.max_items)

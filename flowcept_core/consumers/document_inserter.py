@@ -26,6 +26,7 @@ from flowcept_core.consumers.writer import write_isolating
 from flowcept_core.deadletter import DEAD_LETTER_ID, DEAD_LETTERS, dead_letter, message_problem
 from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
 from flowcept_core.gcpause import gc_paused
+from flowcept_core.runtime import RUNTIME
 from flowcept_core.wire import rejections, wire_codec
 
 __all__ = ["DocumentInserter", "persistence_group", "acquire_inserter", "release_inserter"]
@@ -356,7 +357,7 @@ class DocumentInserter(BaseConsumer):
 
 # One inserter per process and configuration, shared by the Flowcept instances that start persistence: two inserters
 # in one group would split the messages and neither could tell when a given producer is done.
-_shared: dict[tuple, list] = {}  # key -> [inserter, references]
+_shared = RUNTIME.inserters  # key -> [inserter, references]; cleared in place, never replaced
 _shared_lock = threading.Lock()
 
 
