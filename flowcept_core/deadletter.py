@@ -19,12 +19,13 @@ import hashlib
 import time
 from typing import Any
 
+from flowcept_core.constants import END_OF_STREAM, MESSAGE_TYPES, STREAM_MARKERS
+
 __all__ = ["DEAD_LETTERS", "DEAD_LETTER_ID", "dead_letter", "message_problem"]
 
 DEAD_LETTERS = "dead_letters"
 DEAD_LETTER_ID = "dead_letter_id"
 _RAW_BYTES_MAX = 1 << 20
-_MESSAGE_TYPES = ("task", "workflow", "object", "agent", "flowcept_control")
 # Fields a store indexes or merges by type: the wrong type breaks queries or merges of other documents.
 _TEXT_FIELDS = ("workflow_id", "campaign_id", "parent_task_id", "activity_id", "status", "parent_workflow_id")
 _DICT_FIELDS = ("used", "generated", "custom_metadata")
@@ -39,8 +40,8 @@ def message_problem(coll: str | None, msg: dict, id_field: str | None) -> str | 
     """
     if coll is None:
         kind = msg.get("type")
-        if not isinstance(kind, str) or kind not in _MESSAGE_TYPES:
-            return f"type={_short(kind)} is not one of {list(_MESSAGE_TYPES)}"
+        if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
+            return f"type={_short(kind)} is not one of {list(MESSAGE_TYPES)}"
         return _control_problem(msg)
     ident = msg.get(id_field)
     if not isinstance(ident, str) or not ident:
@@ -62,13 +63,13 @@ def message_problem(coll: str | None, msg: dict, id_field: str | None) -> str | 
 
 def _control_problem(msg: dict) -> str | None:
     info = msg.get("info")
-    if info not in ("start_of_stream", "end_of_stream"):
+    if info not in STREAM_MARKERS:
         return None  # other control messages are for other consumers
     producer = msg.get("producer_id")
     if producer.__class__ is not str or not producer:
         return f"producer_id={_short(producer)}: a stream marker needs a non-empty string producer_id"
     count = msg.get("message_count")
-    if info == "end_of_stream" and count is not None and (count.__class__ is not int or count < 0):
+    if info == END_OF_STREAM and count is not None and (count.__class__ is not int or count < 0):
         return f"message_count={_short(count)}: an end-of-stream marker needs a whole number >= 0 or null"
     wf = msg.get("workflow_id")
     if wf is not None and wf.__class__ is not str:

@@ -8,14 +8,12 @@ import os
 import time
 from typing import Any
 
+from flowcept_core.constants import CONTROL_TYPE, END_OF_STREAM, START_OF_STREAM
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import message_count
 
 __all__ = ["Delivery", "CONTROL_TYPE", "END_OF_STREAM", "START_OF_STREAM"]
 
-CONTROL_TYPE = "flowcept_control"
-END_OF_STREAM = "end_of_stream"
-START_OF_STREAM = "start_of_stream"
 _RETRY_SECS = 2.0
 _CHUNK = 256  # messages per MQ message at least (mq.buffer_size when larger)
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowcept_core.constants import AGENT, ERROR, FINISHED, OBJECT, TASK, TERMINAL_STATUSES, WORKFLOW
+
 __all__ = ["COLLECTIONS", "ID_FIELDS", "collection_of", "merge_documents", "TERMINAL_STATUSES"]
 
 # dead_letters: what the DocumentInserter received but could not store (flowcept_core.deadletter)
 COLLECTIONS = ("tasks", "workflows", "objects", "agents", "dead_letters")
 ID_FIELDS = {"tasks": "task_id", "workflows": "workflow_id", "objects": "object_id", "agents": "agent_id",
              "dead_letters": "dead_letter_id"}
-_TYPE_TO_COLLECTION = {"task": "tasks", "workflow": "workflows", "object": "objects", "agent": "agents"}
-TERMINAL_STATUSES = frozenset({"FINISHED", "ERROR"})
+_TYPE_TO_COLLECTION = {TASK: "tasks", WORKFLOW: "workflows", OBJECT: "objects", AGENT: "agents"}
 # Fields whose dict values are merged key by key instead of replaced.
 _MERGED_DICTS = frozenset({"used", "generated", "custom_metadata", "telemetry_at_start", "telemetry_at_end",
                            "machine_info", "flowcept_settings", "conf", "code_repository", "extra_metadata"})
@@ -68,6 +69,6 @@ def _is_num(v: Any) -> bool:
 def _merge_status(cur: Any, new: Any) -> Any:
     if cur in TERMINAL_STATUSES and new not in TERMINAL_STATUSES:
         return cur
-    if cur == "ERROR" and new == "FINISHED":
+    if cur == ERROR and new == FINISHED:
         return cur
     return new

@@ -14,11 +14,11 @@ from __future__ import annotations
 from time import time
 from typing import Any
 
-from flowcept_core.schema import TASK_FIELDS, WORKFLOW_FIELDS, Status
+from flowcept_core.constants import FINISHED, STATUSES
+from flowcept_core.schema import TASK_FIELDS, WORKFLOW_FIELDS
 
 __all__ = ["task_message", "workflow_message"]
 
-_STATUSES = tuple(s.value for s in Status)
 _TASK_FIELDS = frozenset(TASK_FIELDS)
 _WORKFLOW_FIELDS = frozenset(WORKFLOW_FIELDS)
 _DICT_FIELDS = ("used", "generated", "custom_metadata")
@@ -30,8 +30,8 @@ def _check(kind: str, fields: dict[str, Any], allowed: frozenset[str]) -> None:
         raise ValueError(f"{kind} message fields {unknown} are not in the {kind} schema; put custom values under "
                          f"custom_metadata, or use one of {sorted(allowed)}")
     status = fields.get("status")
-    if status is not None and str(status) not in _STATUSES:
-        raise ValueError(f"{kind} message status={status!r} is not allowed; choose one of {list(_STATUSES)}")
+    if status is not None and str(status) not in STATUSES:
+        raise ValueError(f"{kind} message status={status!r} is not allowed; choose one of {list(STATUSES)}")
     for name in _DICT_FIELDS:
         value = fields.get(name)
         if value is not None and not isinstance(value, dict):
@@ -42,7 +42,7 @@ def _check(kind: str, fields: dict[str, Any], allowed: frozenset[str]) -> None:
             raise ValueError(f"{kind} message field {name}={value!r} must be a number of seconds since the epoch")
 
 
-def task_message(*, workflow_id: str, activity_id: str, task_id: str | None = None, status: str = "FINISHED",
+def task_message(*, workflow_id: str, activity_id: str, task_id: str | None = None, status: str = FINISHED,
                  **fields: Any) -> dict[str, Any]:
     """A task message dict: ``type`` "task", a fresh task_id unless given, ``utc_timestamp`` now unless given.
 

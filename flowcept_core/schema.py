@@ -9,18 +9,20 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from flowcept_core import constants
+
 __all__ = ["Status", "TaskObject", "WorkflowObject", "TASK_FIELDS", "WORKFLOW_FIELDS"]
 
 
 class Status(StrEnum):
     """Execution status of a task or workflow. A str subclass, so it serializes as its name."""
 
-    SUBMITTED = "SUBMITTED"
-    WAITING = "WAITING"
-    RUNNING = "RUNNING"
-    FINISHED = "FINISHED"
-    ERROR = "ERROR"
-    UNKNOWN = "UNKNOWN"
+    SUBMITTED = constants.SUBMITTED
+    WAITING = constants.WAITING
+    RUNNING = constants.RUNNING
+    FINISHED = constants.FINISHED
+    ERROR = constants.ERROR
+    UNKNOWN = constants.UNKNOWN
 
     def __str__(self) -> str:
         return self.value

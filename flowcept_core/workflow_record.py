@@ -6,6 +6,7 @@ from __future__ import annotations
 from time import time
 
 from flowcept_core.capture.context import error_text
+from flowcept_core.constants import ERROR, FINISHED, RUNNING
 from flowcept_core.logger import get_logger
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
@@ -31,7 +32,7 @@ class WorkflowRecord:
 
         msg: dict[str, Any] = {"type": "workflow", "workflow_id": self.current_workflow_id,
                                "campaign_id": self.campaign_id, "started_at": started_at or time(),
-                               "status": "RUNNING"}
+                               "status": RUNNING}
         for key, value in (("name", self.workflow_name), ("subtype", self.workflow_subtype),
                            ("used", self.workflow_args), ("parent_workflow_id", self.parent_workflow_id),
                            ("agent_id", self.agent_id), ("agent_name", self.agent_name),
@@ -66,7 +67,7 @@ class WorkflowRecord:
         """Mark the retained workflow message finished; return the end message for the MQ."""
         if self._workflow_msg is None:
             return None
-        status = "ERROR" if self._error else "FINISHED"
+        status = ERROR if self._error else FINISHED
         end = {"ended_at": time(), "status": status}
         if self._error:
             end["stderr"] = self._error

@@ -174,3 +174,33 @@ def test_no_core_or_plugin_module_is_over_400_lines():
     long = {str(path.relative_to(ROOT)): n for path in _modules().values()
             if (n := len(path.read_text().splitlines())) > 400}
     assert long == {}
+
+
+_DEFINED_ONCE = {"SUBMITTED", "WAITING", "RUNNING", "FINISHED", "ERROR", "UNKNOWN", "flowcept_control",
+                 "start_of_stream", "end_of_stream"}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def test_status_and_stream_marker_strings_are_written_only_in_constants():
+    """Statuses and stream markers are compared through flowcept_core.constants (or Status), never spelled out.
+    Not checked: the contract suites' sample messages (the wire format as a third party writes it), the plugin
+    template (third-party code) and the report package."""
+    found = []
+    for name, path in _modules().items():
+        if name == "flowcept_core.constants" or name.startswith(
+                ("flowcept_core.report", "flowcept_core.testing", "flowcept_example")):
+            continue
+        tree = ast.parse(path.read_text())
+        skip = _docstrings(tree)
+        found += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in _DEFINED_ONCE and id(node) not in skip]
+    assert found == []

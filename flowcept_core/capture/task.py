@@ -14,6 +14,7 @@ from time import time
 from typing import Any
 
 from flowcept_core.capture.context import PARENT, STATE, current_parent_id, error_text
+from flowcept_core.constants import FINISHED
 from flowcept_core.ids import COUNTER, format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.schema import Status
@@ -23,7 +24,7 @@ __all__ = ["FlowceptTask"]
 
 def _status(value: Any) -> str:
     if value is None:
-        return "FINISHED"
+        return FINISHED
     if isinstance(value, Status):
         return value.value
     if isinstance(value, str) and value in Status.__members__:
@@ -143,7 +144,7 @@ class FlowceptTask:
             return
         msg = self._msg
         msg["ended_at"] = ended_at or time()
-        msg["status"] = "FINISHED" if status is None else _status(status)
+        msg["status"] = FINISHED if status is None else _status(status)
         if stdout is not None:
             msg["stdout"] = stdout
         if stderr is not None:

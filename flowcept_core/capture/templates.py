@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flowcept_core.capture.context import error_text
+from flowcept_core.constants import ERROR, FINISHED
 from flowcept_core.ids import new_id
 from flowcept_core.serialize import (
     all_plain,
@@ -28,7 +29,6 @@ __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_nam
 _INF = float("inf")
 _UNCHECKED = object()
 HANDLED = object()  # marks a record whose used/generated were already built by a custom args_handler
-FINISHED, ERROR = "FINISHED", "ERROR"
 DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", "workflow_id", "campaign_id",
                      "subtype", "activity_id")
 

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from flowcept_core.constants import END_OF_STREAM, FINISHED
 from flowcept_core.consumers.base import BaseConsumer
 from flowcept_core.consumers.streams import StreamTracker
 from flowcept_core.consumers.writer import write_isolating
@@ -115,7 +116,7 @@ class DocumentInserter(BaseConsumer):
                     self._reject(problem, msg)
                     continue
                 if coll is None:
-                    if self.tracker.observe(msg) and msg.get("info") == "end_of_stream":
+                    if self.tracker.observe(msg) and msg.get("info") == END_OF_STREAM:
                         self._flush_now = True  # a producer is done: store its tail now, not at the next timer tick
                         self._report_missing(msg.get("workflow_id"))
                     continue
@@ -178,7 +179,7 @@ class DocumentInserter(BaseConsumer):
         doc = dict(msg) if self._shared_dicts else msg
         if coll == "tasks":
             if "status" not in doc and doc.get("ended_at") is not None:
-                doc["status"] = "FINISHED"
+                doc["status"] = FINISHED
             for flag in ("finished", "error"):  # one status field, no duplicated flags
                 doc.pop(flag, None)
             if self.enrich:

@@ -1,12 +1,14 @@
 """Knowing when the producers of a run are done, from their start/end-of-stream markers (no KV polling).
 
 Each producer (one Flowcept run in one process) opens its stream with
-``{"type": "flowcept_control", "info": "start_of_stream", "producer_id", "workflow_id"}`` and closes it with
-``{"info": "end_of_stream", ..., "message_count": n}``. Brokers keep one producer's messages in order, so when its
-end marker arrives, everything it sent before has arrived too.
+``{"type": CONTROL_TYPE, "info": START_OF_STREAM, "producer_id", "workflow_id"}`` and closes it with
+``{"info": END_OF_STREAM, ..., "message_count": n}`` (flowcept_core.constants). Brokers keep one producer's
+messages in order, so when its end marker arrives, everything it sent before has arrived too.
 """
 
 from __future__ import annotations
+
+from flowcept_core.constants import CONTROL_TYPE, END_OF_STREAM, START_OF_STREAM
 
 __all__ = ["StreamTracker"]
 
@@ -23,18 +25,18 @@ class StreamTracker:
 
     def observe(self, msg: dict) -> bool:
         """Record msg if it is a stream marker; True when it was one."""
-        if msg.get("type") != "flowcept_control":
+        if msg.get("type") != CONTROL_TYPE:
             return False
         info, producer = msg.get("info"), msg.get("producer_id")
         if producer is None:
             return False
-        if info == "start_of_stream":
+        if info == START_OF_STREAM:
             wf = msg.get("workflow_id")
             self.arrived[wf] = self.arrived.get(wf, 0) + 1  # producers count their start marker as published
             if producer not in self.ended:
                 self.open[producer] = msg.get("workflow_id")
             return True
-        if info == "end_of_stream":
+        if info == END_OF_STREAM:
             self.open.pop(producer, None)
             count = msg.get("message_count")
             self.ended[producer] = (msg.get("workflow_id"), count if type(count) is int and count > 0 else 0)

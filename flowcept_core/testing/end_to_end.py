@@ -22,10 +22,13 @@ from typing import Any
 
 import pytest
 
+from flowcept_core.constants import CONTROL_TYPE, END_OF_STREAM, FINISHED, RUNNING
+
 __all__ = ["MQEndToEndSuite"]
 
 _CONSUMER = textwrap.dedent("""
     import json, sys, time
+    from flowcept_core.constants import CONTROL_TYPE, END_OF_STREAM
     from flowcept_core.mq import open_mq
     from flowcept_core.settings import get_settings
 
@@ -39,7 +42,7 @@ _CONSUMER = textwrap.dedent("""
         for m in sub.receive(0.5):
             if m.get("type") == "task":
                 tasks[m["task_id"]] = m.get("workflow_id")
-            elif m.get("type") == "flowcept_control" and m.get("info") == "end_of_stream":
+            elif m.get("type") == CONTROL_TYPE and m.get("info") == END_OF_STREAM:
                 eos.append(m)
                 continue
             others += 1
@@ -67,7 +70,7 @@ _PRODUCER = textwrap.dedent("""
 
 
 def _is_eos(msg: dict) -> bool:
-    return msg.get("type") == "flowcept_control" and msg.get("info") == "end_of_stream"
+    return msg.get("type") == CONTROL_TYPE and msg.get("info") == END_OF_STREAM
 
 
 class MQEndToEndSuite:
@@ -172,7 +175,7 @@ class MQEndToEndSuite:
         assert all(t["generated"] == {"arg_0": t["used"]["x"] ** 2} for t in tasks)
         assert all(t["workflow_id"] == fc.current_workflow_id for t in tasks)
         workflows = [m for m in msgs if m.get("type") == "workflow"]
-        assert [w.get("status") for w in workflows] == ["RUNNING", "FINISHED"]
+        assert [w.get("status") for w in workflows] == [RUNNING, FINISHED]
         assert {w["workflow_id"] for w in workflows} == {fc.current_workflow_id}
         marker = msgs[-1]
         assert _is_eos(marker) and sum(map(_is_eos, msgs)) == 1

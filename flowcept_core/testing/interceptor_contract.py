@@ -24,9 +24,10 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from flowcept_core.constants import STATUSES
+
 __all__ = ["InterceptorContract", "RecordingEmitter"]
 
-_STATUSES = ("SUBMITTED", "WAITING", "RUNNING", "FINISHED", "ERROR", "UNKNOWN")
 
 
 class RecordingEmitter:
@@ -180,7 +181,7 @@ class InterceptorContract:
             assert isinstance(msg.get("task_id"), str) and msg["task_id"], msg
             assert msg.get("workflow_id") == emitter.workflow_id, msg
             assert isinstance(msg.get("activity_id"), str) and msg["activity_id"], msg
-            assert str(msg.get("status")) in _STATUSES, msg
+            assert str(msg.get("status")) in STATUSES, msg
             for key in ("started_at", "ended_at"):
                 assert key not in msg or isinstance(msg[key], int | float), msg
         assert len({m["task_id"] for m in tasks}) == len(tasks), "task ids repeat"
