@@ -203,7 +203,7 @@ class Run(Delivery):
 
         from flowcept_core.gcpause import gc_paused
 
-        local = self.sink is None or getattr(self.sink, "in_process", False)
+        local = self.sink is None or self.sink.in_process
         if not self.host_fields:  # not given by whoever started the run: needed to build messages now
             from flowcept_core.sysinfo import host_fields
 

@@ -34,7 +34,7 @@ class Delivery:
         mq = self.settings.section("mq")
         self.sink = sink
         # networked MQ and nothing to keep here: ship compact records, consumers build the messages
-        self.packed = self.retained is None and not getattr(sink, "in_process", False)
+        self.packed = self.retained is None and not sink.in_process
         if int(mq.get("spill_max_bytes") or 0) > 0:
             from flowcept_core.spill import Spill, default_spill_dir
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-__all__ = ["Subscription", "MQBackend", "Store", "Emitter", "Interceptor"]
+__all__ = ["Subscription", "MQBackend", "InProcessMQBackend", "Store", "Emitter", "Interceptor"]
 
 
 @runtime_checkable
@@ -29,8 +29,12 @@ class Subscription(Protocol):
 class MQBackend(Protocol):
     """Publishes batches of message dicts and hands out subscriptions. Built by MQBackendSpec.factory.
 
+    What the core reads of a backend is what this Protocol declares, nothing else:
+
+    ``name``: the ``mq.type`` it answers to.
     ``in_process``: True only for a backend whose subscribers receive the published dicts themselves (the memory
-    MQ); producers then skip packing. Networked backends leave it False.
+    MQ, an ``InProcessMQBackend``); producers then skip packing and consumers copy before changing a message.
+    Networked backends set it to False. Required: ``open_mq`` refuses a backend without it.
     """
 
     name: str
@@ -61,6 +65,15 @@ class MQBackend(Protocol):
 
     def close(self, timeout: float | None = None) -> int:
         """Deliver what is pending (up to timeout seconds), release resources, return the undelivered count."""
+
+
+class InProcessMQBackend(MQBackend, Protocol):
+    """An MQBackend with ``in_process = True`` (the built-in memory MQ): what the core reads of it besides the
+    MQBackend members."""
+
+    def only_group(self, name: str) -> bool:
+        """True when group name's queue is the only one receiving what is published on this channel (a run may
+        then hand its task records to that group's consumer directly)."""
 
 
 @runtime_checkable

@@ -25,4 +25,13 @@ def open_mq(settings: Any, channel: str | None = None) -> Any:
 
     name = settings.get("mq.type") or "memory"
     spec = get_registry().resolve("mq_backend", name)
-    return spec.factory(settings, channel)
+    backend = spec.factory(settings, channel)
+    if not isinstance(getattr(backend, "in_process", None), bool):  # the one place this is checked
+        from flowcept_core.registry import PluginError
+
+        cls = type(backend)
+        backend.close(0)
+        raise PluginError(f"mq.type={name!r}: {cls.__module__}.{cls.__qualname__} does not declare in_process "
+                          f"(got {getattr(backend, 'in_process', None)!r}); every MQ backend sets in_process: bool "
+                          "(see flowcept_core.plugin.MQBackend)")
+    return backend

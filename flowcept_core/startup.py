@@ -157,7 +157,7 @@ class Startup:
 
 def _write_directly(run: Run, inserter: Any, group: str) -> None:
     """In-process MQ and local stores only: the run writes its task records itself (see flowcept_core.direct)."""
-    if getattr(run.sink, "in_process", False) and hasattr(run.sink, "only_group") and inserter.stores and all(
+    if run.sink.in_process and inserter.stores and all(
             getattr(store, "name", None) == "lmdb" for store in inserter.stores):
         from flowcept_core.direct import DirectStore
 

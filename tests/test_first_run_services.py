@@ -14,6 +14,7 @@ import warnings
 import pytest
 
 from flowcept import BaseConsumer, Flowcept
+from flowcept_core.runtime import RUNTIME
 from flowcept_core.settings import SettingsWarning
 from flowcept_core.stores import NoDatabaseError, close_stores
 from tests._util import use_settings
@@ -42,8 +43,7 @@ def test_offline_queries_say_offline_runs_store_nothing_and_how_to_read_the_buff
 def test_a_default_store_without_its_plugin_is_named_with_the_install_command(tmp_path, monkeypatch):
     pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
     use_settings(tmp_path, monkeypatch, {"plugins": {"disabled": ["lmdb"]}}, base=ONLINE)  # as if not installed
-    monkeypatch.setattr("flowcept_core.stores._warned_missing", set())
-    monkeypatch.setattr("flowcept_core.settings._warned", set())
+    RUNTIME.warned.clear()  # warnings are issued once per process
     with pytest.warns(SettingsWarning, match="databases.lmdb is on by default but its plugin is not installed"):
         with Flowcept():
             pass
@@ -81,7 +81,7 @@ def test_services_alive_logs_which_service_is_down_and_why(tmp_path, monkeypatch
 def test_a_persistence_only_process_on_the_in_process_mq_warns_that_nothing_can_reach_it(tmp_path, monkeypatch):
     use_settings(tmp_path, monkeypatch, {"databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}}},
                  base=ONLINE)
-    monkeypatch.setattr("flowcept_core.settings._warned", set())
+    RUNTIME.warned.clear()
     fc = Flowcept(workflow_name="distributed_process_example", start_persistence=True, check_safe_stops=False)
     with pytest.warns(SettingsWarning, match=r"in-process MQ \(mq.type: memory\).*set mq.type"):
         fc.start()
@@ -95,11 +95,11 @@ class _Printer(BaseConsumer):
 
 def test_a_consumer_alone_on_the_in_process_mq_warns_and_one_beside_a_run_does_not(tmp_path, monkeypatch):
     use_settings(tmp_path, monkeypatch, base=ONLINE)
-    monkeypatch.setattr("flowcept_core.settings._warned", set())
+    RUNTIME.warned.clear()
     with pytest.warns(SettingsWarning, match="consumer _Printer listens on the in-process MQ"):
         consumer = _Printer().start(daemon=True)
     consumer.stop_consumption()
-    monkeypatch.setattr("flowcept_core.settings._warned", set())
+    RUNTIME.warned.clear()
     with Flowcept(), warnings.catch_warnings():
         warnings.simplefilter("error", SettingsWarning)
         consumer = _Printer().start(daemon=True)

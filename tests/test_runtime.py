@@ -1,11 +1,15 @@
 """Process state lives in flowcept_core.runtime.RUNTIME with one reset; a run and its queries can use a Settings object
-given to them instead of the process settings; the current workflow id is the runtime's, read by the query API."""
+given to them instead of the process settings; the current workflow id is the runtime's, read by the query API; an MQ
+backend declares what the core reads of it."""
 
 from __future__ import annotations
 
 import pytest
 
 from flowcept import Flowcept, flowcept_task
+from flowcept_core.builtins.memory_mq import MemoryMQ
+from flowcept_core.mq import open_mq
+from flowcept_core.plugin import MQBackendSpec, PluginError, hookimpl
 from flowcept_core.query import DBAPI
 from flowcept_core.registry import get_registry
 from flowcept_core.runtime import RUNTIME, reset_runtime
@@ -96,3 +100,24 @@ def test_started_flowcepts_and_their_interceptors_are_listed_while_running(tmp_p
         assert [type(i).__name__ for i in RUNTIME.interceptors] == [type(i).__name__ for i in fc._interceptors]
         assert RUNTIME.interceptors  # the built-in instrumentation interceptor at least
     assert fc not in RUNTIME.started and RUNTIME.interceptors == []
+
+
+class _UndeclaredMQ(MemoryMQ):
+    """A backend that does not say whether it is in process (MemoryMQ otherwise)."""
+
+    in_process = None
+
+
+class _UndeclaredPlugin:
+    @hookimpl
+    def flowcept_mq_backends(self):
+        yield MQBackendSpec("undeclared", _UndeclaredMQ, summary="a backend without in_process")
+
+
+def test_open_mq_refuses_a_backend_that_does_not_declare_in_process(tmp_path):
+    reset_settings(load_settings(overrides={"mq.type": "undeclared"}))
+    get_registry().register(_UndeclaredPlugin(), name="undeclared-plugin", dist="undeclared-dist")
+    with pytest.raises(PluginError, match=r"mq.type='undeclared'.*_UndeclaredMQ does not declare in_process"):
+        open_mq(get_settings())
+    reset_settings(load_settings(overrides={"mq.type": "memory"}))
+    assert open_mq(get_settings()).in_process is True

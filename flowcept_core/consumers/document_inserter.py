@@ -87,7 +87,7 @@ class DocumentInserter(BaseConsumer):
             from flowcept_core.mq import open_mq
 
             self._mq = open_mq(self._settings)
-        self._shared_dicts = bool(getattr(self._mq, "in_process", False))
+        self._shared_dicts = self._mq.in_process
         self._mq.ensure_group(self.group)
         self._subscription = self._subscribe()
 

@@ -56,6 +56,9 @@ class MQBackendContract:
     def test_name_is_a_nonempty_string(self, backend: Any) -> None:
         assert isinstance(backend.name, str) and backend.name
 
+    def test_in_process_is_declared_as_a_bool(self, backend: Any) -> None:
+        assert isinstance(backend.in_process, bool)
+
     def test_liveness_test_answers_true_for_a_running_broker(self, backend: Any) -> None:
         assert backend.liveness_test() is True
 

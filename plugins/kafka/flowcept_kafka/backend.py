@@ -38,6 +38,7 @@ class KafkaMQ:
     """
 
     name = "kafka"
+    in_process = False  # subscribers receive decoded copies (flowcept_core.plugin.MQBackend)
 
     def __init__(self, settings: Any = None, channel: str | None = None):
         self.config = KafkaConfig.from_settings(settings, channel)

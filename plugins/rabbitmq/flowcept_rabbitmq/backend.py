@@ -48,6 +48,7 @@ class RabbitMQBackend:
     """
 
     name = "rabbitmq"
+    in_process = False  # subscribers receive decoded copies (flowcept_core.plugin.MQBackend)
 
     def __init__(self, settings: Any = None, channel: str | None = None):
         """Connect, declare the channel's exchange and enable publisher confirms.

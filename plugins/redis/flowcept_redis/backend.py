@@ -48,6 +48,7 @@ class RedisMQ:
     """
 
     name = "redis"
+    in_process = False  # subscribers receive decoded copies (flowcept_core.plugin.MQBackend)
 
     def __init__(self, settings: Any = None, channel: str | None = None):
         get = settings.get if settings is not None else (lambda key, default=None: default)
