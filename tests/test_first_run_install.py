@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,45 @@ def _check_default_works(python: Path, cwd: Path) -> None:
     assert "lmdb" in rows and "flowcept-lmdb" in rows["lmdb"], plugins.stdout + plugins.stderr
 
 
+def _fresh_copy(dest: Path) -> Path:
+    """The checkout's source files: in a git checkout the files git does not ignore (tracked or new), else the tree
+    without what builds, runs and tests leave behind."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True
+    )
+    if files.returncode == 0 and files.stdout:
+        dest.mkdir()
+        tar = subprocess.run(
+            ["tar", "-C", str(REPO), "--ignore-failed-read", "--null", "-T", "-", "-cf", "-"],
+            input=files.stdout,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-C", str(dest), "-xf", "-"], input=tar, check=True)
+    else:
+        shutil.copytree(
+            REPO,
+            dest,
+            ignore=shutil.ignore_patterns(
+                ".git",
+                ".venv",
+                "build",
+                "dist",
+                "*.egg-info",
+                "__pycache__",
+                ".*_cache",
+                "flowcept_lmdb",
+                "flowcept_buffer*.jsonl",
+            ),
+        )
+        shutil.copytree(
+            REPO / "plugins" / "lmdb" / "flowcept_lmdb",
+            dest / "plugins" / "lmdb" / "flowcept_lmdb",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    return dest
+
+
 def first_readme_command() -> str:
     """The first ```bash block of README.md."""
     match = re.search(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S)
@@ -69,13 +109,7 @@ def first_readme_command() -> str:
 def test_the_first_readme_command_installs_and_runs_the_default_from_a_source_checkout(tmp_path):
     command = first_readme_command()
     assert "pip install" in command and "examples/quickstart.py" in command, command
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    tar = subprocess.run(
-        ["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"], input=files, capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-C", str(checkout), "-xf", "-"], input=tar, check=True)
+    checkout = _fresh_copy(tmp_path / "checkout")
     done = _run(["bash", "-euo", "pipefail", "-c", command], checkout)
     _skip_if_unfetchable(done, "the README's first command")
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
