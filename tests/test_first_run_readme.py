@@ -30,6 +30,7 @@ DOCS = (
     "docs/guarantees.md",
     "docs/architecture.md",
     "docs/benchmarks.md",
+    "docs/behaviour.md",
     "plugins/README.md",
 )
 
