@@ -6,6 +6,8 @@ Prints, for each probe, the median wall time of ``--runs`` fresh interpreter run
 ``python -c pass`` measured alternately with it, and the modules it imports beyond the bare interpreter.
 Targets: ``from flowcept import Flowcept, flowcept_task`` <= 20 ms; ``flowcept plugins`` <= 150 ms.
 Bytecode is written and read as a user's install does (PYTHONDONTWRITEBYTECODE is removed from the environment).
+The probes run in an empty directory; to measure a source checkout without installing it, give a plain venv's
+interpreter and PYTHONPATH=<checkout> (an editable install's import hook adds its own imports to the bare interpreter).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,16 +36,19 @@ def _env() -> dict[str, str]:
     return env
 
 
+_CWD = tempfile.mkdtemp(prefix="bench-import-")  # not the checkout: `python -c` would import the package there
+
+
 def _wall(python: str, code: str, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([python, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([python, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL, cwd=_CWD)
     return time.perf_counter() - start
 
 
 def _modules(python: str, code: str, env: dict[str, str]) -> list[str]:
     report = "sys.stderr.write('\\n'.join(sorted(set(sys.modules) - _before)))"  # stdout is the probe's own
     probe = f"import sys\n_before = set(sys.modules)\n{code}\n{report}"
-    out = subprocess.run([python, "-c", probe], env=env, check=True, capture_output=True, text=True).stderr
+    out = subprocess.run([python, "-c", probe], env=env, check=True, capture_output=True, text=True, cwd=_CWD).stderr
     return [line for line in out.splitlines() if line and not line.startswith(("flowcept", "Flowcept"))]
 
 
