@@ -4,8 +4,8 @@ What it offers, by use:
 
 - hooks and specs: ``hookimpl``, ``MQBackendSpec``, ``StoreSpec``, ``InterceptorSpec``, ``ConsumerSpec``,
   ``SettingsSection``, ``Key``
-- what each kind must be: ``MQBackend``, ``Subscription``, ``Store`` (Protocols), ``Interceptor`` (base class),
-  ``Emitter`` (what a started interceptor gets), ``BaseConsumer``
+- what each kind must be: ``MQBackend`` (``InProcessMQBackend``), ``Subscription``, ``Store`` (Protocols),
+  ``Interceptor`` (base class), ``Emitter`` (what a started interceptor gets), ``BaseConsumer``
 - messages: ``task_message``, ``workflow_message``, ``Status``, ``encode_batch``/``decode_batch`` (the wire format of
   networked MQs; ``wire_codec(settings)`` gives the codec that signs and formats them), ``MalformedMessageError``
 - documents and queries (stores): ``COLLECTIONS``, ``ID_FIELDS``, ``merge_documents``, ``compile_filter``,
@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "make_private": "flowcept_core.private_files", "make_private_dirs": "flowcept_core.private_files",
     "open_private": "flowcept_core.private_files",
     "Emitter": "flowcept_core.interfaces", "Interceptor": "flowcept_core.interfaces",
+    "InProcessMQBackend": "flowcept_core.interfaces",
     "MQBackend": "flowcept_core.interfaces", "Store": "flowcept_core.interfaces",
     "Subscription": "flowcept_core.interfaces",
     "get_logger": "flowcept_core.logger",
