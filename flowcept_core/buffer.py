@@ -224,6 +224,8 @@ class Run(Delivery):
                     items[start:pos] = [None] * (pos - start)  # the records die with raw, not at the next drop
                     start = pos
                     count += self._drain_window(raw)
+                    if len(items) - start > self.max_entries and self.extend == items.extend:  # no poll meanwhile
+                        self.append, self.extend = self._append_helping, self._extend_helping
                     if start * 4 >= end:  # drop the done prefix: each drop moves at most 3x what it frees
                         del items[:start]
                         end -= start

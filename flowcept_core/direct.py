@@ -2,9 +2,14 @@
 
 With the in-process MQ and a local store (LMDB) in one process, publishing a task message only hands it to this
 process's DocumentInserter thread, which checks it, copies it, merges it by id and writes it. A message built from a
-capture record is valid and has a fresh id by construction, so the drain writes such messages itself, a window of
-records (up to 16,384) per write transaction, and publishes only the rest (the workflow message, FlowceptTask and
-adapter messages, stream markers) as before.
+capture record is valid and has a fresh id by construction, so the drain writes such messages itself, what one drain
+took (up to 16,384 messages) per write transaction, and publishes only the rest (the workflow message, FlowceptTask
+and adapter messages, stream markers) as before.
+
+Each such message is JSON-encoded once (orjson): the encoding without its telemetry snapshots is the start of both its
+buffer-file line (the snapshots' JSON, encoded once per snapshot, appended) and the value the store keeps (references
+to the snapshots, stored once, appended by the store: ``upsert_json``). A message orjson refuses as it is (a bytes
+value) is kept and stored the general way.
 
 The short cut is taken drain by drain, only while nothing but the persistence group reads the in-process MQ and the
 inserter runs: a consumer subscribing mid-run sees every message from its next drain on, as it would on the MQ. A
@@ -22,7 +27,6 @@ from flowcept_core.logger import get_logger
 
 __all__ = ["DirectStore", "drain_direct"]
 
-_CHUNK = 256  # messages per retained chunk (as in the MQ path)
 _BATCH = 16_384  # documents per write transaction at most: each commit is an fsync
 
 
@@ -33,36 +37,38 @@ class DirectStore:
         self.inserter = inserter
         self.mq = mq
         self.group = group
-        self.pending: list[dict] = []  # task messages built, not written yet
+        self.encoder = _Encoder()
+        self.pending: list[dict] = []  # task messages built and encoded, not written yet
+        self.bodies: list[bytes] = []  # their JSON without telemetry snapshots (see _Encoder)
+        self.plain: list[dict] = []  # task messages orjson does not encode as they are
 
     def active(self) -> bool:
         """True when the drain may write itself: the inserter runs and no other consumer reads the MQ."""
         return self.inserter.is_running and self.mq.only_group(self.group)
 
-    def add(self, run: Any, docs: list[dict]) -> None:
-        """Queue docs (task messages of one window) for the next write; written at once past _BATCH."""
-        self.pending.extend(docs)
-        if len(self.pending) >= _BATCH:
-            self.flush(run)
-
     def flush(self, run: Any) -> None:
-        """Write the queued documents (called at the end of each drain, under the run's drain lock); what the store
-        does not take is published instead."""
-        docs, self.pending = self.pending, []
-        if docs:
-            left = self.inserter.store_now(docs)
-            if left:
-                run._publish(left)
+        """Write the queued documents (called at the end of each drain, under the run's drain lock, and past
+        _BATCH); what the store does not take is published instead."""
+        docs, bodies, plain = self.pending, self.bodies, self.plain
+        if not docs and not plain:
+            return
+        self.pending, self.bodies, self.plain = [], [], []
+        left = self.inserter.store_now(docs, bodies) if docs else []
+        if plain:
+            left += self.inserter.store_now(plain)
+        if left:
+            run._publish(left)
 
 
 def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
-    """Build the messages of a window of the flat buffer; keep them (retained), write those built from records to
-    the store and publish the others. Returns the number of messages."""
+    """Build the messages of a window of the flat buffer and keep them (retained); those built from records are
+    JSON-encoded once, for the buffer file and the store alike, and queued for the store; the others are
+    published. Returns the number of messages."""
     retained = run.retained
-    docs: list[dict] = []
-    msgs: list[dict] = []
-    out: list[dict] = []
-    count = 0
+    encode = direct.encoder.encode
+    docs, bodies, plain, msgs = direct.pending, direct.bodies, direct.plain, []
+    lines = bytearray()  # buffer-file lines of encoded messages, not handed to retained yet
+    n_lines = count = 0
     i, n = 0, len(raw)
     while i < n:
         item = raw[i]
@@ -75,25 +81,84 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
                 width = item.width
                 msg = item.materialize(raw[i : i + width], run)
                 i += width
-                docs.append(msg)
         except Exception as e:  # a capture bug must not lose the rest of the window
             if type(item) is not dict:
                 i += item.width
             run.errors += 1
             get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
             continue
-        out.append(msg)
-        if len(out) >= _CHUNK:
-            if retained is not None:
-                retained.add(out)  # encoded before the store adds registered_at
-            count += len(out)
-            out = []
-    if out:
+        count += 1
+        if type(item) is not dict:
+            body = encode(msg, lines if retained is not None else None)
+            if body is not None:
+                docs.append(msg)
+                bodies.append(body)
+                n_lines += 1
+                continue
+            plain.append(msg)  # not JSON as it is: kept and stored the general way
         if retained is not None:
-            retained.add(out)
-        count += len(out)
+            if n_lines:
+                retained.add_lines(lines, n_lines)
+                lines, n_lines = bytearray(), 0
+            retained.add([msg])
+    if n_lines and retained is not None:
+        retained.add_lines(lines, n_lines)
     if msgs:
         run._publish(msgs)
-    if docs:
-        direct.add(run, docs)
+    if len(docs) + len(plain) >= _BATCH:
+        direct.flush(run)
     return count
+
+
+class _Encoder:
+    """One JSON encoding of a task message for both the buffer file and the store: the message without its
+    telemetry snapshots (``body``), to which the buffer-file line appends each snapshot's JSON (encoded once per
+    snapshot) and the store its own references (see the lmdb store's upsert_json)."""
+
+    def __init__(self) -> None:
+        import orjson
+
+        self._dumps = orjson.dumps
+        self._errors = (TypeError, orjson.JSONEncodeError)
+        self._snapshots: dict[int, tuple[dict, bytes]] = {}  # id(snapshot) -> (it, its JSON)
+
+    def encode(self, msg: dict, lines: bytearray | None) -> bytes | None:
+        """msg's body (None when orjson refuses a value as it is); its buffer-file line is appended to lines."""
+        tel0 = msg.get("telemetry_at_start")
+        tel1 = msg.get("telemetry_at_end")
+        if type(tel0) is not dict or type(tel1) is not dict:  # no telemetry (or not a snapshot): one dumps
+            if tel0 is not None or tel1 is not None:
+                return None
+            try:
+                body = self._dumps(msg)
+            except self._errors:
+                return None
+            if lines is not None:
+                lines += body
+                lines += b"\n"
+            return body
+        del msg["telemetry_at_start"], msg["telemetry_at_end"]  # the last two fields: re-added below, still last
+        try:
+            start = self._snapshot(tel0)
+            end = start if tel1 is tel0 else self._snapshot(tel1)
+            body = self._dumps(msg)
+        except self._errors:
+            body = None
+        if body is not None and lines is not None:
+            lines += body[:-1]
+            lines += b',"telemetry_at_start":'
+            lines += start
+            lines += b',"telemetry_at_end":'
+            lines += end
+            lines += b"}\n"
+        msg["telemetry_at_start"] = tel0
+        msg["telemetry_at_end"] = tel1
+        return body
+
+    def _snapshot(self, snap: dict) -> bytes:
+        entry = self._snapshots.get(id(snap))
+        if entry is None or entry[0] is not snap:
+            if len(self._snapshots) >= 256:
+                self._snapshots.clear()
+            entry = self._snapshots[id(snap)] = (snap, self._dumps(snap))
+        return entry[1]

@@ -95,6 +95,14 @@ class Retained:
             if len(self._buf) >= _MEMORY_BYTES:
                 self._flush()
 
+    def add_lines(self, lines: bytearray, count: int) -> None:
+        """Keep count messages given as their JSONL lines (encoded by the drain; none of them pinned)."""
+        with self._lock:
+            self.count += count
+            self._buf += lines
+            if len(self._buf) >= _MEMORY_BYTES:
+                self._flush()
+
     def pin(self, msg: dict) -> None:
         """msg changes later (replace()): it is written with room to be overwritten in place."""
         with self._lock:

@@ -55,6 +55,11 @@ def test_task_records_skip_the_in_process_mq_and_are_all_stored(defaults):
     assert all("registered_at" in t and t["telemetry_at_end"]["cpu"] for t in stored)
     buffered = tasks(Flowcept.read_buffer_file())
     assert len(buffered) == 3000 and not any("registered_at" in t for t in buffered)  # as the MQ path writes it
+    by_id = {t["task_id"]: t for t in stored}
+    for t in buffered:  # one encoding, two copies: the same task in the buffer file and in the store
+        doc = dict(by_id[t["task_id"]])
+        del doc["registered_at"]
+        assert doc == t
     assert (
         Flowcept.db.query(collection="workflows", filter={"workflow_id": fc.current_workflow_id})[0]["status"]
         == "FINISHED"

@@ -23,7 +23,7 @@ from typing import Any
 from flowcept_core.constants import END_OF_STREAM, FINISHED
 from flowcept_core.consumers.base import BaseConsumer
 from flowcept_core.consumers.streams import StreamTracker
-from flowcept_core.consumers.writer import write_isolating
+from flowcept_core.consumers.writer import write_encoded, write_isolating
 from flowcept_core.deadletter import DEAD_LETTER_ID, DEAD_LETTERS, dead_letter, message_problem
 from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
 from flowcept_core.gcpause import gc_paused
@@ -249,24 +249,27 @@ class DocumentInserter(BaseConsumer):
             sub.ack()
 
     # writing ---------------------------------------------------------------------------------------
-    def store_now(self, docs: list[dict]) -> list[dict]:
+    def store_now(self, docs: list[dict], bodies: list[bytes] | None = None) -> list[dict]:
         """Called by a run's drain in this process (see flowcept_core.direct) with task messages built from capture
         records (valid, fresh ids): prepare them in place and write them to every store at once, in the caller's
-        thread. Returns the documents not stored (refused, or all of them when a store failed), for the caller to
-        publish: then this inserter retries them from the MQ and dead-letters what the stores refuse."""
+        thread. bodies: their JSON without telemetry snapshots, for stores that take it (upsert_json). Returns the
+        documents not stored (refused, or all of them when a store failed), for the caller to publish: then this
+        inserter retries them from the MQ and dead-letters what the stores refuse."""
         registered = time.time() if self.enrich else None
-        remove_empty = self.remove_empty
-        for i, doc in enumerate(docs):
-            if registered is not None and "registered_at" not in doc:
-                doc["registered_at"] = registered
-            if remove_empty:
-                docs[i] = {k: v for k, v in doc.items() if v not in (None, "", {}, [])}
+        if registered is not None:
+            for doc in docs:
+                if "registered_at" not in doc:
+                    doc["registered_at"] = registered
+        if self.remove_empty:
+            docs = [{k: v for k, v in doc.items() if v not in (None, "", {}, [])} for doc in docs]
+            bodies = None
         try:
             with gc_paused():
-                refused = write_isolating(self.stores, "tasks", docs)
+                refused = write_encoded(self.stores, "tasks", docs, bodies)
         except Exception as e:
-            self.logger.error(f"storing {len(docs)} tasks directly failed ({type(e).__name__}: {e}); "
-                              "they go through the MQ")
+            self.logger.error(
+                f"storing {len(docs)} tasks directly failed ({type(e).__name__}: {e}); they go through the MQ"
+            )
             return docs
         with self._count_lock:
             self.stored += len(docs) - len(refused)

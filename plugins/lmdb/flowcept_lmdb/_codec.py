@@ -13,9 +13,10 @@ import threading
 from typing import Any
 
 import msgpack
+import orjson
 
 from flowcept_core.plugin import StoreError
-from flowcept_lmdb._snapshots import ext_hook
+from flowcept_lmdb._snapshots import ext_hook, resolve_json_refs
 
 __all__ = ["doc_key", "index_keys", "lookup_key", "is_exact", "pack", "unpack", "unpack_all", "MAX_KEY"]
 
@@ -96,19 +97,29 @@ def pack(doc: dict, collection: str, id_field: str) -> bytes:
         ) from None
 
 
-# unpack(raw) -> the document: bound once, called for every document read (also through map() in a C loop).
+# A msgpack document value: bound once, called for every document read (also through map() in a C loop).
 # ext_hook puts back the telemetry snapshots documents refer to (see _snapshots).
-unpack = functools.partial(msgpack.unpackb, raw=False, strict_map_key=False, ext_hook=ext_hook)
+_unpack_msgpack = functools.partial(msgpack.unpackb, raw=False, strict_map_key=False, ext_hook=ext_hook)
 _unpack_str_keys = functools.partial(msgpack.unpackb, ext_hook=ext_hook)
+_JSON = 0x7B  # "{": the first byte of a JSON document (see _encoded); a msgpack map never starts with it
+
+
+def unpack(raw: bytes) -> dict:
+    """The document stored as raw (msgpack, or JSON written by upsert_json)."""
+    if raw[0] == _JSON:
+        return resolve_json_refs(orjson.loads(raw))
+    return _unpack_msgpack(raw)
 
 
 def unpack_all(raws: list[bytes]) -> list[dict]:
-    """[unpack(raw) for raw in raws], in a C loop.
+    """[unpack(raw) for raw in raws], in a C loop when they are all msgpack.
 
     msgpack.unpackb's defaults are unpack's settings but strict_map_key, which is about 6% faster. A document with
-    a map key other than str/bytes fails that way (ValueError): then all are decoded again with unpack, which also
-    raises for data that is really damaged.
+    a map key other than str/bytes, or a JSON document, fails that way (ValueError): then all are decoded again with
+    unpack, which also raises for data that is really damaged.
     """
+    if raws and raws[0][0] == _JSON:
+        return list(map(unpack, raws))
     try:
         return list(map(_unpack_str_keys, raws))
     except ValueError:

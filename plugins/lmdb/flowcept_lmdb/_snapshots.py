@@ -21,9 +21,18 @@ import msgpack
 
 from flowcept_core.plugin import StoreError
 
-__all__ = ["SNAPSHOT_EXT", "SNAPSHOT_FIELDS", "SnapshotRefs", "ext_hook", "reading"]
+__all__ = [
+    "SNAPSHOT_EXT",
+    "SNAPSHOT_FIELDS",
+    "JSON_REF_KEY",
+    "SnapshotRefs",
+    "ext_hook",
+    "reading",
+    "resolve_json_refs",
+]
 
 SNAPSHOT_EXT = 0x46
+JSON_REF_KEY = "\x00snapshot"  # a snapshot reference in a JSON document (see _encoded)
 SNAPSHOT_FIELDS = ("telemetry_at_start", "telemetry_at_end")
 _CACHE_MAX = 4096  # packed snapshots kept per environment (each ~0.5 KB)
 _ctx = threading.local()
@@ -37,6 +46,7 @@ class SnapshotRefs:
         self._pack = pack
         self._collection, self._id_field = collection, id_field
         self._seen: dict[int, tuple[dict, msgpack.ExtType]] = {}  # id(snapshot) -> (it, its reference)
+        self._json: dict[int, tuple[dict, bytes]] = {}  # id(snapshot) -> (it, its reference as JSON)
         self.new: dict[bytes, bytes] = {}  # digest -> packed snapshot, to store
 
     def swap(self, doc: dict) -> dict:
@@ -68,6 +78,14 @@ class SnapshotRefs:
         self._seen[id(snap)] = (snap, ref)
         return ref
 
+    def json_ref(self, snap: dict, doc: dict) -> bytes:
+        """The JSON reference to snap for a JSON-encoded document (see _encoded)."""
+        entry = self._json.get(id(snap))
+        if entry is None or entry[0] is not snap:
+            digest = self._ref(snap, doc).data
+            entry = self._json[id(snap)] = (snap, b'{"\\u0000snapshot":"' + digest.hex().encode() + b'"}')
+        return entry[1]
+
     def store(self, txn: Any, db: Any) -> None:
         """Put the batch's snapshots inside its write transaction (one already stored is left as it is)."""
         for digest, packed in self.new.items():
@@ -82,6 +100,20 @@ def ext_hook(code: int, data: bytes) -> Any:
         if reader is not None:
             return reader(data)
     return msgpack.ExtType(code, data)
+
+
+def resolve_json_refs(doc: dict) -> dict:
+    """A JSON-decoded document with its snapshot references replaced by the snapshots (inside reading(); outside
+    one they stay references)."""
+    reader = getattr(_ctx, "reader", None)
+    if reader is not None:
+        for field in SNAPSHOT_FIELDS:
+            ref = doc.get(field)
+            if type(ref) is dict and len(ref) == 1:
+                digest = ref.get(JSON_REF_KEY)
+                if type(digest) is str:
+                    doc[field] = reader(bytes.fromhex(digest))
+    return doc
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import write_batch
 from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_key, pack, unpack, unpack_all
 from flowcept_lmdb._config import prepare_directory, read_config
+from flowcept_lmdb._encoded import write_json_batch
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
 from flowcept_lmdb._query import fast_predicate, sort_and_limit
 from flowcept_lmdb._snapshots import reading
@@ -100,6 +101,30 @@ class LMDBStore:
             more = {key: ds for key, ds in more.items() if len(ds) > 1}
         if batch:
             self._write(lambda txn: self._upsert_in(txn, collection, batch, more))
+
+    def upsert_json(self, collection: str, docs: list[dict], bodies: list[bytes]) -> None:
+        """upsert(collection, docs), given each document's JSON (orjson) without its telemetry snapshots and
+        registered_at (the default pipeline encodes a task once for the buffer file and the store): a document
+        whose id is not stored yet is kept as that JSON with those fields appended (see _encoded)."""
+        self._check(collection)
+        id_field = ID_FIELDS[collection]
+        keys = []
+        for d in docs:
+            v = d.get(id_field)
+            if not (type(v) is str and 0 < len(key := v.encode("utf-8", "surrogatepass")) <= MAX_KEY):
+                key = doc_key(collection, id_field, v)
+            keys.append(key)
+        if keys:
+            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, bodies))
+
+    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list[dict], bodies: list[bytes]) -> None:
+        shared = self._env()
+        db, indexes = shared.docs[collection], shared.indexes[collection]
+        with gc_paused():
+            again = write_json_batch(txn, db, indexes, keys, docs, bodies, pack, collection, shared.snapshots)
+        if again:  # stored before, or an id given twice: merged in order onto what is stored
+            for i in again:
+                self._upsert_in(txn, collection, {keys[i]: docs[i]}, {})
 
     def find(
         self, collection: str, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None
