@@ -22,6 +22,7 @@ _VERSION = 1
 # Positions of user values inside each record kind: a record whose values are not plain is built here instead.
 # The error text is checked too: a URL in it may carry a password, masked on this side.
 _VALUE_SLOTS = {"task": (5, 6, 7, 8), "light": (3, 4, 5, 6), "iteration": (2, 5)}
+_TASK_SLOTS = _VALUE_SLOTS["task"]  # (args, kwargs, result, error) of a decorated call's record
 
 
 def _kind(tmpl: Any) -> str | None:
@@ -60,6 +61,19 @@ def pack(run: Any, raw: list) -> dict:
             records.append(item.materialize(raw[i:i + width], run))
             i += width
             continue
+        if slots is _TASK_SLOTS and raw[i + 6] is None and raw[i + 8] is None:
+            # the most common record without the loop below: one positional number in, a number or None out
+            args, result = raw[i + 5], raw[i + 7]
+            a = args[0] if args.__class__ is tuple and len(args) == 1 else None
+            ca, cr = a.__class__, result.__class__
+            if ((ca is int and -9223372036854775808 <= a <= 9223372036854775807) or (ca is float and -_INF < a < _INF)
+                    ) and (result is None or (cr is int and -9223372036854775808 <= result <= 9223372036854775807)
+                           or (cr is float and -_INF < result < _INF)):
+                start = len(records)
+                extend(raw[i:i + width])
+                records[start] = tid
+                i += width
+                continue
         # the common case inline (a function call per value would cost more than the rest of the record)
         # ints within signed 64 bits, finite floats, short ASCII text without a URL travel as they are
         ok = True
