@@ -28,11 +28,8 @@ _TASK_SLOTS = _VALUE_SLOTS["task"]  # (args, kwargs, result, error) of a decorat
 def _kind(tmpl: Any) -> str | None:
     if getattr(tmpl, "args_handler", None) is not None:
         return None  # a custom handler's output was built at call time: materialize on this side
-    if hasattr(tmpl, "lightweight"):
-        return "light" if tmpl.lightweight else "task"
-    if tmpl.__class__.__name__ == "_IterationTemplate":
-        return "iteration"
-    return None
+    kind = getattr(tmpl, "record_kind", None)
+    return kind if kind in _VALUE_SLOTS else None
 
 
 def pack(run: Any, raw: list) -> dict:

@@ -32,6 +32,7 @@ class _IterationTemplate:
 
     __slots__ = ("loop",)
     width = 7
+    record_kind = "iteration"  # the record kind packed batches name (flowcept_core.packed)
 
     def __init__(self, loop: Any):
         self.loop = loop

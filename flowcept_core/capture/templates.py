@@ -66,6 +66,11 @@ class TaskTemplate:
         self.workflow_id = workflow_id
         self.campaign_id = campaign_id
 
+    @property
+    def record_kind(self) -> str:
+        """The record kind packed batches name (flowcept_core.packed): "light" or "task"."""
+        return "light" if self.lightweight else "task"
+
     _STATE = ("activity_id", "names", "defaults", "skip", "output_names", "tags", "custom_metadata", "subtype",
               "workflow_id", "campaign_id", "lightweight", "width")
 
