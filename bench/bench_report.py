@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Report generation: Markdown card and PDF report of an N-task buffer file, ours and (optionally) upstream's.
 
-    .venv/bin/python bench/bench_report.py [--n 100000] [--reps 3] [--upstream PY] [--stream-n 1000000]
+    .venv/bin/python bench/bench_report.py [--n 100000] [--reps 3] [--upstream PY] [--upstream-reps 1]
+                                           [--stream-n 1000000]
 
 Writes one synthetic buffer file (a workflow message, then N tasks of 4 activities with used/generated values,
 nested parents, 1% errors and sampled telemetry snapshots), then times, each in a fresh process (median of --reps):
 ``Flowcept.generate_report`` markdown and pdf, for this project and, with --upstream, for upstream's interpreter
-on the same file. --stream-n also reports peak RSS of a markdown card over a file that large.
+on the same file (--upstream-reps runs of it: upstream's PDF takes minutes). Runs of the two sides alternate, and the
+load average is printed with each figure. --stream-n also reports peak RSS of a markdown card over a file that large.
 """
 
 from __future__ import annotations
@@ -77,23 +79,38 @@ def write_buffer(path: str, n: int) -> None:
 
 def run(python: str, path: str, fmt: str, out: str) -> dict:
     # cwd: the output's directory, never the repository (python -c puts the cwd first on sys.path)
+    # and an empty HOME without FLOWCEPT_SETTINGS_PATH: a settings file of the user's must not change what runs
+    env = {k: v for k, v in os.environ.items() if k != "FLOWCEPT_SETTINGS_PATH"}
+    env["HOME"] = os.path.dirname(out)
     proc = subprocess.run([python, "-c", _CHILD, path, fmt, out], capture_output=True, text=True, timeout=1800,
-                          cwd=os.path.dirname(out))
+                          cwd=os.path.dirname(out), env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         return {"s": float("nan"), "ok": (proc.stderr or proc.stdout)[-300:], "rss_mb": float("nan")}
     return json.loads(lines[-1])
 
 
-def measure(label: str, python: str, path: str, fmt: str, reps: int, tmp: str) -> None:
-    runs = [run(python, path, fmt, os.path.join(tmp, f"{label}.{fmt}")) for _ in range(reps)]
+def report(label: str, fmt: str, runs: list[dict]) -> None:
     ok = [r for r in runs if r["ok"] is True]
     if not ok:
-        print(f"{label:9s} {fmt:8s} failed: {runs[0]['ok']}")
+        print(f"{label:9s} {fmt:8s} failed: {runs[0]['ok'] if runs else 'not run'}")
         return
-    print(f"{label:9s} {fmt:8s} {statistics.median(r['s'] for r in ok):8.2f} s   "
-          f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{reps} runs, flowcept "
-          f"{ok[0].get('version')})")
+    times = sorted(r["s"] for r in ok)
+    print(f"{label:9s} {fmt:8s} {statistics.median(times):8.2f} s  (min {times[0]:.2f}, max {times[-1]:.2f})   "
+          f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{len(runs)} runs, flowcept "
+          f"{ok[0].get('version')}, load {statistics.median(r['load'] for r in ok):.1f})")
+
+
+def measure(sides: list[tuple[str, str, int]], path: str, fmt: str, tmp: str) -> None:
+    """Runs each side (label, python, reps) alternately, one run at a time, and prints each side's figures."""
+    runs: dict[str, list[dict]] = {label: [] for label, _, _ in sides}
+    for i in range(max(reps for _, _, reps in sides)):
+        for label, python, reps in sides:
+            if i < reps:
+                load = os.getloadavg()[0]
+                runs[label].append({**run(python, path, fmt, os.path.join(tmp, f"{label}.{fmt}")), "load": load})
+    for label, _, _ in sides:
+        report(label, fmt, runs[label])
 
 
 def main() -> int:
@@ -101,6 +118,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--upstream", help="python of a venv with flowcept==1.0.3 (its report extras installed)")
+    ap.add_argument("--upstream-reps", type=int, default=0, help="runs of upstream's (default: --reps)")
     ap.add_argument("--stream-n", type=int, default=0, help="also report a card of a file of this many tasks")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,14 +128,15 @@ def main() -> int:
         print(f"buffer file: {args.n} tasks, {os.path.getsize(path) / 1e6:.0f} MB (written in "
               f"{time.perf_counter() - t0:.1f} s)")
         for fmt in ("markdown", "pdf"):
+            sides = [("ours", OURS, args.reps)]
             if args.upstream:
-                measure("upstream", args.upstream, path, fmt, args.reps, tmp)
-            measure("ours", OURS, path, fmt, args.reps, tmp)
+                sides.insert(0, ("upstream", args.upstream, args.upstream_reps or args.reps))
+            measure(sides, path, fmt, tmp)
         if args.stream_n:
             big = os.path.join(tmp, "big.jsonl")
             write_buffer(big, args.stream_n)
             print(f"buffer file: {args.stream_n} tasks, {os.path.getsize(big) / 1e6:.0f} MB")
-            measure("ours", OURS, big, "markdown", 1, tmp)
+            measure([("ours", OURS, 1)], big, "markdown", tmp)
     return 0
 
 
