@@ -25,7 +25,7 @@ PROBES = {
     "from flowcept import Flowcept, flowcept_task": "from flowcept import Flowcept, flowcept_task",
     "import flowcept": "import flowcept",
     "flowcept plugins": "import sys; sys.argv = ['flowcept', 'plugins']\nfrom flowcept_core.cli import main\n"
-                        "try:\n    main()\nexcept SystemExit:\n    pass",
+    "try:\n    main()\nexcept SystemExit:\n    pass",
 }
 TARGETS_MS = {"from flowcept import Flowcept, flowcept_task": 20.0, "flowcept plugins": 150.0}
 
@@ -71,8 +71,10 @@ def main() -> None:
         verdict = "" if target is None else f"  (target <= {target:.0f} ms: {'ok' if ms <= target else 'OVER'})"
         print(f"{name}: {ms:.1f} ms over a bare interpreter, median of {args.runs}{verdict}")
         stdlib = [m for m in _modules(args.python, code, env) if not m.startswith("_")]
-        print(f"  modules beyond the bare interpreter ({len(stdlib)} public, flowcept's own not listed): "
-              f"{' '.join(stdlib)}")
+        print(
+            f"  modules beyond the bare interpreter ({len(stdlib)} public, flowcept's own not listed): "
+            f"{' '.join(stdlib)}"
+        )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,25 @@ it with ``{"type": CONTROL_TYPE, "info": END_OF_STREAM, ..., "message_count": n}
 (see flowcept_core.consumers.streams).
 """
 
-__all__ = ["SUBMITTED", "WAITING", "RUNNING", "FINISHED", "ERROR", "UNKNOWN", "STATUSES", "TERMINAL_STATUSES",
-           "TASK", "WORKFLOW", "OBJECT", "AGENT", "CONTROL_TYPE", "MESSAGE_TYPES", "START_OF_STREAM", "END_OF_STREAM",
-           "STREAM_MARKERS"]
+__all__ = [
+    "SUBMITTED",
+    "WAITING",
+    "RUNNING",
+    "FINISHED",
+    "ERROR",
+    "UNKNOWN",
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "TASK",
+    "WORKFLOW",
+    "OBJECT",
+    "AGENT",
+    "CONTROL_TYPE",
+    "MESSAGE_TYPES",
+    "START_OF_STREAM",
+    "END_OF_STREAM",
+    "STREAM_MARKERS",
+]
 
 # statuses of tasks and workflows
 SUBMITTED = "SUBMITTED"

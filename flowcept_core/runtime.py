@@ -59,9 +59,11 @@ class Runtime:
         self.warned.clear()
 
     def __repr__(self) -> str:
-        return (f"Runtime(settings={getattr(self.settings, 'source', None)!r}, registry={self.registry is not None}, "
-                f"stores={len(self.stores)}, inserters={len(self.inserters)}, broker={self.broker is not None}, "
-                f"started={len(self.started)}, current_workflow_id={self.current_workflow_id!r})")
+        return (
+            f"Runtime(settings={getattr(self.settings, 'source', None)!r}, registry={self.registry is not None}, "
+            f"stores={len(self.stores)}, inserters={len(self.inserters)}, broker={self.broker is not None}, "
+            f"started={len(self.started)}, current_workflow_id={self.current_workflow_id!r})"
+        )
 
 
 RUNTIME = Runtime()

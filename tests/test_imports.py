@@ -27,7 +27,8 @@ def _modules() -> dict[str, Path]:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_time_targets(name: str, path: Path, known: set[str]) -> set[str]:
@@ -116,8 +117,11 @@ def test_module_level_imports_form_no_cycle():
     for name, path in modules.items():
         # a package importing its own submodules (re-exports) is the normal shape, not a circle; a submodule
         # importing its package is implied by the import system and not counted
-        graph[name] = {t for t in _import_time_targets(name, path, known)
-                       if not (name.startswith(t + ".") and _is_package(t, modules))}
+        graph[name] = {
+            t
+            for t in _import_time_targets(name, path, known)
+            if not (name.startswith(t + ".") and _is_package(t, modules))
+        }
     assert _cycles(graph) == []
 
 
@@ -137,8 +141,9 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
         "print(json.dumps(failed))\n"
     )
     importable = [n for n in names if _installed(n)]
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(importable)], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(importable)], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert json.loads(result.stdout) == {}
     assert len(importable) > 100  # the core alone has more; a broken listing must not pass
 
@@ -153,17 +158,24 @@ def _installed(name: str) -> bool:
 
 
 def test_public_api_imports_without_typing_re_or_the_redactor():
-    code = ("import sys\nfrom flowcept import Flowcept, flowcept_task\n"
-            "print(sorted(m for m in ('typing', 're', 'flowcept_core.redact', 'flowcept_core.settings', 'yaml',"
-            " 'pluggy', 'psutil', 'orjson', 'msgpack') if m in sys.modules))")
+    code = (
+        "import sys\nfrom flowcept import Flowcept, flowcept_task\n"
+        "print(sorted(m for m in ('typing', 're', 'flowcept_core.redact', 'flowcept_core.settings', 'yaml',"
+        " 'pluggy', 'psutil', 'orjson', 'msgpack') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("code", ["from flowcept import Flowcept, flowcept_task\n"
-                                  "@flowcept_task\ndef f(x):\n    return x\n"
-                                  "with Flowcept(workflow_name='w', start_persistence=False, save_workflow=False):\n"
-                                  "    f(1)\n"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from flowcept import Flowcept, flowcept_task\n"
+        "@flowcept_task\ndef f(x):\n    return x\n"
+        "with Flowcept(workflow_name='w', start_persistence=False, save_workflow=False):\n"
+        "    f(1)\n"
+    ],
+)
 def test_a_run_loads_the_redactor_it_needs(code, tmp_path):
     probe = code + "import sys\nprint('flowcept_core.redact' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
@@ -171,13 +183,25 @@ def test_a_run_loads_the_redactor_it_needs(code, tmp_path):
 
 
 def test_no_core_or_plugin_module_is_over_400_lines():
-    long = {str(path.relative_to(ROOT)): n for path in _modules().values()
-            if (n := len(path.read_text().splitlines())) > 400}
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in _modules().values()
+        if (n := len(path.read_text().splitlines())) > 400
+    }
     assert long == {}
 
 
-_DEFINED_ONCE = {"SUBMITTED", "WAITING", "RUNNING", "FINISHED", "ERROR", "UNKNOWN", "flowcept_control",
-                 "start_of_stream", "end_of_stream"}
+_DEFINED_ONCE = {
+    "SUBMITTED",
+    "WAITING",
+    "RUNNING",
+    "FINISHED",
+    "ERROR",
+    "UNKNOWN",
+    "flowcept_control",
+    "start_of_stream",
+    "end_of_stream",
+}
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -197,10 +221,14 @@ def test_status_and_stream_marker_strings_are_written_only_in_constants():
     found = []
     for name, path in _modules().items():
         if name == "flowcept_core.constants" or name.startswith(
-                ("flowcept_core.report", "flowcept_core.testing", "flowcept_example")):
+            ("flowcept_core.report", "flowcept_core.testing", "flowcept_example")
+        ):
             continue
         tree = ast.parse(path.read_text())
         skip = _docstrings(tree)
-        found += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
-                  if isinstance(node, ast.Constant) and node.value in _DEFINED_ONCE and id(node) not in skip]
+        found += [
+            f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in _DEFINED_ONCE and id(node) not in skip
+        ]
     assert found == []

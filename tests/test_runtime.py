@@ -23,11 +23,18 @@ def plus_one(x):
 
 
 def _settings(tmp_path, name: str, **project):
-    return load_settings(overrides={
-        "mq.type": "memory", "project.db_flush_mode": "online",
-        "project.dump_buffer.enabled": True, "project.dump_buffer.path": str(tmp_path / f"{name}.jsonl"),
-        "databases.lmdb.enabled": True, "databases.lmdb.path": str(tmp_path / f"{name}_lmdb"),
-        "databases.mongodb.enabled": False, **{f"project.{k}": v for k, v in project.items()}})
+    return load_settings(
+        overrides={
+            "mq.type": "memory",
+            "project.db_flush_mode": "online",
+            "project.dump_buffer.enabled": True,
+            "project.dump_buffer.path": str(tmp_path / f"{name}.jsonl"),
+            "databases.lmdb.enabled": True,
+            "databases.lmdb.path": str(tmp_path / f"{name}_lmdb"),
+            "databases.mongodb.enabled": False,
+            **{f"project.{k}": v for k, v in project.items()},
+        }
+    )
 
 
 def test_settings_registry_stores_and_broker_are_the_runtime_s(tmp_path):
@@ -51,8 +58,7 @@ def test_reset_runtime_forgets_everything_and_closes_open_stores(tmp_path):
     registry = get_registry()
     assert RUNTIME.current_workflow_id == fc.current_workflow_id
     reset_runtime()
-    assert (RUNTIME.settings, RUNTIME.registry, RUNTIME.broker, RUNTIME.current_workflow_id) == (None, None, None,
-                                                                                                  None)
+    assert (RUNTIME.settings, RUNTIME.registry, RUNTIME.broker, RUNTIME.current_workflow_id) == (None, None, None, None)
     assert RUNTIME.stores == {} and RUNTIME.warned == set()
     assert get_registry() is not registry
     with pytest.raises(Exception, match="closed"):
