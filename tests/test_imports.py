@@ -157,11 +157,11 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(top) is not None
 
 
-def test_public_api_imports_without_typing_re_or_the_redactor():
+def test_public_api_imports_without_typing_re_the_redactor_or_telemetry():
     code = (
         "import sys\nfrom flowcept import Flowcept, flowcept_task\n"
-        "print(sorted(m for m in ('typing', 're', 'flowcept_core.redact', 'flowcept_core.settings', 'yaml',"
-        " 'pluggy', 'psutil', 'orjson', 'msgpack') if m in sys.modules))"
+        "print(sorted(m for m in ('typing', 're', 'flowcept_core.redact', 'flowcept_core.telemetry',"
+        " 'flowcept_core.settings', 'yaml', 'pluggy', 'psutil', 'orjson', 'msgpack') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"

@@ -17,7 +17,6 @@ from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.exact import generated_wrapper
 from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
 from flowcept_core.ids import COUNTER
-from flowcept_core.telemetry.sampler import fresh_reading
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
@@ -51,6 +50,8 @@ def _record_handled(tmpl: TaskTemplate, args: tuple, kwargs: dict, result: Any) 
 
 def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable:
     custom = tmpl.args_handler is not None
+    if fresh_telemetry:  # at decoration time: importing flowcept loads no telemetry code
+        from flowcept_core.telemetry.sampler import fresh_reading
 
     def telemetry(run: Any) -> Any:
         if fresh_telemetry:

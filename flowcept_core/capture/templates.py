@@ -18,7 +18,6 @@ from flowcept_core.serialize import (
     sanitize,
     sanitize_dict,
 )
-from flowcept_core.telemetry.summary import attach_telemetry
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
@@ -31,6 +30,19 @@ _UNCHECKED = object()
 HANDLED = object()  # marks a record whose used/generated were already built by a custom args_handler
 DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", "workflow_id", "campaign_id",
                      "subtype", "activity_id")
+
+
+def _first_attach_telemetry(msg: dict, *args: Any) -> None:
+    """Loads flowcept_core.telemetry.summary with the first task that has telemetry and puts its attach_telemetry in
+    this one's place: importing flowcept loads no telemetry code."""
+    global attach_telemetry
+    from flowcept_core.telemetry import summary
+
+    attach_telemetry = summary.attach_telemetry
+    attach_telemetry(msg, *args)
+
+
+attach_telemetry = _first_attach_telemetry
 
 
 class TaskTemplate:
