@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, groupby, repeat
 from operator import sub
 from typing import Any
 
@@ -325,17 +325,26 @@ class RunCollector:
         return summary, False
 
     def _telemetry(self, wf: WorkflowStats, act: ActivityStats, msgs: list[dict]) -> None:
-        """Tasks with telemetry: runs of tasks sharing one summary (the sampler's snapshots) are added at once."""
+        """Tasks with telemetry: runs of tasks sharing one summary (the sampler's snapshots) are added at once; tasks
+        in a row that hold the very same snapshot objects (shared by the reader) are looked at once."""
         summary, times = None, 0
-        for msg in msgs:
-            current, repeated = self._summary(msg)
-            if repeated and current is summary:
-                times += 1
-                continue
-            if summary is not None:
-                add_usage(act, summary, times)
-            summary, times = current, 1
-            add_samples(wf, msg)
+        pairs = list(zip(map(id, [m.get("telemetry_at_start") for m in msgs]),
+                         map(id, [m.get("telemetry_at_end") for m in msgs]), strict=True))
+        for _, same in groupby(range(len(msgs)), key=pairs.__getitem__):
+            run = list(same)
+            if len(run) > 1 and "telemetry_summary" in msgs[run[0]]:  # summaries of their own: one task at a time
+                steps = [(msgs[i], 1) for i in run]
+            else:
+                steps = [(msgs[run[0]], len(run))]
+            for msg, n in steps:
+                current, repeated = self._summary(msg)
+                if repeated and current is summary:
+                    times += n
+                    continue
+                if summary is not None:
+                    add_usage(act, summary, times)
+                summary, times = current, n
+                add_samples(wf, msg)
         if summary is not None:
             add_usage(act, summary, times)
 
