@@ -50,20 +50,44 @@ def write_buffer(path: str, n: int) -> None:
     wid, t = "wf-bench", 1_800_000_000.0
     snap = None
     with open(path, "wb") as f:
-        f.write(orjson.dumps({"type": "workflow", "workflow_id": wid, "name": "bench", "started_at": t,
-                              "user": "bench", "campaign_id": "c1"}) + b"\n")
+        f.write(
+            orjson.dumps(
+                {
+                    "type": "workflow",
+                    "workflow_id": wid,
+                    "name": "bench",
+                    "started_at": t,
+                    "user": "bench",
+                    "campaign_id": "c1",
+                }
+            )
+            + b"\n"
+        )
         epoch = 0
         for i in range(n):
             if i % 1000 == 0:
-                snap = {"timestamp": t, "cpu": {"percent_all": 40.0 + i % 50},
-                        "memory": {"virtual": {"percent": 30.0 + (i % 700) / 100, "used": 1e9 + i * 10}}}
+                snap = {
+                    "timestamp": t,
+                    "cpu": {"percent_all": 40.0 + i % 50},
+                    "memory": {"virtual": {"percent": 30.0 + (i % 700) / 100, "used": 1e9 + i * 10}},
+                }
             act = ("load", "train_batch", "validate", "checkpoint")[i % 4]
             err = i % 100 == 99
-            msg = {"type": "task", "task_id": f"t{i}", "activity_id": act, "workflow_id": wid, "campaign_id": "c1",
-                   "used": {"batch": i, "lr": 0.01, "path": f"/data/shard-{i % 64}.bin"},
-                   "started_at": t, "ended_at": t + 0.002 + (i % 7) / 1000, "status": "ERROR" if err else "FINISHED",
-                   "parent_task_id": f"e{epoch}", "hostname": "node1", "telemetry_at_start": snap,
-                   "telemetry_at_end": snap}
+            msg = {
+                "type": "task",
+                "task_id": f"t{i}",
+                "activity_id": act,
+                "workflow_id": wid,
+                "campaign_id": "c1",
+                "used": {"batch": i, "lr": 0.01, "path": f"/data/shard-{i % 64}.bin"},
+                "started_at": t,
+                "ended_at": t + 0.002 + (i % 7) / 1000,
+                "status": "ERROR" if err else "FINISHED",
+                "parent_task_id": f"e{epoch}",
+                "hostname": "node1",
+                "telemetry_at_start": snap,
+                "telemetry_at_end": snap,
+            }
             if err:
                 msg["stderr"] = f"ValueError: batch {i} has NaN"
             else:
@@ -71,9 +95,21 @@ def write_buffer(path: str, n: int) -> None:
             f.write(orjson.dumps(msg) + b"\n")
             t += 0.003
             if i % 1000 == 999:
-                f.write(orjson.dumps({"type": "task", "task_id": f"e{epoch}", "activity_id": "epoch",
-                                      "workflow_id": wid, "used": {"epoch": epoch}, "started_at": t - 3,
-                                      "ended_at": t, "status": "FINISHED"}) + b"\n")
+                f.write(
+                    orjson.dumps(
+                        {
+                            "type": "task",
+                            "task_id": f"e{epoch}",
+                            "activity_id": "epoch",
+                            "workflow_id": wid,
+                            "used": {"epoch": epoch},
+                            "started_at": t - 3,
+                            "ended_at": t,
+                            "status": "FINISHED",
+                        }
+                    )
+                    + b"\n"
+                )
                 epoch += 1
 
 
@@ -82,8 +118,14 @@ def run(python: str, path: str, fmt: str, out: str) -> dict:
     # and an empty HOME without FLOWCEPT_SETTINGS_PATH: a settings file of the user's must not change what runs
     env = {k: v for k, v in os.environ.items() if k != "FLOWCEPT_SETTINGS_PATH"}
     env["HOME"] = os.path.dirname(out)
-    proc = subprocess.run([python, "-c", _CHILD, path, fmt, out], capture_output=True, text=True, timeout=1800,
-                          cwd=os.path.dirname(out), env=env)
+    proc = subprocess.run(
+        [python, "-c", _CHILD, path, fmt, out],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=os.path.dirname(out),
+        env=env,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         return {"s": float("nan"), "ok": (proc.stderr or proc.stdout)[-300:], "rss_mb": float("nan")}
@@ -96,9 +138,11 @@ def report(label: str, fmt: str, runs: list[dict]) -> None:
         print(f"{label:9s} {fmt:8s} failed: {runs[0]['ok'] if runs else 'not run'}")
         return
     times = sorted(r["s"] for r in ok)
-    print(f"{label:9s} {fmt:8s} {statistics.median(times):8.2f} s  (min {times[0]:.2f}, max {times[-1]:.2f})   "
-          f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{len(runs)} runs, flowcept "
-          f"{ok[0].get('version')}, load {statistics.median(r['load'] for r in ok):.1f})")
+    print(
+        f"{label:9s} {fmt:8s} {statistics.median(times):8.2f} s  (min {times[0]:.2f}, max {times[-1]:.2f})   "
+        f"peak RSS {statistics.median(r['rss_mb'] for r in ok):7.0f} MB   ({len(ok)}/{len(runs)} runs, flowcept "
+        f"{ok[0].get('version')}, load {statistics.median(r['load'] for r in ok):.1f})"
+    )
 
 
 def measure(sides: list[tuple[str, str, int]], path: str, fmt: str, tmp: str) -> None:
@@ -125,8 +169,10 @@ def main() -> int:
         path = os.path.join(tmp, "buffer.jsonl")
         t0 = time.perf_counter()
         write_buffer(path, args.n)
-        print(f"buffer file: {args.n} tasks, {os.path.getsize(path) / 1e6:.0f} MB (written in "
-              f"{time.perf_counter() - t0:.1f} s)")
+        print(
+            f"buffer file: {args.n} tasks, {os.path.getsize(path) / 1e6:.0f} MB (written in "
+            f"{time.perf_counter() - t0:.1f} s)"
+        )
         for fmt in ("markdown", "pdf"):
             sides = [("ours", OURS, args.reps)]
             if args.upstream:

@@ -33,25 +33,40 @@ upstream's flags keep working: flowcept --version, --show-settings, --init-setti
 def build_parser() -> argparse.ArgumentParser:
     """Called by main; returns the parser of every subcommand (each sets ``func`` or is dispatched by name)."""
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="flowcept", description="Workflow provenance capture: settings, "
-                                     "services, queries, reports and exports.", epilog=_EXAMPLES,
-                                     formatter_class=formatter)
+    parser = argparse.ArgumentParser(
+        prog="flowcept",
+        description="Workflow provenance capture: settings, services, queries, reports and exports.",
+        epilog=_EXAMPLES,
+        formatter_class=formatter,
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     text = "list MQ backends, interceptors, stores and consumers, with failures"
-    sub.add_parser("plugins", help=text, description=text, formatter_class=formatter,
-                   epilog="examples:\n  flowcept plugins\n"
-                          "  FLOWCEPT_STRICT_PLUGINS=1 flowcept plugins   # a plugin that fails to import raises")
+    sub.add_parser(
+        "plugins",
+        help=text,
+        description=text,
+        formatter_class=formatter,
+        epilog="examples:\n  flowcept plugins\n"
+        "  FLOWCEPT_STRICT_PLUGINS=1 flowcept plugins   # a plugin that fails to import raises",
+    )
     from flowcept_core.settings_cli import add_settings_parser
 
     add_settings_parser(sub)
     settings = sub.choices["settings"]
     settings.formatter_class = formatter
-    settings.epilog = ("examples:\n  flowcept settings                    # the resolved tree, secrets masked\n"
-                       "  flowcept settings --check            # errors and warnings; exit status 1 on an error\n"
-                       "  MQ_TYPE=redis flowcept settings      # a value set by the environment, shown as such")
-    sub.add_parser("version", help="print the version", description="print the version", formatter_class=formatter,
-                   epilog="examples:\n  flowcept version\n  flowcept --version")
+    settings.epilog = (
+        "examples:\n  flowcept settings                    # the resolved tree, secrets masked\n"
+        "  flowcept settings --check            # errors and warnings; exit status 1 on an error\n"
+        "  MQ_TYPE=redis flowcept settings      # a value set by the environment, shown as such"
+    )
+    sub.add_parser(
+        "version",
+        help="print the version",
+        description="print the version",
+        formatter_class=formatter,
+        epilog="examples:\n  flowcept version\n  flowcept --version",
+    )
     from flowcept_core.cli_data import add_data_parsers
     from flowcept_core.cli_services import add_service_parsers
 

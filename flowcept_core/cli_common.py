@@ -57,8 +57,9 @@ def json_arg(text: str | None, name: str, kind: type | tuple[type, ...] = dict) 
         raise UsageError(f"{name} is not valid JSON ({e.msg} at column {e.colno}): {text!r}") from None
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise UsageError(f"{name} must be a JSON {names.replace('dict', 'object').replace('list', 'array')}, "
-                         f"got {text!r}")
+        raise UsageError(
+            f"{name} must be a JSON {names.replace('dict', 'object').replace('list', 'array')}, got {text!r}"
+        )
     return value
 
 

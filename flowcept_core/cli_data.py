@@ -31,8 +31,13 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be 0 (no limit) or more, got {args.limit}")
     with working(f"querying {args.collection}"):
         docs = _db().query(filt, projection, args.limit, sort, collection=args.collection) or []
-    cols = list(projection) if isinstance(projection, list) else (
-        [k for k, v in projection.items() if v] if isinstance(projection, dict) else TABLE_COLUMNS[args.collection])
+    cols = (
+        list(projection)
+        if isinstance(projection, list)
+        else (
+            [k for k, v in projection.items() if v] if isinstance(projection, dict) else TABLE_COLUMNS[args.collection]
+        )
+    )
     print_docs(docs, args.format, cols)
     return 0
 
@@ -53,9 +58,17 @@ def cmd_workflows(args: argparse.Namespace) -> int:
     workflows.sort(key=lambda w: w.get("started_at") or w.get("utc_timestamp") or 0, reverse=True)
     if args.limit:
         workflows = workflows[: args.limit]
-    rows = [{"workflow_id": w.get("workflow_id"), "name": w.get("name"), "status": w.get("status"),
-             "started_at": w.get("started_at") or w.get("utc_timestamp"), "tasks": counts.get(w.get("workflow_id"), 0),
-             "campaign_id": w.get("campaign_id")} for w in workflows]
+    rows = [
+        {
+            "workflow_id": w.get("workflow_id"),
+            "name": w.get("name"),
+            "status": w.get("status"),
+            "started_at": w.get("started_at") or w.get("utc_timestamp"),
+            "tasks": counts.get(w.get("workflow_id"), 0),
+            "campaign_id": w.get("campaign_id"),
+        }
+        for w in workflows
+    ]
     print_docs(rows, args.format, ["workflow_id", "name", "status", "started_at", "tasks", "campaign_id"])
     return 0
 
@@ -69,8 +82,10 @@ def cmd_workflow(args: argparse.Namespace) -> int:
     try:
         docs = iter_db(args.workflow_id, None)
     except LookupError:
-        raise UsageError(f"unknown workflow id {args.workflow_id!r}: no workflow or task stored with it "
-                         "(flowcept workflows lists them)") from None
+        raise UsageError(
+            f"unknown workflow id {args.workflow_id!r}: no workflow or task stored with it "
+            "(flowcept workflows lists them)"
+        ) from None
     run = RunCollector()
     for d in docs:
         run.add(d)
@@ -102,14 +117,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("give --input or --workflow-id/--campaign-id, not both")
     report_type = "provenance_report" if args.format == "pdf" else "provenance_card"
     try:
-        result = generate_report(report_type, args.format, bool(args.print), args.output, args.input,
-                                 None, args.workflow_id, args.campaign_id)
+        result = generate_report(
+            report_type,
+            args.format,
+            bool(args.print),
+            args.output,
+            args.input,
+            None,
+            args.workflow_id,
+            args.campaign_id,
+        )
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
     except LookupError as e:
         raise UsageError(str(e).strip("'\"")) from None
-    print(f"{result['format']} report of {result['tasks']} tasks in {result['workflows']} workflow(s) written to "
-          f"{result['output_path']}")
+    print(
+        f"{result['format']} report of {result['tasks']} tasks in {result['workflows']} workflow(s) written to "
+        f"{result['output_path']}"
+    )
     return 0
 
 
@@ -141,8 +166,10 @@ def _export(db: Any, docs: list[dict], filt: dict, args: argparse.Namespace) -> 
     else:
         from flowcept_core.report.prov import to_prov
 
-        workflows = db.query({k: v for k, v in filt.items() if k in ("workflow_id", "campaign_id")},
-                             collection="workflows") or []
+        workflows = (
+            db.query({k: v for k, v in filt.items() if k in ("workflow_id", "campaign_id")}, collection="workflows")
+            or []
+        )
         import orjson
 
         from flowcept_core.private_files import open_private
@@ -199,56 +226,86 @@ def cmd_read_buffer(args: argparse.Namespace) -> int:
 
 def add_data_parsers(sub: Any, formatter: Any) -> None:
     """Called by the ``flowcept`` command while it builds its parser; adds this module's subcommands."""
+
     def add(name: str, fn: Any, help_text: str, examples: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog="examples:\n" + examples,
-                           formatter_class=formatter)
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, epilog="examples:\n" + examples, formatter_class=formatter
+        )
         p.set_defaults(func=fn)
         return p
 
     def fmt(p: argparse.ArgumentParser, default: str = "table") -> None:
         p.add_argument("--format", choices=("table", "jsonl"), default=default, help=f"output (default {default})")
 
-    p = add("query", cmd_query, "query stored documents with a JSON filter",
-            "  flowcept query --filter '{\"activity_id\": \"train\", \"status\": \"ERROR\"}'\n"
-            "  flowcept query --filter '{\"used.lr\": {\"$gt\": 0.01}}' --sort '[[\"started_at\", -1]]' --limit 5\n"
-            "  flowcept query --collection workflows --format jsonl")
+    p = add(
+        "query",
+        cmd_query,
+        "query stored documents with a JSON filter",
+        '  flowcept query --filter \'{"activity_id": "train", "status": "ERROR"}\'\n'
+        '  flowcept query --filter \'{"used.lr": {"$gt": 0.01}}\' --sort \'[["started_at", -1]]\' --limit 5\n'
+        "  flowcept query --collection workflows --format jsonl",
+    )
     p.add_argument("--filter", help="MongoDB-style JSON filter (default: everything)")
     p.add_argument("--projection", help="JSON list of fields, or object {field: 1}")
     p.add_argument("--sort", help="JSON list of [field, 1|-1] pairs")
     p.add_argument("--limit", type=int, default=0, help="at most this many documents (0: no limit)")
     p.add_argument("--collection", choices=_COLLECTIONS, default="tasks")
     fmt(p)
-    p = add("workflows", cmd_workflows, "list stored workflows with their task counts",
-            "  flowcept workflows\n  flowcept workflows --limit 10 --format jsonl")
+    p = add(
+        "workflows",
+        cmd_workflows,
+        "list stored workflows with their task counts",
+        "  flowcept workflows\n  flowcept workflows --limit 10 --format jsonl",
+    )
     p.add_argument("--limit", type=int, default=0)
     fmt(p)
-    p = add("workflow", cmd_workflow, "summary of one stored workflow (its provenance card)",
-            "  flowcept workflow 0d6c...e1")
+    p = add(
+        "workflow",
+        cmd_workflow,
+        "summary of one stored workflow (its provenance card)",
+        "  flowcept workflow 0d6c...e1",
+    )
     p.add_argument("workflow_id")
     p.add_argument("--plain", action="store_true", help="print the Markdown source even on a terminal")
-    p = add("report", cmd_report, "write a provenance card (markdown) or report (pdf)",
-            "  flowcept report --input flowcept_buffer.jsonl --print\n"
-            "  flowcept report --workflow-id 0d6c...e1 --format pdf --output run.pdf")
+    p = add(
+        "report",
+        cmd_report,
+        "write a provenance card (markdown) or report (pdf)",
+        "  flowcept report --input flowcept_buffer.jsonl --print\n"
+        "  flowcept report --workflow-id 0d6c...e1 --format pdf --output run.pdf",
+    )
     p.add_argument("--input", "--input-path", dest="input", help="a JSONL buffer file")
     p.add_argument("--workflow-id", help="read this workflow from the database")
     p.add_argument("--campaign-id", help="read every workflow of this campaign from the database")
     p.add_argument("--format", choices=("markdown", "pdf"), default="markdown")
-    p.add_argument("--output", "--output-path", dest="output", help="file to write (default WORKFLOW_CARD.md / "
-                                                                    "PROVENANCE_REPORT.pdf)")
+    p.add_argument(
+        "--output",
+        "--output-path",
+        dest="output",
+        help="file to write (default WORKFLOW_CARD.md / PROVENANCE_REPORT.pdf)",
+    )
     p.add_argument("--print", action="store_true", help="also render the card on the terminal (needs rich)")
-    p = add("export", cmd_export, "export stored documents to JSONL, CSV or PROV-JSON",
-            "  flowcept export --workflow-id 0d6c...e1 --output tasks.jsonl\n"
-            "  flowcept export --campaign-id c1 --format csv --output tasks.csv\n"
-            "  flowcept export --workflow-id 0d6c...e1 --format prov --output run.prov.json")
+    p = add(
+        "export",
+        cmd_export,
+        "export stored documents to JSONL, CSV or PROV-JSON",
+        "  flowcept export --workflow-id 0d6c...e1 --output tasks.jsonl\n"
+        "  flowcept export --campaign-id c1 --format csv --output tasks.csv\n"
+        "  flowcept export --workflow-id 0d6c...e1 --format prov --output run.prov.json",
+    )
     p.add_argument("--output", required=True, help="file to write")
     p.add_argument("--format", choices=("jsonl", "csv", "prov"), default="jsonl")
     p.add_argument("--workflow-id")
     p.add_argument("--campaign-id")
     p.add_argument("--filter", help="MongoDB-style JSON filter")
     p.add_argument("--collection", choices=_COLLECTIONS, default="tasks")
-    p = add("read-buffer", cmd_read_buffer, "print the messages of a buffer file (streamed)",
-            "  flowcept read-buffer flowcept_buffer.jsonl --type task --limit 20\n"
-            "  flowcept read-buffer run.jsonl --filter '{\"status\": \"ERROR\"}' --format jsonl")
+    p = add(
+        "read-buffer",
+        cmd_read_buffer,
+        "print the messages of a buffer file (streamed)",
+        "  flowcept read-buffer flowcept_buffer.jsonl --type task --limit 20\n"
+        '  flowcept read-buffer run.jsonl --filter \'{"status": "ERROR"}\' --format jsonl',
+    )
     p.add_argument("path", help="a JSONL buffer file")
     p.add_argument("--type", help="only messages of this type (task, workflow, object)")
     p.add_argument("--filter", help="MongoDB-style JSON filter")

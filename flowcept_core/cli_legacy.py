@@ -16,7 +16,7 @@ __all__ = ["LEGACY_FLAGS", "HELP_FOR", "translate"]
 
 _INSTEAD = {
     "--start-services": "start the servers your settings name yourself (e.g. redis-server, mongod), or keep the "
-                        "defaults: the in-process MQ and LMDB need no server",
+    "defaults: the in-process MQ and LMDB need no server",
     "--stop-services": "stop the servers you started (e.g. redis-cli shutdown)",
     "--start-mongo": "run mongod yourself (or keep LMDB, the default store, which needs no server)",
     "--start-redis": "run redis-server yourself (or keep the in-process MQ, the default)",
@@ -26,13 +26,32 @@ _INSTEAD = {
     "--agent-client": "the agent is not part of this distribution",
 }
 # upstream flag -> the subcommand whose --help answers ``flowcept --help <flag>``
-HELP_FOR = {"--version": "version", "--show-settings": "settings", "--init-settings": "init-settings",
-            "--check-services": "check-services", "--start-consumption-services": "start-consumer",
-            "--stream-messages": "stream", "--workflow-count": "workflows", "--query": "query",
-            "--get-task": "query", "--generate-report": "report"}
-LEGACY_FLAGS = ("--version", "--show-settings", "--init-settings", "--config-profile", "--check-services",
-                "--start-consumption-services", "--stream-messages", "--workflow-count", "--query", "--get-task",
-                "--generate-report", *_INSTEAD)
+HELP_FOR = {
+    "--version": "version",
+    "--show-settings": "settings",
+    "--init-settings": "init-settings",
+    "--check-services": "check-services",
+    "--start-consumption-services": "start-consumer",
+    "--stream-messages": "stream",
+    "--workflow-count": "workflows",
+    "--query": "query",
+    "--get-task": "query",
+    "--generate-report": "report",
+}
+LEGACY_FLAGS = (
+    "--version",
+    "--show-settings",
+    "--init-settings",
+    "--config-profile",
+    "--check-services",
+    "--start-consumption-services",
+    "--stream-messages",
+    "--workflow-count",
+    "--query",
+    "--get-task",
+    "--generate-report",
+    *_INSTEAD,
+)
 
 
 def _options(argv: list[str]) -> dict[str, Any]:
@@ -80,8 +99,12 @@ def translate(argv: list[str]) -> list[str] | int:
     if flag == "--show-settings":
         return ["settings"]
     if flag == "--init-settings":
-        return ["init-settings", *(["--force"] if opts.get("yes") else []), *(["--full"] if opts.get("full") else []),
-                *[f"--{a}" for a in ("dask", "mlflow", "tensorboard") if opts.get(a)]]
+        return [
+            "init-settings",
+            *(["--force"] if opts.get("yes") else []),
+            *(["--full"] if opts.get("full") else []),
+            *[f"--{a}" for a in ("dask", "mlflow", "tensorboard") if opts.get(a)],
+        ]
     if flag == "--config-profile":
         from flowcept_core.cli_services import apply_profile
 
@@ -93,11 +116,15 @@ def translate(argv: list[str]) -> list[str] | int:
         return ["check-services"]
     if flag == "--start-consumption-services":
         if opts.get("consumers") not in (None, True, ""):
-            raise UsageError("--consumers: the persistence service runs the DocumentInserter; for a consumer of your "
-                             "own run: flowcept start-consumer --consumer module:ClassName")
-        return ["start-consumer", *(["--bundle-exec-id", opts["bundle_exec_id"]]
-                                    if isinstance(opts.get("bundle_exec_id"), str) else []),
-                *(["--check-safe-stops"] if opts.get("check_safe_stops") else [])]
+            raise UsageError(
+                "--consumers: the persistence service runs the DocumentInserter; for a consumer of your "
+                "own run: flowcept start-consumer --consumer module:ClassName"
+            )
+        return [
+            "start-consumer",
+            *(["--bundle-exec-id", opts["bundle_exec_id"]] if isinstance(opts.get("bundle_exec_id"), str) else []),
+            *(["--check-safe-stops"] if opts.get("check_safe_stops") else []),
+        ]
     if flag == "--stream-messages":
         out = ["stream"]
         if isinstance(opts.get("keys_to_show"), str):
@@ -113,8 +140,7 @@ def translate(argv: list[str]) -> list[str] | int:
         return out
     if flag == "--generate-report":
         out = ["report", "--format", str(opts.get("format", "markdown")).lower()]
-        for name, option in (("input_path", "--input"), ("output_path", "--output"), ("workflow_id",
-                                                                                       "--workflow-id")):
+        for name, option in (("input_path", "--input"), ("output_path", "--output"), ("workflow_id", "--workflow-id")):
             if isinstance(opts.get(name), str):
                 out += [option, opts[name]]
         return out
@@ -129,8 +155,10 @@ def _workflow_count(workflow_id: str) -> int:
     from flowcept_core.query import DBAPI
 
     db = DBAPI()
-    counts = {c: len(db.query({"workflow_id": workflow_id}, ["workflow_id"], collection=c) or [])
-              for c in ("tasks", "workflows", "objects")}
+    counts = {
+        c: len(db.query({"workflow_id": workflow_id}, ["workflow_id"], collection=c) or [])
+        for c in ("tasks", "workflows", "objects")
+    }
     if not any(counts.values()):
         raise UsageError(f"unknown workflow id {workflow_id!r}: nothing stored with it")
     print(json.dumps({"workflow_id": workflow_id, **counts}, indent=2))

@@ -15,25 +15,51 @@ __all__ = ["add_service_parsers", "PROFILES", "COMMANDS"]
 
 # settings profiles (upstream's names): dotted key -> value written into the settings file
 PROFILES: dict[str, dict[str, Any]] = {
-    "full-online": {"project.db_flush_mode": "online", "mq.enabled": True, "kv_db.enabled": True,
-                    "databases.mongodb.enabled": True, "databases.lmdb.enabled": False},
-    "full-telemetry": {f"telemetry_capture.{k}": True for k in ("cpu", "per_cpu", "process_info", "mem", "disk",
-                                                                  "network", "machine_info")},
-    "mq-only": {"project.db_flush_mode": "online", "mq.enabled": True, "kv_db.enabled": False,
-                "databases.mongodb.enabled": False, "databases.lmdb.enabled": False},
-    "full-offline": {"project.db_flush_mode": "offline", "project.dump_buffer.enabled": True, "mq.enabled": False,
-                     "kv_db.enabled": False, "databases.mongodb.enabled": False, "databases.lmdb.enabled": False},
-    "mq-only-no-flush": {"project.db_flush_mode": "offline", "project.dump_buffer.enabled": True,
-                         "mq.enabled": True, "kv_db.enabled": False, "databases.mongodb.enabled": False,
-                         "databases.lmdb.enabled": False},
+    "full-online": {
+        "project.db_flush_mode": "online",
+        "mq.enabled": True,
+        "kv_db.enabled": True,
+        "databases.mongodb.enabled": True,
+        "databases.lmdb.enabled": False,
+    },
+    "full-telemetry": {
+        f"telemetry_capture.{k}": True
+        for k in ("cpu", "per_cpu", "process_info", "mem", "disk", "network", "machine_info")
+    },
+    "mq-only": {
+        "project.db_flush_mode": "online",
+        "mq.enabled": True,
+        "kv_db.enabled": False,
+        "databases.mongodb.enabled": False,
+        "databases.lmdb.enabled": False,
+    },
+    "full-offline": {
+        "project.db_flush_mode": "offline",
+        "project.dump_buffer.enabled": True,
+        "mq.enabled": False,
+        "kv_db.enabled": False,
+        "databases.mongodb.enabled": False,
+        "databases.lmdb.enabled": False,
+    },
+    "mq-only-no-flush": {
+        "project.db_flush_mode": "offline",
+        "project.dump_buffer.enabled": True,
+        "mq.enabled": True,
+        "kv_db.enabled": False,
+        "databases.mongodb.enabled": False,
+        "databases.lmdb.enabled": False,
+    },
 }
-_ADAPTERS = {"dask": {"kind": "dask"}, "mlflow": {"kind": "mlflow", "file_path": "mlflow.db"},
-             "tensorboard": {"kind": "tensorboard", "file_path": "tensorboard_events"}}
+_ADAPTERS = {
+    "dask": {"kind": "dask"},
+    "mlflow": {"kind": "mlflow", "file_path": "mlflow.db"},
+    "tensorboard": {"kind": "tensorboard", "file_path": "tensorboard_events"},
+}
 _SECTION_NOTES = {
     "project": "how captured messages leave the process: online (MQ) or offline (buffer file only)",
     "log": "log_stream_level / log_file_level: debug, info, warning, error, critical or disable",
     "telemetry_capture": "per-task telemetry; a key left out is off. task_summary adds telemetry_summary per task; "
-                         "critical_tags: {cpu_percent: 90, memory_growth_mb: 1024, ...} tags tasks above them",
+    "critical_tags: {cpu_percent: 90, memory_growth_mb: 1024, ...} tags tasks above them",
     "mq": "message queue: memory (in-process, default), redis, kafka or rabbitmq (pip install flowcept[<type>])",
     "databases": "stores the persistence service writes to; lmdb needs no server",
     "plugins": "plugins.disabled: names not to load; flowcept plugins lists what is installed",
@@ -41,15 +67,21 @@ _SECTION_NOTES = {
 
 
 def _settings_path(path: str | None) -> str:
-    return path or os.environ.get("FLOWCEPT_SETTINGS_PATH") or os.path.join(
-        os.path.expanduser("~"), ".flowcept", "settings.yaml")
+    return (
+        path
+        or os.environ.get("FLOWCEPT_SETTINGS_PATH")
+        or os.path.join(os.path.expanduser("~"), ".flowcept", "settings.yaml")
+    )
 
 
 def _commented_yaml(tree: dict) -> str:
     import yaml
 
-    parts = ["# Flowcept settings. Every key is optional: what is left out takes the built-in default.",
-             "# Check with: flowcept settings --check", ""]
+    parts = [
+        "# Flowcept settings. Every key is optional: what is left out takes the built-in default.",
+        "# Check with: flowcept settings --check",
+        "",
+    ]
     for section, value in tree.items():
         note = _SECTION_NOTES.get(section)
         if note:
@@ -158,8 +190,10 @@ def cmd_start_consumer(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if settings.get("mq.type", "memory") == "memory":
-        raise UsageError("mq.type is memory (in-process): another process cannot reach it; set mq.type to redis, "
-                         "kafka or rabbitmq to run the persistence service on its own")
+        raise UsageError(
+            "mq.type is memory (in-process): another process cannot reach it; set mq.type to redis, "
+            "kafka or rabbitmq to run the persistence service on its own"
+        )
     if args.consumer:
         import importlib
 
@@ -175,8 +209,7 @@ def cmd_start_consumer(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     consumer.start(threaded=True, daemon=True)
-    print(f"{type(consumer).__name__} consuming from {settings.get('mq.type')}; Ctrl+C or SIGTERM stops it",
-          flush=True)
+    print(f"{type(consumer).__name__} consuming from {settings.get('mq.type')}; Ctrl+C or SIGTERM stops it", flush=True)
     while not stop.wait(0.5):
         if not consumer.is_running:
             print("the consumer stopped on its own", file=sys.stderr)
@@ -198,8 +231,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if settings.get("mq.type", "memory") == "memory":
-        raise UsageError("mq.type is memory (in-process): no other process can listen to it; set mq.type to redis, "
-                         "kafka or rabbitmq")
+        raise UsageError(
+            "mq.type is memory (in-process): no other process can listen to it; set mq.type to redis, kafka or rabbitmq"
+        )
     filt = json_arg(args.filter, "--filter") or {}
     if args.type:
         filt["type"] = args.type
@@ -229,8 +263,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     consumer = Printer(settings).start(threaded=True, daemon=True)
-    print(f"listening on {settings.get('mq.type')} channel {settings.get('mq.channel')}; Ctrl+C stops",
-          file=sys.stderr, flush=True)
+    print(
+        f"listening on {settings.get('mq.type')} channel {settings.get('mq.channel')}; Ctrl+C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     while not stop.wait(0.2) and consumer.is_running:
         pass
     consumer.stop()
@@ -241,33 +278,61 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def add_service_parsers(sub: Any, formatter: Any) -> None:
     """Called by the ``flowcept`` command while it builds its parser; adds this module's subcommands."""
+
     def add(name: str, fn: Any, help_text: str, examples: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog="examples:\n" + examples,
-                           formatter_class=formatter)
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, epilog="examples:\n" + examples, formatter_class=formatter
+        )
         p.set_defaults(func=fn)
         return p
 
-    p = add("init-settings", cmd_init_settings, "write a commented settings.yaml",
-            "  flowcept init-settings                    # ~/.flowcept/settings.yaml (or FLOWCEPT_SETTINGS_PATH)\n"
-            "  flowcept init-settings ./settings.yaml --force\n  flowcept init-settings --dask --mlflow")
-    p.add_argument("path", nargs="?", help="where to write (default: FLOWCEPT_SETTINGS_PATH or "
-                                           "~/.flowcept/settings.yaml)")
-    p.add_argument("--force", "-y", "--yes", dest="force", action="store_true",
-                   help="overwrite an existing file with the full defaults (adapter flags add to the existing file)")
-    p.add_argument("--full", action="store_true", help="accepted for upstream's --init-settings --full: the file "
-                                                       "written always holds every section, commented")
+    p = add(
+        "init-settings",
+        cmd_init_settings,
+        "write a commented settings.yaml",
+        "  flowcept init-settings                    # ~/.flowcept/settings.yaml (or FLOWCEPT_SETTINGS_PATH)\n"
+        "  flowcept init-settings ./settings.yaml --force\n  flowcept init-settings --dask --mlflow",
+    )
+    p.add_argument(
+        "path", nargs="?", help="where to write (default: FLOWCEPT_SETTINGS_PATH or ~/.flowcept/settings.yaml)"
+    )
+    p.add_argument(
+        "--force",
+        "-y",
+        "--yes",
+        dest="force",
+        action="store_true",
+        help="overwrite an existing file with the full defaults (adapter flags add to the existing file)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="accepted for upstream's --init-settings --full: the file written always holds every section, commented",
+    )
     for name in _ADAPTERS:
         p.add_argument(f"--{name}", action="store_true", help=f"add an adapters.{name} section")
-    p = add("check-services", cmd_check_services, "check each service the settings enable",
-            "  flowcept check-services\n  MQ_TYPE=redis flowcept check-services")
-    p = add("start-consumer", cmd_start_consumer, "run the persistence service (blocks; SIGINT/SIGTERM stop it)",
-            "  flowcept start-consumer\n  flowcept start-consumer --consumer mypkg.consumers:Printer")
+    p = add(
+        "check-services",
+        cmd_check_services,
+        "check each service the settings enable",
+        "  flowcept check-services\n  MQ_TYPE=redis flowcept check-services",
+    )
+    p = add(
+        "start-consumer",
+        cmd_start_consumer,
+        "run the persistence service (blocks; SIGINT/SIGTERM stop it)",
+        "  flowcept start-consumer\n  flowcept start-consumer --consumer mypkg.consumers:Printer",
+    )
     p.add_argument("--consumer", help="module:ClassName of a BaseConsumer subclass to run instead")
     p.add_argument("--bundle-exec-id", help="accepted for compatibility; not needed")
     p.add_argument("--check-safe-stops", action="store_true", help="accepted for compatibility; not needed")
-    p = add("stream", cmd_stream, "print live messages from the MQ",
-            "  flowcept stream --type task --activity train\n"
-            "  flowcept stream --keys task_id,status,ended_at --output seen.jsonl --count 100")
+    p = add(
+        "stream",
+        cmd_stream,
+        "print live messages from the MQ",
+        "  flowcept stream --type task --activity train\n"
+        "  flowcept stream --keys task_id,status,ended_at --output seen.jsonl --count 100",
+    )
     p.add_argument("--type", help="only this message type (task, workflow)")
     p.add_argument("--activity", help="only tasks of this activity_id")
     p.add_argument("--workflow-id")

@@ -41,8 +41,21 @@ def test_flowcept_alone_prints_help_with_examples():
     assert "usage: flowcept" in proc.stdout and "examples:" in proc.stdout and "--generate-report" in proc.stdout
 
 
-@pytest.mark.parametrize("command", ["init-settings", "check-services", "start-consumer", "stream", "query",
-                                     "workflows", "workflow", "report", "export", "read-buffer"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "init-settings",
+        "check-services",
+        "start-consumer",
+        "stream",
+        "query",
+        "workflows",
+        "workflow",
+        "report",
+        "export",
+        "read-buffer",
+    ],
+)
 def test_every_subcommand_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -52,13 +65,15 @@ def test_every_subcommand_has_help_with_examples(command, capsys):
 
 
 def test_usage_errors_are_one_line_with_status_2(tmp_path, capsys):
-    cases = [(["query", "--filter", "{bad"], "--filter is not valid JSON"),
-             (["query", "--filter", "[1]"], "--filter must be a JSON object"),
-             (["read-buffer", str(tmp_path / "missing.jsonl")], "missing.jsonl' does not exist"),
-             (["report", "--input", str(tmp_path / "missing.jsonl")], "does not exist"),
-             (["report"], "give --input FILE"),
-             (["--query"], "--query needs --filter VALUE"),
-             (["--start-redis"], "redis-server")]
+    cases = [
+        (["query", "--filter", "{bad"], "--filter is not valid JSON"),
+        (["query", "--filter", "[1]"], "--filter must be a JSON object"),
+        (["read-buffer", str(tmp_path / "missing.jsonl")], "missing.jsonl' does not exist"),
+        (["report", "--input", str(tmp_path / "missing.jsonl")], "does not exist"),
+        (["report"], "give --input FILE"),
+        (["--query"], "--query needs --filter VALUE"),
+        (["--start-redis"], "redis-server"),
+    ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
@@ -95,8 +110,14 @@ def stored_run(tmp_path, monkeypatch):
     """One workflow of 4 square() tasks (one failed) persisted in a private LMDB store."""
     pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
     close_stores()
-    use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
-                                         "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}}})
+    use_settings(
+        tmp_path,
+        monkeypatch,
+        {
+            "project": {"db_flush_mode": "online"},
+            "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}},
+        },
+    )
     with Flowcept(workflow_name="squares") as fc:
         for i in range(4):
             try:
@@ -116,8 +137,24 @@ def test_data_commands_on_the_store(stored_run, tmp_path, capsys):
     assert main(["query", "--filter", json.dumps({"workflow_id": wid, "status": "ERROR"}), "--format", "jsonl"]) == 0
     (err,) = [json.loads(ln) for ln in _lines(capsys)]
     assert err["used"] == {"x": 2} and "two is not allowed" in err["stderr"]
-    assert main(["query", "--filter", "{}", "--sort", '[["used.x", -1]]', "--limit", "2", "--projection",
-                 '["task_id", "used.x"]', "--format", "jsonl"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--filter",
+                "{}",
+                "--sort",
+                '[["used.x", -1]]',
+                "--limit",
+                "2",
+                "--projection",
+                '["task_id", "used.x"]',
+                "--format",
+                "jsonl",
+            ]
+        )
+        == 0
+    )
     assert [json.loads(ln)["used"]["x"] for ln in _lines(capsys)] == [3, 2]
     assert main(["workflow", wid, "--plain"]) == 0
     card = capsys.readouterr().out
@@ -167,8 +204,23 @@ def test_read_buffer_and_report_from_a_file(tmp_path, monkeypatch, capsys):
                 square(i)
             except RuntimeError:
                 pass
-    assert main(["read-buffer", str(buf), "--type", "task", "--filter", '{"status": "FINISHED"}',
-                 "--format", "jsonl", "--limit", "3"]) == 0
+    assert (
+        main(
+            [
+                "read-buffer",
+                str(buf),
+                "--type",
+                "task",
+                "--filter",
+                '{"status": "FINISHED"}',
+                "--format",
+                "jsonl",
+                "--limit",
+                "3",
+            ]
+        )
+        == 0
+    )
     got = [json.loads(ln) for ln in _lines(capsys)]
     assert [g["used"]["x"] for g in got] == [0, 1, 3]
     assert main(["read-buffer", str(buf), "--type", "workflow"]) == 0
@@ -195,18 +247,24 @@ def redis_settings(tmp_path, monkeypatch):
     why = server.start()
     if why is not None:
         pytest.skip(f"redis-server could not start: {why}")
-    path = use_settings(tmp_path, monkeypatch, {
-        "project": {"db_flush_mode": "online"},
-        "mq": {"type": "redis", "host": "127.0.0.1", "port": server.port, "channel": f"cli-{os.getpid()}"},
-        "db_buffer": {"insertion_buffer_time_secs": 0.1},
-        "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}}})
+    path = use_settings(
+        tmp_path,
+        monkeypatch,
+        {
+            "project": {"db_flush_mode": "online"},
+            "mq": {"type": "redis", "host": "127.0.0.1", "port": server.port, "channel": f"cli-{os.getpid()}"},
+            "db_buffer": {"insertion_buffer_time_secs": 0.1},
+            "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}},
+        },
+    )
     yield path
     server.stop()
 
 
 def _spawn(args: list[str], tmp_path: Path) -> subprocess.Popen:
-    return subprocess.Popen(FLOWCEPT + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path, env=dict(os.environ))
+    return subprocess.Popen(
+        FLOWCEPT + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ)
+    )
 
 
 def _wait_for_line(proc: subprocess.Popen, stream: str, needle: str, timeout: float = 30) -> str:
@@ -271,32 +329,50 @@ def test_check_services_says_which_service_is_down_and_why(tmp_path, monkeypatch
 
     pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
     port = free_port()  # nothing listens there
-    use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
-                                         "mq": {"type": "redis", "host": "127.0.0.1", "port": port},
-                                         "databases": {"lmdb": {"enabled": False}}})
+    use_settings(
+        tmp_path,
+        monkeypatch,
+        {
+            "project": {"db_flush_mode": "online"},
+            "mq": {"type": "redis", "host": "127.0.0.1", "port": port},
+            "databases": {"lmdb": {"enabled": False}},
+        },
+    )
     assert main(["check-services"]) == 1
     (line,) = _lines(capsys)
     assert line.startswith("DOWN  mq:redis:") and str(port) in line
-    use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
-                                         "databases": {"lmdb": {"enabled": False}}})
+    use_settings(
+        tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"}, "databases": {"lmdb": {"enabled": False}}}
+    )
     assert main(["check-services"]) == 0
     assert _lines(capsys) == ["ok    mq:memory: alive"]
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--show-settings"], ["settings"]),
-    (["--init-settings", "--full", "-y", "--dask"], ["init-settings", "--force", "--full", "--dask"]),
-    (["--init-settings", "-y"], ["init-settings", "--force"]),
-    (["--init-settings", "--full"], ["init-settings", "--full"]),
-    (["--start-consumption-services", "--bundle-exec-id", "b1", "--check-safe-stops"],
-     ["start-consumer", "--bundle-exec-id", "b1", "--check-safe-stops"]),
-    (["--stream-messages", "--keys-to-show", "'activity_id','workflow_id'", "--messages-file-path", "m.jsonl"],
-     ["stream", "--keys", "activity_id,workflow_id", "--output", "m.jsonl"]),
-    (["--query", "--filter", "{}", "--project", '{"task_id": 1}', "--limit", "3"],
-     ["query", "--filter", "{}", "--format", "jsonl", "--projection", '{"task_id": 1}', "--limit", "3"]),
-    (["--generate-report", "--format", "PDF", "--input-path", "b.jsonl", "--output-path", "r.pdf"],
-     ["report", "--format", "pdf", "--input", "b.jsonl", "--output", "r.pdf"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--show-settings"], ["settings"]),
+        (["--init-settings", "--full", "-y", "--dask"], ["init-settings", "--force", "--full", "--dask"]),
+        (["--init-settings", "-y"], ["init-settings", "--force"]),
+        (["--init-settings", "--full"], ["init-settings", "--full"]),
+        (
+            ["--start-consumption-services", "--bundle-exec-id", "b1", "--check-safe-stops"],
+            ["start-consumer", "--bundle-exec-id", "b1", "--check-safe-stops"],
+        ),
+        (
+            ["--stream-messages", "--keys-to-show", "'activity_id','workflow_id'", "--messages-file-path", "m.jsonl"],
+            ["stream", "--keys", "activity_id,workflow_id", "--output", "m.jsonl"],
+        ),
+        (
+            ["--query", "--filter", "{}", "--project", '{"task_id": 1}', "--limit", "3"],
+            ["query", "--filter", "{}", "--format", "jsonl", "--projection", '{"task_id": 1}', "--limit", "3"],
+        ),
+        (
+            ["--generate-report", "--format", "PDF", "--input-path", "b.jsonl", "--output-path", "r.pdf"],
+            ["report", "--format", "pdf", "--input", "b.jsonl", "--output", "r.pdf"],
+        ),
+    ],
+)
 def test_upstream_flags_map_to_subcommands(argv, expected):
     from flowcept_core.cli_legacy import translate
 

@@ -24,8 +24,24 @@ def nothing(x):
     return None
 
 
-EDGES = [0, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**64 + 1, 1.5, -0.0, math.nan, math.inf, -math.inf, True,
-         1e308, "text", "http://u:pw@h/x"]
+EDGES = [
+    0,
+    -1,
+    2**63 - 1,
+    -(2**63),
+    2**63,
+    -(2**63) - 1,
+    2**64 + 1,
+    1.5,
+    -0.0,
+    math.nan,
+    math.inf,
+    -math.inf,
+    True,
+    1e308,
+    "text",
+    "http://u:pw@h/x",
+]
 
 
 @pytest.mark.parametrize("func", [echo, nothing])

@@ -42,8 +42,15 @@ def epoch(n):
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "training", extra: dict | None = None) -> str:
     """One captured run written to a buffer file; returns the file path."""
     path = tmp_path / f"{name}.jsonl"
-    use_settings(tmp_path, monkeypatch, {"project": {"dump_buffer": {"path": str(path)}},
-                                         "telemetry_capture": {"cpu": True, "mem": True}, **(extra or {})})
+    use_settings(
+        tmp_path,
+        monkeypatch,
+        {
+            "project": {"dump_buffer": {"path": str(path)}},
+            "telemetry_capture": {"cpu": True, "mem": True},
+            **(extra or {}),
+        },
+    )
     with Flowcept(workflow_name=name, workflow_args={"lr": 0.01}):
         epoch(6)
         epoch(2)
@@ -58,8 +65,14 @@ def test_card_from_a_buffer_file_has_every_section(tmp_path, monkeypatch):
     assert result["tasks"] == 10 and result["workflows"] == 1
     card = out.read_text()
     assert card.startswith("# Provenance card: training\n")
-    for section in ("## Workflow summary", "### Run structure", "### Nesting", "### Inputs and outputs",
-                    "### Resource usage", "### Errors"):
+    for section in (
+        "## Workflow summary",
+        "### Run structure",
+        "### Nesting",
+        "### Inputs and outputs",
+        "### Resource usage",
+        "### Errors",
+    ):
         assert section in card, section
     assert "| Status | FINISHED (9 finished, 1 error) |" in card
     assert "| 1 | `train_step` | 8 | 7 ok, 1 error |" in card  # children end first: they appear first
@@ -98,12 +111,32 @@ def test_campaign_gets_one_section_per_workflow_and_ids_filter(tmp_path, monkeyp
 
 
 def test_start_and_end_messages_of_one_task_count_once():
-    start = {"type": "task", "task_id": "t1", "activity_id": "a", "workflow_id": "w", "status": "RUNNING",
-             "started_at": 10.0, "used": {"x": 1}}
-    end = {"type": "task", "task_id": "t1", "activity_id": "a", "workflow_id": "w", "status": "FINISHED",
-           "ended_at": 12.5, "generated": {"y": 2}}
-    hung = {"type": "task", "task_id": "t2", "activity_id": "a", "workflow_id": "w", "status": "RUNNING",
-            "started_at": 11.0}
+    start = {
+        "type": "task",
+        "task_id": "t1",
+        "activity_id": "a",
+        "workflow_id": "w",
+        "status": "RUNNING",
+        "started_at": 10.0,
+        "used": {"x": 1},
+    }
+    end = {
+        "type": "task",
+        "task_id": "t1",
+        "activity_id": "a",
+        "workflow_id": "w",
+        "status": "FINISHED",
+        "ended_at": 12.5,
+        "generated": {"y": 2},
+    }
+    hung = {
+        "type": "task",
+        "task_id": "t2",
+        "activity_id": "a",
+        "workflow_id": "w",
+        "status": "RUNNING",
+        "started_at": 11.0,
+    }
     from flowcept_core.report.collect import RunCollector
 
     run = RunCollector()
@@ -114,15 +147,18 @@ def test_start_and_end_messages_of_one_task_count_once():
     assert list(act.durations) == [2.5] and act.used["x"].count == 1 and act.generated["y"].count == 1
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"report_type": "summary", "records": []}, "report_type='summary'.*provenance_card"),
-    ({"report_type": "provenance_card", "format": "pdf", "records": []}, "supports only format='markdown'"),
-    ({"report_type": "provenance_report", "records": []}, "supports only format='pdf'"),
-    ({"records": [], "input_jsonl_path": "x.jsonl"}, "input_jsonl_path and records"),
-    ({}, "no input"),
-    ({"workflow_id": "w", "campaign_id": "c"}, "not both"),
-    ({"records": "not a list"}, "records must be a list"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"report_type": "summary", "records": []}, "report_type='summary'.*provenance_card"),
+        ({"report_type": "provenance_card", "format": "pdf", "records": []}, "supports only format='markdown'"),
+        ({"report_type": "provenance_report", "records": []}, "supports only format='pdf'"),
+        ({"records": [], "input_jsonl_path": "x.jsonl"}, "input_jsonl_path and records"),
+        ({}, "no input"),
+        ({"workflow_id": "w", "campaign_id": "c"}, "not both"),
+        ({"records": "not a list"}, "records must be a list"),
+    ],
+)
 def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Flowcept.generate_report(**kwargs)
@@ -134,12 +170,14 @@ def test_missing_jsonl_is_file_not_found(tmp_path):
 
 
 def test_print_markdown_without_rich_says_how_to_install(tmp_path):
-    code = ("import sys; sys.modules['rich'] = None\n"
-            "from flowcept import Flowcept\n"
-            "try:\n"
-            f"    Flowcept.generate_report(records=[], print_markdown=True, output_path={str(tmp_path / 'x.md')!r})\n"
-            "except ModuleNotFoundError as e:\n"
-            "    print('MNF', e)\n")
+    code = (
+        "import sys; sys.modules['rich'] = None\n"
+        "from flowcept import Flowcept\n"
+        "try:\n"
+        f"    Flowcept.generate_report(records=[], print_markdown=True, output_path={str(tmp_path / 'x.md')!r})\n"
+        "except ModuleNotFoundError as e:\n"
+        "    print('MNF', e)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert "MNF" in proc.stdout and "pip install flowcept[report]" in proc.stdout, proc.stdout + proc.stderr
     assert not (tmp_path / "x.md").exists()
@@ -158,9 +196,15 @@ def test_report_from_the_database(tmp_path, monkeypatch):
     pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
     close_stores()
     try:
-        use_settings(tmp_path, monkeypatch, {"project": {"db_flush_mode": "online"},
-                                             "telemetry_capture": {"cpu": True, "mem": True},
-                                             "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}}})
+        use_settings(
+            tmp_path,
+            monkeypatch,
+            {
+                "project": {"db_flush_mode": "online"},
+                "telemetry_capture": {"cpu": True, "mem": True},
+                "databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "db")}},
+            },
+        )
         with Flowcept(workflow_name="stored") as fc:
             epoch(4)
         result = Flowcept.generate_report(workflow_id=fc.current_workflow_id, output_path=str(tmp_path / "db.md"))
@@ -180,8 +224,14 @@ def test_report_streams_its_input(tmp_path):
     import tracemalloc
 
     path = tmp_path / "big.jsonl"
-    line = {"type": "task", "activity_id": "step", "workflow_id": "w", "status": "FINISHED",
-            "used": {"x": 1, "payload": "p" * 600}, "generated": {"loss": 0.5}}
+    line = {
+        "type": "task",
+        "activity_id": "step",
+        "workflow_id": "w",
+        "status": "FINISHED",
+        "used": {"x": 1, "payload": "p" * 600},
+        "generated": {"loss": 0.5},
+    }
     with open(path, "wb") as f:
         for i in range(60_000):
             f.write(orjson.dumps({**line, "task_id": f"t{i}", "started_at": i, "ended_at": i + 0.5}) + b"\n")
@@ -200,8 +250,9 @@ def _blue_pixels(png: Path) -> int:
     from PIL import Image
 
     data = Image.open(png).convert("RGB").tobytes()
-    return sum(1 for i in range(0, len(data), 3)
-               if data[i + 2] > 150 and data[i] < 90 and 90 < data[i + 1] < 150)  # matplotlib's C0 blue
+    return sum(
+        1 for i in range(0, len(data), 3) if data[i + 2] > 150 and data[i] < 90 and 90 < data[i + 1] < 150
+    )  # matplotlib's C0 blue
 
 
 def test_pdf_report_has_the_card_and_every_plot_with_data(tmp_path, monkeypatch):
@@ -216,7 +267,7 @@ def test_pdf_report_has_the_card_and_every_plot_with_data(tmp_path, monkeypatch)
     assert "Trend of train_step.loss" in result["plots"] and "Machine CPU and memory over time" in result["plots"]
     subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(tmp_path / "page")], check=True, timeout=120)
     pages = sorted(tmp_path.glob("page-*.png"))
-    plot_pages = pages[-len(result["plots"]):]
+    plot_pages = pages[-len(result["plots"]) :]
     assert len(pages) > len(result["plots"])  # the card's text comes first
     for title, page in zip(result["plots"], plot_pages, strict=True):
         assert _blue_pixels(page) > 20, f"plot {title!r} ({page.name}) has no data drawn"
@@ -236,10 +287,12 @@ def test_malformed_lines_are_skipped_and_counted(tmp_path, monkeypatch, caplog):
 
 
 def test_core_imports_leave_report_libraries_out():
-    code = ("import sys\n"
-            "from flowcept import Flowcept, flowcept_task, telemetry_flowcept_task\n"
-            "import flowcept_core.cli, flowcept_core.report, flowcept_core.telemetry\n"
-            "print([m for m in ('psutil', 'rich', 'matplotlib', 'numpy', 'pandas') if m in sys.modules])")
+    code = (
+        "import sys\n"
+        "from flowcept import Flowcept, flowcept_task, telemetry_flowcept_task\n"
+        "import flowcept_core.cli, flowcept_core.report, flowcept_core.telemetry\n"
+        "print([m for m in ('psutil', 'rich', 'matplotlib', 'numpy', 'pandas') if m in sys.modules])"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

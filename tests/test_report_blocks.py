@@ -16,8 +16,12 @@ from flowcept_core.report.source import iter_jsonl_blocks
 
 
 def _snapshot(t: float, cpu: float) -> dict:
-    return {"timestamp": t, "cpu": {"percent_all": cpu, "times_avg": {"user": t / 10, "system": 1.0}},
-            "memory": {"virtual": {"percent": 40.0, "used": 1e9 + t}}, "process": {"memory": {"rss": 5e8 + t}}}
+    return {
+        "timestamp": t,
+        "cpu": {"percent_all": cpu, "times_avg": {"user": t / 10, "system": 1.0}},
+        "memory": {"virtual": {"percent": 40.0, "used": 1e9 + t}},
+        "process": {"memory": {"rss": 5e8 + t}},
+    }
 
 
 def _messages(n: int, seed: int = 7) -> list[dict]:
@@ -31,10 +35,18 @@ def _messages(n: int, seed: int = 7) -> list[dict]:
             snap = _snapshot(float(i), float(i % 97))
         act = rng.choice(["a", "b", "c"])
         value = rng.choice([1, 2.5, float("nan"), True, None, "text", [1, 2], {"k": 1}, -7, 2**62])
-        msg: dict = {"type": "task", "task_id": f"t{i}", "activity_id": act, "workflow_id": "w",
-                     "started_at": float(i), "ended_at": float(i) + rng.random(), "status": "FINISHED",
-                     "used": {"x": value, "i": i} if i % 3 else {"i": i, "y": "only here", "x": value},
-                     "parent_task_id": f"p{i // 10}" if i % 2 else None, "hostname": f"h{i % 3}"}
+        msg: dict = {
+            "type": "task",
+            "task_id": f"t{i}",
+            "activity_id": act,
+            "workflow_id": "w",
+            "started_at": float(i),
+            "ended_at": float(i) + rng.random(),
+            "status": "FINISHED",
+            "used": {"x": value, "i": i} if i % 3 else {"i": i, "y": "only here", "x": value},
+            "parent_task_id": f"p{i // 10}" if i % 2 else None,
+            "hostname": f"h{i % 3}",
+        }
         if i % 7:
             msg["generated"] = {"loss": 1.0 / (i + 1), "flag": i % 2 == 0}
         if i % 11 == 0:
@@ -48,12 +60,38 @@ def _messages(n: int, seed: int = 7) -> list[dict]:
                 msg["tags"] = ["late"]
         out.append(msg)
         if i % 10 == 9:
-            out.append({"type": "task", "task_id": f"p{i // 10}", "activity_id": "parent", "workflow_id": "w",
-                        "started_at": float(i - 9), "ended_at": float(i + 1), "status": "FINISHED"})
-    out.append({"type": "task", "task_id": "r1", "activity_id": "a", "workflow_id": "w", "status": "RUNNING",
-                "started_at": 5.0})
-    out.append({"type": "task", "task_id": "r1", "activity_id": "a", "workflow_id": "w", "status": "FINISHED",
-                "ended_at": 9.0, "generated": {"loss": 0.5}})
+            out.append(
+                {
+                    "type": "task",
+                    "task_id": f"p{i // 10}",
+                    "activity_id": "parent",
+                    "workflow_id": "w",
+                    "started_at": float(i - 9),
+                    "ended_at": float(i + 1),
+                    "status": "FINISHED",
+                }
+            )
+    out.append(
+        {
+            "type": "task",
+            "task_id": "r1",
+            "activity_id": "a",
+            "workflow_id": "w",
+            "status": "RUNNING",
+            "started_at": 5.0,
+        }
+    )
+    out.append(
+        {
+            "type": "task",
+            "task_id": "r1",
+            "activity_id": "a",
+            "workflow_id": "w",
+            "status": "FINISHED",
+            "ended_at": 9.0,
+            "generated": {"loss": 0.5},
+        }
+    )
     return out
 
 
@@ -94,9 +132,21 @@ def test_shared_snapshots_are_parsed_once_per_block_and_messages_keep_their_valu
 def test_snapshot_keys_inside_values_or_strings_are_left_alone(tmp_path) -> None:
     snap = _snapshot(1.0, 5.0)
     text = orjson.dumps({"telemetry_at_start": snap, "telemetry_at_end": snap}).decode()
-    lines = [{"type": "task", "task_id": f"t{i}", "activity_id": "a", "workflow_id": "w", "started_at": 0.0,
-              "ended_at": 1.0, "used": {"nested": {"telemetry_at_start": snap, "telemetry_at_end": snap}},
-              "generated": {"text": text}, "telemetry_at_start": snap, "telemetry_at_end": snap} for i in range(20)]
+    lines = [
+        {
+            "type": "task",
+            "task_id": f"t{i}",
+            "activity_id": "a",
+            "workflow_id": "w",
+            "started_at": 0.0,
+            "ended_at": 1.0,
+            "used": {"nested": {"telemetry_at_start": snap, "telemetry_at_end": snap}},
+            "generated": {"text": text},
+            "telemetry_at_start": snap,
+            "telemetry_at_end": snap,
+        }
+        for i in range(20)
+    ]
     path = tmp_path / "buf.jsonl"
     path.write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in lines))
     got = [m for b in iter_jsonl_blocks(str(path), share_snapshots=True) for m in b]
@@ -106,8 +156,10 @@ def test_snapshot_keys_inside_values_or_strings_are_left_alone(tmp_path) -> None
 @pytest.mark.parametrize("values", [[float("nan"), 3, 1.5], [2, float("nan")], ["a", None, 4], [None, None], [True]])
 def test_field_stats_of_a_column_match_value_by_value(values) -> None:
     one, col = RunCollector(), RunCollector()
-    msgs = [{"type": "task", "task_id": f"t{i}", "activity_id": "a", "workflow_id": "w", "used": {"v": v}}
-            for i, v in enumerate(values)]
+    msgs = [
+        {"type": "task", "task_id": f"t{i}", "activity_id": "a", "workflow_id": "w", "used": {"v": v}}
+        for i, v in enumerate(values)
+    ]
     for m in msgs:
         one.add(m)
     col.add_block(msgs)
@@ -119,9 +171,21 @@ def test_field_stats_of_a_column_match_value_by_value(values) -> None:
 
 def test_a_malformed_line_among_shared_snapshots_is_skipped_once(tmp_path) -> None:
     snap = _snapshot(1.0, 5.0)
-    lines = [orjson.dumps({"type": "task", "task_id": f"t{i}", "activity_id": "a", "workflow_id": "w",
-                           "started_at": 0.0, "ended_at": 1.0, "telemetry_at_start": snap,
-                           "telemetry_at_end": snap}) for i in range(30)]
+    lines = [
+        orjson.dumps(
+            {
+                "type": "task",
+                "task_id": f"t{i}",
+                "activity_id": "a",
+                "workflow_id": "w",
+                "started_at": 0.0,
+                "ended_at": 1.0,
+                "telemetry_at_start": snap,
+                "telemetry_at_end": snap,
+            }
+        )
+        for i in range(30)
+    ]
     lines[10] = lines[10][:-1]  # cut the closing brace
     path = tmp_path / "buf.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")

@@ -14,24 +14,31 @@ from typing import Any
 __all__ = ["generate_report", "REPORT_FORMATS", "DEFAULT_OUTPUT"]
 
 # report type -> the one format it supports ("workflow_card" is upstream's other name for the card)
-REPORT_FORMATS: dict[str, str] = {"provenance_card": "markdown", "workflow_card": "markdown",
-                                  "provenance_report": "pdf"}
+REPORT_FORMATS: dict[str, str] = {
+    "provenance_card": "markdown",
+    "workflow_card": "markdown",
+    "provenance_report": "pdf",
+}
 DEFAULT_OUTPUT: dict[str, str] = {"markdown": "WORKFLOW_CARD.md", "pdf": "PROVENANCE_REPORT.pdf"}
 
 
-def _check(report_type: str, format: str, input_jsonl_path: Any, records: Any, workflow_id: Any,
-           campaign_id: Any) -> str:
+def _check(
+    report_type: str, format: str, input_jsonl_path: Any, records: Any, workflow_id: Any, campaign_id: Any
+) -> str:
     """Validate the arguments; returns the input mode ("jsonl", "records" or "db"); raises ValueError."""
     if report_type not in REPORT_FORMATS:
         raise ValueError(f"report_type={report_type!r} is not supported; choose one of {list(REPORT_FORMATS)}")
     wanted = REPORT_FORMATS[report_type]
     if format != wanted:
         raise ValueError(f"report_type={report_type!r} supports only format={wanted!r}, got format={format!r}")
-    given = [name for name, value in (("input_jsonl_path", input_jsonl_path), ("records", records))
-             if value is not None]
+    given = [
+        name for name, value in (("input_jsonl_path", input_jsonl_path), ("records", records)) if value is not None
+    ]
     if len(given) > 1:
-        raise ValueError(f"give one input: {' and '.join(given)} were both given (input_jsonl_path, records, or "
-                         "workflow_id/campaign_id for the database)")
+        raise ValueError(
+            f"give one input: {' and '.join(given)} were both given (input_jsonl_path, records, or "
+            "workflow_id/campaign_id for the database)"
+        )
     if given:
         if records is not None and not isinstance(records, (list, tuple)):
             raise ValueError(f"records must be a list of dicts, got {type(records).__name__}")
@@ -39,15 +46,22 @@ def _check(report_type: str, format: str, input_jsonl_path: Any, records: Any, w
     if workflow_id is None and campaign_id is None:
         raise ValueError("no input: give input_jsonl_path, records, or workflow_id/campaign_id to read the database")
     if workflow_id is not None and campaign_id is not None:
-        raise ValueError(f"database mode takes workflow_id or campaign_id, not both (got {workflow_id!r} and "
-                         f"{campaign_id!r})")
+        raise ValueError(
+            f"database mode takes workflow_id or campaign_id, not both (got {workflow_id!r} and {campaign_id!r})"
+        )
     return "db"
 
 
-def generate_report(report_type: str = "provenance_card", format: str = "markdown", print_markdown: bool = False,
-                    output_path: str | None = None, input_jsonl_path: str | None = None,
-                    records: list[dict[str, Any]] | None = None, workflow_id: str | None = None,
-                    campaign_id: str | None = None) -> dict[str, Any]:
+def generate_report(
+    report_type: str = "provenance_card",
+    format: str = "markdown",
+    print_markdown: bool = False,
+    output_path: str | None = None,
+    input_jsonl_path: str | None = None,
+    records: list[dict[str, Any]] | None = None,
+    workflow_id: str | None = None,
+    campaign_id: str | None = None,
+) -> dict[str, Any]:
     """Called by users (``Flowcept.generate_report``) and ``flowcept report``; writes the report, returns metadata.
 
     Input: exactly one of ``input_jsonl_path`` (a buffer file, streamed), ``records`` (messages in memory) or, for
@@ -95,11 +109,19 @@ def generate_report(report_type: str = "provenance_card", format: str = "markdow
     card = render_card(run)
     path = os.path.abspath(output_path or DEFAULT_OUTPUT[format])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    result: dict[str, Any] = {"report_type": report_type, "format": format, "input_mode": mode, "output": path,
-                              "output_path": path, "skipped_lines": skipped[0], "workflows": len(run.workflows),
-                              "messages": run.messages, "tasks": sum(w.tasks for w in run.workflows.values()),
-                              "activities": sum(len(w.activities) for w in run.workflows.values()),
-                              "objects": sum(w.objects for w in run.workflows.values())}
+    result: dict[str, Any] = {
+        "report_type": report_type,
+        "format": format,
+        "input_mode": mode,
+        "output": path,
+        "output_path": path,
+        "skipped_lines": skipped[0],
+        "workflows": len(run.workflows),
+        "messages": run.messages,
+        "tasks": sum(w.tasks for w in run.workflows.values()),
+        "activities": sum(len(w.activities) for w in run.workflows.values()),
+        "objects": sum(w.objects for w in run.workflows.values()),
+    }
     if skipped[0]:
         from flowcept_core.logger import get_logger
 
@@ -123,6 +145,7 @@ def _rich_console() -> Any:
     try:
         from rich.console import Console
     except ImportError:
-        raise ModuleNotFoundError("print_markdown=True needs rich; install it with: pip install flowcept[report] "
-                                  "(or pip install rich)") from None
+        raise ModuleNotFoundError(
+            "print_markdown=True needs rich; install it with: pip install flowcept[report] (or pip install rich)"
+        ) from None
     return Console()

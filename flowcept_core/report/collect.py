@@ -40,10 +40,6 @@ class FieldStats:
     def type_names(self) -> list[str]:
         return sorted(t.__name__ for t in self.types)
 
-    def add(self, value: Any) -> None:
-        """One task's value of the field."""
-        self.add_column([value])
-
     def add_column(self, values: list) -> None:
         """Called per block with the field's values of an activity's tasks (by RunCollector); NaN is not a bound."""
         self.count += len(values)
@@ -246,8 +242,9 @@ class RunCollector:
             _add_columns(act.generated, [g for g, _ in generated])
             _add_series(act.series, generated)
         self._nesting(wf, act, msgs)
-        telemetry = [m for m in msgs if "telemetry_at_end" in m or "telemetry_summary" in m
-                     or "telemetry_at_start" in m]
+        telemetry = [
+            m for m in msgs if "telemetry_at_end" in m or "telemetry_summary" in m or "telemetry_at_start" in m
+        ]
         if telemetry:
             self._telemetry(wf, act, telemetry)
 
@@ -316,8 +313,10 @@ class RunCollector:
         if start is self._last_snaps[0] and end is self._last_snaps[1] and start is not None and end is not None:
             return self._last_summary, True  # snapshots shared by the reader (share_snapshots)
         self._last_snaps = (start, end)
-        key = (start.get("timestamp") if type(start) is dict else None,
-               end.get("timestamp") if type(end) is dict else None)
+        key = (
+            start.get("timestamp") if type(start) is dict else None,
+            end.get("timestamp") if type(end) is dict else None,
+        )
         if key[0] is not None and key[1] is not None and key == self._last_key:
             return self._last_summary, True
         summary = summary_of(msg) or {}
@@ -328,8 +327,13 @@ class RunCollector:
         """Tasks with telemetry: runs of tasks sharing one summary (the sampler's snapshots) are added at once; tasks
         in a row that hold the very same snapshot objects (shared by the reader) are looked at once."""
         summary, times = None, 0
-        pairs = list(zip(map(id, [m.get("telemetry_at_start") for m in msgs]),
-                         map(id, [m.get("telemetry_at_end") for m in msgs]), strict=True))
+        pairs = list(
+            zip(
+                map(id, [m.get("telemetry_at_start") for m in msgs]),
+                map(id, [m.get("telemetry_at_end") for m in msgs]),
+                strict=True,
+            )
+        )
         for _, same in groupby(range(len(msgs)), key=pairs.__getitem__):
             run = list(same)
             if len(run) > 1 and "telemetry_summary" in msgs[run[0]]:  # summaries of their own: one task at a time

@@ -80,8 +80,9 @@ def _status(wf: WorkflowStats) -> str:
     for act in wf.activities.values():
         for k, n in act.statuses.items():
             statuses[k] = statuses.get(k, 0) + n
-    overall = wf.info.get("status") or ("ERROR" if statuses.get("ERROR") else
-                                        "RUNNING" if statuses.get("RUNNING") else "FINISHED" if wf.tasks else "-")
+    overall = wf.info.get("status") or (
+        "ERROR" if statuses.get("ERROR") else "RUNNING" if statuses.get("RUNNING") else "FINISHED" if wf.tasks else "-"
+    )
     detail = ", ".join(f"{n} {k.lower()}" for k, n in sorted(statuses.items(), key=lambda kv: -kv[1]))
     return f"{overall} ({detail})" if detail else str(overall)
 
@@ -95,11 +96,18 @@ def _workflow(wf: WorkflowStats, level: int) -> list[str]:
     machine = info.get("machine_info") if isinstance(info.get("machine_info"), dict) else {}
     hosts = sorted(wf.hosts | ({machine.get("hostname")} if machine.get("hostname") else set()))
     users = sorted(wf.users | ({info["user"]} if info.get("user") else set()))
-    rows = [["Name", info.get("name") or "-"], ["Workflow ID", wf.workflow_id],
-            ["Campaign ID", info.get("campaign_id") or "-"], ["User", ", ".join(users) or "-"],
-            ["Host", ", ".join(hosts[:5]) + (f" (+{len(hosts) - 5})" if len(hosts) > 5 else "") or "-"],
-            ["Started", _when(start)], ["Ended", _when(end)], ["Duration", fmt_seconds(duration)],
-            ["Status", _status(wf)], ["Tasks", f"{wf.tasks} in {len(wf.activities)} activities"]]
+    rows = [
+        ["Name", info.get("name") or "-"],
+        ["Workflow ID", wf.workflow_id],
+        ["Campaign ID", info.get("campaign_id") or "-"],
+        ["User", ", ".join(users) or "-"],
+        ["Host", ", ".join(hosts[:5]) + (f" (+{len(hosts) - 5})" if len(hosts) > 5 else "") or "-"],
+        ["Started", _when(start)],
+        ["Ended", _when(end)],
+        ["Duration", fmt_seconds(duration)],
+        ["Status", _status(wf)],
+        ["Tasks", f"{wf.tasks} in {len(wf.activities)} activities"],
+    ]
     if info.get("parent_workflow_id"):
         rows.append(["Parent workflow", info["parent_workflow_id"]])
     if wf.objects:
@@ -126,8 +134,10 @@ def _short(v: Any) -> str:
 
 def _statuses(act: ActivityStats) -> str:
     """Called per activity row; returns e.g. ``7 ok, 1 error`` (FINISHED shown as ok, others lower-cased)."""
-    parts = [f"{n} {'ok' if k == 'FINISHED' else k.lower()}"
-             for k, n in sorted(act.statuses.items(), key=lambda kv: (kv[0] != "FINISHED", -kv[1]))]
+    parts = [
+        f"{n} {'ok' if k == 'FINISHED' else k.lower()}"
+        for k, n in sorted(act.statuses.items(), key=lambda kv: (kv[0] != "FINISHED", -kv[1]))
+    ]
     return ", ".join(parts)
 
 
@@ -135,12 +145,26 @@ def _structure(wf: WorkflowStats, h: str) -> list[str]:
     rows = []
     for act in wf.activities.values():
         d = sorted(act.durations)
-        rows.append([act.order + 1, f"`{act.name}`", act.count, _statuses(act),
-                     fmt_seconds(statistics.fmean(d)) if d else "-", fmt_seconds(_pct(d, 0.5)),
-                     fmt_seconds(_pct(d, 0.95)), fmt_seconds(d[0] if d else None), fmt_seconds(d[-1] if d else None),
-                     fmt_seconds(sum(d)) if d else "-"])
-    out = [f"{h}# Run structure", "", "Activities in order of first appearance; task durations from "
-           "started_at/ended_at.", ""]
+        rows.append(
+            [
+                act.order + 1,
+                f"`{act.name}`",
+                act.count,
+                _statuses(act),
+                fmt_seconds(statistics.fmean(d)) if d else "-",
+                fmt_seconds(_pct(d, 0.5)),
+                fmt_seconds(_pct(d, 0.95)),
+                fmt_seconds(d[0] if d else None),
+                fmt_seconds(d[-1] if d else None),
+                fmt_seconds(sum(d)) if d else "-",
+            ]
+        )
+    out = [
+        f"{h}# Run structure",
+        "",
+        "Activities in order of first appearance; task durations from started_at/ended_at.",
+        "",
+    ]
     out += _table(["#", "Activity", "Tasks", "Status", "Mean", "Median", "p95", "Min", "Max", "Total"], rows)
     tree = _tree(wf)
     if tree:
@@ -199,24 +223,47 @@ def _resources(wf: WorkflowStats, h: str) -> list[str]:
         if not act.with_telemetry:
             continue
         pct = act.cpu_percent
-        rows.append([f"`{act.name}`", act.with_telemetry, fmt_seconds(act.cpu_time) if act.cpu_time else "-",
-                     f"{statistics.fmean(pct):.1f}/{max(pct):.1f}" if pct else "-", fmt_bytes(act.peak_rss),
-                     fmt_bytes(act.rss_growth) if act.rss_growth else "-",
-                     f"{fmt_bytes(act.io_read)}/{fmt_bytes(act.io_write)}" if act.io_read is not None else "-",
-                     f"{fmt_bytes(act.net_sent)}/{fmt_bytes(act.net_recv)}" if act.net_sent is not None else "-",
-                     f"{act.gpu_max_mem_percent:.1f}%" if act.gpu_max_mem_percent is not None else "-"])
+        rows.append(
+            [
+                f"`{act.name}`",
+                act.with_telemetry,
+                fmt_seconds(act.cpu_time) if act.cpu_time else "-",
+                f"{statistics.fmean(pct):.1f}/{max(pct):.1f}" if pct else "-",
+                fmt_bytes(act.peak_rss),
+                fmt_bytes(act.rss_growth) if act.rss_growth else "-",
+                f"{fmt_bytes(act.io_read)}/{fmt_bytes(act.io_write)}" if act.io_read is not None else "-",
+                f"{fmt_bytes(act.net_sent)}/{fmt_bytes(act.net_recv)}" if act.net_sent is not None else "-",
+                f"{act.gpu_max_mem_percent:.1f}%" if act.gpu_max_mem_percent is not None else "-",
+            ]
+        )
     out = [f"{h}# Resource usage", ""]
     if not rows:
         return out + ["No telemetry was recorded (see telemetry_capture in settings.yaml).", ""]
-    out += _table(["Activity", "Tasks", "CPU time", "CPU % mean/max", "Peak RSS", "RSS growth", "Disk read/write",
-                   "Net sent/recv", "GPU mem max"], rows)
+    out += _table(
+        [
+            "Activity",
+            "Tasks",
+            "CPU time",
+            "CPU % mean/max",
+            "Peak RSS",
+            "RSS growth",
+            "Disk read/write",
+            "Net sent/recv",
+            "GPU mem max",
+        ],
+        rows,
+    )
     samples = [v for v in wf.samples.values()]
     cpu = [c for c, _ in samples if isinstance(c, (int, float))]
     mem = [m for _, m in samples if isinstance(m, (int, float))]
     if cpu or mem:
-        out += [f"Machine over the run ({len(samples)} samples): CPU "
-                + (f"mean {statistics.fmean(cpu):.1f}%, max {max(cpu):.1f}%" if cpu else "-")
-                + "; memory " + (f"mean {statistics.fmean(mem):.1f}%, max {max(mem):.1f}%" if mem else "-"), ""]
+        out += [
+            f"Machine over the run ({len(samples)} samples): CPU "
+            + (f"mean {statistics.fmean(cpu):.1f}%, max {max(cpu):.1f}%" if cpu else "-")
+            + "; memory "
+            + (f"mean {statistics.fmean(mem):.1f}%, max {max(mem):.1f}%" if mem else "-"),
+            "",
+        ]
     return out
 
 

@@ -25,8 +25,9 @@ def _figure_class() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ModuleNotFoundError("the PDF report needs matplotlib; install it with: pip install flowcept[report]"
-                                  ) from None
+        raise ModuleNotFoundError(
+            "the PDF report needs matplotlib; install it with: pip install flowcept[report]"
+        ) from None
     return Figure
 
 
@@ -63,8 +64,9 @@ def render_pdf(run: RunCollector, markdown: str, path: str) -> list[str]:
                 ax.set_title(f"{title} ({label})")
                 # margins from the longest activity name instead of a layout pass over every text on the figure
                 rows = title in ("Task timeline", "Task duration per activity")
-                fig.subplots_adjust(left=min(0.45, 0.03 + 0.0078 * names) if rows else 0.08, right=0.97, top=0.93,
-                                    bottom=0.1)
+                fig.subplots_adjust(
+                    left=min(0.45, 0.03 + 0.0078 * names) if rows else 0.08, right=0.97, top=0.93, bottom=0.1
+                )
                 pdf.savefig(fig)
                 drawn.append(title)
         info = pdf.infodict()
@@ -78,8 +80,9 @@ def _text_pages(figure: Any, pdf: Any, markdown: str) -> None:
         lines += textwrap.wrap(raw, 130, subsequent_indent="    ") or [""]
     for start in range(0, max(len(lines), 1), _LINES_PER_PAGE):
         fig = figure(figsize=(11, 8.5))
-        fig.text(0.03, 0.97, "\n".join(lines[start:start + _LINES_PER_PAGE]), family="monospace", fontsize=6.5,
-                 va="top")
+        fig.text(
+            0.03, 0.97, "\n".join(lines[start : start + _LINES_PER_PAGE]), family="monospace", fontsize=6.5, va="top"
+        )
         pdf.savefig(fig)
 
 
@@ -113,13 +116,21 @@ def _draw(ax: Any, wf: WorkflowStats, title: str, origin: float) -> None:
     if title == "Task timeline":
         span = max((max(a.ends) - origin for a in acts if a.ends), default=0.0) or 1.0
         # too many bars to tell apart: the row shows how many tasks ran, on average, in each slice of the run
-        dense = {row: _running(act, origin, span) for row, act in enumerate(acts)
-                 if len(act.starts) > _MAX_TIMELINE_BARS}
+        dense = {
+            row: _running(act, origin, span) for row, act in enumerate(acts) if len(act.starts) > _MAX_TIMELINE_BARS
+        }
         top = max([1.0, *(float(r.max()) for r in dense.values())])  # one scale: 1 = a task always running
         for row, act in enumerate(acts):
             if row in dense:
-                ax.imshow(dense[row][None, :], aspect="auto", cmap=_BUSY_CMAP, vmin=0, vmax=top,
-                          extent=(0.0, span, row + 0.4, row - 0.4), interpolation="nearest")
+                ax.imshow(
+                    dense[row][None, :],
+                    aspect="auto",
+                    cmap=_BUSY_CMAP,
+                    vmin=0,
+                    vmax=top,
+                    extent=(0.0, span, row + 0.4, row - 0.4),
+                    interpolation="nearest",
+                )
             else:  # a Gantt chart: one bar per task
                 bars = [(t0 - origin, max(t1 - t0, 1e-9)) for t0, t1 in zip(act.starts, act.ends, strict=True)]
                 ax.broken_barh(bars, (row - 0.4, 0.8), rasterized=True)
@@ -129,8 +140,14 @@ def _draw(ax: Any, wf: WorkflowStats, title: str, origin: float) -> None:
         ax.set_xlabel("seconds since the first task started (a row of many tasks: darker = more of them running)")
     elif title == "Task duration per activity":
         data = [list(a.durations) or [0.0] for a in acts]
-        ax.boxplot(data, orientation="horizontal", showfliers=False, patch_artist=True,
-                   boxprops={"facecolor": "C0"}, medianprops={"color": "black"})
+        ax.boxplot(
+            data,
+            orientation="horizontal",
+            showfliers=False,
+            patch_artist=True,
+            boxprops={"facecolor": "C0"},
+            medianprops={"color": "black"},
+        )
         ax.set_yticks(range(1, len(acts) + 1), [a.name for a in acts])
         ax.set_xlabel("task duration (s)")
     elif title == "Machine CPU and memory over time":
@@ -150,7 +167,7 @@ def _draw(ax: Any, wf: WorkflowStats, title: str, origin: float) -> None:
         ax.set_ylabel("percent (highest GPU)")
         ax.legend()
     elif title.startswith("Trend of "):
-        name, _, key = title[len("Trend of "):].rpartition(".")
+        name, _, key = title[len("Trend of ") :].rpartition(".")
         xs, ys = wf.activities[name].series[key]
         step = max(1, len(xs) // _MAX_POINTS)
         ax.plot([x - origin for x in xs[::step]], list(ys[::step]), marker="o" if len(xs) < 500 else None)

@@ -31,9 +31,16 @@ def _value(v: Any) -> Any:
 
 def to_prov(workflows: list[dict], tasks: list[dict]) -> dict:
     """Called by the export command; returns one PROV-JSON document for the workflows and tasks given."""
-    doc: dict[str, Any] = {"prefix": {"flowcept": "https://flowcept.org/ns#"}, "activity": {}, "entity": {},
-                           "agent": {}, "used": {}, "wasGeneratedBy": {}, "wasInformedBy": {},
-                           "wasAssociatedWith": {}}
+    doc: dict[str, Any] = {
+        "prefix": {"flowcept": "https://flowcept.org/ns#"},
+        "activity": {},
+        "entity": {},
+        "agent": {},
+        "used": {},
+        "wasGeneratedBy": {},
+        "wasInformedBy": {},
+        "wasAssociatedWith": {},
+    }
     n = 0
 
     def rel(kind: str, body: dict) -> None:
@@ -43,10 +50,17 @@ def to_prov(workflows: list[dict], tasks: list[dict]) -> dict:
 
     for w in workflows:
         wid = f"flowcept:workflow/{w.get('workflow_id')}"
-        doc["activity"][wid] = {k: v for k, v in {
-            "prov:type": "flowcept:Workflow", "prov:label": w.get("name"), "prov:startTime": _time(w.get("started_at")),
-            "prov:endTime": _time(w.get("ended_at")), "flowcept:campaign_id": w.get("campaign_id")}.items()
-            if v is not None}
+        doc["activity"][wid] = {
+            k: v
+            for k, v in {
+                "prov:type": "flowcept:Workflow",
+                "prov:label": w.get("name"),
+                "prov:startTime": _time(w.get("started_at")),
+                "prov:endTime": _time(w.get("ended_at")),
+                "flowcept:campaign_id": w.get("campaign_id"),
+            }.items()
+            if v is not None
+        }
         who = w.get("user") or w.get("login_name") or (w.get("machine_info") or {}).get("hostname")
         if who:
             agent = f"flowcept:agent/{who}"
@@ -54,12 +68,24 @@ def to_prov(workflows: list[dict], tasks: list[dict]) -> dict:
             rel("wasAssociatedWith", {"prov:activity": wid, "prov:agent": agent})
     for t in tasks:
         tid = f"flowcept:task/{t.get('task_id')}"
-        doc["activity"][tid] = {k: v for k, v in {
-            "prov:type": "flowcept:Task", "prov:label": t.get("activity_id"), "flowcept:status": t.get("status"),
-            "prov:startTime": _time(t.get("started_at")), "prov:endTime": _time(t.get("ended_at"))}.items()
-            if v is not None}
-        informant = (f"flowcept:task/{t['parent_task_id']}" if t.get("parent_task_id")
-                     else f"flowcept:workflow/{t.get('workflow_id')}" if t.get("workflow_id") else None)
+        doc["activity"][tid] = {
+            k: v
+            for k, v in {
+                "prov:type": "flowcept:Task",
+                "prov:label": t.get("activity_id"),
+                "flowcept:status": t.get("status"),
+                "prov:startTime": _time(t.get("started_at")),
+                "prov:endTime": _time(t.get("ended_at")),
+            }.items()
+            if v is not None
+        }
+        informant = (
+            f"flowcept:task/{t['parent_task_id']}"
+            if t.get("parent_task_id")
+            else f"flowcept:workflow/{t.get('workflow_id')}"
+            if t.get("workflow_id")
+            else None
+        )
         if informant:
             rel("wasInformedBy", {"prov:informed": tid, "prov:informant": informant})
         for field, kind, link in (("used", "used", "prov:entity"), ("generated", "wasGeneratedBy", "prov:entity")):

@@ -28,8 +28,14 @@ class Progress:
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
         except ImportError:
             return
-        self._bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                             TimeRemainingColumn(), transient=True, console=None)
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=None,
+        )
         self._task = self._bar.add_task(description, total=total)
 
     def __enter__(self) -> Progress:
@@ -57,8 +63,9 @@ def iter_jsonl_file(path: str, description: str = "reading") -> Iterator[dict]:
     return chain.from_iterable(iter_jsonl_blocks(path, description))
 
 
-def iter_jsonl_blocks(path: str, description: str = "reading", skipped: list[int] | None = None,
-                      share_snapshots: bool = False) -> Iterator[list[dict]]:
+def iter_jsonl_blocks(
+    path: str, description: str = "reading", skipped: list[int] | None = None, share_snapshots: bool = False
+) -> Iterator[list[dict]]:
     """Like :func:`iter_jsonl_file`, a list of messages per block (the cheaper loop for a million messages).
 
     With ``skipped`` (a one-item list), malformed lines are skipped and counted in ``skipped[0]`` instead of raising.
@@ -92,13 +99,13 @@ def _share_snapshots(body: bytes, orjson: Any) -> tuple[bytes, list[dict], int]:
             break
         mid = data.find(_END_KEY, at)
         eol = data.find(b"\n", at)
-        snap = data[at + len(_START_KEY):mid] if mid > 0 and (eol < 0 or mid < eol) else b""
+        snap = data[at + len(_START_KEY) : mid] if mid > 0 and (eol < 0 or mid < eol) else b""
         end = next((t for t in (snap, *texts) if t and data.startswith(t, mid + len(_END_KEY))), None)
         try:
             parsed = orjson.loads(snap) if end is not None else None
         except orjson.JSONDecodeError:
             parsed = None
-        pattern = data[at:mid + len(_END_KEY) + len(end)] if type(parsed) is dict else b""
+        pattern = data[at : mid + len(_END_KEY) + len(end)] if type(parsed) is dict else b""
         ref = _SHARED_REF % len(tails)
         if len(pattern) <= len(ref) or data.count(pattern, at) < 2:
             misses += 1
@@ -108,14 +115,12 @@ def _share_snapshots(body: bytes, orjson: Any) -> tuple[bytes, list[dict], int]:
         before = len(data)
         data = data[:at] + data[at:].replace(pattern, ref)
         refs += (before - len(data)) // (len(pattern) - len(ref))
-        tails.append({"telemetry_at_start": parsed,
-                      "telemetry_at_end": parsed if end is snap else orjson.loads(end)})
+        tails.append({"telemetry_at_start": parsed, "telemetry_at_end": parsed if end is snap else orjson.loads(end)})
         start = at + len(ref)
     return data, tails, refs
 
 
-def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None, share: bool
-          ) -> Iterator[list[dict]]:
+def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None, share: bool) -> Iterator[list[dict]]:
     line_no = 0
     with open(path, "rb") as f, Progress(os.path.getsize(path), description) as bar:
         rest = b""
@@ -130,10 +135,13 @@ def _iter(path: str, description: str, orjson: Any, skipped: list[int] | None, s
                 if cut < 0:
                     rest = data
                     continue
-                body, rest = data[:cut], data[cut + 1:]
+                body, rest = data[:cut], data[cut + 1 :]
             if body.strip():
-                yield _parse_sharing(body, line_no, path, orjson, skipped) if share and _START_KEY in body \
+                yield (
+                    _parse_sharing(body, line_no, path, orjson, skipped)
+                    if share and _START_KEY in body
                     else _parse(body, line_no, path, orjson, skipped)
+                )
             line_no += body.count(b"\n") + 1
             if not chunk:
                 return

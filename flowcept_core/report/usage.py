@@ -44,7 +44,10 @@ def add_samples(wf: WorkflowStats, msg: dict) -> None:
                 cpu_pct = (snap.get("cpu") or {}).get("percent_all")
                 mem_pct = ((snap.get("memory") or {}).get("virtual") or {}).get("percent")
                 wf.samples[ts] = (cpu_pct, mem_pct)
-                gpus = [g.get("used") / g["total"] * 100 for g in (snap.get("gpu") or {}).values()
-                        if isinstance(g, dict) and g.get("total") and isinstance(g.get("used"), (int, float))]
+                gpus = [
+                    g.get("used") / g["total"] * 100
+                    for g in (snap.get("gpu") or {}).values()
+                    if isinstance(g, dict) and g.get("total") and isinstance(g.get("used"), (int, float))
+                ]
                 if gpus:
                     wf.gpu_samples[ts] = max(gpus)
