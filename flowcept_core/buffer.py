@@ -47,6 +47,8 @@ _RECORD_ENTRIES = 11  # list entries of a full task record: the bound counts mes
 class Run(Delivery):
     """One capture session of a Flowcept controller: identity, buffer, optional MQ sink and retained messages."""
 
+    direct: DirectStore | None = None  # set when task records may skip the in-process MQ (flowcept_core.direct)
+
     def __init__(self, *, workflow_id: str, campaign_id: str | None, workflow_name: str | None, settings: Any,
                  sink: Any = None, retain: bool = True, telemetry: Any = None, telemetry_cfg: Any = None,
                  producer_id: str | None = None, spool_dir: str | None = None, host: dict | None = None):
@@ -76,7 +78,6 @@ class Run(Delivery):
         self.open_loops: weakref.WeakSet = weakref.WeakSet()
         self.published = 0
         self.unpublished = 0
-        self.direct: DirectStore | None = None  # set when task records may skip the in-process MQ
         if sink is not None:
             self.attach_sink(sink)
         self.late = 0
