@@ -100,8 +100,8 @@ def broker_outage(s: Scenario, n: int, down: Callable[[], None], up: Callable[[]
     a backlog), then comes back.
 
     keeps_data: 0 lost. Otherwise: every task captured after the outage began is stored, and the inserter reports
-    (at the producer's end of stream) how many messages never reached it: at least 1 and at most the tasks lost (+2: the stream marker and
-    the workflow record).
+    (at the producer's end of stream) how many messages never reached it: at least 1 and at most the tasks lost
+    (+2: the stream marker and the workflow record).
     restart_inserter: the inserter is also killed during the outage and a new one started after it.
     Returns (outcome, tasks lost, messages the inserter reported missing).
     """
