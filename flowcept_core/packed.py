@@ -6,30 +6,33 @@ and decoded anyway, so the producer sends the flat records (templates replaced b
 with the same template code. Consumers receive exactly the dicts an unpacked batch would give.
 
 Layout: {"type": "flowcept_packed", "v": 1, "run": {workflow_id, campaign_id, enrich, host, limits, ids},
-"templates": {id: state}, "records": [flat record fields..., or ready message dicts]}.
+"templates": {id: state}, "records": [flat record fields..., or ready message dicts]}. The records, their kinds
+and the templates that build them are those of flowcept_core.capture.record; "run" is its context_header(), read back
+as a RecordContext.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from flowcept_core.capture.record import LAYOUTS, TASK, RecordContext, context_header, template_from_state
 from flowcept_core.serialize import I64_MAX, I64_MIN, ValueLimits, all_plain, finite, plain_str, sanitize
 
 __all__ = ["PACKED_TYPE", "pack", "expand", "message_count"]
 
 PACKED_TYPE = "flowcept_packed"
 _VERSION = 1
-# Positions of user values inside each record kind: a record whose values are not plain is built here instead.
-# The error text is checked too: a URL in it may carry a password, masked on this side.
-_VALUE_SLOTS = {"task": (5, 6, 7, 8), "light": (3, 4, 5, 6), "iteration": (2, 5)}
-_TASK_SLOTS = _VALUE_SLOTS["task"]  # (args, kwargs, result, error) of a decorated call's record
+# Positions of user values inside each record kind (RecordLayout.value_slots): a record whose values are not plain
+# is built here instead. The error text is checked too: a URL in it may carry a password, masked on this side.
+_TASK_SLOTS = TASK.value_slots  # (args, kwargs, result, error) of a decorated call's record
+_T_ARGS, _T_KWARGS, _T_RESULT, _T_ERROR = (TASK.index(f) for f in ("args", "kwargs", "result", "error"))
 
 
 def _kind(tmpl: Any) -> str | None:
     if getattr(tmpl, "args_handler", None) is not None:
         return None  # a custom handler's output was built at call time: materialize on this side
     kind = getattr(tmpl, "record_kind", None)
-    return kind if kind in _VALUE_SLOTS else None
+    return kind if kind in LAYOUTS else None
 
 
 def pack(run: Any, raw: list) -> dict:
@@ -40,6 +43,7 @@ def pack(run: Any, raw: list) -> dict:
     templates: dict[str, dict] = {}
     records: list = []
     extend = records.extend
+    a_at, k_at, r_at, e_at = _T_ARGS, _T_KWARGS, _T_RESULT, _T_ERROR
     count = 0
     i, n = 0, len(raw)
     while i < n:
@@ -55,19 +59,23 @@ def pack(run: Any, raw: list) -> dict:
             known = ids[id(item)] = _register(item, len(ids), templates, limits)
         tid, slots = known
         if tid < 0:
-            records.append(item.materialize(raw[i:i + width], run))
+            records.append(item.materialize(raw[i : i + width], run))
             i += width
             continue
-        if slots is _TASK_SLOTS and raw[i + 6] is None and raw[i + 8] is None:
+        if slots is _TASK_SLOTS and raw[i + k_at] is None and raw[i + e_at] is None:
             # the most common record without the loop below: one positional number in, a number or None out
-            args, result = raw[i + 5], raw[i + 7]
+            args, result = raw[i + a_at], raw[i + r_at]
             a = args[0] if args.__class__ is tuple and len(args) == 1 else None
             ca, cr = a.__class__, result.__class__
-            if ((ca is int and -9223372036854775808 <= a <= 9223372036854775807) or (ca is float and -_INF < a < _INF)
-                    ) and (result is None or (cr is int and -9223372036854775808 <= result <= 9223372036854775807)
-                           or (cr is float and -_INF < result < _INF)):
+            if (
+                (ca is int and -9223372036854775808 <= a <= 9223372036854775807) or (ca is float and -_INF < a < _INF)
+            ) and (
+                result is None
+                or (cr is int and -9223372036854775808 <= result <= 9223372036854775807)
+                or (cr is float and -_INF < result < _INF)
+            ):
                 start = len(records)
-                extend(raw[i:i + width])
+                extend(raw[i : i + width])
                 records[start] = tid
                 i += width
                 continue
@@ -94,25 +102,31 @@ def pack(run: Any, raw: list) -> dict:
             elif c is float:
                 if -_INF < v < _INF:
                     continue
-            elif c is bool or v is None or (c is str and len(v) <= lim and "://" not in v and v.isascii()) or (
-                    c is dict and not v) or _plain(v, limits):
+            elif (
+                c is bool
+                or v is None
+                or (c is str and len(v) <= lim and "://" not in v and v.isascii())
+                or (c is dict and not v)
+                or _plain(v, limits)
+            ):
                 continue
             ok = False
             break
         start = len(records)
         if ok:
-            extend(raw[i:i + width])
+            extend(raw[i : i + width])
             records[start] = tid
         else:  # objects, Namespaces, big values: build the message here, exactly as unpacked batches do
-            records.append(item.materialize(raw[i:i + width], run))
+            records.append(item.materialize(raw[i : i + width], run))
         i += width
-    from flowcept_core.ids import prefix_table
-
-    header = {"workflow_id": run.workflow_id, "campaign_id": run.campaign_id, "enrich": run.enrich,
-              "host": run.host_fields, "ids": [list(p) for p in prefix_table()],
-              "limits": [limits.max_depth, limits.max_items, limits.max_bytes, limits.replace_non_json]}
-    return {"type": PACKED_TYPE, "v": _VERSION, "count": count, "run": header, "templates": templates,
-            "records": records}
+    return {
+        "type": PACKED_TYPE,
+        "v": _VERSION,
+        "count": count,
+        "run": context_header(run),
+        "templates": templates,
+        "records": records,
+    }
 
 
 _INF = float("inf")
@@ -120,20 +134,12 @@ _INF = float("inf")
 
 def _register(tmpl: Any, wire_id: int, templates: dict, limits: ValueLimits) -> tuple[int, tuple[int, ...]]:
     kind = _kind(tmpl)
-    if kind is None or _has_secret_names(tmpl, kind, limits.redact):
+    if kind is None or (limits.redact is not None and tmpl.has_secret_params(limits.redact)):
         return -1, ()  # built on this side: secrets are masked before they leave the process
     state = tmpl.state(lambda v: sanitize(v, limits))
     state["kind"] = kind
     templates[str(wire_id)] = state
-    return wire_id, _VALUE_SLOTS[kind]
-
-
-def _has_secret_names(tmpl: Any, kind: str, redact: Any) -> bool:
-    if redact is None:
-        return False
-    if kind == "iteration":
-        return redact.secret_key(tmpl.loop.item_name)
-    return tmpl.has_secret_params(redact)
+    return wire_id, LAYOUTS[kind].value_slots
 
 
 def message_count(batch: list[dict]) -> int:
@@ -163,45 +169,12 @@ def _plain(v: Any, limits: ValueLimits) -> bool:
     return False
 
 
-class _RunView:
-    """What the template code reads from a Run, rebuilt on the consumer side from a packed header."""
-
-    def __init__(self, header: dict):
-        self.workflow_id = header.get("workflow_id")
-        self.campaign_id = header.get("campaign_id")
-        self.enrich = bool(header.get("enrich", True))
-        self.host_fields = header.get("host") or {}
-        # the producer masked secrets (records with secret names or values were built there)
-        self.limits = ValueLimits(*header.get("limits", ()), redact=None)
-        prefixes = sorted((int(first), str(prefix)) for first, prefix in header.get("ids") or [(1, "")])
-        self._prefixes = prefixes
-
-    def format_id(self, n: int) -> str:
-        prefix = self._prefixes[0][1]
-        for first, p in self._prefixes:
-            if n >= first:
-                prefix = p
-        return f"{prefix}-{n}"
-
-    def sanitize(self, value: Any) -> Any:
-        return sanitize(value, self.limits)
-
-    def _clean(self, msg: dict) -> dict:
-        return msg
-
-
 def expand(msg: dict) -> list[dict]:
     """The message dicts a packed message stands for."""
-    from flowcept_core.capture.loops import _IterationTemplate
-    from flowcept_core.capture.templates import TaskTemplate
-
     if msg.get("v") != _VERSION:
         raise ValueError(f"packed batch version {msg.get('v')!r} is not supported (expected {_VERSION})")
-    run = _RunView(msg.get("run") or {})
-    templates = {}
-    for key, state in (msg.get("templates") or {}).items():
-        templates[int(key)] = (_IterationTemplate.from_state(state) if state.get("kind") == "iteration"
-                               else TaskTemplate.from_state(state))
+    run = RecordContext(msg.get("run") or {})
+    templates = {int(key): template_from_state(state) for key, state in (msg.get("templates") or {}).items()}
     out: list[dict] = []
     records = msg.get("records") or []
     i, n = 0, len(records)
@@ -212,7 +185,7 @@ def expand(msg: dict) -> list[dict]:
             i += 1
             continue
         tmpl = templates[item]
-        rec = records[i:i + tmpl.width]
+        rec = records[i : i + tmpl.width]
         out.append(tmpl.materialize(rec, run))
         i += tmpl.width
     return out

@@ -23,6 +23,7 @@ from time import time
 from types import FunctionType
 
 from flowcept_core.capture.context import PARENT, STATE
+from flowcept_core.capture.record import LIGHT, TASK
 from flowcept_core.capture.templates import error_text
 from flowcept_core.ids import COUNTER
 
@@ -50,17 +51,15 @@ def _fc_wrapper({params}):
         _fc_t1 = _fc_time()
         _fc_reset_parent(_fc_token)
         _fc_snap = _fc_tel.snapshot if _fc_tel is not None else None
-        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, {kwargs}, None, _fc_error_text(_fc_e),
-                        _fc_snap, _fc_snap))
+        _fc_run.extend({record_error})
         raise
     _fc_t1 = _fc_time()
     _fc_reset_parent(_fc_token)
     if _fc_tel is None:
-        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, {kwargs}, _fc_result, None, None, None))
+        _fc_run.extend({record_plain})
     else:
         _fc_snap = _fc_tel.snapshot
-        _fc_run.extend((_fc_tmpl, _fc_tid, _fc_parent, _fc_t0, _fc_t1, {args}, {kwargs}, _fc_result, None, _fc_snap,
-                        _fc_snap))
+        _fc_run.extend({record_telemetry})
     return _fc_result
 """
 
@@ -72,9 +71,9 @@ def _fc_wrapper({params}):
     try:
         _fc_result = _fc_func({call})
     except _fc_BaseException as _fc_e:
-        _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, {kwargs}, None, _fc_error_text(_fc_e)))
+        _fc_run.extend({record_error})
         raise
-    _fc_run.extend((_fc_tmpl, _fc_parent_of(), _fc_time(), {args}, {kwargs}, _fc_result, None))
+    _fc_run.extend({record_plain})
     return _fc_result
 """
 
@@ -94,13 +93,61 @@ def _plain_parameters(func: Callable) -> tuple[list[str], tuple] | None:
     return names, func.__defaults__ or ()
 
 
+def _records(lightweight: bool, args: str, kwargs: str) -> dict[str, str]:
+    """The record tuples of the generated code, in the field order of their layout (flowcept_core.capture.record)."""
+    if lightweight:
+        common = {
+            "template": "_fc_tmpl",
+            "parent": "_fc_parent_of()",
+            "ended_at": "_fc_time()",
+            "args": args,
+            "kwargs": kwargs,
+        }
+        return {
+            "record_error": LIGHT.source(**common, result="None", error="_fc_error_text(_fc_e)"),
+            "record_plain": LIGHT.source(**common, result="_fc_result", error="None"),
+        }
+    common = {
+        "template": "_fc_tmpl",
+        "task_id": "_fc_tid",
+        "parent": "_fc_parent",
+        "started_at": "_fc_t0",
+        "ended_at": "_fc_t1",
+        "args": args,
+        "kwargs": kwargs,
+    }
+    return {
+        "record_error": TASK.source(
+            **common,
+            result="None",
+            error="_fc_error_text(_fc_e)",
+            telemetry_at_start="_fc_snap",
+            telemetry_at_end="_fc_snap",
+        ),
+        "record_plain": TASK.source(
+            **common, result="_fc_result", error="None", telemetry_at_start="None", telemetry_at_end="None"
+        ),
+        "record_telemetry": TASK.source(
+            **common, result="_fc_result", error="None", telemetry_at_start="_fc_snap", telemetry_at_end="_fc_snap"
+        ),
+    }
+
+
 def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
     """The wrapper of a synchronous func: with func's own parameters when they are plain (see the module
     docstring), else with ``(*args, **kwargs)``."""
     namespace: dict[str, Any] = {
-        "_fc_state": STATE, "_fc_func": func, "_fc_tmpl": tmpl, "_fc_time": time, "_fc_counter": COUNTER,
-        "_fc_parent_of": PARENT.get, "_fc_set_parent": PARENT.set, "_fc_reset_parent": PARENT.reset,
-        "_fc_error_text": error_text, "_fc_next": next, "_fc_BaseException": BaseException,
+        "_fc_state": STATE,
+        "_fc_func": func,
+        "_fc_tmpl": tmpl,
+        "_fc_time": time,
+        "_fc_counter": COUNTER,
+        "_fc_parent_of": PARENT.get,
+        "_fc_set_parent": PARENT.set,
+        "_fc_reset_parent": PARENT.reset,
+        "_fc_error_text": error_text,
+        "_fc_next": next,
+        "_fc_BaseException": BaseException,
     }
     plain = _plain_parameters(func)
     if plain is None:
@@ -118,7 +165,7 @@ def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
                 parts.append(name)
         params, call = ", ".join(parts), ", ".join(names)
         args, kwargs = (f"({call},)" if names else "()"), "None"
-    source = (_LIGHT if lightweight else _FULL).format(params=params, call=call, args=args, kwargs=kwargs)
+    source = (_LIGHT if lightweight else _FULL).format(params=params, call=call, **_records(lightweight, args, kwargs))
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
     exec(compile(source, f"<flowcept wrapper of {name}>", "exec"), namespace)  # noqa: S102
     return functools.wraps(func)(namespace["_fc_wrapper"])

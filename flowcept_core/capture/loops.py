@@ -20,6 +20,7 @@ from time import time
 from typing import Any
 
 from flowcept_core.capture.context import STATE, current_parent_id
+from flowcept_core.capture.record import ITERATION
 from flowcept_core.capture.templates import FINISHED
 from flowcept_core.ids import new_id
 from flowcept_core.serialize import sanitize_dict
@@ -27,12 +28,12 @@ from flowcept_core.serialize import sanitize_dict
 __all__ = ["FlowceptLoop", "FlowceptLightweightLoop"]
 
 
-class _IterationTemplate:
-    """Materializes iteration records: (template, i, item, started_at, ended_at, generated, telemetry)."""
+class IterationTemplate:
+    """Materializes iteration records (layout: flowcept_core.capture.record.ITERATION)."""
 
     __slots__ = ("loop",)
-    width = 7
-    record_kind = "iteration"  # the record kind packed batches name (flowcept_core.packed)
+    width = ITERATION.width
+    record_kind = ITERATION.kind  # the record kind packed batches name (flowcept_core.packed)
 
     def __init__(self, loop: Any):
         self.loop = loop
@@ -40,23 +41,46 @@ class _IterationTemplate:
     def state(self, sanitize: Any) -> dict:
         """What a consumer needs to build iteration messages (see flowcept_core.packed)."""
         loop = self.loop
-        return {"kind": "iteration", "width": self.width, "loop_id": loop._loop_id, "activity": loop._iter_activity,
-                "workflow_id": loop._workflow_id, "item_name": loop.item_name, "parent": loop._parent}
+        return {
+            "kind": ITERATION.kind,
+            "width": self.width,
+            "loop_id": loop._loop_id,
+            "activity": loop._iter_activity,
+            "workflow_id": loop._workflow_id,
+            "item_name": loop.item_name,
+            "parent": loop._parent,
+        }
+
+    def has_secret_params(self, redact: Any) -> bool:
+        """True when the item's name is secret for this redactor (such records are built where they were taken)."""
+        return redact is not None and bool(redact.secret_key(self.loop.item_name))
 
     @classmethod
-    def from_state(cls, state: dict) -> _IterationTemplate:
+    def from_state(cls, state: dict) -> IterationTemplate:
         from types import SimpleNamespace
 
-        return cls(SimpleNamespace(_loop_id=state["loop_id"], _iter_activity=state["activity"],
-                                   _workflow_id=state["workflow_id"], item_name=state["item_name"],
-                                   _parent=state.get("parent")))
+        return cls(
+            SimpleNamespace(
+                _loop_id=state["loop_id"],
+                _iter_activity=state["activity"],
+                _workflow_id=state["workflow_id"],
+                item_name=state["item_name"],
+                _parent=state.get("parent"),
+            )
+        )
 
     def materialize(self, rec: tuple, run: Any) -> dict:
         _, i, item, t0, t1, gen, tel = rec
         loop = self.loop
-        msg = {"type": "task", "task_id": f"{loop._loop_id}_{i}", "activity_id": loop._iter_activity,
-               "workflow_id": loop._workflow_id, "group_id": loop._loop_id,
-               "used": sanitize_dict({"i": i, loop.item_name: item}, run.limits), "status": FINISHED}
+        msg = {
+            "type": "task",
+            "task_id": f"{loop._loop_id}_{i}",
+            "activity_id": loop._iter_activity,
+            "workflow_id": loop._workflow_id,
+            "group_id": loop._loop_id,
+            "used": sanitize_dict({"i": i, loop.item_name: item}, run.limits),
+            "status": FINISHED,
+        }
         if loop._parent is not None:
             msg["parent_task_id"] = loop._parent
         if run.campaign_id is not None:
@@ -74,9 +98,16 @@ class _IterationTemplate:
 class _LoopBase:
     _lightweight = False
 
-    def __init__(self, items: Sized | Iterator | int, loop_name: str = "loop", item_name: str = "item",
-                 parent_task_id: str | None = None, workflow_id: str | None = None, items_length: int = 0,
-                 capture_enabled: bool = True):
+    def __init__(
+        self,
+        items: Sized | Iterator | int,
+        loop_name: str = "loop",
+        item_name: str = "item",
+        parent_task_id: str | None = None,
+        workflow_id: str | None = None,
+        items_length: int = 0,
+        capture_enabled: bool = True,
+    ):
         self.loop_name = loop_name
         self.item_name = item_name
         self._items, self._length = self._resolve(items, items_length)
@@ -92,7 +123,7 @@ class _LoopBase:
         self._workflow_id = workflow_id or run.workflow_id
         self._parent = parent_task_id or current_parent_id()
         self._iter_activity = f"{loop_name}_iteration"
-        self._tmpl = _IterationTemplate(self)
+        self._tmpl = IterationTemplate(self)
         self._started = time()
         self._closed = False
         run.open_loops.add(self)
@@ -109,8 +140,10 @@ class _LoopBase:
         if items_length:
             return items, int(items_length)
         if self._lightweight:
-            raise ValueError("FlowceptLightweightLoop needs a known length: pass a sized iterable (list, range) "
-                             "or items_length=<number of items> for an iterator")
+            raise ValueError(
+                "FlowceptLightweightLoop needs a known length: pass a sized iterable (list, range) "
+                "or items_length=<number of items> for an iterator"
+            )
         materialized = list(items)  # documented: an iterator of unknown length is materialized
         return materialized, len(materialized)
 
@@ -133,10 +166,18 @@ class _LoopBase:
         return f"{self._loop_id}_{self._i}"
 
     def _loop_message(self, ended_at: float, iterations: int) -> dict:
-        msg = {"type": "task", "task_id": self._loop_id, "activity_id": self.loop_name,
-               "workflow_id": self._workflow_id, "used": {"items_length": self._length, "iterations": iterations},
-               "started_at": self._started, "ended_at": ended_at, "status": FINISHED, "subtype": "loop",
-               "group_id": self._loop_id}
+        msg = {
+            "type": "task",
+            "task_id": self._loop_id,
+            "activity_id": self.loop_name,
+            "workflow_id": self._workflow_id,
+            "used": {"items_length": self._length, "iterations": iterations},
+            "started_at": self._started,
+            "ended_at": ended_at,
+            "status": FINISHED,
+            "subtype": "loop",
+            "group_id": self._loop_id,
+        }
         if self._parent is not None:
             msg["parent_task_id"] = self._parent
         if self._run.campaign_id is not None:

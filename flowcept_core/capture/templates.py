@@ -1,7 +1,8 @@
 """Per-function task templates: everything known at decoration time, and turning a captured record into a message.
 
-A decorated call appends a compact tuple ``(template, ...)``; ``template.materialize(record, run)`` builds the message
-dict later, off the caller's path (binding arguments to parameter names, mapping outputs, sanitizing values).
+A decorated call appends a compact tuple ``(template, ...)`` (kinds task and light of flowcept_core.capture.record);
+``template.materialize(record, run)`` builds the message dict later, off the caller's path (binding arguments to
+parameter names, mapping outputs, sanitizing values).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flowcept_core.capture.context import error_text
+from flowcept_core.capture.record import LIGHT, TASK
 from flowcept_core.constants import ERROR, FINISHED
 from flowcept_core.ids import new_id
 from flowcept_core.serialize import (
@@ -28,8 +30,16 @@ __all__ = ["TaskTemplate", "HANDLED", "error_text", "DECORATOR_OPTIONS", "is_nam
 _INF = float("inf")
 _UNCHECKED = object()
 HANDLED = object()  # marks a record whose used/generated were already built by a custom args_handler
-DECORATOR_OPTIONS = ("output_names", "args_handler", "tags", "custom_metadata", "workflow_id", "campaign_id",
-                     "subtype", "activity_id")
+DECORATOR_OPTIONS = (
+    "output_names",
+    "args_handler",
+    "tags",
+    "custom_metadata",
+    "workflow_id",
+    "campaign_id",
+    "subtype",
+    "activity_id",
+)
 
 
 def _first_attach_telemetry(msg: dict, *args: Any) -> None:
@@ -48,19 +58,43 @@ attach_telemetry = _first_attach_telemetry
 class TaskTemplate:
     """What a decorated function's messages share: activity_id, parameter names, output names, tags, metadata."""
 
-    __slots__ = ("activity_id", "names", "defaults", "skip", "output_names", "args_handler", "tags",
-                 "custom_metadata", "subtype", "workflow_id", "campaign_id", "lightweight", "width", "safe_for",
-                 "meta")
+    __slots__ = (
+        "activity_id",
+        "names",
+        "defaults",
+        "skip",
+        "output_names",
+        "args_handler",
+        "tags",
+        "custom_metadata",
+        "subtype",
+        "workflow_id",
+        "campaign_id",
+        "lightweight",
+        "width",
+        "safe_for",
+        "meta",
+    )
 
-    def __init__(self, func: Callable, *, lightweight: bool = False, output_names: Any = None,
-                 args_handler: Callable | None = None, tags: Any = None, custom_metadata: dict | None = None,
-                 workflow_id: str | None = None, campaign_id: str | None = None, subtype: str | None = None,
-                 activity_id: str | None = None):
+    def __init__(
+        self,
+        func: Callable,
+        *,
+        lightweight: bool = False,
+        output_names: Any = None,
+        args_handler: Callable | None = None,
+        tags: Any = None,
+        custom_metadata: dict | None = None,
+        workflow_id: str | None = None,
+        campaign_id: str | None = None,
+        subtype: str | None = None,
+        activity_id: str | None = None,
+    ):
         self.activity_id = activity_id or getattr(func, "__name__", type(func).__name__)
         self.safe_for: Any = _UNCHECKED  # the redactor none of whose secret words names a parameter or output
         self.meta: tuple = (None, None)  # (limits, custom_metadata sanitized with them): see _metadata
         self.lightweight = lightweight
-        self.width = 7 if lightweight else 11  # length of the flat record a call lays into the buffer
+        self.width = LIGHT.width if lightweight else TASK.width  # length of the flat record a call lays into the buffer
         self.names, self.defaults, self.skip = _parameters(func)
         if output_names is not None and not isinstance(output_names, (str, list, tuple)):
             raise TypeError(f"output_names={output_names!r} must be a str or a list/tuple of str")
@@ -81,10 +115,22 @@ class TaskTemplate:
     @property
     def record_kind(self) -> str:
         """The record kind packed batches name (flowcept_core.packed): "light" or "task"."""
-        return "light" if self.lightweight else "task"
+        return LIGHT.kind if self.lightweight else TASK.kind
 
-    _STATE = ("activity_id", "names", "defaults", "skip", "output_names", "tags", "custom_metadata", "subtype",
-              "workflow_id", "campaign_id", "lightweight", "width")
+    _STATE = (
+        "activity_id",
+        "names",
+        "defaults",
+        "skip",
+        "output_names",
+        "tags",
+        "custom_metadata",
+        "subtype",
+        "workflow_id",
+        "campaign_id",
+        "lightweight",
+        "width",
+    )
 
     def state(self, sanitize: Callable[[Any], Any]) -> dict:
         """What a consumer needs to build this template's messages (see flowcept_core.packed)."""
@@ -183,14 +229,22 @@ class TaskTemplate:
     # materialization ----------------------------------------------------------------
     def _used(self, args: tuple, kwargs: Any, limits: Any) -> dict:
         # Fast path (the common case): positional scalars only, no defaults to add.
-        if not kwargs and not self.defaults and not self.skip and (
-                self.safe_for is limits.redact or not self.has_secret_params(limits.redact)):
+        if (
+            not kwargs
+            and not self.defaults
+            and not self.skip
+            and (self.safe_for is limits.redact or not self.has_secret_params(limits.redact))
+        ):
             n = len(args)
             if n == 1 and self.names:
                 v = args[0]
                 t = type(v)
-                if (t is int and -9223372036854775808 <= v <= 9223372036854775807) or (
-                        t is float and -_INF < v < _INF) or t is bool or (t is str and plain_str(v, limits.max_bytes)):
+                if (
+                    (t is int and -9223372036854775808 <= v <= 9223372036854775807)
+                    or (t is float and -_INF < v < _INF)
+                    or t is bool
+                    or (t is str and plain_str(v, limits.max_bytes))
+                ):
                     return {self.names[0]: v}
             elif n <= len(self.names):
                 used = dict(zip(self.names, args, strict=False))
@@ -203,8 +257,12 @@ class TaskTemplate:
             return None
         t = type(result)
         # signed 64-bit ints and finite floats as literals (LOAD_CONST): this runs for every task
-        plain = (t is int and -9223372036854775808 <= result <= 9223372036854775807) or (
-            t is float and -_INF < result < _INF) or t is bool or (t is str and plain_str(result, limits.max_bytes))
+        plain = (
+            (t is int and -9223372036854775808 <= result <= 9223372036854775807)
+            or (t is float and -_INF < result < _INF)
+            or t is bool
+            or (t is str and plain_str(result, limits.max_bytes))
+        )
         if plain and self.output_names is None:
             return {"arg_0": result}
         generated = self.outputs(result)
@@ -213,7 +271,7 @@ class TaskTemplate:
     def materialize(self, rec: list, run: Any) -> dict:
         if self.lightweight:
             return self._materialize_light(rec, run)
-        _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec
+        _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec  # TASK's fields, in order
         limits = run.limits
         if tel0 is None and getattr(run, "telemetry", None) is not None:  # called before the first reading
             tel0 = tel1 = run.telemetry.snapshot
@@ -224,9 +282,17 @@ class TaskTemplate:
             used = self._used(args, kwargs, limits)
             generated = self._generated(result, limits) if err is None else None
         fmt = run.format_id
-        msg = {"type": "task", "task_id": fmt(tid), "activity_id": self.activity_id,
-               "workflow_id": self.workflow_id or run.workflow_id, "campaign_id": self.campaign_id or run.campaign_id,
-               "used": used, "started_at": t0, "ended_at": t1, "status": FINISHED if err is None else ERROR}
+        msg = {
+            "type": "task",
+            "task_id": fmt(tid),
+            "activity_id": self.activity_id,
+            "workflow_id": self.workflow_id or run.workflow_id,
+            "campaign_id": self.campaign_id or run.campaign_id,
+            "used": used,
+            "started_at": t0,
+            "ended_at": t1,
+            "status": FINISHED if err is None else ERROR,
+        }
         if "workflow_id" in used or "campaign_id" in used:
             self._ids_from_call(msg, used)
         if generated is not None:
@@ -249,12 +315,18 @@ class TaskTemplate:
         return msg
 
     def _materialize_light(self, rec: list, run: Any) -> dict:
-        _, parent, t1, args, kwargs, result, err = rec
+        _, parent, t1, args, kwargs, result, err = rec  # LIGHT's fields, in order
         limits = run.limits
         used = self._used(args, kwargs, limits)
-        msg = {"type": "task", "task_id": new_id(), "activity_id": self.activity_id,
-               "workflow_id": self.workflow_id or run.workflow_id, "used": used, "ended_at": t1,
-               "status": FINISHED if err is None else ERROR}
+        msg = {
+            "type": "task",
+            "task_id": new_id(),
+            "activity_id": self.activity_id,
+            "workflow_id": self.workflow_id or run.workflow_id,
+            "used": used,
+            "ended_at": t1,
+            "status": FINISHED if err is None else ERROR,
+        }
         if "workflow_id" in used or "campaign_id" in used:
             self._ids_from_call(msg, used)
         generated = self._generated(result, limits) if err is None else None
@@ -291,7 +363,7 @@ def _parameters(func: Callable) -> tuple[tuple[str, ...], dict, int]:
     defaults: dict = {}
     pos_defaults = getattr(target, "__defaults__", None) or ()
     if pos_defaults:
-        defaults.update(zip(names[n_pos - len(pos_defaults):], pos_defaults, strict=True))
+        defaults.update(zip(names[n_pos - len(pos_defaults) :], pos_defaults, strict=True))
     defaults.update(getattr(target, "__kwdefaults__", None) or {})
     skip = 1 if names and names[0] in ("self", "cls") else 0
     return tuple(names), defaults, skip
