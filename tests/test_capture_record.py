@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,61 @@ def test_packed_reads_no_capture_module_but_the_record_layouts():
     capture = {n for n in names if n.startswith("flowcept_core.capture")}
     assert capture == {"flowcept_core.capture.record"}
     assert "_RunView" not in path.read_text()
+
+
+def test_every_wrapper_comes_from_the_generated_template():
+    from flowcept import telemetry_flowcept_task
+
+    @telemetry_flowcept_task
+    def timed(x):
+        return x
+
+    @flowcept_task(args_handler=lambda *a, **k: {"k": sorted(k)})
+    async def handled_coro(x, y=1):
+        return x
+
+    wrappers = [plain, generic, handled, coro, fails, light, light_coro, timed, handled_coro]
+    for w in wrappers:
+        assert w.__code__.co_filename.startswith("<flowcept wrapper of"), w.__name__
+    assert inspect.iscoroutinefunction(coro) and inspect.iscoroutinefunction(light_coro)
+    assert inspect.iscoroutinefunction(handled_coro) and not inspect.iscoroutinefunction(handled)
+    # plain parameters are kept for async functions too: a wrong call fails as the function itself would
+    with pytest.raises(TypeError, match="coro"):
+        coro(1, 2)
+
+
+def test_handler_and_telemetry_records(tmp_path, monkeypatch):
+    from flowcept import telemetry_flowcept_task
+
+    @telemetry_flowcept_task
+    def timed(x):
+        return x + 1
+
+    @flowcept_task(args_handler=lambda *a, **k: {"pos": len(a), "kw": sorted(k)})
+    async def handled_coro(x, y=1):
+        return {"out": x}
+
+    @flowcept_task(args_handler=lambda *a, **k: 1 / 0)
+    def broken(x):
+        return x
+
+    monkeypatch.chdir(tmp_path)
+    use_settings(tmp_path, monkeypatch)
+    with Flowcept(workflow_name="custom") as fc:
+        fc._wait_started()
+        run = STATE.run
+        run._stop.set()
+        run._thread.join()
+        assert timed(1) == 2
+        assert asyncio.run(handled_coro(5, y=2)) == {"out": 5}
+        assert broken(3) == 3  # a failing handler never reaches the caller
+        by = {rec[0].activity_id: (layout, rec) for layout, rec in _records(list(run.items))}
+    layout, rec = by["timed"]
+    assert _field(layout, rec, "args") == (1,) and _field(layout, rec, "result") == 2
+    start, end = _field(layout, rec, "telemetry_at_start"), _field(layout, rec, "telemetry_at_end")
+    assert type(start) is tuple and type(end) is tuple and len(start) == len(end) == 3
+    layout, rec = by["handled_coro"]
+    assert _field(layout, rec, "args") == {"pos": 1, "kw": ["y"]}  # called as the function was: y by keyword
+    assert _field(layout, rec, "result") == {"pos": 0, "kw": ["out"]}
+    layout, rec = by["broken"]
+    assert "ZeroDivisionError" in _field(layout, rec, "args")["args_handler_error"]

@@ -2,21 +2,18 @@
 
 A decorated call with capture active does: read STATE.run and the parent ContextVar, take a counter id, two
 clock readings, lay one flat record into the buffer. With no active Flowcept (or instrumentation disabled) it
-just calls the function. The synchronous wrappers of the common case are generated (flowcept_core.capture.exact);
-async functions, args_handler and @telemetry_flowcept_task use the wrappers here.
-All three task decorators share TaskTemplate and differ only in the fields they record.
+just calls the function. Every wrapper, sync or async, with or without args_handler or per-call telemetry, is
+generated from one template (flowcept_core.capture.exact). All three task decorators share TaskTemplate and differ
+only in the fields they record.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from time import time
 
-from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.exact import generated_wrapper
-from flowcept_core.capture.templates import DECORATOR_OPTIONS, HANDLED, TaskTemplate, error_text
-from flowcept_core.ids import COUNTER
+from flowcept_core.capture.templates import DECORATOR_OPTIONS, TaskTemplate
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
 if TYPE_CHECKING:
@@ -36,107 +33,14 @@ def _check_options(name: str, options: dict) -> None:
         raise TypeError(f"{name}() got unknown option(s) {bad}; allowed: {list(DECORATOR_OPTIONS)}")
 
 
-def _record_handled(tmpl: TaskTemplate, args: tuple, kwargs: dict, result: Any) -> tuple[Any, Any, Any]:
-    """Run a custom args_handler; a failing handler is logged and recorded, never raised into the user's code."""
-    try:
-        used, generated = tmpl.handle(args, kwargs, result)
-        return used, HANDLED, generated
-    except Exception as e:
-        from flowcept_core.logger import get_logger
-
-        get_logger().error(f"args_handler of {tmpl.activity_id} failed: {error_text(e)}")
-        return {"args_handler_error": error_text(e)}, HANDLED, None
-
-
 def _full(func: Callable, tmpl: TaskTemplate, fresh_telemetry: bool) -> Callable:
-    custom = tmpl.args_handler is not None
-    if fresh_telemetry:  # at decoration time: importing flowcept loads no telemetry code
-        from flowcept_core.telemetry.sampler import fresh_reading
-
-    def telemetry(run: Any) -> Any:
-        if fresh_telemetry:
-            return fresh_reading(run.telemetry)
-        tel = run.telemetry
-        return tel.snapshot if tel is not None else None
-
-    def record(run: Any, tid: int, parent: Any, t0: float, args: tuple, kwargs: dict, result: Any, err: Any,
-               tel0: Any) -> None:
-        t1 = time()
-        tel1 = telemetry(run) if tel0 is not None else None
-        if custom:
-            args, kwargs, result = _record_handled(tmpl, args, kwargs, result)
-        run.extend((tmpl, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1))
-
-    if _is_coroutine_function(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = STATE.run
-            if run is None:
-                return await func(*args, **kwargs)
-            tid = next(COUNTER)
-            parent = PARENT.get()
-            token = PARENT.set(tid)
-            tel0 = telemetry(run)
-            t0 = time()
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as e:
-                PARENT.reset(token)
-                record(run, tid, parent, t0, args, kwargs, None, error_text(e), tel0)
-                raise
-            PARENT.reset(token)
-            record(run, tid, parent, t0, args, kwargs, result, None, tel0)
-            return result
-
-        return async_wrapper
-
-    if custom or fresh_telemetry:
-
-        @functools.wraps(func)
-        def general_wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = STATE.run
-            if run is None:
-                return func(*args, **kwargs)
-            tid = next(COUNTER)
-            parent = PARENT.get()
-            token = PARENT.set(tid)
-            tel0 = telemetry(run)
-            t0 = time()
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as e:
-                PARENT.reset(token)
-                record(run, tid, parent, t0, args, kwargs, None, error_text(e), tel0)
-                raise
-            PARENT.reset(token)
-            record(run, tid, parent, t0, args, kwargs, result, None, tel0)
-            return result
-
-        return general_wrapper
-
-    return generated_wrapper(func, tmpl, lightweight=False)  # the common case (flowcept_core.capture.exact)
+    return generated_wrapper(
+        func, tmpl, lightweight=False, is_async=_is_coroutine_function(func), fresh_telemetry=fresh_telemetry
+    )
 
 
 def _light(func: Callable, tmpl: TaskTemplate) -> Callable:
-    if _is_coroutine_function(func):
-
-        @functools.wraps(func)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = STATE.run
-            if run is None:
-                return await func(*args, **kwargs)
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as e:
-                run.extend((tmpl, PARENT.get(), time(), args, kwargs, None, error_text(e)))
-                raise
-            run.extend((tmpl, PARENT.get(), time(), args, kwargs, result, None))
-            return result
-
-        return async_wrapper
-
-    return generated_wrapper(func, tmpl, lightweight=True)  # flowcept_core.capture.exact
+    return generated_wrapper(func, tmpl, lightweight=True, is_async=_is_coroutine_function(func))
 
 
 def _decorator(name: str, func: Callable | None, options: dict, build: Callable) -> Any:
@@ -158,8 +62,9 @@ def flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
     Options: output_names, args_handler, tags, custom_metadata, workflow_id, campaign_id, subtype, activity_id.
     A ``workflow_id=`` / ``campaign_id=`` keyword passed to the call itself overrides the workflow's ids.
     """
-    return _decorator("flowcept_task", func, decorator_kwargs,
-                      lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=False))
+    return _decorator(
+        "flowcept_task", func, decorator_kwargs, lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=False)
+    )
 
 
 def telemetry_flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
@@ -168,8 +73,12 @@ def telemetry_flowcept_task(func: Callable | None = None, **decorator_kwargs: An
     The task's ``telemetry_summary`` gets its exact CPU time and utilisation; ``telemetry_at_start`` /
     ``telemetry_at_end`` are the background sampler's snapshots current at those moments (no file read per call).
     """
-    return _decorator("telemetry_flowcept_task", func, decorator_kwargs,
-                      lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=True))
+    return _decorator(
+        "telemetry_flowcept_task",
+        func,
+        decorator_kwargs,
+        lambda f, o: _full(f, TaskTemplate(f, **o), fresh_telemetry=True),
+    )
 
 
 def lightweight_flowcept_task(func: Callable | None = None, **decorator_kwargs: Any) -> Any:
@@ -179,8 +88,12 @@ def lightweight_flowcept_task(func: Callable | None = None, **decorator_kwargs: 
     """
     if decorator_kwargs.get("args_handler") is not None:
         raise TypeError("lightweight_flowcept_task does not take args_handler; use flowcept_task")
-    return _decorator("lightweight_flowcept_task", func, decorator_kwargs,
-                      lambda f, o: _light(f, TaskTemplate(f, lightweight=True, **o)))
+    return _decorator(
+        "lightweight_flowcept_task",
+        func,
+        decorator_kwargs,
+        lambda f, o: _light(f, TaskTemplate(f, lightweight=True, **o)),
+    )
 
 
 def flowcept(func: Callable | None = None, **flowcept_kwargs: Any) -> Any:
@@ -215,4 +128,3 @@ def _workflow_kwargs(f: Callable, given: dict) -> dict:
     kw = dict(given)
     kw.setdefault("workflow_name", getattr(f, "__name__", None))
     return kw
-

@@ -1,4 +1,6 @@
-"""The synchronous wrappers of @flowcept_task and @lightweight_flowcept_task, generated at decoration time.
+"""The wrappers of @flowcept_task, @telemetry_flowcept_task and @lightweight_flowcept_task, generated at decoration
+time from one template per record kind: plain or ``async def``, with the run's telemetry snapshots or a reading at
+both ends of the call, with the call's values or an args_handler's.
 
 A decorated call with capture active reads STATE.run and the parent ContextVar, takes a counter id and the clock,
 calls the function and lays one flat record into the buffer; with no active Flowcept it just calls the function.
@@ -24,7 +26,7 @@ from types import FunctionType
 
 from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.record import LIGHT, TASK
-from flowcept_core.capture.templates import error_text
+from flowcept_core.capture.templates import HANDLED, error_text
 from flowcept_core.ids import COUNTER
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
@@ -36,40 +38,58 @@ __all__ = ["generated_wrapper"]
 _CO_VARARGS, _CO_VARKEYWORDS, _CO_COROUTINE, _CO_GENERATOR = 0x04, 0x08, 0x80, 0x20
 
 _FULL = """
-def _fc_wrapper({params}):
+{async_}def _fc_wrapper({params}):
     _fc_run = _fc_state.run
     if _fc_run is None:
-        return _fc_func({call})
+        return {await_}_fc_func({call})
     _fc_tid = _fc_next(_fc_counter)
     _fc_parent = _fc_parent_of()
     _fc_token = _fc_set_parent(_fc_tid)
-    _fc_tel = _fc_run.telemetry
+    {start}
     _fc_t0 = _fc_time()
     try:
-        _fc_result = _fc_func({call})
+        _fc_result = {await_}_fc_func({call})
     except _fc_BaseException as _fc_e:
         _fc_t1 = _fc_time()
         _fc_reset_parent(_fc_token)
-        _fc_snap = _fc_tel.snapshot if _fc_tel is not None else None
-        _fc_run.extend({record_error})
+        {on_error}
         raise
     _fc_t1 = _fc_time()
     _fc_reset_parent(_fc_token)
-    if _fc_tel is None:
-        _fc_run.extend({record_plain})
-    else:
-        _fc_snap = _fc_tel.snapshot
-        _fc_run.extend({record_telemetry})
+    {on_return}
     return _fc_result
 """
 
+# the common case: the run's sampler snapshot (if any) at both ends, the call's own values in the record
+_PLAIN = {
+    "start": "_fc_tel = _fc_run.telemetry",
+    "on_error": """_fc_snap = _fc_tel.snapshot if _fc_tel is not None else None
+        _fc_run.extend({record_error})""",
+    "on_return": """if _fc_tel is None:
+        _fc_run.extend({record_plain})
+    else:
+        _fc_snap = _fc_tel.snapshot
+        _fc_run.extend({record_telemetry})""",
+}
+
+# args_handler and @telemetry_flowcept_task: a telemetry reading function at both ends, values through the handler
+_CUSTOM = {
+    "start": "_fc_tel0 = _fc_telemetry(_fc_run)",
+    "on_error": """_fc_tel1 = _fc_telemetry(_fc_run) if _fc_tel0 is not None else None
+        _fc_a, _fc_k, _fc_r = {values_error}
+        _fc_run.extend({record_error})""",
+    "on_return": """_fc_tel1 = _fc_telemetry(_fc_run) if _fc_tel0 is not None else None
+    _fc_a, _fc_k, _fc_r = {values_plain}
+    _fc_run.extend({record_plain})""",
+}
+
 _LIGHT = """
-def _fc_wrapper({params}):
+{async_}def _fc_wrapper({params}):
     _fc_run = _fc_state.run
     if _fc_run is None:
-        return _fc_func({call})
+        return {await_}_fc_func({call})
     try:
-        _fc_result = _fc_func({call})
+        _fc_result = {await_}_fc_func({call})
     except _fc_BaseException as _fc_e:
         _fc_run.extend({record_error})
         raise
@@ -78,12 +98,35 @@ def _fc_wrapper({params}):
 """
 
 
-def _plain_parameters(func: Callable) -> tuple[list[str], tuple] | None:
+def _snapshot(run: Any) -> Any:
+    """The run's current sampler snapshot (None without telemetry)."""
+    tel = run.telemetry
+    return tel.snapshot if tel is not None else None
+
+
+def _handled(tmpl: Any) -> Callable:
+    """Runs tmpl's args_handler on a call's values; a failing handler is logged and recorded, never raised into the
+    user's code. Returns (used, HANDLED, generated): the record's args, kwargs and result."""
+
+    def handled(args: tuple, kwargs: dict, result: Any) -> tuple:
+        try:
+            used, generated = tmpl.handle(args, kwargs, result)
+            return used, HANDLED, generated
+        except Exception as e:
+            from flowcept_core.logger import get_logger
+
+            get_logger().error(f"args_handler of {tmpl.activity_id} failed: {error_text(e)}")
+            return {"args_handler_error": error_text(e)}, HANDLED, None
+
+    return handled
+
+
+def _plain_parameters(func: Callable, is_async: bool) -> tuple[list[str], tuple] | None:
     """(parameter names, defaults) when every parameter is positional-or-keyword, else None."""
     if not isinstance(func, FunctionType):  # a plain Python function (not a builtin, partial, class...)
         return None
     code = func.__code__
-    if code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS | _CO_COROUTINE | _CO_GENERATOR):
+    if code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS | _CO_GENERATOR | (0 if is_async else _CO_COROUTINE)):
         return None
     if code.co_posonlyargcount or code.co_kwonlyargcount:
         return None
@@ -93,7 +136,7 @@ def _plain_parameters(func: Callable) -> tuple[list[str], tuple] | None:
     return names, func.__defaults__ or ()
 
 
-def _records(lightweight: bool, args: str, kwargs: str) -> dict[str, str]:
+def _records(lightweight: bool, args: str, kwargs: str, custom: bool) -> dict[str, str]:
     """The record tuples of the generated code, in the field order of their layout (flowcept_core.capture.record)."""
     if lightweight:
         common = {
@@ -107,15 +150,19 @@ def _records(lightweight: bool, args: str, kwargs: str) -> dict[str, str]:
             "record_error": LIGHT.source(**common, result="None", error="_fc_error_text(_fc_e)"),
             "record_plain": LIGHT.source(**common, result="_fc_result", error="None"),
         }
-    common = {
-        "template": "_fc_tmpl",
-        "task_id": "_fc_tid",
-        "parent": "_fc_parent",
-        "started_at": "_fc_t0",
-        "ended_at": "_fc_t1",
-        "args": args,
-        "kwargs": kwargs,
-    }
+    common = {"template": "_fc_tmpl", "task_id": "_fc_tid", "parent": "_fc_parent", "started_at": "_fc_t0"}
+    common["ended_at"] = "_fc_t1"
+    if custom:  # values through the args_handler (or as they are), telemetry read at both ends
+        values = "_fc_handled({}, {}, {})" if custom == "handler" else "{}, {}, {}"
+        common.update(args="_fc_a", kwargs="_fc_k", result="_fc_r", telemetry_at_start="_fc_tel0")
+        common["telemetry_at_end"] = "_fc_tel1"
+        return {
+            "values_error": values.format(args, kwargs, "None"),
+            "values_plain": values.format(args, kwargs, "_fc_result"),
+            "record_error": TASK.source(**common, error="_fc_error_text(_fc_e)"),
+            "record_plain": TASK.source(**common, error="None"),
+        }
+    common.update(args=args, kwargs=kwargs)
     return {
         "record_error": TASK.source(
             **common,
@@ -133,9 +180,12 @@ def _records(lightweight: bool, args: str, kwargs: str) -> dict[str, str]:
     }
 
 
-def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
-    """The wrapper of a synchronous func: with func's own parameters when they are plain (see the module
-    docstring), else with ``(*args, **kwargs)``."""
+def generated_wrapper(
+    func: Callable, tmpl: Any, lightweight: bool, *, is_async: bool = False, fresh_telemetry: bool = False
+) -> Callable:
+    """The wrapper of func (``async def`` when is_async): with func's own parameters when they are plain (see the
+    module docstring) and no args_handler is set, else with ``(*args, **kwargs)``. With fresh_telemetry, the process's
+    CPU times are read at both ends of each call (@telemetry_flowcept_task)."""
     namespace: dict[str, Any] = {
         "_fc_state": STATE,
         "_fc_func": func,
@@ -149,7 +199,18 @@ def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
         "_fc_next": next,
         "_fc_BaseException": BaseException,
     }
-    plain = _plain_parameters(func)
+    custom = None if lightweight else ("handler" if tmpl.args_handler is not None else None)
+    if fresh_telemetry and not lightweight:
+        from flowcept_core.telemetry.sampler import fresh_reading  # at decoration time: not loaded by `import flowcept`
+
+        namespace["_fc_telemetry"] = lambda run: fresh_reading(run.telemetry)
+        custom = custom or "values"
+    elif custom:
+        namespace["_fc_telemetry"] = _snapshot
+    if custom == "handler":
+        namespace["_fc_handled"] = _handled(tmpl)
+    # an args_handler is called as the function was (its keyword arguments as keywords): the generic form
+    plain = None if custom == "handler" else _plain_parameters(func, is_async)
     if plain is None:
         params = call = "*_fc_args, **_fc_kwargs"
         args, kwargs = "_fc_args", "_fc_kwargs"
@@ -165,7 +226,15 @@ def generated_wrapper(func: Callable, tmpl: Any, lightweight: bool) -> Callable:
                 parts.append(name)
         params, call = ", ".join(parts), ", ".join(names)
         args, kwargs = (f"({call},)" if names else "()"), "None"
-    source = (_LIGHT if lightweight else _FULL).format(params=params, call=call, **_records(lightweight, args, kwargs))
+    records = _records(lightweight, args, kwargs, custom)
+    if lightweight:
+        body = {}
+    else:
+        parts = _CUSTOM if custom else _PLAIN
+        body = {k: v.format(**records) for k, v in parts.items()}
+    template = _LIGHT if lightweight else _FULL
+    async_, await_ = ("async ", "await ") if is_async else ("", "")
+    source = template.format(params=params, call=call, async_=async_, await_=await_, **body, **records)
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
     exec(compile(source, f"<flowcept wrapper of {name}>", "exec"), namespace)  # noqa: S102
     return functools.wraps(func)(namespace["_fc_wrapper"])
