@@ -30,7 +30,7 @@ from flowcept_core.direct import DirectStore, drain_direct
 from flowcept_core.ids import format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import pack
-from flowcept_core.retained import Retained
+from flowcept_core.retained import Retained, drain_kept
 from flowcept_core.serialize import ValueLimits, sanitize, sanitize_dict
 from flowcept_core.telemetry.summary import attach_telemetry
 
@@ -242,6 +242,8 @@ class Run(Delivery):
             return self._drain_packed(raw)
         if self.direct is not None and self.direct.active():  # see flowcept_core.direct
             return drain_direct(self, raw, self.direct)
+        if self.sink is None and self.retained is not None:  # see flowcept_core.retained
+            return drain_kept(self, raw)
         count = 0
         for batch in self.materialize_chunks(raw):
             if self.sink is not None:
@@ -392,8 +394,6 @@ class Run(Delivery):
         if self.retained is None:
             get_logger().warning("dump_buffer: this run does not keep messages "
                                  "(online mode with project.dump_buffer.enabled: false); the file will be empty")
-            from flowcept_core.retained import Retained
-
             return Retained().write_to(path)
         with self._drain_lock:
             return self.retained.write_to(path, final=final)

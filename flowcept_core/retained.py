@@ -6,6 +6,11 @@ spliced in), held in memory up to ``_MEMORY_BYTES`` and then appended to a spool
 otherwise it is a private temporary file removed with the run. ``get_buffer()`` decodes what was kept, so it gives
 the same messages a reader of the buffer file gets.
 
+Offline, the newest messages built from capture records whose every value is a plain JSON value (no telemetry
+snapshot, tag list or metadata dict shared with other messages, nothing the encoder had to convert) are also kept as
+built, up to ``_KEEP_BYTES`` of their lines: decoding those lines would give equal, unshared dicts, so
+``get_buffer()`` hands them over as they are (once: later calls decode them) and decodes only the lines before them.
+
 Pinned messages (the workflow message, changed at stop) are written padded with spaces, so their final version is
 written over them in place; one that outgrew its room is spliced in when the messages are read or written out.
 """
@@ -20,26 +25,31 @@ from typing import Any
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import dumps_line
 
-__all__ = ["Retained", "encode_lines"]
+__all__ = ["Retained", "encode_lines", "drain_kept"]
 
 _PAD = 512  # room left after a pinned line for the fields it gets at stop (ended_at, status, a short stderr)
 _FILE_MODE = 0o600
 _MEMORY_BYTES = 4 << 20  # encoded messages held in memory before they go to the spool file
 _SHARED_FIELDS = ("telemetry_at_start", "telemetry_at_end")
 _FRAGMENTS_MAX = 256
+_KEEP_BYTES = 32 << 20  # encoded size of the messages kept as built (as dicts ~3x that: ~800 B a small task)
+_READ_BYTES = 1 << 18  # spool bytes decoded at a time
+_CHUNK = 256  # messages encoded at a time
 
 
-def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, Any]]) -> None:
+def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, Any]]) -> int:
     """Append msgs to buf as JSONL lines, as dumps_line writes each, encoding a telemetry snapshot dict shared by
     many messages once (fragments: id -> (snapshot, its orjson.Fragment), kept by the caller between calls).
 
     A message's snapshot fields are swapped for their pre-encoded fragment in a shallow copy (the message itself
-    may be in a consumer's hands): about 4x less work for a task with telemetry at start and end.
+    may be in a consumer's hands): about 4x less work for a task with telemetry at start and end. Returns how many
+    messages orjson refused as they are (encoded with their values converted).
     """
     import orjson
 
     dumps, fragment, err = orjson.dumps, orjson.Fragment, orjson.JSONEncodeError
     opts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    refused = 0
     for msg in msgs:
         try:
             if type(msg.get("telemetry_at_end")) is dict or type(msg.get("telemetry_at_start")) is dict:
@@ -56,6 +66,49 @@ def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, An
             buf += dumps(msg, option=opts)
         except (TypeError, err):
             buf += dumps_line(msg)
+            refused += 1
+    return refused
+
+
+def drain_kept(run: Any, raw: list) -> int:
+    """Build the messages of a window of the flat buffer of a run without a sink and keep them (run.retained);
+    chunks built from capture records only, with plain JSON values, are kept as built too. Returns the count."""
+    from flowcept_core.logger import get_logger
+
+    retained = run.retained
+    exact_template = retained.exact_template
+    ids = (run.workflow_id, run.campaign_id)
+    exact_run = all(type(v) is str for v in run.host_fields.values()) and all(v is None or type(v) is str for v in ids)
+    out: list[dict] = []
+    exact = exact_run
+    count, i, n = 0, 0, len(raw)
+    while i < n:
+        item = raw[i]
+        try:
+            if type(item) is dict:
+                i += 1
+                exact = False
+                out.append(run._clean(item))
+            else:
+                width = item.width
+                msg = item.materialize(raw[i : i + width], run)
+                i += width
+                out.append(msg)
+        except Exception as e:  # a capture bug must not lose the rest of the window
+            if type(item) is not dict:
+                i += item.width
+            run.errors += 1
+            get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
+        else:
+            if exact and type(item) is not dict and (
+                "telemetry_at_end" in msg or "telemetry_at_start" in msg or not exact_template(item)
+            ):
+                exact = False
+        if len(out) >= _CHUNK or (i >= n and out):
+            retained.add(out, exact=exact)
+            count += len(out)
+            out, exact = [], exact_run
+    return count
 
 
 class Retained:
@@ -74,24 +127,42 @@ class Retained:
         self._stale: dict[int, dict] = {}  # offset -> new version that did not fit its room
         self._lock = threading.Lock()
         self._finalizer: Any = None
+        self._kept: list[dict] = []  # the messages whose lines start at _kept_at, as built (see the module's doc)
+        self._kept_at = 0
+        self._kept_bytes = 0
+        self._templates: dict[int, tuple[Any, bool]] = {}  # id(template) -> (it, whether its fields are plain)
 
     # adding -----------------------------------------------------------------------------------------------------
-    def add(self, batch: list[dict]) -> None:
-        """Encode and keep batch (called by the drain); the spool file takes over past _MEMORY_BYTES."""
+    def add(self, batch: list[dict], exact: bool = False) -> None:
+        """Encode and keep batch (called by the drain); the spool file takes over past _MEMORY_BYTES.
+
+        exact: every message of batch is a fresh dict of plain JSON values that nothing else holds; they are kept
+        as built as well (handed to get_buffer instead of their decoded lines) unless the encoder refused one."""
         with self._lock:
             self.count += len(batch)
+            before = len(self._buf)
             if not self._pinned:
-                encode_lines(batch, self._buf, self._fragments)
+                refused = encode_lines(batch, self._buf, self._fragments)
             else:
+                refused = 0
                 for msg in batch:
                     pinned = self._pinned.get(id(msg))
                     if pinned is not None and pinned[0] is msg:
                         del self._pinned[id(msg)]
+                        refused = 1  # changes later: read back from its line
                         line = dumps_line(pinned[1])
                         self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
                         self._buf += line[:-1] + b" " * _PAD + b"\n"
                     else:
-                        encode_lines([msg], self._buf, self._fragments)
+                        refused += encode_lines([msg], self._buf, self._fragments)
+            added = len(self._buf) - before
+            if not exact or refused or added > _KEEP_BYTES:
+                self._keep_from_here()
+            elif self._kept_bytes + added <= _KEEP_BYTES:
+                self._kept += batch
+                self._kept_bytes += added
+            else:  # the bound: the newest batch is kept, those before are read back from their lines
+                self._kept, self._kept_bytes, self._kept_at = batch[:], added, self._size + before
             if len(self._buf) >= _MEMORY_BYTES:
                 self._flush()
 
@@ -100,8 +171,32 @@ class Retained:
         with self._lock:
             self.count += count
             self._buf += lines
+            self._keep_from_here()
             if len(self._buf) >= _MEMORY_BYTES:
                 self._flush()
+
+    def _keep_from_here(self) -> None:
+        """Messages kept as built start after what was added so far (those before are read back from lines)."""
+        if self._kept:
+            self._kept = []
+        self._kept_bytes = 0
+        self._kept_at = self._size + len(self._buf)
+
+    def exact_template(self, template: Any) -> bool:
+        """Whether template is a task decorator's whose own fields in a message (ids, names, subtype) are plain
+        strings, and it adds no tags or metadata (objects every message of the template shares). Cached."""
+        from flowcept_core.capture.templates import TaskTemplate
+
+        entry = self._templates.get(id(template))
+        if entry is None or entry[0] is not template:
+            if type(template) is not TaskTemplate:
+                entry = self._templates[id(template)] = (template, False)
+                return False
+            plain = all(v is None or type(v) is str for v in (
+                template.activity_id, template.workflow_id, template.campaign_id, template.subtype))
+            entry = self._templates[id(template)] = (
+                template, plain and template.tags is None and template.custom_metadata is None)
+        return entry[1]
 
     def pin(self, msg: dict) -> None:
         """msg changes later (replace()): it is written with room to be overwritten in place."""
@@ -154,23 +249,45 @@ class Retained:
 
     # reading and writing out ---------------------------------------------------------------------------------------
     def messages(self) -> list[dict]:
-        """Every kept message, decoded (as a reader of the buffer file gets them)."""
+        """Every kept message, as a reader of the buffer file gets them: decoded, except those kept as built,
+        which are handed over (the next call decodes them)."""
         import orjson
 
-        from flowcept_core.files import ValueSharer, read_jsonl
         from flowcept_core.gcpause import gc_paused
+        from flowcept_core.value_sharing import ValueSharer
 
         with self._lock:
-            out = read_jsonl(self._readable_path()) if self._size else []
-            body = bytes(self._buf).rstrip(b"\n")
-            if body:  # one line per message, no blank lines: the body of a JSON array (padding is whitespace)
-                with gc_paused(promote=True):
-                    msgs = orjson.loads(b"[" + body.replace(b"\n", b",") + b"]")
-                    ValueSharer()(msgs)
-                    out.extend(msgs)
+            out: list[dict] = []
+            loads, share = orjson.loads, ValueSharer()
+            with gc_paused(promote=True):  # only new, acyclic dicts; promoted at the end
+                for body in self._bodies(self._kept_at):
+                    # one line per message, no blank lines: the body of a JSON array (padding is whitespace)
+                    msgs = loads(b"[" + body.replace(b"\n", b",") + b"]")
+                    share(msgs)
+                    out += msgs
+            out += self._kept
+            self._keep_from_here()
             for offset, new in self._stale.items():  # rare: a pinned message that outgrew its room
                 out[self._line_index(offset)] = dict(new)
         return out
+
+    def _bodies(self, end: int) -> Any:
+        """The bytes of the lines before offset end (a line boundary), in blocks of whole lines without their last
+        newline: the spool file's, then those in memory."""
+        pos, rest = 0, b""
+        while pos < min(end, self._size):  # through the open descriptor: the path may be gone or replaced
+            read = os.pread(self._fd, min(_READ_BYTES, min(end, self._size) - pos), pos)
+            if not read:
+                break
+            block, pos = rest + read, pos + len(read)
+            cut = block.rfind(b"\n")
+            rest = block[cut + 1 :]
+            if cut > 0:
+                yield block[:cut]
+        if end > self._size:
+            body = bytes(rest + self._buf[: end - self._size]).rstrip(b"\n")
+            if body:
+                yield body
 
     def _readable_path(self) -> str:
         """The spool through its open descriptor where the system offers that (Linux): the path may have been
