@@ -80,7 +80,7 @@ def drain_kept(run: Any, raw: list) -> int:
     ids = (run.workflow_id, run.campaign_id)
     exact_run = all(type(v) is str for v in run.host_fields.values()) and all(v is None or type(v) is str for v in ids)
     out: list[dict] = []
-    exact = exact_run
+    exact, last, last_exact = exact_run, None, False
     count, i, n = 0, 0, len(raw)
     while i < n:
         item = raw[i]
@@ -100,10 +100,11 @@ def drain_kept(run: Any, raw: list) -> int:
             run.errors += 1
             get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
         else:
-            if exact and type(item) is not dict and (
-                "telemetry_at_end" in msg or "telemetry_at_start" in msg or not exact_template(item)
-            ):
-                exact = False
+            if exact and type(item) is not dict:
+                if item is not last:  # consecutive records of one template: checked once
+                    last, last_exact = item, exact_template(item)
+                if not last_exact or "telemetry_at_end" in msg or "telemetry_at_start" in msg:
+                    exact = False
         if len(out) >= _CHUNK or (i >= n and out):
             retained.add(out, exact=exact)
             count += len(out)
@@ -185,10 +186,10 @@ class Retained:
     def exact_template(self, template: Any) -> bool:
         """Whether template is a task decorator's whose own fields in a message (ids, names, subtype) are plain
         strings, and it adds no tags or metadata (objects every message of the template shares). Cached."""
-        from flowcept_core.capture.templates import TaskTemplate
-
         entry = self._templates.get(id(template))
         if entry is None or entry[0] is not template:
+            from flowcept_core.capture.templates import TaskTemplate
+
             if type(template) is not TaskTemplate:
                 entry = self._templates[id(template)] = (template, False)
                 return False
