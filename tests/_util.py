@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from flowcept import BaseConsumer
 from flowcept_core.registry import reset_registry
 from flowcept_core.settings import reset_settings
 
@@ -37,3 +38,15 @@ def use_settings(tmp_path: Any, monkeypatch: Any, tree: dict | None = None, base
 
 def tasks(msgs: list[dict], activity_id: str | None = None) -> list[dict]:
     return [m for m in msgs if m.get("type") == "task" and (activity_id is None or m.get("activity_id") == activity_id)]
+
+
+class Collector(BaseConsumer):
+    """A consumer that keeps every message it is handed."""
+
+    def __init__(self):
+        super().__init__()
+        self.msgs: list[dict] = []
+
+    def message_handler(self, msg_obj: dict) -> bool:
+        self.msgs.append(msg_obj)
+        return True

@@ -13,7 +13,7 @@ import pytest
 
 from flowcept import BaseConsumer, Flowcept, flowcept_task
 from flowcept.instrumentation.flowcept_decorator import flowcept
-from tests._util import tasks, use_settings
+from tests._util import Collector, tasks, use_settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -187,16 +187,6 @@ def test_bad_constructor_arguments_are_clear_errors():
         Flowcept(workflow_args=[1, 2])
     with pytest.raises(TypeError, match="interceptors"):
         Flowcept(interceptors=[3])
-
-
-class Collector(BaseConsumer):
-    def __init__(self):
-        super().__init__()
-        self.msgs = []
-
-    def message_handler(self, msg_obj):
-        self.msgs.append(msg_obj)
-        return True
 
 
 ONLINE = {"project": {"db_flush_mode": "online"}, "mq": {"type": "memory", "buffer_size": 7,

@@ -5,32 +5,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from flowcept import Flowcept, FlowceptTask, flowcept_task
-from flowcept_core.registry import reset_registry
-from flowcept_core.settings import get_settings, reset_settings
-from flowcept_core.stores import close_stores
 
 
 @flowcept_task
 def square(x):
     return x * x
-
-
-@pytest.fixture
-def defaults(tmp_path, monkeypatch):
-    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
-    monkeypatch.delenv("FLOWCEPT_SETTINGS_PATH", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.flowcept/settings.yaml
-    for name in ("MQ_TYPE", "MQ_INSERTION_BUFFER_TIME", "DB_FLUSH_MODE", "LMDB_ENABLED", "LMDB_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    close_stores()
-    reset_settings()
-    reset_registry()
-    assert get_settings().source is None
-    yield
-    close_stores()
 
 
 def _found_within(task_id: str, limit: float) -> float | None:

@@ -5,43 +5,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from flowcept import BaseConsumer, Flowcept, flowcept_task
-from flowcept_core.registry import reset_registry
-from flowcept_core.settings import get_settings, reset_settings
-from flowcept_core.stores import close_stores
-from tests._util import tasks
+from flowcept import Flowcept, flowcept_task
+from flowcept_core.settings import get_settings
+from tests._util import Collector, tasks
 
 
 @flowcept_task
 def triple(x):
     return 3 * x
-
-
-@pytest.fixture
-def defaults(tmp_path, monkeypatch):
-    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
-    monkeypatch.delenv("FLOWCEPT_SETTINGS_PATH", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.flowcept/settings.yaml
-    for name in ("MQ_TYPE", "MQ_INSERTION_BUFFER_TIME", "DB_FLUSH_MODE", "LMDB_ENABLED", "LMDB_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    close_stores()
-    reset_settings()
-    reset_registry()
-    assert get_settings().source is None
-    yield
-    close_stores()
-
-
-class Collector(BaseConsumer):
-    def __init__(self):
-        super().__init__()
-        self.msgs = []
-
-    def message_handler(self, msg_obj):
-        self.msgs.append(msg_obj)
-        return True
 
 
 def test_task_records_skip_the_in_process_mq_and_are_all_stored(defaults):

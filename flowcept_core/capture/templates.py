@@ -117,20 +117,8 @@ class TaskTemplate:
         """The record kind packed batches name (flowcept_core.packed): "light" or "task"."""
         return LIGHT.kind if self.lightweight else TASK.kind
 
-    _STATE = (
-        "activity_id",
-        "names",
-        "defaults",
-        "skip",
-        "output_names",
-        "tags",
-        "custom_metadata",
-        "subtype",
-        "workflow_id",
-        "campaign_id",
-        "lightweight",
-        "width",
-    )
+    # what state()/from_state() carry: every slot but the call-time handler and the derived caches
+    _STATE = tuple(k for k in __slots__ if k not in ("args_handler", "safe_for", "meta"))
 
     def state(self, sanitize: Callable[[Any], Any]) -> dict:
         """What a consumer needs to build this template's messages (see flowcept_core.packed)."""
