@@ -45,6 +45,12 @@ def __getattr__(name: str) -> object:  # typing is not imported here: it alone c
             from flowcept_core.settings import get_settings
 
             return get_settings().source
+        from flowcept_core.plugin_exports import PLUGIN_NAMES, load_name
+
+        if name in PLUGIN_NAMES:  # provided by a plugin distribution: an ImportError naming it when not installed
+            value = load_name(name)
+            globals()[name] = value
+            return value
         from flowcept_core.compat_moved import MOVED_NAMES
 
         if name in MOVED_NAMES:  # an ImportError, so ``from flowcept import X`` shows this text

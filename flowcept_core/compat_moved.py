@@ -12,8 +12,8 @@ _STORES = ("storage is a plugin chosen in settings.yaml (databases.lmdb / databa
 _MQS = ("MQ backends are plugins chosen by mq.type in settings.yaml (memory, redis, kafka, rabbitmq; `flowcept "
         "plugins` lists them); consume messages by subclassing flowcept.flowceptor.consumers.base_consumer."
         "BaseConsumer")
-_ADAPTERS = ("the Dask, MLflow, TensorBoard and MQTT adapters are not built yet; adapters are interceptor "
-             "plugins: install one and name it in Flowcept(interceptors=[...]); "
+_ADAPTERS = ("adapters are interceptor plugins (Dask: pip install \"flowcept[dask]\", MLflow: pip install "
+             "\"flowcept[mlflow]\"; TensorBoard and MQTT are not built): name one in Flowcept(interceptors=[...]); "
              "`flowcept plugins` lists the installed ones. Decorated functions, FlowceptTask and loops are captured "
              "by the built-in 'instrumentation' interceptor, started by Flowcept()")
 _NOT_HERE = "is not part of this implementation"
@@ -40,12 +40,6 @@ MOVED: dict[str, str] = {
                                              "settings say; each task records telemetry_at_start / telemetry_at_end",
     "flowcept.flowceptor.adapters": _ADAPTERS,
     "flowcept.flowceptor.consumers.consumer_utils": "consumers receive dicts in BaseConsumer.message_handler",
-    "flowcept.flowceptor.consumers.agent": "agent consumers are not built yet",
-    "flowcept.instrumentation.flowcept_torch": "PyTorch capture (flowcept_torch, FlowceptEpochLoop, "
-                                               "FlowceptBatchLoop) is not built yet; wrap the "
-                                               "training loop in FlowceptLoop and the forward/step functions in "
-                                               "@flowcept_task",
-    "flowcept.instrumentation.flowcept_agent_task": "agent and LLM capture is not built yet; use @flowcept_task",
     "flowcept.agents": "the LLM agent and the MCP server are not built yet; query with Flowcept.db or the `flowcept` "
                        "command",
     "flowcept.webservice": "the web service and its UI are not built yet; query with Flowcept.db or the `flowcept` "
@@ -56,23 +50,15 @@ MOVED: dict[str, str] = {
 
 # names upstream's top-level package exports that are not provided, with what to use instead
 MOVED_NAMES: dict[str, str] = {
-    "flowcept_torch": MOVED["flowcept.instrumentation.flowcept_torch"],
-    "FlowceptEpochLoop": MOVED["flowcept.instrumentation.flowcept_torch"],
-    "FlowceptBatchLoop": MOVED["flowcept.instrumentation.flowcept_torch"],
-    "FlowceptDaskWorkerAdapter": _ADAPTERS,
     "BlobObject": MOVED["flowcept.commons.flowcept_dataclasses.blob_object"],
     "AgentObject": MOVED["flowcept.commons.flowcept_dataclasses.agent_object"],
-    "agent_flowcept_task": MOVED["flowcept.instrumentation.flowcept_agent_task"],
-    "FlowceptLLM": MOVED["flowcept.instrumentation.flowcept_agent_task"],
 }
 
 
 # the entries of MOVED for features not built yet (the others are replaced by something else, for good)
 NOT_YET = frozenset({
     "flowcept.commons.task_data_preprocess", "flowcept.commons.flowcept_dataclasses.agent_object",
-    "flowcept.commons.flowcept_dataclasses.blob_object", "flowcept.flowceptor.adapters",
-    "flowcept.flowceptor.consumers.agent", "flowcept.instrumentation.flowcept_torch",
-    "flowcept.instrumentation.flowcept_agent_task", "flowcept.agents", "flowcept.webservice",
+    "flowcept.commons.flowcept_dataclasses.blob_object", "flowcept.agents", "flowcept.webservice",
 })
 
 

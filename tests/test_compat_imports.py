@@ -50,14 +50,12 @@ REPLACED = (
     "flowcept.commons.settings_factory", "flowcept.commons.task_data_preprocess",
     "flowcept.commons.flowcept_dataclasses.agent_object", "flowcept.commons.flowcept_dataclasses.blob_object",
     "flowcept.commons.flowcept_dataclasses.telemetry", "flowcept.flowceptor.telemetry_capture",
-    "flowcept.flowceptor.adapters.instrumentation_interceptor", "flowcept.flowceptor.adapters.dask.dask_plugins",
+    "flowcept.flowceptor.adapters.instrumentation_interceptor",
     "flowcept.flowceptor.adapters.mlflow.mlflow_interceptor", "flowcept.flowceptor.adapters.base_interceptor",
-    "flowcept.flowceptor.consumers.agent.base_agent_context_manager", "flowcept.flowceptor.consumers.consumer_utils",
-    "flowcept.instrumentation.flowcept_torch", "flowcept.instrumentation.flowcept_agent_task",
+    "flowcept.flowceptor.consumers.consumer_utils",
     "flowcept.agents.mcp.mcp_client", "flowcept.webservice.main", "flowcept.cli",
 )
-REPLACED_NAMES = ("flowcept_torch", "FlowceptEpochLoop", "FlowceptDaskWorkerAdapter", "BlobObject", "AgentObject",
-                  "agent_flowcept_task")
+REPLACED_NAMES = ("BlobObject", "AgentObject")
 
 
 @pytest.mark.parametrize("module", sorted(PROVIDED))
@@ -122,3 +120,52 @@ def test_import_flowcept_does_not_load_the_moved_table():
     code = "import sys, flowcept; print('flowcept_core.compat_moved' in sys.modules, 'typing' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "False"
+
+
+def _plugin_installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module.partition(".")[0]) is not None
+
+
+@pytest.mark.parametrize("path", sorted(__import__("flowcept_core.plugin_exports").plugin_exports.PLUGIN_MODULES))
+def test_plugin_provided_upstream_path_imports_or_names_the_plugin(path):
+    """With the plugin installed the upstream path gives the plugin's names; without it, the error names the plugin
+    and its pip command."""
+    from flowcept_core.plugin_exports import PLUGIN_MODULES
+
+    target = PLUGIN_MODULES[path]
+    sys.modules.pop(path, None)
+    if _plugin_installed(target):
+        mod = importlib.import_module(path)
+        plugin = importlib.import_module(target)
+        assert plugin.__all__ and all(getattr(mod, n) is getattr(plugin, n) for n in plugin.__all__)
+        return
+    with pytest.raises(ImportError, match=r'comes with the flowcept-\w+ plugin.*pip install "flowcept\[\w+\]"'):
+        importlib.import_module(path)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("flowcept_core.plugin_exports").plugin_exports.PLUGIN_NAMES))
+def test_plugin_provided_top_level_name_or_an_error_naming_the_plugin(name):
+    from flowcept_core.plugin_exports import PLUGIN_NAMES
+
+    if _plugin_installed(PLUGIN_NAMES[name]):
+        assert getattr(importlib.import_module(PLUGIN_NAMES[name]), name) is getattr(flowcept, name)
+        return
+    with pytest.raises(ImportError, match=rf'flowcept\.{name} comes with the flowcept-\w+ plugin'):
+        exec(f"from flowcept import {name}", {})
+
+
+def test_missing_plugin_error_is_raised_without_the_plugin(tmp_path):
+    """A fresh interpreter where the plugin packages cannot be imported (blocked on sys.path) gets the plugin's
+    install command, not a bare ModuleNotFoundError."""
+    code = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('flowcept_torch', 'flowcept_dask', 'flowcept_mcp'):\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "try:\n    from flowcept import flowcept_torch\nexcept ImportError as e:\n    print(e)\n"
+            "try:\n    import flowcept.flowceptor.adapters.dask.dask_plugins\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert 'flowcept.flowcept_torch comes with the flowcept-torch plugin, which is not installed: pip install ' \
+           '"flowcept[torch]"' in out, out
+    assert 'flowcept.flowceptor.adapters.dask.dask_plugins comes with the flowcept-dask plugin' in out, out

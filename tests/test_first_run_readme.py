@@ -93,8 +93,6 @@ def test_the_python_version_and_the_bounds_it_states_are_the_codes():
 @pytest.mark.parametrize(
     "row, module",
     [
-        ("Adapters: Dask, MLflow", "flowcept.flowceptor.adapters.dask.dask_plugins"),
-        ("PyTorch", "flowcept.instrumentation.flowcept_torch"),
         ("LLM agent, MCP server", "flowcept.agents.mcp.mcp_client"),
         ("Web service and UI", "flowcept.webservice.main"),
     ],
