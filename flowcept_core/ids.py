@@ -60,7 +60,12 @@ def new_id() -> str:
 
 
 def new_uuid() -> str:
-    """A random UUID4 string, for workflow and campaign ids (not on the per-task path)."""
-    import uuid
+    """A random UUID4 string, for workflow and campaign ids (not on the per-task path).
 
-    return str(uuid.uuid4())
+    Built from os.urandom like uuid.uuid4, without importing uuid (which imports platform: ~7 ms at the first start).
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -78,11 +78,11 @@ def check_plugin_settings(settings: Any, interceptors: list[tuple[str, str]] | N
 
 
 def _unknown(path: str, given: dict, known: list[str]) -> list[str]:
-    import difflib
-
     out = []
     for name in given:
         if name not in known:
+            import difflib  # only for a misspelt key
+
             near = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {path}.{near[0]}?" if near else ""
             out.append(f"unknown settings key {path}.{name} is ignored{hint}")

@@ -203,11 +203,11 @@ def _check_secret_keys(value: Any) -> None:
 
 
 def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
-    import difflib
-
     warnings = []
     for k in tree:
         if k not in DEFAULTS:
+            import difflib  # only for a misspelt key: importing it costs ~1 ms at every start
+
             near = difflib.get_close_matches(str(k), list(DEFAULTS), n=1)
             hint = f"; did you mean {near[0]}?" if near else f"; known sections: {', '.join(DEFAULTS)}"
             warnings.append(f"unknown settings section {k} is ignored{hint}")
@@ -222,6 +222,8 @@ def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
             known = [*known, *declared_mq_keys()]
         for k in given:
             if k not in known:
+                import difflib
+
                 near = difflib.get_close_matches(k, list(known), n=1)
                 hint = f"; did you mean {section}.{near[0]}?" if near else ""
                 warnings.append(f"unknown settings key {section}.{k} is ignored{hint}")

@@ -100,12 +100,12 @@ class SettingsSection:
             self.check(self.values(settings))
         if not self.closed:
             return []
-        import difflib
-
         known = [*self.keys, *core_keys]
         warnings = []
         for name in given:
             if name not in known:
+                import difflib  # only for a misspelt key
+
                 near = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean {self.path}.{near[0]}?" if near else ""
                 warnings.append(f"unknown settings key {self.path}.{name} is ignored{hint}")
