@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PluginSpec", "MQBackendSpec", "InterceptorSpec", "StoreSpec", "ConsumerSpec", "Key", "SettingsSection",
-           "NAME_RULE", "check_name"]
+__all__ = ["PluginSpec", "MQBackendSpec", "InterceptorSpec", "StoreSpec", "ConsumerSpec", "CliCommandSpec", "Key",
+           "SettingsSection", "NAME_RULE", "check_name"]
 
 NAME_RULE = re.compile(r"[a-z0-9_]+")
 
@@ -192,3 +192,13 @@ class ConsumerSpec(PluginSpec):
 
     kind = "consumer"
     section_path = "consumers.<name>"
+
+
+@dataclass(frozen=True)
+class CliCommandSpec(PluginSpec):
+    """A ``flowcept <name>`` subcommand a plugin adds. ``factory(argv) -> int`` gets the arguments after the command
+    name, parses them itself (``prog="flowcept <name>"``) and returns the exit status. ``summary`` is the line
+    ``flowcept --help`` shows."""
+
+    kind = "cli_command"
+    section_path = "cli.<name>"
