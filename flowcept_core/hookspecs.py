@@ -17,10 +17,11 @@ from collections.abc import Iterable
 
 import pluggy
 
-from flowcept_core.specs import ConsumerSpec, InterceptorSpec, MQBackendSpec, StoreSpec
+from flowcept_core.specs import CliCommandSpec, ConsumerSpec, InterceptorSpec, MQBackendSpec, StoreSpec
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "flowcept_mq_backends", "flowcept_interceptors",
-           "flowcept_stores", "flowcept_consumers", "MQBackendSpec", "InterceptorSpec", "StoreSpec", "ConsumerSpec"]
+           "flowcept_stores", "flowcept_consumers", "flowcept_cli_commands", "MQBackendSpec", "InterceptorSpec",
+           "StoreSpec", "ConsumerSpec", "CliCommandSpec"]
 
 PROJECT_NAME = "flowcept"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -93,4 +94,21 @@ def flowcept_consumers() -> Iterable[ConsumerSpec]:
         @hookimpl
         def flowcept_consumers():
             yield ConsumerSpec(name="counter", factory="my_plugin.consumer:Counter")
+    """
+
+
+@hookspec
+def flowcept_cli_commands() -> Iterable[CliCommandSpec]:
+    """Subcommands of the ``flowcept`` command this plugin provides (``flowcept <name> ...``).
+
+    Called once per registry, when ``flowcept`` is run with a name that is not one of its own subcommands. The factory
+    is called as ``factory(argv)`` with the arguments after the name and returns the exit status; it parses them
+    itself, so ``flowcept <name> --help`` shows the plugin's options.
+
+    Example::
+
+        @hookimpl
+        def flowcept_cli_commands():
+            yield CliCommandSpec(name="ui", factory="flowcept_ui.cli:main", extra="ui",
+                                 summary="browse stored provenance in a web browser")
     """
