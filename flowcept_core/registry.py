@@ -26,7 +26,15 @@ import pluggy
 from flowcept_core import hookspecs
 from flowcept_core.hookspecs import PROJECT_NAME
 from flowcept_core.runtime import RUNTIME
-from flowcept_core.specs import NAME_RULE, ConsumerSpec, InterceptorSpec, MQBackendSpec, PluginSpec, StoreSpec
+from flowcept_core.specs import (
+    NAME_RULE,
+    CliCommandSpec,
+    ConsumerSpec,
+    InterceptorSpec,
+    MQBackendSpec,
+    PluginSpec,
+    StoreSpec,
+)
 
 __all__ = ["PluginRegistry", "PluginError", "UnknownPluginError", "DuplicatePluginError", "PluginLoadError",
            "Provided", "get_registry", "reset_registry", "KINDS", "BUILTIN_DIST"]
@@ -38,8 +46,9 @@ KINDS: dict[str, tuple[str, str, type[PluginSpec]]] = {
     "interceptor": ("flowcept_interceptors", "Flowcept(interceptors=[...]) or adapters.<key>.kind", InterceptorSpec),
     "store": ("flowcept_stores", "databases.<name>.enabled", StoreSpec),
     "consumer": ("flowcept_consumers", "plugins.consumers", ConsumerSpec),
+    "cli_command": ("flowcept_cli_commands", "flowcept <command>", CliCommandSpec),
 }
-Kind = Literal["mq_backend", "interceptor", "store", "consumer"]
+Kind = Literal["mq_backend", "interceptor", "store", "consumer", "cli_command"]
 
 
 class PluginError(Exception):
