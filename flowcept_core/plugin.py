@@ -13,6 +13,9 @@ What it offers, by use:
   ``aggregate``, ``result_field``
 - errors: ``MQError``, ``MQConnectionError``, ``MQClosedError``, ``StoreError``, ``StoreUnavailableError``,
   ``SettingsError``, ``PluginError``, ``PluginLoadError``
+- capture (instrumentation plugins): ``Flowcept``, ``FlowceptTask``, ``TaskTemplate`` (what a decorated function's
+  messages share; subclass it to add fields), ``generated_wrapper`` (the wrapper the core decorators use, for a
+  template), ``DECORATOR_OPTIONS``, ``new_uuid``, ``DEFAULT_REDACTOR`` and ``MASK`` (secret masking)
 - settings and helpers: ``Settings``, ``get_settings``, ``load_settings``, ``get_logger``, ``gc_paused``,
   ``make_private_dirs``/``make_private``/``open_private`` (files only the user can read)
 
@@ -39,6 +42,10 @@ from flowcept_core.specs import ConsumerSpec, InterceptorSpec, Key, MQBackendSpe
 _LAZY: dict[str, str] = {
     "aggregate": "flowcept_core.aggregate", "result_field": "flowcept_core.aggregate",
     "BaseConsumer": "flowcept_core.consumers.base",
+    "DECORATOR_OPTIONS": "flowcept_core.capture.templates", "TaskTemplate": "flowcept_core.capture.templates",
+    "generated_wrapper": "flowcept_core.capture.exact", "FlowceptTask": "flowcept_core.capture.task",
+    "Flowcept": "flowcept_core.controller", "new_uuid": "flowcept_core.ids",
+    "DEFAULT_REDACTOR": "flowcept_core.redact", "MASK": "flowcept_core.redact",
     "COLLECTIONS": "flowcept_core.documents", "ID_FIELDS": "flowcept_core.documents",
     "merge_documents": "flowcept_core.documents",
     "MISSING": "flowcept_core.filters", "FilterError": "flowcept_core.filters",
