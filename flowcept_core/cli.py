@@ -24,6 +24,9 @@ _EXAMPLES = """examples:
   flowcept export --workflow-id WORKFLOW_ID --format csv --output tasks.csv
   flowcept read-buffer flowcept_buffer.jsonl --type task --limit 20
 
+plugin commands (each from its plugin distribution):
+  flowcept ui [--host 127.0.0.1] [--port 5000]  browse stored provenance in a web browser (pip install "flowcept[ui]")
+
 upstream's flags keep working: flowcept --version, --show-settings, --init-settings, --config-profile NAME,
 --check-services, --start-consumption-services, --stream-messages, --workflow-count --workflow-id ID,
 --query --filter JSON, --get-task --task-id ID, --generate-report --input-path FILE --output-path FILE
@@ -114,6 +117,10 @@ def _main(argv: list[str]) -> int:
     if not argv:
         parser.print_help()
         return 0
+    if not argv[0].startswith("-") and argv[0] not in _subcommands(parser):
+        status = _plugin_command(argv[0], argv[1:])
+        if status is not None:
+            return status
     args = parser.parse_args(argv)
     if args.version or args.command == "version":
         from flowcept_core import __version__
@@ -132,6 +139,37 @@ def _main(argv: list[str]) -> int:
     else:
         parser.print_help()
     return 0
+
+
+# subcommands that plugin distributions provide: name -> install extra (named when the plugin is missing)
+_PLUGIN_COMMANDS = {"ui": "ui"}
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    return {name for action in parser._subparsers._group_actions for name in action.choices} if parser._subparsers \
+        else set()
+
+
+def _plugin_command(name: str, rest: list[str]) -> int | None:
+    """Run ``flowcept <name>`` from the plugin providing it (hook flowcept_cli_commands); None when no plugin does
+    and name is not a known plugin command (argparse then reports it); UsageError naming the plugin to install."""
+    from flowcept_core.cli_common import UsageError
+    from flowcept_core.registry import PluginLoadError, UnknownPluginError, get_registry
+
+    try:
+        spec = get_registry().resolve("cli_command", name)
+    except (UnknownPluginError, PluginLoadError) as e:
+        extra = _PLUGIN_COMMANDS.get(name)
+        if extra is None:
+            return None
+        from flowcept_core.plugin_factory import install_hint
+
+        hint = install_hint(extra, name)
+        where = "" if hint.startswith("pip install \"") else f" (from this source checkout: {hint})"
+        reason = f" ({e})" if isinstance(e, PluginLoadError) else ""
+        raise UsageError(f"`flowcept {name}` is provided by the flowcept-{extra} plugin, which is not installed"
+                         f"{reason}; install it with: pip install \"flowcept[{extra}]\"{where}") from None
+    return int(spec.factory(rest) or 0)
 
 
 if __name__ == "__main__":
