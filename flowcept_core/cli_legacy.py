@@ -22,7 +22,8 @@ _INSTEAD = {
     "--start-redis": "run redis-server yourself (or keep the in-process MQ, the default)",
     "--stop-redis": "run: redis-cli shutdown",
     "--stop-consumption-services": "stop `flowcept start-consumer` with Ctrl+C or SIGTERM (it flushes first)",
-    "--start": "the agent, web service and UI are not part of this distribution",
+    "--start": "the agent is not part of this distribution; the web service and UI are: flowcept ui "
+    '(pip install "flowcept[ui]")',
     "--agent-client": "the agent is not part of this distribution",
 }
 # upstream flag -> the subcommand whose --help answers ``flowcept --help <flag>``
@@ -87,6 +88,8 @@ def _need(opts: dict, name: str, flag: str) -> str:
 def translate(argv: list[str]) -> list[str] | int:
     """Called with the full argv when argv[0] is a legacy flag; returns subcommand argv or an exit status."""
     flag = argv[0].partition("=")[0]
+    if flag == "--start" and ({"--ui", "--webservice"} & set(argv[1:])):
+        return _start_ui(argv[1:])
     if flag in _INSTEAD:
         import sys
 
@@ -173,3 +176,23 @@ def _get_task(task_id: str) -> int:
         raise UsageError(f"unknown task id {task_id!r}")
     print(json.dumps(docs[0], indent=2, default=str))
     return 0
+
+
+def _start_ui(rest: list[str]) -> list[str]:
+    """``flowcept --start --webservice --ui [--host H] [--port P]``: the provenance browser (``flowcept ui``)."""
+    out = ["ui"]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        name, eq, value = arg.partition("=")
+        if name in ("--host", "--port", "--token", "--store"):
+            if not eq:
+                if i + 1 >= len(rest):
+                    raise UsageError(f"{name} needs a value")
+                value = rest[i + 1]
+                i += 1
+            out += [name, value]
+        elif arg not in ("--ui", "--webservice"):
+            raise UsageError(f"unexpected argument {arg!r} for --start --webservice --ui")
+        i += 1
+    return out
