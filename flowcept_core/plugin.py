@@ -11,6 +11,8 @@ What it offers, by use:
 - documents and queries (stores): ``COLLECTIONS``, ``ID_FIELDS``, ``merge_documents``, ``compile_filter``,
   ``equality_keys``, ``project``, ``sort_documents``, ``get_path``, ``value_kind``, ``MISSING``, ``FilterError``,
   ``aggregate``, ``result_field``
+- PROV mapping (graph stores, exports): ``map_task``, ``map_workflow``, ``TaskMapping``, ``WorkflowMapping``,
+  ``EntityRef``, ``AgentRef``, ``value_entity_id``, ``entity_ids``, ``prov_scalar``, ``ProvMappingError``
 - errors: ``MQError``, ``MQConnectionError``, ``MQClosedError``, ``StoreError``, ``StoreUnavailableError``,
   ``SettingsError``, ``PluginError``, ``PluginLoadError``
 - capture (instrumentation plugins): ``Flowcept``, ``FlowceptTask``, ``TaskTemplate`` (what a decorated function's
@@ -61,6 +63,11 @@ _LAZY: dict[str, str] = {
     "Subscription": "flowcept_core.interfaces",
     "get_logger": "flowcept_core.logger",
     "task_message": "flowcept_core.messages", "workflow_message": "flowcept_core.messages",
+    "AgentRef": "flowcept_core.prov_mapping", "EntityRef": "flowcept_core.prov_mapping",
+    "ProvMappingError": "flowcept_core.prov_mapping", "TaskMapping": "flowcept_core.prov_mapping",
+    "WorkflowMapping": "flowcept_core.prov_mapping", "entity_ids": "flowcept_core.prov_mapping",
+    "map_task": "flowcept_core.prov_mapping", "map_workflow": "flowcept_core.prov_mapping",
+    "prov_scalar": "flowcept_core.prov_mapping", "value_entity_id": "flowcept_core.prov_mapping",
     "MQClosedError": "flowcept_core.mq", "MQConnectionError": "flowcept_core.mq", "MQError": "flowcept_core.mq",
     "PluginError": "flowcept_core.registry", "PluginLoadError": "flowcept_core.registry",
     "Status": "flowcept_core.schema",

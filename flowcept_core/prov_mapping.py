@@ -1,0 +1,203 @@
+"""The one mapping of flowcept documents to W3C PROV; the PROV export, lineage queries and graph stores all use it.
+
+A task document is a ``prov:Activity``; its workflow is a ``prov:Activity`` it is part of; ``user``, ``agent_id``
+and ``hostname`` are ``prov:Agent``s the activity ``wasAssociatedWith``; a nested call is linked to its parent task;
+each value in ``used`` / ``generated`` is a ``prov:Entity`` (``used`` / ``wasGeneratedBy``). Two tasks are linked by
+data flow when one generated the entity another used: the entity id is the same (see :func:`value_entity_id`).
+``docs/prov.md`` draws the whole mapping.
+
+What this module returns is plain, frozen and store-agnostic: :func:`map_task` gives a :class:`TaskMapping` and
+:func:`map_workflow` a :class:`WorkflowMapping`, whose ``properties`` hold only PROV-able scalars (str, int, float,
+bool): nested dicts and lists are JSON-serialized into a string, never dropped; ``None`` fields are left out.
+
+Example::
+
+    from flowcept_core.prov_mapping import map_task
+
+    m = map_task({"task_id": "t1", "workflow_id": "w1", "activity_id": "train", "used": {"lr": 0.1},
+                  "generated": {"model": {"data_id": "s3://bucket/model.pt"}}, "user": "ana"})
+    m.used[0].entity_id        # 'sha256:…' (the content hash of 0.1)
+    m.generated[0].entity_id   # 'data:s3://bucket/model.pt' (an explicit data id wins)
+    m.agents                   # (AgentRef(kind='user', agent_id='ana'),)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "AgentRef", "DATA_ID_KEY", "EntityRef", "ProvMappingError", "Scalar", "TaskMapping", "WorkflowMapping",
+    "entity_ids", "map_task", "map_workflow", "prov_scalar", "value_entity_id",
+]
+
+Scalar = str | int | float | bool
+"""A value PROV (and a graph store property) holds as is."""
+
+DATA_ID_KEY = "data_id"
+"""A value that is a dict with a non-empty string under this key names its entity explicitly (``data:<id>``)."""
+
+# Fields that are not properties of the activity: relations of the mapping, or store/transport bookkeeping.
+_TASK_SKIP = frozenset(("task_id", "used", "generated", "_id", "type"))
+_WORKFLOW_SKIP = frozenset(("workflow_id", "_id", "type"))
+_INT64 = 2**63
+_JSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+class ProvMappingError(ValueError):
+    """A document cannot be mapped: it lacks its id (the message names the document and the missing field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """A value a task used or generated: ``entity_id`` (see value_entity_id), the field ``name`` it had in the
+    task, and ``value`` as a PROV-able scalar (JSON text when it is not one)."""
+
+    entity_id: str
+    name: str
+    value: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRef:
+    """Who or where an activity ran: ``kind`` is ``"user"`` (user / login_name), ``"agent"`` (agent_id) or
+    ``"host"`` (hostname); ``agent_id`` is the name itself."""
+
+    kind: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMapping:
+    """A task as PROV: the activity ``task_id`` with its scalar ``properties`` (activity_id, status, started_at,
+    ended_at, ... and workflow_id / parent_task_id too), the workflow it is part of, the parent task it was called
+    from, its agents and the entities it used and generated (in the document's key order)."""
+
+    task_id: str
+    workflow_id: str | None
+    parent_task_id: str | None
+    properties: dict[str, Scalar]
+    agents: tuple[AgentRef, ...]
+    used: tuple[EntityRef, ...]
+    generated: tuple[EntityRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowMapping:
+    """A workflow as PROV: the activity ``workflow_id`` (a bundle in exports), the campaign that groups it, its
+    parent workflow, scalar ``properties`` (name, started_at, ... nested values JSON-serialized) and its agents."""
+
+    workflow_id: str
+    campaign_id: str | None
+    parent_workflow_id: str | None
+    properties: dict[str, Scalar]
+    agents: tuple[AgentRef, ...]
+
+
+def _canonical(value: Any) -> bytes:
+    """Deterministic bytes of a value: JSON with sorted keys; what JSON cannot hold is encoded as its str()."""
+    try:
+        return orjson.dumps(value, option=_JSON_OPTS, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        return orjson.dumps(str(value))
+
+
+def value_entity_id(value: Any) -> str:
+    """The PROV entity id of a used/generated value.
+
+    An explicit data id wins: a dict value with a non-empty string under ``"data_id"`` (for example
+    ``{"data_id": "s3://bucket/model.pt", "bytes": 1024}``) is the entity ``"data:<that id>"``, whatever else it
+    holds. Any other value is identified by its content: ``"sha256:<hex>"`` of its canonical JSON (keys sorted, so
+    equal dicts built in another order match; ``1``, ``1.0``, ``"1"`` and ``true`` are different values). The same
+    value used by one task and generated by another is therefore the same entity, which is how data flow between
+    tasks is found.
+    """
+    if isinstance(value, dict):
+        data_id = value.get(DATA_ID_KEY)
+        if isinstance(data_id, str) and data_id:
+            return "data:" + data_id
+    return "sha256:" + hashlib.sha256(_canonical(value)).hexdigest()
+
+
+def prov_scalar(value: Any) -> Scalar:
+    """``value`` as a PROV-able scalar: str, bool, finite float and int within 64 bits as they are; anything else
+    (None, dicts, lists, big ints, NaN, other objects) as its JSON text."""
+    if isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return _canonical(value).decode()
+
+
+def _entities(values: Any) -> tuple[EntityRef, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, dict):  # a bare value (not the usual {name: value}) is one entity named "value"
+        values = {"value": values}
+    return tuple(EntityRef(value_entity_id(v), str(k), prov_scalar(v)) for k, v in values.items())
+
+
+def entity_ids(values: Any) -> list[str]:
+    """The entity ids of a document's ``used`` or ``generated`` field (what stores index for lineage)."""
+    if values is None:
+        return []
+    if not isinstance(values, dict):
+        return [value_entity_id(values)]
+    return [value_entity_id(v) for v in values.values()]
+
+
+def _properties(doc: dict, skip: frozenset[str]) -> dict[str, Scalar]:
+    return {str(k): prov_scalar(v) for k, v in doc.items() if v is not None and k not in skip}
+
+
+def _agents(user: Any, agent_id: Any, hostname: Any) -> tuple[AgentRef, ...]:
+    out = []
+    for kind, name in (("user", user), ("agent", agent_id), ("host", hostname)):
+        if name is not None and name != "":
+            out.append(AgentRef(kind, str(name)))
+    return tuple(out)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def map_task(doc: dict) -> TaskMapping:
+    """Map a task document (a stored document or a captured message) to PROV; raises ProvMappingError when it
+    has no task_id."""
+    task_id = doc.get("task_id")
+    if task_id is None or task_id == "":
+        raise ProvMappingError(f"a task document needs a task_id to be mapped to PROV; got keys {sorted(doc)[:12]}")
+    return TaskMapping(
+        task_id=str(task_id),
+        workflow_id=_opt_str(doc.get("workflow_id")),
+        parent_task_id=_opt_str(doc.get("parent_task_id")),
+        properties=_properties(doc, _TASK_SKIP),
+        agents=_agents(doc.get("user") or doc.get("login_name"), doc.get("agent_id"), doc.get("hostname")),
+        used=_entities(doc.get("used")),
+        generated=_entities(doc.get("generated")),
+    )
+
+
+def map_workflow(doc: dict) -> WorkflowMapping:
+    """Map a workflow document to PROV; raises ProvMappingError when it has no workflow_id. The host agent is
+    ``hostname`` or, failing that, ``machine_info.hostname``."""
+    workflow_id = doc.get("workflow_id")
+    if workflow_id is None or workflow_id == "":
+        raise ProvMappingError(f"a workflow document needs a workflow_id to be mapped to PROV; got keys "
+                               f"{sorted(doc)[:12]}")
+    machine = doc.get("machine_info")
+    host = doc.get("hostname") or (machine.get("hostname") if isinstance(machine, dict) else None)
+    return WorkflowMapping(
+        workflow_id=str(workflow_id),
+        campaign_id=_opt_str(doc.get("campaign_id")),
+        parent_workflow_id=_opt_str(doc.get("parent_workflow_id")),
+        properties=_properties(doc, _WORKFLOW_SKIP),
+        agents=_agents(doc.get("user") or doc.get("login_name"), doc.get("agent_id"), host),
+    )
