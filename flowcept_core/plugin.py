@@ -17,7 +17,10 @@ What it offers, by use:
   ``SettingsError``, ``PluginError``, ``PluginLoadError``
 - capture (instrumentation plugins): ``Flowcept``, ``FlowceptTask``, ``TaskTemplate`` (what a decorated function's
   messages share; subclass it to add fields), ``generated_wrapper`` (the wrapper the core decorators use, for a
-  template), ``DECORATOR_OPTIONS``, ``new_uuid``, ``DEFAULT_REDACTOR`` and ``MASK`` (secret masking)
+  template), ``DECORATOR_OPTIONS``, ``new_uuid``, ``DEFAULT_REDACTOR`` and ``MASK`` (secret masking);
+  ``CAPTURE_STATE`` (``.run``: the active run, None when nothing captures), ``PARENT_TASK`` (the ContextVar of the
+  executing task), ``current_parent_id``, ``TASK_COUNTER`` / ``format_id`` (cheap task ids), ``FlowceptLoop``,
+  ``FlowceptLightweightLoop``, ``sanitize``, ``sanitize_dict``, ``attach_telemetry``, ``error_text``
 - settings and helpers: ``Settings``, ``get_settings``, ``load_settings``, ``get_logger``, ``gc_paused``,
   ``make_private_dirs``/``make_private``/``open_private`` (files only the user can read)
 
@@ -44,6 +47,13 @@ from flowcept_core.specs import ConsumerSpec, InterceptorSpec, Key, MQBackendSpe
 _LAZY: dict[str, str] = {
     "aggregate": "flowcept_core.aggregate", "result_field": "flowcept_core.aggregate",
     "BaseConsumer": "flowcept_core.consumers.base",
+    # capture (instrumentation plugins): the active run, the parent-task context, task ids, loops, telemetry
+    "CAPTURE_STATE": "flowcept_core.capture.context:STATE", "PARENT_TASK": "flowcept_core.capture.context:PARENT",
+    "current_parent_id": "flowcept_core.capture.context", "error_text": "flowcept_core.capture.context",
+    "FlowceptLoop": "flowcept_core.capture.loops", "FlowceptLightweightLoop": "flowcept_core.capture.loops",
+    "TASK_COUNTER": "flowcept_core.ids:COUNTER", "format_id": "flowcept_core.ids",
+    "sanitize": "flowcept_core.serialize", "sanitize_dict": "flowcept_core.serialize",
+    "attach_telemetry": "flowcept_core.telemetry.summary",
     "DECORATOR_OPTIONS": "flowcept_core.capture.templates", "TaskTemplate": "flowcept_core.capture.templates",
     "generated_wrapper": "flowcept_core.capture.exact", "FlowceptTask": "flowcept_core.capture.task",
     "Flowcept": "flowcept_core.controller", "new_uuid": "flowcept_core.ids",
@@ -88,7 +98,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'flowcept_core.plugin' has no attribute {name!r}; the plugin API offers: "
                              f"{', '.join(__all__)}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attr = module.partition(":")  # "module:attr" offers attr under another name
+    value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value
     return value
 
