@@ -167,6 +167,21 @@ class DBAPI:
             frontier, depth = nxt, depth + 1
         return tasks
 
+    def get_lineage(self, task_id: str, direction: str = "upstream", max_depth: int | None = None) -> dict:
+        """The tasks and values task_id came from (``"upstream"``), those it affected (``"downstream"``) or both,
+        through parent links and data flow, up to max_depth steps (None: all). Shape and store protocol:
+        flowcept_core.lineage. An enabled store with its own ``get_lineage`` (a graph store) answers first."""
+        from flowcept_core.lineage import check_lineage_args, get_lineage
+
+        check_lineage_args(task_id, direction, max_depth)
+        settings = self._get_settings()
+        read = self._read_store()
+        for name in enabled_store_names(settings):
+            store = open_store(settings, name)
+            if callable(getattr(store, "get_lineage", None)):
+                return store.get_lineage(task_id, direction, max_depth)
+        return get_lineage(read, task_id, direction, max_depth)
+
     def delete_workflow_data(self, workflow_id: str) -> int:
         """Delete a workflow and its tasks from every enabled store; returns how many documents were deleted."""
         settings = self._get_settings()
