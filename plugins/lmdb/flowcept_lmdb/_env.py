@@ -25,8 +25,9 @@ from flowcept_lmdb._resident import ResidentTrim
 __all__ = ["SharedEnv", "acquire_env", "reacquire_after_fork", "release_env", "INDEXED_FIELDS"]
 
 # Indexed fields per collection: sub-database ix:<collection>:<field> holds their posting lists (see _postings).
+# "~used" / "~generated" are derived: the PROV entity ids of a task's values (see _codec.DERIVED_FIELDS).
 INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
-    "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id"),
+    "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id", "~used", "~generated"),
     "workflows": ("campaign_id", "parent_workflow_id"),
     "objects": (),
     "agents": (),

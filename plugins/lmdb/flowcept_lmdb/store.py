@@ -37,6 +37,7 @@ from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_
 from flowcept_lmdb._config import prepare_directory, read_config
 from flowcept_lmdb._encoded import write_json_batch
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
+from flowcept_lmdb._lineage import tasks_by_entity_in
 from flowcept_lmdb._query import fast_predicate, sort_and_limit
 from flowcept_lmdb._snapshots import reading
 
@@ -166,6 +167,13 @@ class LMDBStore:
         if not isinstance(filter, dict):
             raise StoreError(f"delete({collection!r}): filter={filter!r} must be a dict ({{}} deletes everything)")
         return self._write(lambda txn: self._delete_in(txn, collection, filter))
+
+    def tasks_by_entity(self, role: str, entity_ids: list[str]) -> list[tuple[str, dict]]:
+        """(entity id, task) for each task whose used / generated (role) holds one of entity_ids, from the
+        derived indexes (flowcept_core.lineage's store protocol; see _lineage)."""
+        shared = self._env()
+        return self._read(lambda txn: tasks_by_entity_in(txn, shared.docs["tasks"], shared.indexes["tasks"], role,
+                                                         entity_ids))
 
     def liveness_test(self) -> bool:
         """True when the environment answers a read transaction; never raises."""
