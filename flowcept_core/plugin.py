@@ -23,6 +23,8 @@ What it offers, by use:
   ``FlowceptLightweightLoop``, ``sanitize``, ``sanitize_dict``, ``attach_telemetry``, ``error_text``
 - settings and helpers: ``Settings``, ``get_settings``, ``load_settings``, ``get_logger``, ``gc_paused``,
   ``make_private_dirs``/``make_private``/``open_private`` (files only the user can read)
+- capture context: ``PARENT`` (the ContextVar holding the id of the task executing in this context; an interceptor
+  sets it around an observed library's task so decorated calls made inside become that task's children)
 
 Importing this module is cheap (hook listing imports it): everything beyond hooks and specs is imported on first
 attribute access.
@@ -65,6 +67,7 @@ _LAZY: dict[str, str] = {
     "get_path": "flowcept_core.filters", "project": "flowcept_core.filters",
     "sort_documents": "flowcept_core.filters", "value_kind": "flowcept_core.filters",
     "gc_paused": "flowcept_core.gcpause",
+    "PARENT": "flowcept_core.capture.context",
     "make_private": "flowcept_core.private_files", "make_private_dirs": "flowcept_core.private_files",
     "open_private": "flowcept_core.private_files",
     "Emitter": "flowcept_core.interfaces", "Interceptor": "flowcept_core.interfaces",
