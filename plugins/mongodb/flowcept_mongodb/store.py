@@ -44,6 +44,7 @@ from flowcept_core.plugin import (
 )
 from flowcept_core.plugin import aggregate as aggregate_documents
 from flowcept_mongodb.config import SERVER_SELECTION_TIMEOUT_MS, MongoDBConfig
+from flowcept_mongodb.lineage import create_lineage_index, tasks_by_entity
 from flowcept_mongodb.native import is_mongodb, native_filter, native_find, plan_group
 from flowcept_mongodb.query_plan import filter_fields, plan_find
 from flowcept_mongodb.writes import MergingWrites
@@ -126,6 +127,7 @@ class MongoDBStore(MergingWrites):
                 ) from None
             for key in INDEXED_FIELDS[coll]:
                 self._db[coll].create_index(key)
+        create_lineage_index(self._db)
 
     def _describe(self, e: BaseException) -> str:
         """'ErrorClass: message' with credentials scrubbed and pymongo's long server lists cut."""
@@ -263,6 +265,11 @@ class MongoDBStore(MergingWrites):
         except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError) as e:
             raise FilterError(f"the filter cannot be sent to MongoDB ({type(e).__name__}: {e})") from None
         return query
+
+    def tasks_by_entity(self, role: str, entity_ids: list[str]) -> list[tuple[str, dict]]:
+        """(entity id, task) for each task whose used / generated (role) holds one of entity_ids (lineage queries;
+        see flowcept_mongodb.lineage)."""
+        return tasks_by_entity(self, role, entity_ids)
 
     def liveness_test(self) -> bool:
         """True when the server answers a ping; never raises."""
