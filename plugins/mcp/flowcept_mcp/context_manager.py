@@ -26,7 +26,6 @@ the agent's tasks are still captured.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -97,29 +96,25 @@ class BaseAgentContextManager(BaseConsumer):
 
     # lifecycle ----------------------------------------------------------------------------------------------
     def start(self, *args: Any, **kwargs: Any) -> BaseAgentContextManager:
-        """Start consuming, then start the agent's workflow. A second start() while running is a no-op."""
+        """Start the agent's workflow, then start consuming. A second start() while running is a no-op.
+
+        The subscription is made before start() returns, so every task of the agent's tools (which run after it)
+        is received."""
         with self._state_lock:
             if self.flowcept is not None:
                 return self
-            try:
-                with warnings.catch_warnings():
-                    # the agent's own run publishes in this process: the in-process MQ reaches it
-                    warnings.filterwarnings("ignore", message=r".*listens on the in-process MQ")
-                    super().start(daemon=True)  # subscribed before the run emits anything
-            except Exception as e:
-                self.logger.warning(f"{type(self).__name__}: not collecting task messages (the MQ could not be "
-                                    f"opened: {type(e).__name__}: {e}); the agent's tasks are still captured")
             fc = Flowcept(workflow_name=self.workflow_name, agent_id=self.agent_id, agent_name=self.agent_name,
                           campaign_id=self.campaign_id, save_workflow=self.save_workflow, settings=self._settings)
-            try:
-                fc.start()
-            except BaseException:
-                self.stop_consumption()
-                raise
+            fc.start()
             self.flowcept = fc
             self._workflow_id = fc.current_workflow_id
             _agents.register(fc.current_workflow_id, self.agent_id)
             BaseAgentContextManager.agent_id = self.agent_id
+            try:
+                super().start(daemon=True)
+            except Exception as e:
+                self.logger.warning(f"{type(self).__name__}: not collecting task messages (the MQ could not be "
+                                    f"opened: {type(e).__name__}: {e}); the agent's tasks are still captured")
             return self
 
     def stop(self, timeout: float | None = 5.0) -> None:
