@@ -1,0 +1,195 @@
+"""What the API answers, read through the public query API (flowcept_core.query.DBAPI) of the enabled store.
+
+Read-only: nothing here writes. Documents come back as the store holds them (secrets were masked at capture).
+The workflow page's figures are computed in one pass over the workflow's tasks and kept while the workflow's task
+count is unchanged (a count is an index read on LMDB and MongoDB), so a second view or the live view's refresh of
+an unchanged workflow reads nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from flowcept_core.query import DBAPI, enabled_store_names, open_store
+from flowcept_ui import params as p
+from flowcept_ui.analysis import TASK_FIELDS, analyze
+from flowcept_ui.lineage import task_lineage
+
+__all__ = ["Browser"]
+
+_CACHE_SIZE = 16  # workflows whose figures are kept
+
+
+class Browser:
+    """The API's answers over one settings object's read store.
+
+    Example::
+
+        b = Browser(settings)
+        b.workflows({"name": "train"})          # {"items": [...], "total": ..., "limit": 50, "offset": 0}
+        b.workflow(workflow_id)                 # the record, counts by status and activity, duration statistics
+    """
+
+    def __init__(self, settings: Any):
+        self.settings = settings
+        self.db = DBAPI(settings)
+        self._lock = threading.Lock()
+        self._figures: OrderedDict[str, tuple[int, dict]] = OrderedDict()
+
+    # -- the store ---------------------------------------------------------------------------------------------------
+
+    def store_name(self) -> str:
+        names = enabled_store_names(self.settings)
+        return names[0] if names else "none"
+
+    def count(self, collection: str, flt: dict) -> int:
+        """How many documents match (Store.count of the read store: an index read for an id or indexed field)."""
+        return int(open_store(self.settings, enabled_store_names(self.settings)[0]).count(collection, flt))
+
+    def _find(self, flt: dict, sort: list | None = None, limit: int = 0, projection: Any = None,
+              collection: str = "tasks") -> list[dict]:
+        if collection == "tasks" and sort == [("task_id", 1)] and self.store_name() == "lmdb":
+            sort = None  # LMDB hands an index's documents over in id order already; sorting would read them all
+        return self.db.query(flt, projection=projection, limit=limit, sort=sort, collection=collection) or []
+
+    # -- workflows ---------------------------------------------------------------------------------------------------
+
+    def workflows(self, q: Mapping[str, str]) -> dict:
+        """Workflows matching name (substring, any case), user, campaign_id and a start-time range, paginated."""
+        limit, offset = p.page(q)
+        flt: dict[str, Any] = {}
+        name = p.text(q, "name")
+        if name:
+            flt["name"] = {"$regex": re.escape(name), "$options": "i"}
+        for key in ("user", "campaign_id"):
+            value = p.text(q, key)
+            if value:
+                flt[key] = value
+        when = p.time_range(q, "started_at", "since", "until")
+        if when:
+            flt["started_at"] = when
+        sort = p.sort_spec(q, p.WORKFLOW_SORT_FIELDS, "-started_at")
+        total = self.count("workflows", flt)
+        docs = self._find(flt, sort=sort, limit=offset + limit, collection="workflows")[offset:]
+        items = [_workflow_row(d, self.count("tasks", {"workflow_id": d["workflow_id"]})) for d in docs]
+        return _paged(items, total, limit, offset)
+
+    def workflow_record(self, workflow_id: str) -> dict:
+        docs = self._find({"workflow_id": workflow_id}, limit=1, collection="workflows")
+        if docs:
+            return docs[0]
+        if self.count("tasks", {"workflow_id": workflow_id}):
+            return {"workflow_id": workflow_id}  # tasks stored before (or without) their workflow record
+        raise p.NotFoundError(f"no workflow with workflow_id={workflow_id!r}")
+
+    def figures(self, workflow_id: str) -> dict:
+        """analyze() of the workflow's tasks, kept while the task count is unchanged."""
+        count = self.count("tasks", {"workflow_id": workflow_id})
+        with self._lock:
+            kept = self._figures.get(workflow_id)
+            if kept is not None and kept[0] == count:
+                self._figures.move_to_end(workflow_id)
+                return kept[1]
+        figures = analyze(self._find({"workflow_id": workflow_id}, projection=TASK_FIELDS))
+        with self._lock:
+            self._figures[workflow_id] = (count, figures)
+            while len(self._figures) > _CACHE_SIZE:
+                self._figures.popitem(last=False)
+        return figures
+
+    def workflow(self, workflow_id: str) -> dict:
+        """The record plus counts by status and activity (with duration statistics)."""
+        record = self.workflow_record(workflow_id)
+        f = self.figures(workflow_id)
+        return {"workflow": record, "task_count": f["task_count"], "by_status": f["by_status"],
+                "activities": f["activities"], "first_started_at": f["first_started_at"],
+                "last_ended_at": f["last_ended_at"], "error_count": f["error_count"]}
+
+    def workflow_charts(self, workflow_id: str) -> dict:
+        """Timeline bars, telemetry series, errors with their messages and metric trends."""
+        self.workflow_record(workflow_id)
+        f = self.figures(workflow_id)
+        return {key: f[key] for key in ("task_count", "timeline", "telemetry", "errors", "trends")}
+
+    def state(self, workflow_id: str) -> dict:
+        """What the live view watches: the task count and the workflow's status (two id/index reads)."""
+        docs = self._find({"workflow_id": workflow_id}, limit=1, projection=["status", "ended_at"],
+                          collection="workflows")
+        record = docs[0] if docs else {}
+        return {"task_count": self.count("tasks", {"workflow_id": workflow_id}), "status": record.get("status"),
+                "ended_at": record.get("ended_at")}
+
+    def tasks(self, workflow_id: str, q: Mapping[str, str]) -> dict:
+        """A workflow's tasks filtered by activity_id, status and time, sorted, paginated."""
+        self.workflow_record(workflow_id)
+        limit, offset = p.page(q, default_limit=100)
+        flt: dict[str, Any] = {"workflow_id": workflow_id}
+        for key in ("activity_id", "status", "parent_task_id"):
+            value = p.text(q, key)
+            if value:
+                flt[key] = value
+        started = p.time_range(q, "started_at", "started_after", "started_before")
+        if started:
+            flt["started_at"] = started
+        ended = p.time_range(q, "ended_at", "ended_after", "ended_before")
+        if ended:
+            flt["ended_at"] = ended
+        sort = p.sort_spec(q, p.TASK_SORT_FIELDS, "task_id")
+        total = self.count("tasks", flt)
+        docs = self._find(flt, sort=sort, limit=offset + limit)[offset:]
+        return _paged([_task_row(d) for d in docs], total, limit, offset)
+
+    # -- tasks and campaigns -----------------------------------------------------------------------------------------
+
+    def task(self, task_id: str) -> dict:
+        """The task document, its parent, its children and its lineage (upstream and downstream)."""
+        docs = self._find({"task_id": task_id}, limit=1)
+        if not docs:
+            raise p.NotFoundError(f"no task with task_id={task_id!r}")
+        task = docs[0]
+        parent = None
+        if task.get("parent_task_id"):
+            found = self._find({"task_id": task["parent_task_id"]}, limit=1)
+            parent = _task_row(found[0]) if found else {"task_id": task["parent_task_id"], "missing": True}
+        children = [_task_row(d) for d in self._find({"parent_task_id": task_id}, sort=[("task_id", 1)], limit=500)]
+        return {"task": task, "parent": parent, "children": children,
+                "lineage": task_lineage(self.db, task, self._find)}
+
+    def campaign(self, campaign_id: str) -> dict:
+        """The campaign's workflows with their task counts."""
+        docs = self._find({"campaign_id": campaign_id}, sort=[("started_at", 1)], collection="workflows")
+        tasks = self.count("tasks", {"campaign_id": campaign_id})
+        if not docs and not tasks:
+            raise p.NotFoundError(f"no campaign with campaign_id={campaign_id!r}")
+        workflows = [_workflow_row(d, self.count("tasks", {"workflow_id": d["workflow_id"]})) for d in docs]
+        return {"campaign_id": campaign_id, "workflow_count": len(workflows), "task_count": tasks,
+                "workflows": workflows}
+
+
+def _paged(items: list, total: int, limit: int, offset: int) -> dict:
+    more = offset + len(items) < total
+    return {"items": items, "total": total, "limit": limit, "offset": offset,
+            "next_offset": offset + len(items) if more else None}
+
+
+_WORKFLOW_ROW = ("workflow_id", "name", "campaign_id", "user", "status", "started_at", "ended_at", "utc_timestamp",
+                 "parent_workflow_id", "hostname")
+_TASK_ROW = ("task_id", "activity_id", "status", "started_at", "ended_at", "parent_task_id", "workflow_id",
+             "hostname", "stderr")
+
+
+def _workflow_row(doc: dict, task_count: int) -> dict:
+    row = {k: doc.get(k) for k in _WORKFLOW_ROW}
+    row["task_count"] = task_count
+    return row
+
+
+def _task_row(doc: dict) -> dict:
+    row = {k: doc.get(k) for k in _TASK_ROW}
+    start, end = row["started_at"], row["ended_at"]
+    row["duration"] = end - start if isinstance(start, (int, float)) and isinstance(end, (int, float)) else None
+    return row

@@ -1,0 +1,280 @@
+// flowcept provenance browser: renders the pages from the JSON API. Plain JS, no dependencies; text always goes in
+// through textContent (never innerHTML), charts are inline SVG.
+"use strict";
+const SVGNS = "http://www.w3.org/2000/svg";
+const main = () => document.getElementById("main");
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) el.append(kid instanceof Node ? kid : String(kid));
+  return el;
+}
+function s(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, v);
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) el.append(kid instanceof Node ? kid : String(kid));
+  return el;
+}
+async function api(path) {
+  const r = await fetch(path, {headers: {Accept: "application/json"}, credentials: "same-origin"});
+  const body = await r.json().catch(() => ({error: {status: r.status, message: r.statusText}}));
+  if (!r.ok) throw new Error((body.error && body.error.message) || r.statusText);
+  return body;
+}
+const enc = encodeURIComponent;
+const fmtTime = (t) => (typeof t === "number" ? new Date(t * 1000).toISOString().replace("T", " ").slice(0, 23) : "—");
+function fmtDur(d) {
+  if (typeof d !== "number") return "—";
+  if (d < 1) return (d * 1000).toFixed(d < 0.01 ? 2 : 1) + " ms";
+  if (d < 120) return d.toFixed(2) + " s";
+  return (d / 60).toFixed(1) + " min";
+}
+const badge = (st) => h("span", {class: "badge " + (st || "")}, st || "—");
+const link = (href, text) => h("a", {href}, text);
+const wfLink = (id, name) => link("/workflows/" + enc(id), name || id);
+const taskLink = (id, text) => link("/tasks/" + enc(id), text || id);
+const card = (id, title, ...kids) => h("section", {class: "card", id}, title ? h("h2", {}, title) : null, ...kids);
+function kv(pairs) {
+  return h("dl", {class: "kv"}, pairs.filter((p) => p).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v ?? "—")]));
+}
+function table(headers, rows, cls) {
+  return h("table", {class: cls || ""}, h("thead", {}, h("tr", {}, headers.map((x) => h("th", {class: x.num ? "num" : ""}, x.t ?? x)))),
+    h("tbody", {}, rows));
+}
+const COLORS = {FINISHED: "#2f8f4e", ERROR: "#c0392b", RUNNING: "#d08b1f"};
+const SERIES = ["#2463b4", "#c0392b", "#2f8f4e", "#8e44ad", "#d08b1f", "#16a085"];
+function fail(e) { main().replaceChildren(h("p", {class: "notice"}, "Could not load: " + e.message)); }
+
+// ---- charts ------------------------------------------------------------------------------------------------------
+function lineChart(series, opts) {
+  const W = 640, H = 220, L = 48, R = 12, T = 12, B = 28;
+  const pts = series.flatMap((x) => x.points.filter((p) => typeof p[1] === "number"));
+  const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": opts.label, class: "chart"});
+  if (!pts.length) { svg.append(s("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no data")); return svg; }
+  let x0 = Math.min(...pts.map((p) => p[0])), x1 = Math.max(...pts.map((p) => p[0]));
+  let y0 = opts.yMin ?? Math.min(...pts.map((p) => p[1])), y1 = opts.yMax ?? Math.max(...pts.map((p) => p[1]));
+  if (x1 === x0) x1 = x0 + 1; if (y1 === y0) { y1 = y0 + 1; }
+  const X = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R), Y = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
+  svg.append(s("line", {class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B}), s("line", {class: "axis", x1: L, y1: T, x2: L, y2: H - B}));
+  for (const v of [y0, (y0 + y1) / 2, y1]) svg.append(s("text", {x: L - 4, y: Y(v) + 4, "text-anchor": "end"}, +v.toPrecision(3)));
+  const xl = opts.xTime ? (v) => fmtTime(v).slice(11, 19) : (v) => +v.toPrecision(4);
+  svg.append(s("text", {x: L, y: H - 8}, xl(x0)), s("text", {x: W - R, y: H - 8, "text-anchor": "end"}, xl(x1)));
+  series.forEach((ser, i) => {
+    const p = ser.points.filter((q) => typeof q[1] === "number");
+    if (!p.length) return;
+    const d = p.map((q, j) => (j ? "L" : "M") + X(q[0]).toFixed(1) + " " + Y(q[1]).toFixed(1)).join(" ");
+    svg.append(s("path", {d, fill: "none", stroke: SERIES[i % SERIES.length], "stroke-width": 1.6, class: "series", "data-name": ser.name}));
+    if (p.length <= 60) for (const q of p) svg.append(s("circle", {cx: X(q[0]), cy: Y(q[1]), r: 2.2, fill: SERIES[i % SERIES.length]}));
+  });
+  return svg;
+}
+function legend(names) {
+  return h("div", {class: "legend"}, names.map((n, i) => { const sw = h("i"); sw.style.background = SERIES[i % SERIES.length]; return h("span", {}, sw, n); }));
+}
+function gantt(tl) {
+  const bars = tl.bars.filter((b) => typeof b.started_at === "number");
+  const lanes = [...new Set(bars.map((b) => b.activity_id))];
+  const W = 900, L = 140, R = 10, lane = 22, H = 24 + lanes.length * lane;
+  const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "task timeline", class: "gantt"});
+  if (!bars.length) { svg.append(s("text", {x: W / 2, y: 16, "text-anchor": "middle"}, "no timed tasks")); return svg; }
+  const t0 = Math.min(...bars.map((b) => b.started_at));
+  const t1 = Math.max(...bars.map((b) => b.ended_at ?? b.started_at)) || t0 + 1;
+  const X = (t) => L + ((t - t0) / Math.max(t1 - t0, 1e-9)) * (W - L - R);
+  lanes.forEach((a, i) => svg.append(s("text", {x: L - 6, y: 16 + i * lane + 12, "text-anchor": "end"}, a.length > 20 ? a.slice(0, 19) + "…" : a)));
+  for (const b of bars) {
+    const i = lanes.indexOf(b.activity_id), x = X(b.started_at), w = Math.max(X(b.ended_at ?? b.started_at) - x, 2);
+    const a = s("a", {href: "/tasks/" + enc(b.task_id)});
+    a.append(s("rect", {x: x.toFixed(1), y: 16 + i * lane, width: w.toFixed(1), height: lane - 6, rx: 2, class: "bar",
+      fill: COLORS[b.status] || "#7f8c8d", "data-task": b.task_id}, s("title", {}, `${b.activity_id} ${b.status || ""} ${fmtDur((b.ended_at ?? b.started_at) - b.started_at)}`)));
+    svg.append(a);
+  }
+  svg.append(s("text", {x: L, y: 10}, fmtTime(t0)), s("text", {x: W - R, y: 10, "text-anchor": "end"}, fmtTime(t1)));
+  return svg;
+}
+function lineageGraph(lin, selfId) {
+  const cols = new Map();
+  for (const n of lin.nodes) { const d = n.depth ?? 0; if (!cols.has(d)) cols.set(d, []); cols.get(d).push(n); }
+  const depths = [...cols.keys()].sort((a, b) => a - b), colW = 190, rowH = 44;
+  const W = Math.max(depths.length * colW, 300), H = Math.max(...[...cols.values()].map((c) => c.length)) * rowH + 20;
+  const pos = new Map();
+  depths.forEach((d, ci) => cols.get(d).forEach((n, ri) => pos.set(n.task_id, [20 + ci * colW, 10 + ri * rowH])));
+  const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "lineage graph", class: "lineage"});
+  svg.append(s("defs", {}, s("marker", {id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto"},
+    s("path", {d: "M0 0 L10 5 L0 10 z", fill: "#8895a7"}))));
+  for (const e of lin.edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    svg.append(s("line", {x1: a[0] + 150, y1: a[1] + 16, x2: b[0], y2: b[1] + 16, stroke: "#8895a7", "marker-end": "url(#arrow)", class: "edge"}));
+  }
+  for (const n of lin.nodes) {
+    const [x, y] = pos.get(n.task_id), me = n.task_id === selfId;
+    const value = n.kind === "value";
+    const g = me || value ? s("g", {class: value ? "node value" : "node self"}) : s("a", {href: "/tasks/" + enc(n.task_id), class: "node", "data-task": n.task_id});
+    g.append(s("rect", {x, y, width: 150, height: 32, rx: value ? 14 : 5, fill: me ? "#1d232b" : value ? "#f3f6fa" : "#fff",
+      stroke: COLORS[n.status] || "#8895a7", "stroke-width": value ? 1 : 2, "stroke-dasharray": value ? "4 3" : null}),
+      s("text", {x: x + 8, y: y + 14, fill: me ? "#fff" : "#1d232b"}, (n.activity_id || "?").slice(0, 24)),
+      s("text", {x: x + 8, y: y + 27}, value ? "value" : (n.task_id || "").slice(-22)));
+    svg.append(g);
+  }
+  return svg;
+}
+function tree(value) {
+  const node = (v) => {
+    if (v && typeof v === "object") {
+      const entries = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+      if (!entries.length) return h("span", {class: "v"}, Array.isArray(v) ? "[]" : "{}");
+      return h("ul", {}, entries.map(([k, x]) => h("li", {}, h("span", {class: "k"}, k + ": "), node(x))));
+    }
+    return h("span", {class: "v"}, JSON.stringify(v));
+  };
+  if (value === undefined || value === null) return h("p", {class: "muted"}, "nothing recorded");
+  return h("div", {class: "tree"}, typeof value === "object" ? node(value) : h("ul", {}, h("li", {}, node(value))));
+}
+
+// ---- pages -------------------------------------------------------------------------------------------------------
+async function homePage() {
+  document.title = "Workflows · flowcept";
+  const q = new URLSearchParams(location.search);
+  const field = (name, ph) => h("input", {name, placeholder: ph, value: q.get(name) || ""});
+  const form = h("form", {class: "search", id: "search", method: "get", action: "/"},
+    field("name", "name contains"), field("user", "user"), field("campaign_id", "campaign id"),
+    field("since", "since (ISO or Unix s)"), field("until", "until"), h("button", {type: "submit"}, "Search"));
+  main().replaceChildren(h("h1", {}, "Workflows"), form, h("div", {id: "workflows"}, h("p", {class: "muted"}, "Loading…")));
+  const params = new URLSearchParams();
+  for (const k of ["name", "user", "campaign_id", "since", "until", "offset"]) if (q.get(k)) params.set(k, q.get(k));
+  params.set("limit", "50");
+  const page = await api("/api/workflows?" + params);
+  const rows = page.items.map((w) => h("tr", {}, h("td", {}, wfLink(w.workflow_id, w.name || "(unnamed)")),
+    h("td", {class: "muted"}, w.workflow_id), h("td", {}, w.campaign_id ? link("/campaigns/" + enc(w.campaign_id), w.campaign_id) : "—"),
+    h("td", {}, w.user || "—"), h("td", {}, badge(w.status)), h("td", {}, fmtTime(w.started_at ?? w.utc_timestamp)),
+    h("td", {class: "num"}, w.task_count)));
+  const pager = h("div", {class: "pager"}, h("span", {class: "muted"}, `${page.offset + 1}–${page.offset + page.items.length} of ${page.total}`));
+  if (page.next_offset !== null) { const n = new URLSearchParams(q); n.set("offset", page.next_offset); pager.append(link("?" + n, "next ›")); }
+  document.getElementById("workflows").replaceChildren(page.items.length
+    ? table(["name", "workflow id", "campaign", "user", "status", "started (UTC)", {t: "tasks", num: 1}], rows, "workflows") : h("p", {class: "muted"}, "No workflow matches."), pager);
+}
+
+function activityTable(acts) {
+  const statuses = [...new Set(acts.flatMap((a) => Object.keys(a.by_status)))].sort();
+  return table(["activity", {t: "tasks", num: 1}, ...statuses.map((st) => ({t: st, num: 1})), {t: "min", num: 1}, {t: "mean", num: 1},
+    {t: "median", num: 1}, {t: "max", num: 1}, {t: "total", num: 1}],
+  acts.map((a) => h("tr", {"data-activity": a.activity_id}, h("td", {}, a.activity_id), h("td", {class: "num count"}, a.count),
+    statuses.map((st) => h("td", {class: "num"}, a.by_status[st] || 0)),
+    ["min", "mean", "median", "max", "total"].map((k) => h("td", {class: "num"}, fmtDur(a.duration[k]))))), "activities");
+}
+
+const wfState = {id: null, filters: {}, offset: 0, shownCount: null, timer: null};
+async function loadTasks() {
+  const p = new URLSearchParams({limit: "100", offset: String(wfState.offset), ...wfState.filters});
+  const page = await api(`/api/workflows/${enc(wfState.id)}/tasks?` + p);
+  const rows = page.items.map((t) => h("tr", {}, h("td", {}, taskLink(t.task_id)), h("td", {}, t.activity_id), h("td", {}, badge(t.status)),
+    h("td", {}, fmtTime(t.started_at)), h("td", {class: "num"}, fmtDur(t.duration)), h("td", {}, t.parent_task_id ? taskLink(t.parent_task_id) : "—")));
+  const pager = h("div", {class: "pager"}, h("span", {class: "muted"}, page.total ? `${page.offset + 1}–${page.offset + page.items.length} of ${page.total}` : "no tasks"));
+  if (page.offset > 0) pager.append(h("button", {class: "plain", onclick: () => { wfState.offset = Math.max(0, page.offset - page.limit); loadTasks(); }}, "‹ previous"));
+  if (page.next_offset !== null) pager.append(h("button", {class: "plain", onclick: () => { wfState.offset = page.next_offset; loadTasks(); }}, "next ›"));
+  document.getElementById("task-list").replaceChildren(table(["task", "activity", "status", "started (UTC)", {t: "duration", num: 1}, "parent"], rows, "tasks"), pager);
+}
+
+async function workflowPage(id, refresh) {
+  wfState.id = id;
+  const [wf, charts] = await Promise.all([api("/api/workflows/" + enc(id)), api(`/api/workflows/${enc(id)}/charts`)]);
+  const rec = wf.workflow;
+  document.title = (rec.name || id) + " · flowcept";
+  wfState.shownCount = wf.task_count;
+  const summary = card("wf-summary", null, h("h1", {}, rec.name || "(unnamed workflow)"), kv([
+    ["workflow id", rec.workflow_id], ["campaign", rec.campaign_id ? link("/campaigns/" + enc(rec.campaign_id), rec.campaign_id) : "—"],
+    ["user", rec.user], ["status", badge(rec.status)], ["started", fmtTime(rec.started_at ?? wf.first_started_at)],
+    ["ended", fmtTime(rec.ended_at ?? wf.last_ended_at)], ["host", rec.hostname],
+    ["tasks", h("span", {id: "task-count"}, String(wf.task_count))],
+    ["by status", h("span", {id: "by-status"}, Object.entries(wf.by_status).map(([k, v]) => h("span", {}, badge(k), " " + v + "  ")))],
+  ]));
+  const tel = charts.telemetry;
+  const telSeries = ["cpu %", "memory %", "GPU %"].map((name, i) => ({name, points: tel.points.map((p) => [p[0], p[i + 1]])}))
+    .filter((x) => x.points.some((p) => typeof p[1] === "number"));
+  const errs = charts.errors.length ? h("ul", {}, charts.errors.map((e) => h("li", {}, taskLink(e.task_id, e.activity_id), " ",
+    h("span", {class: "muted"}, fmtTime(e.started_at)), h("div", {class: "error-msg"}, e.message))))
+    : h("p", {class: "muted"}, "No errors.");
+  const trends = charts.trends.length ? charts.trends.map((t) => h("div", {class: "trend", "data-trend": t.activity_id + "." + t.name},
+    h("div", {class: "muted"}, `${t.activity_id} → ${t.name} (${t.count} values, by ${t.x})`), lineChart([{name: t.name, points: t.points}], {label: t.name})))
+    : [h("p", {class: "muted"}, "No generated value repeats.")];
+  const filters = h("form", {class: "search", id: "task-filter"},
+    h("select", {name: "activity_id"}, h("option", {value: ""}, "all activities"), wf.activities.map((a) => h("option", {value: a.activity_id}, a.activity_id))),
+    h("select", {name: "status"}, h("option", {value: ""}, "all statuses"), Object.keys(wf.by_status).map((k) => h("option", {value: k}, k))),
+    h("select", {name: "sort"}, ["task_id", "started_at", "-started_at", "ended_at", "-ended_at", "activity_id", "status"].map((k) => h("option", {value: k}, "sort: " + k))),
+    h("button", {type: "submit"}, "Apply"));
+  filters.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    wfState.filters = Object.fromEntries([...new FormData(filters)].filter(([, v]) => v));
+    wfState.offset = 0; loadTasks().catch(fail);
+  });
+  main().replaceChildren(summary,
+    card("activities-card", "Activities", activityTable(wf.activities)),
+    card("errors", `Errors (${charts.errors.length < wf.error_count ? charts.errors.length + " of " : ""}${wf.error_count})`, errs),
+    card("timeline", `Timeline (${charts.timeline.shown} of ${charts.timeline.of} tasks)`, gantt(charts.timeline),
+      h("div", {class: "legend"}, Object.entries(COLORS).map(([k, c]) => { const sw = h("i"); sw.style.background = c; return h("span", {}, sw, k); }))),
+    h("div", {class: "grid"},
+      card("telemetry", `Telemetry (${tel.of} samples)`, lineChart(telSeries, {label: "telemetry", xTime: true, yMin: 0, yMax: 100}), legend(telSeries.map((x) => x.name))),
+      card("trends", "Metric trends", ...trends)),
+    card("tasks-card", "Tasks", filters, h("div", {id: "task-list"}, h("p", {class: "muted"}, "Loading…"))));
+  await loadTasks();
+  if (!refresh) watch(id);
+}
+
+function watch(id) {
+  if (!window.EventSource) return;
+  const src = new EventSource(`/api/workflows/${enc(id)}/events`);
+  const liveBadge = document.getElementById("live");
+  src.addEventListener("state", (ev) => {
+    const st = JSON.parse(ev.data);
+    liveBadge.hidden = st.status === "FINISHED" || st.status === "ERROR";
+    if (st.task_count === wfState.shownCount || wfState.timer) return;
+    wfState.timer = setTimeout(() => {  // coalesce bursts of new tasks into one refresh
+      wfState.timer = null;
+      const scroll = window.scrollY;
+      workflowPage(id, true).then(() => window.scrollTo(0, scroll)).catch(fail);
+    }, 150);
+  });
+}
+
+async function taskPage(id) {
+  const data = await api("/api/tasks/" + enc(id));
+  const t = data.task;
+  document.title = (t.activity_id || id) + " · flowcept";
+  const dur = typeof t.started_at === "number" && typeof t.ended_at === "number" ? t.ended_at - t.started_at : null;
+  const telRows = ["telemetry_at_start", "telemetry_at_end"].filter((k) => t[k]);
+  main().replaceChildren(
+    card("task-summary", null, h("h1", {}, t.activity_id || "(no activity)"), kv([
+      ["task id", t.task_id], ["workflow", t.workflow_id ? wfLink(t.workflow_id, t.workflow_name || t.workflow_id) : "—"],
+      ["status", badge(t.status)], ["started", fmtTime(t.started_at)], ["ended", fmtTime(t.ended_at)], ["duration", fmtDur(dur)],
+      ["host", t.hostname], ["parent", h("span", {id: "parent"}, data.parent ? taskLink(data.parent.task_id, (data.parent.activity_id || "") + " " + data.parent.task_id) : "—")],
+    ]), t.stderr ? h("div", {class: "error-msg", id: "task-error"}, t.stderr) : null),
+    h("div", {class: "grid"}, card("used", "Used", tree(t.used)), card("generated", "Generated", tree(t.generated))),
+    card("lineage", `Lineage (${data.lineage.source === "get_lineage" ? "parent links and data flow" : "parent links"})`,
+      data.lineage.note ? h("p", {class: "muted"}, data.lineage.note) : null, lineageGraph(data.lineage, t.task_id)),
+    card("children", `Children (${data.children.length})`, data.children.length ? table(["task", "activity", "status", {t: "duration", num: 1}],
+      data.children.map((c) => h("tr", {}, h("td", {}, taskLink(c.task_id)), h("td", {}, c.activity_id), h("td", {}, badge(c.status)), h("td", {class: "num"}, fmtDur(c.duration)))))
+      : h("p", {class: "muted"}, "No nested tasks.")),
+    card("task-telemetry", "Telemetry", telRows.length ? h("div", {class: "grid"}, telRows.map((k) => h("div", {}, h("div", {class: "muted"}, k), tree(t[k])))) : h("p", {class: "muted"}, "No telemetry recorded.")),
+    card("document", "Document", tree(Object.fromEntries(Object.entries(t).filter(([k]) => !["used", "generated", "telemetry_at_start", "telemetry_at_end"].includes(k))))));
+}
+
+async function campaignPage(id) {
+  const c = await api("/api/campaigns/" + enc(id));
+  document.title = "Campaign " + id + " · flowcept";
+  main().replaceChildren(card("campaign-summary", null, h("h1", {}, "Campaign " + id), kv([["workflows", c.workflow_count], ["tasks", c.task_count]])),
+    card("campaign-workflows", "Workflows", table(["name", "workflow id", "status", "started (UTC)", {t: "tasks", num: 1}],
+      c.workflows.map((w) => h("tr", {}, h("td", {}, wfLink(w.workflow_id, w.name || "(unnamed)")), h("td", {class: "muted"}, w.workflow_id),
+        h("td", {}, badge(w.status)), h("td", {}, fmtTime(w.started_at ?? w.utc_timestamp)), h("td", {class: "num"}, w.task_count))), "workflows")));
+}
+
+function route() {
+  const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const pages = {workflows: workflowPage, tasks: taskPage, campaigns: campaignPage};
+  const run = parts.length === 2 && pages[parts[0]] ? pages[parts[0]](parts[1]) : homePage();
+  run.then(() => document.body.setAttribute("data-ready", "1")).catch(fail);
+}
+document.addEventListener("DOMContentLoaded", route);
