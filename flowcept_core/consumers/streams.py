@@ -22,6 +22,7 @@ class StreamTracker:
         # workflow_id -> messages that arrived (data messages and start markers); the consumer increments it inline
         self.arrived: dict[str | None, int] = {}
         self.missing: dict[str | None, int] = {}  # workflow_id -> messages announced by its producers, not arrived
+        self.streamed: set[str | None] = set()  # workflow ids producers opened a stream for
 
     def observe(self, msg: dict) -> bool:
         """Record msg if it is a stream marker; True when it was one."""
@@ -33,6 +34,7 @@ class StreamTracker:
         if info == START_OF_STREAM:
             wf = msg.get("workflow_id")
             self.arrived[wf] = self.arrived.get(wf, 0) + 1  # producers count their start marker as published
+            self.streamed.add(wf)
             if producer not in self.ended:
                 self.open[producer] = msg.get("workflow_id")
             return True
@@ -54,7 +56,10 @@ class StreamTracker:
         if not self.done(workflow_id):
             return 0
         announced = sum(self.producers(workflow_id).values())
-        lost = max(announced - self.arrived.get(workflow_id, 0), 0)
+        # a producer also publishes messages of workflows it opened no stream for (a model's own workflow, a task
+        # given workflow_id=...): they arrive under that workflow, and count as arrived for the producers
+        nested = sum(n for wf, n in self.arrived.items() if wf not in self.streamed)
+        lost = max(announced - self.arrived.get(workflow_id, 0) - nested, 0)
         if lost:
             self.missing[workflow_id] = lost
         return lost
