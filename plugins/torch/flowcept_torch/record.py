@@ -1,0 +1,125 @@
+"""Forward templates: what a decorated model's (or a child module's) forward records share, and turning a captured
+record into a task message, off the caller's path (when the run's buffer is drained).
+
+A forward lays one flat record into the run's buffer (the same protocol as ``@flowcept_task``: the template first,
+``width`` entries in all)::
+
+    (template, task_id, parent, started_at, ended_at, training, args, kwargs, output, error, telemetry)
+
+``args`` / ``kwargs`` / ``output`` hold tensor summaries (flowcept_torch.tensors), never tensors; ``task_id`` is a
+counter id (formatted when built); ``telemetry`` is the run's sampler snapshot at the end of the call, or None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowcept_core.plugin import sanitize_dict
+from flowcept_torch.tensors import TensorSummary, plain
+
+__all__ = ["ForwardTemplate", "PARENT_FORWARD", "CHILD_FORWARD"]
+
+PARENT_FORWARD = "parent_forward"
+CHILD_FORWARD = "child_forward"
+_FINISHED, _ERROR = "FINISHED", "ERROR"
+
+
+class ForwardTemplate:
+    """Fields every forward of one module shares, fixed when the model is built.
+
+    ``names``: the keys of the positional inputs in ``used`` (the first is ``tensor``, as upstream records it, the
+    others their parameter names); ``module_fields``: the module's own settings (e.g. ``in_features``) a child
+    forward records in ``used`` with tensor inspection; ``custom_metadata``: what the user passed to the model.
+    """
+
+    __slots__ = ("activity_id", "subtype", "workflow_id", "campaign_id", "names", "module_fields",
+                 "custom_metadata", "_meta")
+    width = 11
+
+    def __init__(self, activity_id: str, subtype: str, *, workflow_id: str | None = None,
+                 campaign_id: str | None = None, names: tuple[str, ...] = ("tensor",),
+                 module_fields: dict | None = None, custom_metadata: dict | None = None):
+        self.activity_id = activity_id
+        self.subtype = subtype
+        self.workflow_id = workflow_id
+        self.campaign_id = campaign_id
+        self.names = names
+        self.module_fields = module_fields
+        self.custom_metadata = custom_metadata
+        self._meta: tuple = (None, None)  # (limits, {training: custom_metadata}) sanitized once per run's limits
+
+    def _metadata(self, training: bool, run: Any) -> dict:
+        limits = run.limits
+        cached = self._meta
+        if cached[0] is not limits:
+            user = run.sanitize(self.custom_metadata) if self.custom_metadata else {}
+            if not isinstance(user, dict):
+                user = {"custom_metadata": user}
+            cached = self._meta = (limits, {True: {**user, "is_training": True},
+                                            False: {**user, "is_training": False}})
+        return cached[1][bool(training)]
+
+    def _used(self, args: Any, kwargs: Any, run: Any) -> dict:
+        used: dict = {}
+        if args is not None:
+            if type(args) is TensorSummary:  # the common case: one tensor in
+                used[self.names[0] if self.names else "tensor"] = args.as_dict()
+            else:
+                names = self.names
+                for i, a in enumerate(args):
+                    used[names[i] if i < len(names) else f"arg_{i}"] = plain(a)
+        if kwargs:
+            for k, v in kwargs.items():
+                used[k] = plain(v)
+        if self.module_fields:
+            for k, v in self.module_fields.items():
+                used.setdefault(k, v)
+        return sanitize_dict(used, run.limits)
+
+    @staticmethod
+    def _generated(output: Any, run: Any) -> dict | None:
+        if output is None:
+            return None
+        if type(output) is TensorSummary:
+            return {"tensor": output.as_dict()}
+        if type(output) is list:
+            out = {f"arg_{i}": plain(v) for i, v in enumerate(output)}
+        elif type(output) is dict:
+            out = {str(k): plain(v) for k, v in output.items()}
+        else:
+            out = {"arg_0": output}
+        return sanitize_dict(out, run.limits)
+
+    def materialize(self, rec: list, run: Any) -> dict:
+        """The task message of one forward record (called by the run when it drains its buffer)."""
+        _, tid, parent, t0, t1, training, args, kwargs, output, err, tel = rec
+        msg = {
+            "type": "task",
+            "task_id": run.format_id(tid) if type(tid) is int else tid,
+            "activity_id": self.activity_id,
+            "subtype": self.subtype,
+            "workflow_id": self.workflow_id or run.workflow_id,
+            "started_at": t0,
+            "ended_at": t1,
+            "status": _FINISHED if err is None else _ERROR,
+        }
+        campaign = self.campaign_id or run.campaign_id
+        if campaign is not None:
+            msg["campaign_id"] = campaign
+        if parent is not None:
+            msg["parent_task_id"] = run.format_id(parent) if type(parent) is int else parent
+        if args is not None or kwargs or self.module_fields:
+            msg["used"] = self._used(args, kwargs, run)
+        generated = self._generated(output, run) if err is None else None
+        if generated is not None:
+            msg["generated"] = generated
+        if err is not None:
+            msg["stderr"] = run.sanitize(err)
+        msg["custom_metadata"] = self._metadata(training, run)
+        if run.enrich:
+            msg.update(run.host_fields)
+        if tel is not None:
+            from flowcept_core.plugin import attach_telemetry
+
+            attach_telemetry(msg, tel, tel, t0, t1, run)
+        return msg
