@@ -62,7 +62,8 @@ class TrackingWatcher:
                                    f"{_JOIN_TIMEOUT:.0f} s; its state is not saved")
                 return
         self.poll(force=True)
-        self.state.save()
+        if self.state.inode is not None:  # a database was read (no state file beside one that never existed)
+            self.state.save()
         self._db.close()
 
     def _loop(self) -> None:
