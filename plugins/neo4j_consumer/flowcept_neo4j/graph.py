@@ -1,0 +1,188 @@
+"""What a document becomes in the graph: its node (label, key, properties) and its relationships, from the PROV
+mapping (flowcept_core.prov_mapping), plus the Cypher that writes them. No I/O here.
+
+Layout (docs/neo4j.md draws it)::
+
+    (:Task)-[:PART_OF]->(:Workflow)-[:PART_OF]->(:Campaign)
+    (:Task)-[:WAS_STARTED_BY]->(:Task)            nested call -> the task it was called from
+    (:Workflow)-[:WAS_STARTED_BY]->(:Workflow)    sub-workflow -> parent workflow
+    (:Task|Workflow)-[:WAS_ASSOCIATED_WITH]->(:Agent {key: "user:ana", kind: "user", agent_id: "ana"})
+    (:Task)-[:USED {name}]->(:Entity {entity_id, value})
+    (:Entity)-[:WAS_GENERATED_BY {name}]->(:Task)
+    (:Task)-[:WAS_INFORMED_BY]->(:Task)           data flow: the first used a value the second generated
+
+Every stored document is one node carrying the mapping's scalar properties and the whole merged document in
+``_doc`` (msgpack bytes), from which queries answer and later messages merge. Nodes a relationship needs before
+their own document arrives (a parent task, a workflow) exist as placeholders: the key property only, no ``_doc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from flowcept_core.plugin import StoreError, map_task, map_workflow
+
+__all__ = ["NodeKind", "NODE_KINDS", "Rel", "pack", "unpack", "node_properties", "relations", "CONSTRAINTS",
+           "INDEXES", "PUSHDOWN", "WriteConflict", "other_key", "lock_statement", "write_statement",
+           "create_rel_statement", "delete_rel_statement", "INFORMED_BY_USED", "INFORMED_BY_GENERATED"]
+
+DOC = "_doc"  # the merged document, msgpack
+WRITER = "_w"  # the token of the transaction that last locked or created the node (see lock_statement)
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """How one collection is stored: nodes labelled ``label`` with unique ``key``; ``prefix`` + the document id
+    is the key value (agents share the Agent nodes of the mapping, keyed ``agent:<agent_id>``)."""
+
+    label: str
+    key: str
+    id_field: str
+    prefix: str = ""
+
+    def key_of(self, ident: Any) -> str:
+        return self.prefix + (ident if isinstance(ident, str) else str(ident))
+
+
+NODE_KINDS: dict[str, NodeKind] = {
+    "tasks": NodeKind("Task", "task_id", "task_id"),
+    "workflows": NodeKind("Workflow", "workflow_id", "workflow_id"),
+    "agents": NodeKind("Agent", "key", "agent_id", prefix="agent:"),
+    "objects": NodeKind("Object", "object_id", "object_id"),
+    "dead_letters": NodeKind("DeadLetter", "dead_letter_id", "dead_letter_id"),
+}
+_OTHER_KEYS = {"Entity": "entity_id", "Campaign": "campaign_id"}
+CONSTRAINTS = tuple((k.label, k.key) for k in NODE_KINDS.values()) + tuple(_OTHER_KEYS.items())
+# properties queries pin besides the keys (Flowcept.db.task_query by workflow, lineage by parent)
+INDEXES = (("Task", "workflow_id"), ("Task", "parent_task_id"), ("Workflow", "campaign_id"),
+           ("Workflow", "parent_workflow_id"))
+PUSHDOWN = {"tasks": ("workflow_id", "parent_task_id"), "workflows": ("campaign_id", "parent_workflow_id")}
+
+
+class WriteConflict(Exception):
+    """Raised inside a write transaction (which rolls it back) when another writer created one of its nodes after
+    the lock; the store retries the transaction."""
+
+
+def pack(doc: dict) -> bytes:
+    """The document as msgpack (bytes and unicode kept); StoreError naming the document when it cannot be."""
+    try:
+        return msgpack.packb(doc, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as e:
+        ident = next((doc[f] for f in ("task_id", "workflow_id", "agent_id", "object_id", "dead_letter_id")
+                      if f in doc), "?")
+        raise StoreError(f"document {ident!r} cannot be stored in the graph: {e}") from None
+
+
+def unpack(data: bytes) -> dict:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def _scalars(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if isinstance(v, (str, bool, int, float)) and not isinstance(v, bytes)
+            and (not isinstance(v, int) or -(2**63) <= v < 2**63)}
+
+
+def node_properties(coll: str, doc: dict) -> dict:
+    """The node's properties besides its key and ``_doc``: the mapping's PROV attributes for tasks and workflows,
+    the top-level scalars otherwise. Names starting with ``_`` are the store's own and left out."""
+    if coll == "tasks":
+        props = map_task(doc).properties
+    elif coll == "workflows":
+        props = map_workflow(doc).properties
+    else:
+        props = _scalars(doc)
+    kind = NODE_KINDS[coll]
+    return {k: v for k, v in props.items() if k and not k.startswith("_") and k != kind.key}
+
+
+@dataclass(frozen=True)
+class Rel:
+    """One relationship of a document's node: ``type``, whether the node is its start (``outgoing``), the other
+    node (label, key value, properties set when it is created) and the relationship's own properties."""
+
+    type: str
+    outgoing: bool
+    other_label: str
+    other_key: str
+    other_props: tuple = ()
+    props: tuple = ()
+
+
+def _agent_rels(agents: tuple) -> set[Rel]:
+    return {Rel("WAS_ASSOCIATED_WITH", True, "Agent", f"{a.kind}:{a.agent_id}",
+                (("kind", a.kind), ("agent_id", a.agent_id))) for a in agents}
+
+
+def relations(coll: str, doc: dict | None) -> set[Rel]:
+    """The relationships the mapping gives the document's node (none for collections outside PROV)."""
+    if not doc:
+        return set()
+    if coll == "tasks":
+        m = map_task(doc)
+        rels = _agent_rels(m.agents)
+        if m.workflow_id:
+            rels.add(Rel("PART_OF", True, "Workflow", m.workflow_id))
+        if m.parent_task_id and m.parent_task_id != m.task_id:
+            rels.add(Rel("WAS_STARTED_BY", True, "Task", m.parent_task_id))
+        rels.update(Rel("USED", True, "Entity", e.entity_id, (("value", e.value),), (("name", e.name),))
+                    for e in m.used)
+        rels.update(Rel("WAS_GENERATED_BY", False, "Entity", e.entity_id, (("value", e.value),), (("name", e.name),))
+                    for e in m.generated)
+        return rels
+    if coll == "workflows":
+        m = map_workflow(doc)
+        rels = _agent_rels(m.agents)
+        if m.campaign_id:
+            rels.add(Rel("PART_OF", True, "Campaign", m.campaign_id))
+        if m.parent_workflow_id and m.parent_workflow_id != m.workflow_id:
+            rels.add(Rel("WAS_STARTED_BY", True, "Workflow", m.parent_workflow_id))
+        return rels
+    return set()
+
+
+def other_key(label: str) -> str:
+    return _OTHER_KEYS.get(label) or next(k.key for k in NODE_KINDS.values() if k.label == label)
+
+
+def lock_statement(kind: NodeKind) -> str:
+    """Lock the batch's existing nodes (a write takes the lock) and read their documents, under the lock."""
+    return (f"UNWIND $ids AS id MATCH (n:{kind.label} {{{kind.key}: id}}) SET n.{WRITER} = $token "
+            f"RETURN id, n.{DOC} AS doc")
+
+
+def write_statement(kind: NodeKind) -> str:
+    """Write merged documents; a node another transaction created after lock_statement is left alone (its row is
+    not returned, and the caller retries the transaction)."""
+    return (f"UNWIND $rows AS r MERGE (n:{kind.label} {{{kind.key}: r.id}}) ON CREATE SET n.{WRITER} = $token "
+            f"WITH n, r WHERE n.{WRITER} = $token SET n += r.props, n.{DOC} = r.doc RETURN count(n) AS written")
+
+
+def _rel_pattern(rel_type: str, outgoing: bool) -> str:
+    return f"(s)-[x:{rel_type}]->(o)" if outgoing else f"(o)-[x:{rel_type}]->(s)"
+
+
+def create_rel_statement(kind: NodeKind, rel_type: str, outgoing: bool, other_label: str) -> str:
+    """Create one relationship per row (rows: s, o, op, rp), the other node merged (placeholder if new)."""
+    return (f"UNWIND $rows AS r MATCH (s:{kind.label} {{{kind.key}: r.s}}) "
+            f"MERGE (o:{other_label} {{{other_key(other_label)}: r.o}}) ON CREATE SET o += r.op "
+            f"CREATE {_rel_pattern(rel_type, outgoing)} SET x += r.rp")
+
+
+def delete_rel_statement(kind: NodeKind, rel_type: str, outgoing: bool, other_label: str) -> str:
+    """Delete the relationships the merged document no longer has (rows: s, o, name)."""
+    return (f"UNWIND $rows AS r MATCH {_rel_pattern(rel_type, outgoing)} WHERE s:{kind.label} AND s.{kind.key} = r.s "
+            f"AND o:{other_label} AND o.{other_key(other_label)} = r.o AND "
+            f"(r.name IS NULL OR x.name = r.name) DELETE x")
+
+
+# Data flow between tasks, after new USED / WAS_GENERATED_BY relationships (rows: t, e)
+INFORMED_BY_USED = ("UNWIND $rows AS r MATCH (t:Task {task_id: r.t}) "
+                    "MATCH (:Entity {entity_id: r.e})-[:WAS_GENERATED_BY]->(g:Task) WHERE g <> t "
+                    "MERGE (t)-[:WAS_INFORMED_BY]->(g)")
+INFORMED_BY_GENERATED = ("UNWIND $rows AS r MATCH (g:Task {task_id: r.t}) "
+                         "MATCH (c:Task)-[:USED]->(:Entity {entity_id: r.e}) WHERE c <> g "
+                         "MERGE (c)-[:WAS_INFORMED_BY]->(g)")
