@@ -169,3 +169,19 @@ def test_a_bad_setting_fails_at_start_naming_the_key(tracking_db, use_settings):
     use_settings(file_path="postgresql://db/mlflow")
     with pytest.raises(SettingsError, match="not a SQLite tracking database"):
         Flowcept("mlflow").start()
+
+
+def test_an_interceptor_object_as_upstream_passes_it_is_started_and_stopped(tracking_db, use_settings):
+    import mlflow
+
+    from flowcept_mlflow.interceptor import MLFlowInterceptor
+
+    use_settings()
+    interceptor = MLFlowInterceptor("mlflow")  # upstream's form: the adapters key
+    with Flowcept(interceptor) as fc:
+        assert interceptor.started
+        with mlflow.start_run() as run:
+            mlflow.log_metric("loss", 0.04)
+    assert not interceptor.started
+    doc = wait_for(lambda: stored_task(run.info.run_id, status="FINISHED"), what="the run")
+    assert doc["workflow_id"] == fc.current_workflow_id and doc["generated"] == {"loss": 0.04}
