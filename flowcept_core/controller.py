@@ -294,6 +294,16 @@ class Flowcept(Startup, WorkflowRecord):
                                workflow_id, campaign_id)
 
     @staticmethod
+    def export_prov(output_path: str | None = None, format: str = "json", workflow_id: str | None = None,
+                    campaign_id: str | None = None, input_jsonl_path: str | None = None,
+                    records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Write W3C PROV (PROV-JSON, or PROV-N with format="provn") from a JSONL file, records or the database;
+        returns its metadata (path and counts). See flowcept_core.prov_export.export_prov."""
+        from flowcept_core.prov_export import export_prov
+
+        return export_prov(output_path, format, workflow_id, campaign_id, input_jsonl_path, records)
+
+    @staticmethod
     def start_consumption_services(bundle_exec_id: str | None = None, check_safe_stops: bool = False,
                                    consumers: list | None = None) -> None:
         """Run the DocumentInserter in this thread (blocking) until it is stopped or the process is killed.

@@ -100,6 +100,8 @@ class WorkflowMapping:
 
 def _canonical(value: Any) -> bytes:
     """Deterministic bytes of a value: JSON with sorted keys; what JSON cannot hold is encoded as its str()."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).encode()  # nan / inf / -inf: not JSON's null (None), nor the strings "nan" ("\"nan\"")
     try:
         return orjson.dumps(value, option=_JSON_OPTS, default=str)
     except (TypeError, orjson.JSONEncodeError):

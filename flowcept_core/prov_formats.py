@@ -1,0 +1,186 @@
+"""The two PROV serializations the export writes, record by record: PROV-JSON and PROV-N.
+
+Called by flowcept_core.prov_export, which decides what the records are (flowcept_core.prov_mapping). A sink holds one
+container (the document's top level, or one bundle) as bytes per section, so an export needs memory about the size of
+its output and no PROV object model; :func:`write_document` puts the containers together in a file.
+
+Identifiers are ``prefix:local`` with the prefixes of :data:`NAMESPACES`. A local part keeps letters, digits and
+``_-./:@~&+*?#$!=``; any other character (a space, ``%``, non-ASCII) is percent-encoded as UTF-8 (``%20``), so every
+identifier is one PROV-N can write, and the same in both formats (PROV-N backslash-escapes ``:`` and ``=`` in it).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+
+__all__ = ["NAMESPACES", "JsonSink", "ProvnSink", "local", "prov_time", "write_document", "SINKS"]
+
+NAMESPACES: dict[str, str] = {
+    "flowcept": "https://flowcept.org/ns#",
+    "workflow": "https://flowcept.org/ns/workflow/",
+    "task": "https://flowcept.org/ns/task/",
+    "value": "https://flowcept.org/ns/value/",
+    "agent": "https://flowcept.org/ns/agent/",
+    "bundle": "https://flowcept.org/ns/bundle/",
+}
+# PROV-JSON sections, in the order they are written
+_SECTIONS = ("activity", "entity", "agent", "used", "wasGeneratedBy", "wasAssociatedWith", "wasStartedBy",
+             "wasInformedBy", "wasDerivedFrom")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-./:@~&+*?#$!=]")
+_PROVN_META = re.compile(r"[=:]")
+
+
+def _percent(match: re.Match) -> str:
+    return "".join(f"%{b:02X}" for b in match.group().encode("utf-8", "surrogatepass"))
+
+
+def local(text: Any) -> str:
+    """text as the local part of an identifier (characters PROV-N cannot write percent-encoded)."""
+    text = str(text)
+    return _UNSAFE.sub(_percent, text) if _UNSAFE.search(text) else text
+
+
+def prov_time(ts: Any) -> str | None:
+    """An epoch-seconds timestamp (or an ISO string, kept) as an xsd:dateTime string; None when there is none."""
+    if isinstance(ts, bool) or ts is None:
+        return None
+    if isinstance(ts, (int, float)):
+        try:
+            return datetime.fromtimestamp(ts, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return None
+    return ts if isinstance(ts, str) and ts else None
+
+
+class JsonSink:
+    """One PROV-JSON container: each section's members as ``"id":{...}`` bytes, comma-led."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, bytearray] = {name: bytearray() for name in _SECTIONS}
+
+    def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
+        """A declaration (activity, entity, agent): attrs hold PROV-JSON values ('prov:startTime', ...)."""
+        buf = self.parts[section]
+        buf += b',"' + ident.encode() + b'":'
+        buf += orjson.dumps(attrs)
+
+    def relation(self, section: str, ident: str, args: dict[str, str], attrs: dict[str, Any] | None) -> None:
+        """A relation: args its formal arguments ('prov:activity': id, ...), attrs its extra attributes."""
+        buf = self.parts[section]
+        buf += b',"' + ident.encode() + b'":'
+        buf += orjson.dumps({**args, **attrs} if attrs else args)
+
+    def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
+        """Write the non-empty sections as ``"section":{...}`` members, comma-separated (the first one too when
+        lead); True if any was written."""
+        first = not lead
+        for name in _SECTIONS:
+            buf = self.parts[name]
+            if buf:
+                out.write((b"" if first else b",") + b"\n" + indent + b'"' + name.encode() + b'":{')
+                out.write(memoryview(buf)[1:])
+                out.write(b"}")
+                first = False
+        return not first
+
+
+def _provn_id(ident: str) -> str:
+    prefix, _, rest = ident.partition(":")
+    if _PROVN_META.search(rest):
+        rest = _PROVN_META.sub(lambda m: "\\" + m.group(), rest)
+    if rest[:1] in ("-", "."):
+        rest = "\\" + rest
+    if rest.endswith(".") and not rest.endswith("\\."):
+        rest = rest[:-1] + "\\."
+    return f"{prefix}:{rest}"
+
+
+def _provn_literal(value: Any) -> str:
+    if isinstance(value, dict):  # {"$": qname, "type": "prov:QUALIFIED_NAME"}
+        return f"'{value['$']}'"
+    if isinstance(value, bool):
+        return f'"{"true" if value else "false"}" %% xsd:boolean'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f'"{value!r}" %% xsd:double'
+    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    if "\n" in s:
+        return f'"""{s}"""'
+    return '"' + s.replace("\r", "\\r") + '"'
+
+
+def _provn_attrs(attrs: dict[str, Any] | None) -> str:
+    if not attrs:
+        return ""
+    return ", [" + ", ".join(f"{_provn_id(k)}={_provn_literal(v)}" for k, v in attrs.items()) + "]"
+
+
+# relation -> the order of its formal arguments in PROV-N ("-" where absent)
+_PROVN_ARGS: dict[str, tuple[str, ...]] = {
+    "used": ("prov:activity", "prov:entity", "prov:time"),
+    "wasGeneratedBy": ("prov:entity", "prov:activity", "prov:time"),
+    "wasAssociatedWith": ("prov:activity", "prov:agent", "prov:plan"),
+    "wasStartedBy": ("prov:activity", "prov:trigger", "prov:starter", "prov:time"),
+    "wasInformedBy": ("prov:informed", "prov:informant"),
+    "wasDerivedFrom": ("prov:generatedEntity", "prov:usedEntity", "prov:activity", "prov:generation", "prov:usage"),
+}
+
+
+class ProvnSink:
+    """One PROV-N container: its statements, one per line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
+        if section == "activity":
+            attrs = dict(attrs)
+            start, end = attrs.pop("prov:startTime", None) or "-", attrs.pop("prov:endTime", None) or "-"
+            self.lines.append(f"activity({_provn_id(ident)}, {start}, {end}{_provn_attrs(attrs)})")
+        else:
+            self.lines.append(f"{section}({_provn_id(ident)}{_provn_attrs(attrs)})")
+
+    def relation(self, section: str, ident: str, args: dict[str, str], attrs: dict[str, Any] | None) -> None:
+        names = _PROVN_ARGS[section]
+        values = [_provn_id(args[n]) if n in args else "-" for n in names]
+        self.lines.append(f"{section}({', '.join(values)}{_provn_attrs(attrs)})")
+
+    def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
+        pad = indent.decode()
+        out.write("".join(f"{pad}{line}\n" for line in self.lines).encode())
+        return bool(self.lines)
+
+
+def _prefix_lines(pad: str) -> str:
+    return "".join(f"{pad}prefix {p} <{uri}>\n" for p, uri in NAMESPACES.items())
+
+
+def write_document(out: IO[bytes], fmt: str, top: Any, bundles: dict[str, Any]) -> None:
+    """Write the document: the prefixes, the top-level container, then each bundle (bundle id -> sink)."""
+    if fmt == "provn":
+        out.write(("document\n" + _prefix_lines("  ")).encode())
+        top.write(out, b"  ")
+        for ident, sink in bundles.items():
+            out.write(f"  bundle {_provn_id(ident)}\n{_prefix_lines('    ')}".encode())
+            sink.write(out, b"    ")
+            out.write(b"  endBundle\n")
+        out.write(b"endDocument\n")
+        return
+    out.write(b'{"prefix":' + orjson.dumps(NAMESPACES))
+    top.write(out, b"", lead=True)
+    if bundles:
+        out.write(b',\n"bundle":{')
+        for i, (ident, sink) in enumerate(bundles.items()):
+            out.write((b"," if i else b"") + b'\n"' + ident.encode() + b'":{')
+            sink.write(out, b"  ")
+            out.write(b"}")
+        out.write(b"}")
+    out.write(b"}\n")
+
+
+SINKS = {"json": JsonSink, "provn": ProvnSink}
