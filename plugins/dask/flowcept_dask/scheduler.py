@@ -1,0 +1,214 @@
+"""FlowceptDaskSchedulerAdapter: the scheduler plugin. Runs in the scheduler process.
+
+It notes when each task was submitted (``update_graph``), and when a task reaches its final state (memory, erred,
+or forgotten before either: cancelled) it makes one record: status, times, the worker, the keys it depends on, the
+worker's record (inputs, outputs, host) and, for errors, the exception and traceback. A retried task is recorded
+when its last attempt ends; a task whose worker died is recorded when it ends elsewhere. Records are sent to the
+client in batches, every ``flush_interval_secs``, as one event on the run's task topic.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from flowcept_dask.records import ERRORS_TOPIC, METADATA_KEY, SCHEDULER_PLUGIN_NAME, encode_record, function_name
+
+__all__ = ["FlowceptDaskSchedulerAdapter"]
+
+_BATCH = 2000  # records per event at most
+
+
+class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
+    """The scheduler plugin. ``Flowcept(interceptors=["dask"], dask_client=client)`` registers a configured one.
+
+    Upstream's forms work too: ``client.register_plugin(FlowceptDaskSchedulerAdapter())`` and
+    ``scheduler.add_plugin(FlowceptDaskSchedulerAdapter(scheduler))``; such a plugin reads the active run's
+    configuration from the scheduler's metadata and records nothing while no run is active.
+    """
+
+    name = SCHEDULER_PLUGIN_NAME
+    idempotent = False
+
+    def __init__(self, scheduler: Any = None, config: dict | None = None):
+        self.config = config
+        self.scheduler = scheduler if not isinstance(scheduler, dict) else None
+        if isinstance(scheduler, dict) and config is None:
+            self.config = scheduler
+        self._reset()
+
+    def _reset(self) -> None:
+        self._submitted: dict[Any, float] = {}
+        self._errors: dict[str, bytes] = {}
+        self._out: list[dict] = []
+        self._callback: Any = None
+
+    def __getstate__(self) -> dict:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(None, state.get("config"))
+
+    # Dask calls these ----------------------------------------------------------------------------------------------
+    async def start(self, scheduler: Any) -> None:
+        """Called when the plugin is added to a running scheduler."""
+        from tornado.ioloop import PeriodicCallback
+
+        self.scheduler = scheduler
+        interval = float((self._config() or {}).get("flush_interval_secs") or 0.1)
+        self._callback = PeriodicCallback(self.flush, interval * 1000)
+        self._callback.start()
+
+    async def before_close(self) -> None:
+        """Called before the scheduler shuts down (client.shutdown()): send what is held."""
+        self.flush(final=True)
+
+    def update_graph(self, scheduler: Any, *, keys: Any = (), tasks: Any = (), **kwargs: Any) -> None:
+        if self._config() is None:
+            return
+        now = time.time()
+        submitted = self._submitted
+        for key in tasks or keys:
+            if key not in submitted:
+                submitted[key] = now
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, stimulus_id: str = "",
+                   **kwargs: Any) -> None:
+        if finish == "memory":
+            if start == "processing":
+                self._ended(key, "FINISHED", kwargs)
+        elif finish == "erred":
+            self._ended(key, "ERROR", kwargs)
+        elif finish == "forgotten" and key in self._submitted:
+            self._ended(key, "ERROR", kwargs, cancelled=True)
+
+    def log_event(self, topic: str, msg: Any) -> None:
+        if topic == ERRORS_TOPIC and isinstance(msg, dict):
+            self._errors[msg.get("task_id")] = msg.get("record")
+
+    # records -------------------------------------------------------------------------------------------------------
+    def _config(self) -> dict | None:
+        if self.config is None and self.scheduler is not None:
+            try:  # a plugin registered without configuration follows the active run (see the interceptor)
+                return self.scheduler.get_metadata(keys=[METADATA_KEY], default=None)
+            except Exception:
+                return None
+        return self.config
+
+    def _ended(self, key: Any, status: str, kwargs: dict, cancelled: bool = False) -> None:
+        """Make the one record of a task that reached its final state; never raises."""
+        try:
+            config = self._config()
+            if config is None:
+                return
+            submitted = self._submitted.pop(key, None)
+            ts = self.scheduler.tasks.get(key) if self.scheduler is not None else None
+            task_id = key if type(key) is str else str(key)
+            record: dict[str, Any] = {"task_id": task_id, "status": status}
+            if submitted is not None:
+                record["submitted_at"] = submitted
+            if ts is not None:
+                record["activity_id"] = _activity_of(ts)
+                if ts.dependencies:
+                    record["dependencies"] = [d.key if type(d.key) is str else str(d.key) for d in ts.dependencies]
+                if status == "FINISHED" and ts.metadata:
+                    blob = ts.metadata.pop("flowcept", None)
+                    if blob is not None:
+                        record["worker"] = blob
+            worker = kwargs.get("worker")
+            if worker:
+                record["address"] = worker
+            if status == "ERROR":
+                blob = self._errors.pop(task_id, None)
+                if blob is not None:
+                    record["worker"] = blob
+                if cancelled:
+                    record["stderr"] = "CancelledError: the task was released before it finished"
+                    record["cancelled"] = True
+                else:
+                    record["stderr"] = _error_text(ts, kwargs)
+                    if kwargs.get("traceback_text"):
+                        record["traceback"] = kwargs["traceback_text"]
+            else:
+                self._errors.pop(task_id, None)  # an earlier attempt's error: the task was retried
+            compute = [s for s in kwargs.get("startstops") or () if s.get("action") == "compute"]
+            if compute:
+                record["started_at"], record["ended_at"] = compute[-1]["start"], compute[-1]["stop"]
+            if ts is not None and "worker" not in record and config.get("scheduler_should_get_input"):
+                used = _literal_inputs(ts)
+                if used:
+                    record["scheduler_used"] = encode_record(used)
+            self._out.append(record)
+            if len(self._out) >= _BATCH:
+                self.flush()
+        except Exception as e:
+            from flowcept_core.plugin import get_logger
+
+            get_logger().error(f"flowcept could not record Dask task {key!r}: {type(e).__name__}: {e}")
+
+    def flush(self, final: bool = False, marker: str | None = None) -> None:
+        """Send the records held (and, final, the tasks not ended yet with their current status; marker: a record
+        telling the client that everything before it was sent). Called on the scheduler's event loop."""
+        config = self._config()
+        if final and config is not None:
+            for key in list(self._submitted):
+                self._out.append(self._unfinished(key))
+            self._submitted.clear()
+        if final and self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        if marker is not None:
+            self._out.append({"marker": marker})
+        if not self._out or config is None or self.scheduler is None:
+            return
+        batch, self._out = self._out, []
+        try:
+            self.scheduler.log_event(config["tasks_topic"], batch)
+        except Exception as e:
+            from flowcept_core.plugin import get_logger
+
+            get_logger().error(f"flowcept could not send {len(batch)} Dask task records: {type(e).__name__}: {e}")
+
+    def _unfinished(self, key: Any) -> dict:
+        ts = self.scheduler.tasks.get(key) if self.scheduler is not None else None
+        record: dict[str, Any] = {"task_id": key if type(key) is str else str(key), "status": "SUBMITTED"}
+        if ts is not None:
+            record["activity_id"] = _activity_of(ts)
+            if ts.state == "processing" and ts.processing_on is not None:
+                record["status"], record["address"] = "RUNNING", ts.processing_on.address
+        return record
+
+
+def _activity_of(ts: Any) -> str:
+    func = getattr(ts.run_spec, "func", None)
+    return function_name(func) if func is not None else ts.prefix.name
+
+
+def _error_text(ts: Any, kwargs: dict) -> str:
+    text = kwargs.get("exception_text") or (getattr(ts, "exception_text", "") if ts is not None else "")
+    blame = getattr(ts, "exception_blame", None) if ts is not None else None
+    if not text and blame is not None:
+        text = f"a task it depends on failed ({blame.key}): {blame.exception_text}"
+    return text or "the task failed"
+
+
+def _literal_inputs(ts: Any) -> dict | None:
+    """The task's arguments as the scheduler sees them (keys of dependencies stand for their values)."""
+    spec = ts.run_spec
+    func = getattr(spec, "func", None)
+    if func is None:
+        return None
+    from dask._task_spec import DataNode, TaskRef
+
+    from flowcept_dask.records import inputs_by_name
+
+    def plain(a: Any) -> Any:
+        if isinstance(a, TaskRef):
+            return f"<result of {a.key}>"
+        if isinstance(a, DataNode):
+            return a.value
+        return a if not hasattr(a, "dependencies") else repr(a)
+
+    return inputs_by_name(func, tuple(plain(a) for a in spec.args), {k: plain(v) for k, v in spec.kwargs.items()})
