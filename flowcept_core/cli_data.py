@@ -139,12 +139,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``flowcept export``: stored documents to a JSONL, CSV or PROV-JSON file."""
+    """``flowcept export``: stored documents to a JSONL, CSV, PROV-JSON or PROV-N file."""
     filt = json_arg(args.filter, "--filter") or {}
     if args.workflow_id:
         filt["workflow_id"] = args.workflow_id
     if args.campaign_id:
         filt["campaign_id"] = args.campaign_id
+    if args.format in ("prov", "provn"):
+        return _export_prov(args, filt)
     db = _db()
     with working(f"reading {args.collection}"):
         docs = db.query(filt, collection=args.collection) or []
@@ -161,21 +163,35 @@ def _export(db: Any, docs: list[dict], filt: dict, args: argparse.Namespace) -> 
         from flowcept_core.exports import export_documents
 
         export_documents(docs, args.output, "jsonl")
-    elif args.format == "csv":
-        _write_csv(docs, args.output)
     else:
-        from flowcept_core.report.prov import to_prov
+        _write_csv(docs, args.output)
 
-        workflows = (
-            db.query({k: v for k, v in filt.items() if k in ("workflow_id", "campaign_id")}, collection="workflows")
-            or []
-        )
-        import orjson
 
-        from flowcept_core.private_files import open_private
+def _export_prov(args: argparse.Namespace, filt: dict) -> int:
+    """--format prov (PROV-JSON) or provn (PROV-N): the workflow or campaign read by export_prov itself; with
+    --filter, the matching tasks and their workflows."""
+    from flowcept_core.prov_export import export_prov
 
-        with open_private(args.output) as f:  # 0600, as every export
-            f.write(orjson.dumps(to_prov(workflows, docs), option=orjson.OPT_INDENT_2, default=str))
+    fmt = "json" if args.format == "prov" else "provn"
+    try:
+        with working(f"writing PROV to {args.output}"):
+            if args.filter is None and (args.workflow_id or args.campaign_id):
+                result = export_prov(args.output, fmt, args.workflow_id, args.campaign_id if not args.workflow_id
+                                     else None)
+            else:
+                db = _db()
+                tasks = db.query(filt) or []
+                if not tasks:
+                    raise LookupError(f"nothing stored in tasks for {filt}")
+                wids = sorted({t["workflow_id"] for t in tasks if t.get("workflow_id") is not None})
+                workflows = (db.query({"workflow_id": {"$in": wids}}, collection="workflows") or []) if wids else []
+                result = export_prov(args.output, fmt, records=[*workflows, *tasks])
+    except LookupError as e:
+        raise UsageError(str(e).strip("'\"")) from None
+    print(f"PROV ({args.format}) of {result['tasks']} tasks in {result['workflows']} workflow(s) written to "
+          f"{result['output_path']}: {result['activities']} activities, {result['entities']} entities, "
+          f"{result['agents']} agents, {result['relations']} relations")
+    return 0
 
 
 def _write_csv(docs: list[dict], path: str) -> None:
@@ -288,13 +304,14 @@ def add_data_parsers(sub: Any, formatter: Any) -> None:
     p = add(
         "export",
         cmd_export,
-        "export stored documents to JSONL, CSV or PROV-JSON",
+        "export stored documents to JSONL, CSV, PROV-JSON (prov) or PROV-N (provn)",
         "  flowcept export --workflow-id 0d6c...e1 --output tasks.jsonl\n"
         "  flowcept export --campaign-id c1 --format csv --output tasks.csv\n"
-        "  flowcept export --workflow-id 0d6c...e1 --format prov --output run.prov.json",
+        "  flowcept export --workflow-id 0d6c...e1 --format prov --output run.prov.json\n"
+        "  flowcept export --campaign-id c1 --format provn --output campaign.provn",
     )
     p.add_argument("--output", required=True, help="file to write")
-    p.add_argument("--format", choices=("jsonl", "csv", "prov"), default="jsonl")
+    p.add_argument("--format", choices=("jsonl", "csv", "prov", "provn"), default="jsonl")
     p.add_argument("--workflow-id")
     p.add_argument("--campaign-id")
     p.add_argument("--filter", help="MongoDB-style JSON filter")

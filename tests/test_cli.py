@@ -188,10 +188,12 @@ def test_export_jsonl_csv_and_prov(stored_run, tmp_path, capsys):
         table = list(csv.DictReader(f))
     assert sorted(int(r["used.x"]) for r in table) == [0, 1, 2, 3] and "generated.arg_0" in table[0]
     assert main(["export", "--workflow-id", wid, "--format", "prov", "--output", str(tmp_path / "p.json")]) == 0
-    prov = json.loads((tmp_path / "p.json").read_text())
-    tasks = [k for k, v in prov["activity"].items() if v["prov:type"] == "flowcept:Task"]
-    assert len(tasks) == 4 and f"flowcept:workflow/{wid}" in prov["activity"]
-    assert len(prov["used"]) == 4 and len(prov["wasGeneratedBy"]) == 3  # the failed task generated nothing
+    (bundle,) = json.loads((tmp_path / "p.json").read_text())["bundle"].values()
+    tasks = [k for k, v in bundle["activity"].items() if v["prov:type"]["$"] == "flowcept:Task"]
+    assert len(tasks) == 4 and f"workflow:{wid}" in bundle["activity"]
+    assert len(bundle["used"]) == 4 and len(bundle["wasGeneratedBy"]) == 3  # the failed task generated nothing
+    assert main(["export", "--workflow-id", wid, "--format", "provn", "--output", str(tmp_path / "p.provn")]) == 0
+    assert (tmp_path / "p.provn").read_text().count("activity(task:") == 4
     assert main(["export", "--workflow-id", "nope", "--output", str(tmp_path / "n.jsonl")]) == 2
 
 
