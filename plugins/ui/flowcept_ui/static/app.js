@@ -1,5 +1,5 @@
 // flowcept provenance browser: renders the pages from the JSON API. Plain JS, no dependencies; text always goes in
-// through textContent (never innerHTML), charts are inline SVG.
+// through text nodes (data is never parsed as HTML), charts are inline SVG.
 "use strict";
 const SVGNS = "http://www.w3.org/2000/svg";
 const main = () => document.getElementById("main");
