@@ -71,9 +71,10 @@ class ModelState:
         from flowcept_core.plugin import workflow_message
 
         fields = dict(self.workflow)
-        fields.setdefault("parent_workflow_id", run.workflow_id)
-        if run.campaign_id is not None:
-            fields.setdefault("campaign_id", run.campaign_id)
+        if fields.get("parent_workflow_id") is None:
+            fields["parent_workflow_id"] = run.workflow_id
+        if fields.get("campaign_id") is None:
+            fields["campaign_id"] = run.campaign_id
         fields["utc_timestamp"] = time()
         run.emit(workflow_message(**{k: v for k, v in fields.items() if v is not None}))
 
