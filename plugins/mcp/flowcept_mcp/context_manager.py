@@ -49,6 +49,9 @@ class BaseAppContext:
 class BaseAgentContextManager(BaseConsumer):
     """A consumer that runs the agent's Flowcept workflow and collects task messages (see the module docstring).
 
+    Other keyword arguments go to the agent's ``Flowcept(...)``: e.g. ``start_persistence=False`` when a separate
+    process stores what a networked MQ carries.
+
     ``agent_id`` (class attribute): the id of the agent started last in this process, None before any.
     """
 
@@ -56,7 +59,8 @@ class BaseAgentContextManager(BaseConsumer):
 
     def __init__(self, agent_id: str | None = None, agent_name: str | None = None,
                  workflow_name: str | None = None, save_workflow: bool = True, campaign_id: str | None = None,
-                 own_workflow_only: bool = False, max_tasks: int | None = None, settings: Any = None):
+                 own_workflow_only: bool = False, max_tasks: int | None = None, settings: Any = None,
+                 **flowcept_kwargs: Any):
         if max_tasks is not None and (not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 1):
             raise ValueError(f"max_tasks={max_tasks!r}: expected a positive int, or None to keep every task")
         super().__init__(settings=settings)
@@ -67,6 +71,9 @@ class BaseAgentContextManager(BaseConsumer):
         self.campaign_id = campaign_id
         self.own_workflow_only = own_workflow_only
         self.max_tasks = max_tasks
+        self.flowcept_kwargs = flowcept_kwargs  # more Flowcept() arguments for the agent's run (start_persistence...)
+        if flowcept_kwargs:
+            Flowcept(**flowcept_kwargs)  # an unknown argument raises TypeError here, not when the server starts
         self.flowcept: Any = None  # the agent's running Flowcept, None when stopped
         self.context: BaseAppContext = BaseAppContext()
         self._workflow_id: str | None = None
@@ -104,7 +111,8 @@ class BaseAgentContextManager(BaseConsumer):
             if self.flowcept is not None:
                 return self
             fc = Flowcept(workflow_name=self.workflow_name, agent_id=self.agent_id, agent_name=self.agent_name,
-                          campaign_id=self.campaign_id, save_workflow=self.save_workflow, settings=self._settings)
+                          campaign_id=self.campaign_id, save_workflow=self.save_workflow, settings=self._settings,
+                          **self.flowcept_kwargs)
             fc.start()
             self.flowcept = fc
             self._workflow_id = fc.current_workflow_id

@@ -234,3 +234,32 @@ def test_context_manager_starts_and_stops_without_a_server():
     docs = _by_activity(_docs(workflow_id), "step")
     assert sorted(d["generated"]["arg_0"] for d in docs) == [0, 1, 4, 9]
     assert {d["agent_id"] for d in docs} == {agent.agent_id}
+
+
+def test_unknown_flowcept_arguments_of_the_agent_are_refused_when_it_is_made():
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['colour'\]"):
+        AgentController(colour="red")
+
+
+def test_public_names_import_from_flowcept_and_from_the_plugin():
+    import flowcept_mcp
+
+    import flowcept
+
+    assert flowcept.agent_flowcept_task is agent_flowcept_task is flowcept_mcp.agent_flowcept_task
+    assert flowcept.FlowceptLLM is FlowceptLLM
+    from flowcept.flowceptor.consumers.agent.base_agent_context_manager import BaseAppContext
+
+    assert BaseAppContext is flowcept_mcp.BaseAppContext
+    assert BaseAgentContextManager is flowcept_mcp.BaseAgentContextManager
+
+
+def test_an_explicit_agent_id_is_recorded_on_a_plain_run():
+    @agent_flowcept_task(agent_id="agent-7", tags=["manual"])
+    def lookup(key: str) -> str:
+        return key.upper()
+
+    with Flowcept(workflow_name="no_agent_manager") as fc:
+        assert lookup("k") == "K"
+    (doc,) = Flowcept.db.query({"workflow_id": fc.current_workflow_id, "activity_id": "lookup"})
+    assert doc["agent_id"] == "agent-7" and doc["tags"] == ["manual"] and doc["subtype"] == "agent_tool"
