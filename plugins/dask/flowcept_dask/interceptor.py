@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from typing import Any
 
 from flowcept_core.plugin import Interceptor, decode_batch, get_logger
@@ -66,8 +67,10 @@ class DaskInterceptor(Interceptor):
         client.subscribe_topic(config["tasks_topic"], self._on_tasks)
         client.subscribe_topic(config["capture_topic"], self._on_capture)
         client.set_metadata(METADATA_KEY, config)
-        client.register_plugin(FlowceptDaskSchedulerAdapter(config=config))
-        client.register_plugin(FlowceptDaskWorkerAdapter(config))
+        with warnings.catch_warnings():  # replacing a plugin the user registered (upstream's form) is expected
+            warnings.simplefilter("ignore", UserWarning)
+            client.register_plugin(FlowceptDaskSchedulerAdapter(config=config))
+            client.register_plugin(FlowceptDaskWorkerAdapter(config))
         self.emitter.add_workflow_fields(adapter_id="dask", custom_metadata={"dask": self._cluster_info()})
 
     def _stop(self) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask_tasks
 import pytest
 
-import dask_tasks
 from flowcept_core.testing import InterceptorContract
 
 
