@@ -138,6 +138,7 @@ def analyze(tasks: list[dict]) -> dict:
              "ended_at": t.get("ended_at") if _number(t.get("ended_at")) else None,
              "parent_task_id": t.get("parent_task_id")} for s, t in _every(timed, TIMELINE_MAX)]
     telemetry.sort(key=lambda p: p[0])
+    telemetry = [pt for i, pt in enumerate(telemetry) if i == 0 or pt[0] != telemetry[i - 1][0]]  # one per sample
     return {
         "task_count": len(tasks),
         "by_status": dict(sorted(by_status.items())),
@@ -146,7 +147,7 @@ def analyze(tasks: list[dict]) -> dict:
         "last_ended_at": last,
         "timeline": {"shown": len(bars), "of": len(timed), "bars": bars},
         "telemetry": {"fields": ["timestamp", "cpu_percent", "memory_percent", "gpu_percent"],
-                      "points": _every(telemetry, SERIES_MAX), "of": len(telemetry)},
+                      "points": _every(telemetry, SERIES_MAX), "of": len(telemetry)},  # of: distinct samples
         "errors": errors,
         "error_count": by_status.get("ERROR", 0),
         "trends": _trends(metric),

@@ -10,13 +10,13 @@ function h(tag, attrs, ...kids) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) el.append(kid instanceof Node ? kid : String(kid));
+  for (const kid of kids.flat(Infinity)) if (kid !== null && kid !== undefined) el.append(kid instanceof Node ? kid : String(kid));
   return el;
 }
 function s(tag, attrs, ...kids) {
   const el = document.createElementNS(SVGNS, tag);
   for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, v);
-  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) el.append(kid instanceof Node ? kid : String(kid));
+  for (const kid of kids.flat(Infinity)) if (kid !== null && kid !== undefined) el.append(kid instanceof Node ? kid : String(kid));
   return el;
 }
 async function api(path) {
@@ -117,7 +117,7 @@ function lineageGraph(lin, selfId) {
     g.append(s("rect", {x, y, width: 150, height: 32, rx: value ? 14 : 5, fill: me ? "#1d232b" : value ? "#f3f6fa" : "#fff",
       stroke: COLORS[n.status] || "#8895a7", "stroke-width": value ? 1 : 2, "stroke-dasharray": value ? "4 3" : null}),
       s("text", {x: x + 8, y: y + 14, fill: me ? "#fff" : "#1d232b"}, (n.activity_id || "?").slice(0, 24)),
-      s("text", {x: x + 8, y: y + 27}, value ? "value" : (n.task_id || "").slice(-22)));
+      s("text", {x: x + 8, y: y + 27, fill: me ? "#c9d1db" : null}, value ? "value" : (n.task_id || "").slice(-22)));
     svg.append(g);
   }
   return svg;
@@ -258,7 +258,7 @@ async function taskPage(id) {
     card("children", `Children (${data.children.length})`, data.children.length ? table(["task", "activity", "status", {t: "duration", num: 1}],
       data.children.map((c) => h("tr", {}, h("td", {}, taskLink(c.task_id)), h("td", {}, c.activity_id), h("td", {}, badge(c.status)), h("td", {class: "num"}, fmtDur(c.duration)))))
       : h("p", {class: "muted"}, "No nested tasks.")),
-    card("task-telemetry", "Telemetry", telRows.length ? h("div", {class: "grid"}, telRows.map((k) => h("div", {}, h("div", {class: "muted"}, k), tree(t[k])))) : h("p", {class: "muted"}, "No telemetry recorded.")),
+    card("task-telemetry", "Telemetry", telRows.length ? h("div", {class: "grid"}, telRows.map((k) => h("details", {open: telRows.length === 1}, h("summary", {}, k), tree(t[k])))) : h("p", {class: "muted"}, "No telemetry recorded.")),
     card("document", "Document", tree(Object.fromEntries(Object.entries(t).filter(([k]) => !["used", "generated", "telemetry_at_start", "telemetry_at_end"].includes(k))))));
 }
 
