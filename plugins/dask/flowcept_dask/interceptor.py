@@ -41,6 +41,8 @@ class DaskInterceptor(Interceptor):
         self._marks: set[str] = set()
         self._marked = threading.Condition()
         self._config: dict[str, Any] = {}
+        self._drained = False
+        self._patched: dict[str, Any] = {}
 
     # start and stop ------------------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -71,9 +73,36 @@ class DaskInterceptor(Interceptor):
             warnings.simplefilter("ignore", UserWarning)
             client.register_plugin(FlowceptDaskSchedulerAdapter(config=config))
             client.register_plugin(FlowceptDaskWorkerAdapter(config))
+        self._drained = False
+        self._patch_client_close()
         self.emitter.add_workflow_fields(adapter_id="dask", custom_metadata={"dask": self._cluster_info()})
 
     def _stop(self) -> None:
+        self._drain()
+        client, config = self.client, self._config
+        for name, original in self._patched.items():  # the client's own close/shutdown again
+            try:
+                if original is None:
+                    client.__dict__.pop(name, None)
+                else:
+                    setattr(client, name, original)
+            except Exception:
+                pass
+        self._patched = {}
+        for topic in (config.get("tasks_topic"), config.get("capture_topic")):
+            try:
+                if topic and _alive(client):
+                    client.unsubscribe_topic(topic)
+            except Exception:
+                pass
+
+    def _drain(self) -> None:
+        """Remove the plugins once everything they hold reached this client: the worker plugins send what their
+        runs captured and a closed marker, the scheduler plugin its records and a stop marker. Called at stop, and
+        by the client's close()/shutdown() while the run is on (so closing the client first loses nothing)."""
+        if self._drained:
+            return
+        self._drained = True
         client, config = self.client, self._config
         timeout = float(self.config_values["stop_timeout_secs"])
         try:
@@ -88,12 +117,21 @@ class DaskInterceptor(Interceptor):
         except Exception as e:  # a closed client, a lost scheduler: keep what arrived, never fail the user's stop
             get_logger().warning(f"dask interceptor: the cluster did not answer at stop ({type(e).__name__}: {e}); "
                                  "tasks reported until now are recorded")
-        for topic in (config.get("tasks_topic"), config.get("capture_topic")):
-            try:
-                if topic and _alive(client):
-                    client.unsubscribe_topic(topic)
-            except Exception:
-                pass
+
+    def _patch_client_close(self) -> None:
+        """Make the client's close() and shutdown() drain this run first (undone at stop)."""
+        client = self.client
+        for name in ("close", "shutdown"):
+            original = getattr(client, name, None)
+            if original is None or getattr(client, "asynchronous", False):
+                continue
+            self._patched[name] = client.__dict__.get(name)
+
+            def closing(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                self._drain()
+                return _original(*args, **kwargs)
+
+            setattr(client, name, closing)
 
     def _wait_for(self, marks: set[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
