@@ -7,7 +7,8 @@ What it offers, by use:
 - what each kind must be: ``MQBackend`` (``InProcessMQBackend``), ``Subscription``, ``Store`` (Protocols),
   ``Interceptor`` (base class), ``Emitter`` (what a started interceptor gets), ``BaseConsumer``
 - messages: ``task_message``, ``workflow_message``, ``Status``, ``encode_batch``/``decode_batch`` (the wire format of
-  networked MQs; ``wire_codec(settings)`` gives the codec that signs and formats them), ``MalformedMessageError``
+  networked MQs; ``wire_codec(settings)`` gives the codec that signs and formats them), ``MalformedMessageError``,
+  ``CONTROL_TYPE`` and ``END_OF_STREAM`` (the ``type`` and ``info`` of the marker that ends a run's stream)
 - documents and queries (stores): ``COLLECTIONS``, ``ID_FIELDS``, ``merge_documents``, ``compile_filter``,
   ``equality_keys``, ``project``, ``sort_documents``, ``get_path``, ``value_kind``, ``MISSING``, ``FilterError``,
   ``aggregate``, ``result_field``
@@ -62,6 +63,7 @@ _LAZY: dict[str, str] = {
     "generated_wrapper": "flowcept_core.capture.exact", "FlowceptTask": "flowcept_core.capture.task",
     "Flowcept": "flowcept_core.controller", "new_uuid": "flowcept_core.ids",
     "DEFAULT_REDACTOR": "flowcept_core.redact", "MASK": "flowcept_core.redact",
+    "CONTROL_TYPE": "flowcept_core.constants", "END_OF_STREAM": "flowcept_core.constants",
     "COLLECTIONS": "flowcept_core.documents", "ID_FIELDS": "flowcept_core.documents",
     "merge_documents": "flowcept_core.documents",
     "MISSING": "flowcept_core.filters", "FilterError": "flowcept_core.filters",
