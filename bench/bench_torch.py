@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""@flowcept_torch: the time a recorded forward adds to an MLP's forward, against upstream Flowcept's decorator.
+
+    .venv/bin/python bench/bench_torch.py [--upstream VENV] [--pairs 60] [--widths 512 4096] [--threads 1]
+
+The model: three ``nn.Linear(width, width)`` layers with ReLUs between them (five direct children), batch 64,
+``torch.no_grad()``, torch limited to --threads threads (the other core is left to the pipeline's threads). For each
+implementation and ``instrumentation.torch.what`` (parent_only; parent_and_children with children_mode
+tensor_inspection), a fresh process builds a plain model and a decorated one with the same weights inside a started
+Flowcept and times ``pairs`` forwards of each, one right after the other (the order alternating), after 5 warm-up
+calls. Printed per row: the plain forward's median, the median of the per-pair differences (the added time per
+forward, in microseconds) and that as % of the plain forward.
+
+Settings: telemetry off for both (this measures capture, not telemetry). This project: the default pipeline
+(in-process MQ -> DocumentInserter -> LMDB in a temporary directory), records built and stored by its threads.
+Upstream (``--upstream VENV``: a venv with ``flowcept==1.0.3`` and the same torch, e.g. ``python3 -m venv
+/tmp/upvenv_torch && /tmp/upvenv_torch/bin/pip install flowcept==1.0.3 torch==2.13.0``): its sample settings with
+the MQ disabled (its offline buffer), run by that venv's interpreter from a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MODES = {"parent_only": {"what": "parent_only"},
+         "parent_and_children": {"what": "parent_and_children", "children_mode": "tensor_inspection"}}
+BATCH = 64
+
+
+def _settings_text(impl: str, mode: str) -> str:
+    torch_keys = {"epoch_loop": None, "batch_loop": None, "capture_epochs_at_every": 1, "register_workflow": True,
+                  **MODES[mode]}
+    if impl == "upstream":
+        import flowcept  # upstream's package, in its own venv
+
+        sample = os.path.join(os.path.dirname(os.path.dirname(flowcept.__file__)), "resources", "sample_settings.yaml")
+        import yaml
+
+        with open(sample) as f:
+            tree = yaml.safe_load(f)
+        tree["mq"]["enabled"] = False
+        tree["project"]["db_flush_mode"] = "offline"
+        tree["instrumentation"]["torch"] = torch_keys
+        for key in list(tree.get("telemetry_capture") or {}):
+            tree["telemetry_capture"][key] = None if key == "gpu" else False
+    else:
+        tree = {"telemetry_capture": {"enabled": False}, "instrumentation": {"torch": torch_keys},
+                "log": {"log_stream_level": "error", "log_file_level": "disable"}}
+    import yaml
+
+    return yaml.safe_dump(tree)
+
+
+def worker(impl: str, mode: str, widths: list[int], pairs: int, threads: int) -> dict:
+    """Runs in a fresh process: times plain and decorated forwards for each width; returns the figures."""
+    with open("settings.yaml", "w") as f:
+        f.write(_settings_text(impl, mode))
+    os.environ["FLOWCEPT_SETTINGS_PATH"] = os.path.abspath("settings.yaml")
+    import torch
+    from torch import nn
+
+    from flowcept import Flowcept
+    from flowcept.instrumentation.flowcept_torch import flowcept_torch
+
+    torch.set_num_threads(threads)
+
+    class MLP(nn.Module):
+        def __init__(self, width: int = 512, **kwargs):
+            super().__init__()
+            self.l1, self.a1 = nn.Linear(width, width), nn.ReLU()
+            self.l2, self.a2 = nn.Linear(width, width), nn.ReLU()
+            self.l3 = nn.Linear(width, width)
+
+        def forward(self, x):
+            return self.l3(self.a2(self.l2(self.a1(self.l1(x)))))
+
+    Decorated = flowcept_torch(MLP)
+    rows = {}
+    with Flowcept(workflow_name=f"bench_torch_{mode}"):
+        for width in widths:
+            torch.manual_seed(0)
+            plain = MLP(width)
+            decorated = Decorated(width)
+            decorated.load_state_dict(plain.state_dict())
+            x = torch.randn(BATCH, width)
+            diffs, base = [], []
+            with torch.no_grad():
+                assert torch.equal(plain(x), decorated(x))
+                for _ in range(5):
+                    plain(x)
+                    decorated(x)
+                for i in range(pairs):
+                    order = (plain, decorated) if i % 2 == 0 else (decorated, plain)
+                    times = {}
+                    for model in order:
+                        t0 = time.perf_counter()
+                        model(x)
+                        times[model is decorated] = time.perf_counter() - t0
+                    diffs.append(times[True] - times[False])
+                    base.append(times[False])
+            plain_s = statistics.median(base)
+            added_s = statistics.median(diffs)
+            rows[width] = {"plain_ms": plain_s * 1e3, "added_us": added_s * 1e6, "added_pct": 100 * added_s / plain_s}
+    return rows
+
+
+def _run(python: str, impl: str, mode: str, args: argparse.Namespace) -> dict | str:
+    cmd = [python, os.path.abspath(__file__), "--worker", impl, mode, "--pairs", str(args.pairs), "--threads",
+           str(args.threads), "--widths", *map(str, args.widths)]
+    with tempfile.TemporaryDirectory(prefix=f"bench_torch_{impl}_") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "FLOWCEPT_SETTINGS_PATH"}
+        env["HOME"] = tmp
+        proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return f"failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-400:]}"
+    return {int(k): v for k, v in json.loads(lines[-1]).items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--upstream", metavar="VENV", help="a venv with flowcept==1.0.3 and the same torch")
+    parser.add_argument("--pairs", type=int, default=60)
+    parser.add_argument("--widths", type=int, nargs="+", default=[512, 4096])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker", nargs=2, metavar=("IMPL", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.widths, args.pairs, args.threads)))
+        return
+    impls = [("flowcept", sys.executable)]
+    if args.upstream:
+        impls.append(("upstream", os.path.join(args.upstream, "bin", "python")))
+    import torch
+
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {BATCH}, {args.pairs} pairs per row, "
+          "medians")
+    print(f"{'impl':<10} {'mode':<20} {'width':>6} {'plain ms':>9} {'added us':>10} {'added %':>8}")
+    for mode in MODES:
+        for impl, python in impls:
+            rows = _run(python, impl, mode, args)
+            if isinstance(rows, str):
+                print(f"{impl:<10} {mode:<20} {rows}")
+                continue
+            for width, r in sorted(rows.items()):
+                print(f"{impl:<10} {mode:<20} {width:>6} {r['plain_ms']:>9.3f} {r['added_us']:>10.1f} "
+                      f"{r['added_pct']:>7.2f}%")
+
+
+if __name__ == "__main__":
+    main()
