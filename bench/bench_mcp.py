@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Added time per MCP tool call from @agent_flowcept_task, through a real in-process client session.
 
-    .venv/bin/python bench/bench_mcp.py [--calls 1000] [--rounds 5] [--llm]
+    .venv/bin/python bench/bench_mcp.py [--calls 100] [--rounds 30] [--llm]
 
 For each configuration, one MCPServer (mcp 2.x) with two identical tools, ``plain`` and ``traced`` (``traced`` under
 ``@agent_flowcept_task``), while a BaseAgentContextManager runs the agent's workflow (its lifespan). Each round calls
-``plain`` --calls times and ``traced`` --calls times through ``Client.call_tool``, alternating which goes first; a
-round's figure is (traced - plain) / calls, wall time, and the same in process CPU time (all threads). Printed:
-medians over the rounds.
+``plain`` --calls times and ``traced`` --calls times through ``Client.call_tool``, alternating which goes first
+(short rounds, so that a change of the machine's load hits both sides alike); a round's figure is
+(traced - plain) / calls, in wall time and in process CPU time (all threads). Printed: medians over the rounds.
 
 Configurations: sync tools (the server runs them on a worker thread) and async tools; the default run (in-process MQ,
 tasks stored in LMDB by this process) and ``start_persistence=False`` (capture and publication only, storage done
@@ -135,8 +135,8 @@ def _llm(n: int) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=1000, help="tool calls per tool per round")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=100, help="tool calls per tool per round")
+    ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--llm", action="store_true", help="also time FlowceptLLM.invoke around a local model")
     args = ap.parse_args()
     os.chdir(tempfile.mkdtemp(prefix="bench-mcp-"))  # the runs' files stay out of the repository

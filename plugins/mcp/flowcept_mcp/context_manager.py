@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowcept_core.plugin import BaseConsumer, Flowcept, new_uuid
+from flowcept_core.plugin import CONTROL_TYPE, END_OF_STREAM, BaseConsumer, Flowcept, new_uuid
 from flowcept_mcp import _agents
 
 __all__ = ["BaseAgentContextManager", "BaseAppContext"]
@@ -78,6 +78,7 @@ class BaseAgentContextManager(BaseConsumer):
         self.context: BaseAppContext = BaseAppContext()
         self._workflow_id: str | None = None
         self._users = 0
+        self._stream_ended = threading.Event()  # the end marker of the agent's run was received
         self._state_lock = threading.Lock()
 
     @property
@@ -91,7 +92,11 @@ class BaseAgentContextManager(BaseConsumer):
 
     def message_handler(self, msg_obj: dict) -> bool:
         """Keep task messages in ``context.tasks`` (called on the consumer's thread; return False to stop)."""
-        if msg_obj.get("type") != "task":
+        kind = msg_obj.get("type")
+        if kind != "task":
+            if kind == CONTROL_TYPE and msg_obj.get("info") == END_OF_STREAM and \
+                    msg_obj.get("workflow_id") == self._workflow_id:
+                self._stream_ended.set()
             return True
         if self.own_workflow_only and msg_obj.get("workflow_id") != self.workflow_id:
             return True
@@ -113,6 +118,7 @@ class BaseAgentContextManager(BaseConsumer):
             fc = Flowcept(workflow_name=self.workflow_name, agent_id=self.agent_id, agent_name=self.agent_name,
                           campaign_id=self.campaign_id, save_workflow=self.save_workflow, settings=self._settings,
                           **self.flowcept_kwargs)
+            self._stream_ended.clear()
             fc.start()
             self.flowcept = fc
             self._workflow_id = fc.current_workflow_id
@@ -126,7 +132,9 @@ class BaseAgentContextManager(BaseConsumer):
             return self
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        """Stop the agent's workflow (everything captured is delivered), then stop consuming. Idempotent."""
+        """Stop the agent's workflow (everything captured is delivered), wait up to ``timeout`` seconds for the
+        consumer to receive the run's end marker (so ``context.tasks`` holds all of the run's tasks), then stop
+        consuming. Idempotent."""
         with self._state_lock:
             fc, self.flowcept = self.flowcept, None
             if fc is not None:
@@ -134,6 +142,8 @@ class BaseAgentContextManager(BaseConsumer):
                     fc.stop()
                 finally:
                     _agents.unregister(fc.current_workflow_id)
+                if self.is_running:
+                    self._stream_ended.wait(timeout)
             self.stop_consumption(timeout)
 
     @asynccontextmanager
