@@ -20,12 +20,13 @@ workflow exports in seconds with memory about the size of the file; the ``prov``
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 from typing import Any
 
 from flowcept_core.prov_formats import SINKS, local, prov_time, write_document
-from flowcept_core.prov_mapping import map_task, map_workflow
+from flowcept_core.prov_mapping import map_workflow, task_tuple
 
 __all__ = ["export_prov", "PROV_FORMATS", "DEFAULT_OUTPUT", "MAX_PRODUCERS"]
 
@@ -105,7 +106,7 @@ def export_prov(output_path: str | None = None, format: str = "json", workflow_i
     with open_private(path) as out:  # 0600, as every export
         write_document(out, format, builder.top, builder.bundles)
     return {"output_path": path, "path": path, "format": format, "input_mode": mode,
-            "workflows": len(builder.workflows), "tasks": builder.tasks, **builder.counts,
+            "workflows": len(builder.workflows), "tasks": builder.tasks, **builder.totals(),
             "bundles": len(builder.bundles), "skipped_lines": skipped[0]}
 
 
@@ -148,45 +149,58 @@ class _Builder:
 
     def __init__(self, fmt: str):
         self.sink_class = SINKS[fmt]
-        self.top = self.sink_class()
+        self.ids = itertools.count(1)  # relation ids, shared by every container
+        self.top = self.sink_class(self.ids)
         self.bundles: dict[str, Any] = {}
         self.containers: dict[str | None, tuple[Any, set[str]]] = {None: (self.top, set())}
         self.workflows: set[str] = set()
         self.tasks = 0
-        self.counts = {"activities": 0, "entities": 0, "agents": 0, "relations": 0}
+        self._counts = {"activities": 0, "entities": 0, "agents": 0}
         self.generators: dict[str, list[str]] = {}  # value id -> ids of the tasks that generated it
         self.flows: list[tuple[str | None, str, list[str], list[str]]] = []  # wf, task id, used, generated ids
+        self._attr_names: dict[str, str | None] = {}  # document field -> its PROV attribute name (None: left out)
+
+    def totals(self) -> dict[str, int]:
+        """Called once, after the last record: the activities, entities, agents and relations written."""
+        return {**self._counts, "relations": next(self.ids) - 1}
 
     def _container(self, workflow_id: str | None) -> tuple[Any, set[str]]:
         found = self.containers.get(workflow_id)
         if found is None:
-            sink = self.sink_class()
+            sink = self.sink_class(self.ids)
             self.bundles["bundle:" + local(workflow_id)] = sink
             found = self.containers[workflow_id] = (sink, set())
             if workflow_id not in self.workflows:  # tasks of a workflow whose document is not exported
                 self._workflow_activity(workflow_id, {"prov:type": _TYPES["Workflow"]}, found)
         return found
 
-    def _relation(self, sink: Any, kind: str, args: dict[str, str], attrs: dict[str, Any] | None = None) -> None:
-        n = self.counts["relations"] = self.counts["relations"] + 1
-        sink.relation(kind, f"_:r{n}", args, attrs)
+    def _attributes(self, attrs: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+        """attrs plus each property as ``flowcept:<field>`` (but the times: they are prov:startTime/endTime)."""
+        names = self._attr_names
+        for key, value in properties.items():
+            name = names.get(key, "")
+            if name == "":
+                name = names[key] = None if key in _TIMES else "flowcept:" + local(key)
+            if name is not None:
+                attrs[name] = value
+        return attrs
 
     def _workflow_activity(self, workflow_id: str, attrs: dict, container: tuple[Any, set[str]]) -> str:
         ident = "workflow:" + local(workflow_id)
         self.workflows.add(workflow_id)
         container[0].node("activity", ident, attrs)
-        self.counts["activities"] += 1
+        self._counts["activities"] += 1
         return ident
 
-    def _agents(self, container: tuple[Any, set[str]], activity: str, agents: Iterable[Any]) -> None:
+    def _agents(self, container: tuple[Any, set[str]], activity: str, agents: Iterable[tuple[str, str]]) -> None:
         sink, declared = container
-        for agent in agents:
-            ident = f"agent:{agent.kind}/{local(agent.agent_id)}"
+        for kind, name in agents:
+            ident = f"agent:{kind}/{local(name)}"
             if ident not in declared:
                 declared.add(ident)
-                sink.node("agent", ident, {"prov:type": _AGENT_TYPES[agent.kind], "prov:label": agent.agent_id})
-                self.counts["agents"] += 1
-            self._relation(sink, "wasAssociatedWith", {"prov:activity": activity, "prov:agent": ident})
+                sink.node("agent", ident, {"prov:type": _AGENT_TYPES[kind], "prov:label": name})
+                self._counts["agents"] += 1
+            sink.relation("wasAssociatedWith", {"prov:activity": activity, "prov:agent": ident})
 
     def workflow(self, doc: dict) -> None:
         m = map_workflow(doc)
@@ -196,71 +210,69 @@ class _Builder:
         if m.properties.get("name") is not None:
             attrs["prov:label"] = str(m.properties["name"])
         _times(attrs, doc)
-        attrs.update(("flowcept:" + local(k), v) for k, v in m.properties.items() if k not in _TIMES)
-        ident = self._workflow_activity(m.workflow_id, attrs, container)
-        self._agents(container, ident, m.agents)
+        ident = self._workflow_activity(m.workflow_id, self._attributes(attrs, m.properties), container)
+        self._agents(container, ident, [(a.kind, a.agent_id) for a in m.agents])
         if m.parent_workflow_id:
-            self._relation(container[0], "wasStartedBy",
-                           {"prov:activity": ident, "prov:starter": "workflow:" + local(m.parent_workflow_id)})
+            container[0].relation("wasStartedBy", {"prov:activity": ident,
+                                                   "prov:starter": "workflow:" + local(m.parent_workflow_id)})
 
     def task(self, doc: dict) -> None:
-        m = map_task(doc)
-        container = self._container(m.workflow_id)
+        task_id, workflow_id, parent, properties, agents, used_refs, generated_refs = task_tuple(doc)
+        container = self._container(workflow_id)
         sink, declared = container
-        ident = "task:" + local(m.task_id)
+        ident = "task:" + local(task_id)
         attrs: dict[str, Any] = {"prov:type": _TYPES["Task"]}
-        label = m.properties.get("activity_id")
+        label = properties.get("activity_id")
         if label is not None:
             attrs["prov:label"] = str(label)
         _times(attrs, doc)
-        attrs.update(("flowcept:" + local(k), v) for k, v in m.properties.items() if k not in _TIMES)
-        sink.node("activity", ident, attrs)
+        sink.node("activity", ident, self._attributes(attrs, properties))
         self.tasks += 1
-        self.counts["activities"] += 1
-        self._agents(container, ident, m.agents)
-        starter = m.parent_task_id and "task:" + local(m.parent_task_id) or (
-            m.workflow_id and "workflow:" + local(m.workflow_id))
+        self._counts["activities"] += 1
+        self._agents(container, ident, agents)
+        starter = parent and "task:" + local(parent) or (workflow_id and "workflow:" + local(workflow_id))
         if starter:
-            self._relation(sink, "wasStartedBy", {"prov:activity": ident, "prov:starter": starter})
+            sink.relation("wasStartedBy", {"prov:activity": ident, "prov:starter": starter})
         used, generated = [], []
-        for refs, kind, ids in ((m.used, "used", used), (m.generated, "wasGeneratedBy", generated)):
-            for ref in refs:
-                value = "value:" + local(ref.entity_id)
-                if value not in declared:
-                    declared.add(value)
-                    sink.node("entity", value, {"prov:type": _TYPES["Value"], "prov:label": ref.name,
-                                                "prov:value": ref.value})
-                    self.counts["entities"] += 1
-                args = ({"prov:activity": ident, "prov:entity": value} if kind == "used"
-                        else {"prov:entity": value, "prov:activity": ident})
-                self._relation(sink, kind, args, {"prov:role": ref.name})
-                ids.append(value)
-        for value in dict.fromkeys(generated):
-            self.generators.setdefault(value, []).append(ident)
+        for refs, kind, ids in ((used_refs, "used", used), (generated_refs, "wasGeneratedBy", generated)):
+            for entity_id, name, value in refs:
+                entity = "value:" + (entity_id if entity_id[:7] == "sha256:" else local(entity_id))
+                if entity not in declared:
+                    declared.add(entity)
+                    sink.node("entity", entity, {"prov:type": _TYPES["Value"], "prov:label": name,
+                                                 "prov:value": value})
+                    self._counts["entities"] += 1
+                sink.relation(kind, {"prov:activity": ident, "prov:entity": entity, "prov:role": name})
+                ids.append(entity)
+        for entity in dict.fromkeys(generated):
+            self.generators.setdefault(entity, []).append(ident)
         if used:
-            self.flows.append((m.workflow_id, ident, used, generated))
+            self.flows.append((workflow_id, ident, used, generated))
 
     def data_flow(self) -> None:
         """After every task: wasInformedBy (consumer, producer) and wasDerivedFrom (generated, flowed-in value)."""
+        generators = self.generators.get
         for workflow_id, ident, used, generated in self.flows:
-            sink = self.containers[workflow_id][0]
             producers: dict[str, None] = {}
-            flowed = []
-            for value in dict.fromkeys(used):
-                gens = self.generators.get(value)
-                if not gens or len(gens) > MAX_PRODUCERS:
+            flowed: dict[str, None] = {}
+            for value in used:
+                gens = generators(value)
+                if gens is None or len(gens) > MAX_PRODUCERS:
                     continue
-                others = [g for g in gens if g != ident]
-                if others:
-                    flowed.append(value)
-                    producers.update(dict.fromkeys(others))
+                for producer in gens:
+                    if producer != ident:
+                        producers[producer] = None
+                        flowed[value] = None
+            if not producers:
+                continue
+            relation = self.containers[workflow_id][0].relation
             for producer in producers:
-                self._relation(sink, "wasInformedBy", {"prov:informed": ident, "prov:informant": producer})
+                relation("wasInformedBy", {"prov:informed": ident, "prov:informant": producer})
             for out in dict.fromkeys(generated):
                 for value in flowed:
                     if out != value:
-                        self._relation(sink, "wasDerivedFrom", {"prov:generatedEntity": out, "prov:usedEntity": value,
-                                                                "prov:activity": ident})
+                        relation("wasDerivedFrom", {"prov:generatedEntity": out, "prov:usedEntity": value,
+                                                    "prov:activity": ident})
 
 
 def _times(attrs: dict[str, Any], doc: dict) -> None:

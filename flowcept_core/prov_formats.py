@@ -12,6 +12,7 @@ identifier is one PROV-N can write, and the same in both formats (PROV-N backsla
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -30,6 +31,7 @@ NAMESPACES: dict[str, str] = {
 # PROV-JSON sections, in the order they are written
 _SECTIONS = ("activity", "entity", "agent", "used", "wasGeneratedBy", "wasAssociatedWith", "wasStartedBy",
              "wasInformedBy", "wasDerivedFrom")
+_CHUNK = 2048  # members encoded per orjson call
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-./:@~&+*?#$!=]")
 _PROVN_META = re.compile(r"[=:]")
 
@@ -46,6 +48,11 @@ def local(text: Any) -> str:
 
 def prov_time(ts: Any) -> str | None:
     """An epoch-seconds timestamp (or an ISO string, kept) as an xsd:dateTime string; None when there is none."""
+    if type(ts) is float:
+        try:
+            return datetime.fromtimestamp(ts, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(ts, bool) or ts is None:
         return None
     if isinstance(ts, (int, float)):
@@ -57,28 +64,41 @@ def prov_time(ts: Any) -> str | None:
 
 
 class JsonSink:
-    """One PROV-JSON container: each section's members as ``"id":{...}`` bytes, comma-led."""
+    """One PROV-JSON container: each section's members as ``"id":{...}`` bytes, comma-led, encoded a chunk of
+    members at a time (one orjson call per chunk). Relation ids are ``_:r<n>``, n from ``ids`` (shared by the
+    containers of one document)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: Iterator[int]) -> None:
         self.parts: dict[str, bytearray] = {name: bytearray() for name in _SECTIONS}
+        self.pending: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        self.ids = ids
 
     def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
         """A declaration (activity, entity, agent): attrs hold PROV-JSON values ('prov:startTime', ...)."""
-        buf = self.parts[section]
-        buf += b',"' + ident.encode() + b'":'
-        buf += orjson.dumps(attrs)
+        pending = self.pending[section]
+        pending[ident] = attrs
+        if len(pending) >= _CHUNK:
+            self._flush(section)
 
-    def relation(self, section: str, ident: str, args: dict[str, str], attrs: dict[str, Any] | None) -> None:
-        """A relation: args its formal arguments ('prov:activity': id, ...), attrs its extra attributes."""
-        buf = self.parts[section]
-        buf += b',"' + ident.encode() + b'":'
-        buf += orjson.dumps({**args, **attrs} if attrs else args)
+    def relation(self, section: str, body: dict[str, Any]) -> None:
+        """A relation: body holds its formal arguments ('prov:activity': id, ...) and its attributes."""
+        pending = self.pending[section]
+        pending[f"_:r{next(self.ids)}"] = body
+        if len(pending) >= _CHUNK:
+            self._flush(section)
+
+    def _flush(self, section: str) -> None:
+        pending = self.pending[section]
+        if pending:
+            self.parts[section] += b"," + orjson.dumps(pending)[1:-1]
+            pending.clear()
 
     def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
         """Write the non-empty sections as ``"section":{...}`` members, comma-separated (the first one too when
         lead); True if any was written."""
         first = not lead
         for name in _SECTIONS:
+            self._flush(name)
             buf = self.parts[name]
             if buf:
                 out.write((b"" if first else b",") + b"\n" + indent + b'"' + name.encode() + b'":{')
@@ -132,10 +152,11 @@ _PROVN_ARGS: dict[str, tuple[str, ...]] = {
 
 
 class ProvnSink:
-    """One PROV-N container: its statements, one per line."""
+    """One PROV-N container: its statements, one per line (relations without identifiers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: Iterator[int]) -> None:
         self.lines: list[str] = []
+        self.ids = ids
 
     def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
         if section == "activity":
@@ -145,9 +166,11 @@ class ProvnSink:
         else:
             self.lines.append(f"{section}({_provn_id(ident)}{_provn_attrs(attrs)})")
 
-    def relation(self, section: str, ident: str, args: dict[str, str], attrs: dict[str, Any] | None) -> None:
+    def relation(self, section: str, body: dict[str, Any]) -> None:
+        next(self.ids)
         names = _PROVN_ARGS[section]
-        values = [_provn_id(args[n]) if n in args else "-" for n in names]
+        values = [_provn_id(body[n]) if n in body else "-" for n in names]
+        attrs = {k: v for k, v in body.items() if k not in names}
         self.lines.append(f"{section}({', '.join(values)}{_provn_attrs(attrs)})")
 
     def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
