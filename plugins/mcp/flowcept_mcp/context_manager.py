@@ -107,8 +107,10 @@ class BaseAgentContextManager(BaseConsumer):
         return True
 
     # lifecycle ----------------------------------------------------------------------------------------------
-    def start(self, *args: Any, **kwargs: Any) -> BaseAgentContextManager:
-        """Start the agent's workflow, then start consuming. A second start() while running is a no-op.
+    def start(self, daemon: bool = True) -> BaseAgentContextManager:
+        """Start the agent's workflow, then start consuming on a thread (a daemon thread unless ``daemon=False``).
+        A second start() while running is a no-op. Errors starting the run (bad settings, an MQ that cannot be
+        reached) are raised.
 
         The subscription is made before start() returns, so every task of the agent's tools (which run after it)
         is received."""
@@ -125,7 +127,7 @@ class BaseAgentContextManager(BaseConsumer):
             _agents.register(fc.current_workflow_id, self.agent_id)
             BaseAgentContextManager.agent_id = self.agent_id
             try:
-                super().start(daemon=True)
+                super().start(daemon=daemon)
             except Exception as e:
                 self.logger.warning(f"{type(self).__name__}: not collecting task messages (the MQ could not be "
                                     f"opened: {type(e).__name__}: {e}); the agent's tasks are still captured")
@@ -155,7 +157,11 @@ class BaseAgentContextManager(BaseConsumer):
             first = self._users == 1
         try:
             if first:
-                self.start()
+                try:
+                    self.start()
+                except Exception as e:  # the server still serves; its tools run uncaptured
+                    self.logger.error(f"{type(self).__name__}: the agent's provenance run did not start, tool calls "
+                                      f"are not captured: {type(e).__name__}: {e}")
             yield self.context
         finally:
             with self._state_lock:

@@ -18,6 +18,8 @@ active Flowcept the wrapper just calls the function.
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -35,15 +37,22 @@ def _is_context_annotation(annotation: Any) -> bool:
     if isinstance(annotation, str):
         head = annotation.split("[", 1)[0].strip().rsplit(".", 1)[-1]
         return head == "Context"
+    for arg in typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ():
+        if arg is not type(None) and _is_context_annotation(arg):  # Context | None
+            return True
     origin = getattr(annotation, "__origin__", None) or annotation  # Context[...] -> Context
     return (isinstance(origin, type) and origin.__name__ == "Context"
             and (getattr(origin, "__module__", "") or "").split(".", 1)[0] in ("mcp", "fastmcp"))
 
 
 def _context_parameters(func: Callable) -> tuple[str, ...]:
-    """Names of func's parameters annotated with MCP's Context (the server injects them; they are not inputs)."""
+    """Names of func's parameters annotated with MCP's Context (the server injects them; they are not inputs).
+    Annotations are resolved when they can be (then only mcp's Context counts), else read as written."""
     target = inspect.unwrap(func)
-    annotations = getattr(target, "__annotations__", None) or {}
+    try:
+        annotations = typing.get_type_hints(target)
+    except Exception:  # a forward reference that does not resolve (yet): the names as written
+        annotations = getattr(target, "__annotations__", None) or {}
     return tuple(name for name, ann in annotations.items() if name != "return" and _is_context_annotation(ann))
 
 

@@ -310,3 +310,27 @@ def test_tool_and_model_tasks_keep_their_fields_over_a_networked_mq(mcp_server_c
     assert {d["agent_id"] for d in docs.values()} == {agent.agent_id}
     # stop() waited for the run's end marker: the consumer (reading Redis on its own thread) has every task
     assert {t["activity_id"] for t in agent.context.tasks} == {"add", "ask", "llm_interaction"}
+
+
+def test_a_run_that_cannot_start_leaves_the_server_serving(mcp_server_class, with_client, tmp_path, monkeypatch,
+                                                          caplog):
+    import yaml
+
+    from flowcept_core.registry import reset_registry
+    from flowcept_core.settings import reset_settings
+
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"mq": {"type": "no_such_mq"}}))
+    monkeypatch.setenv("FLOWCEPT_SETTINGS_PATH", str(path))
+    reset_settings()
+    reset_registry()
+    agent = AgentController()
+    server = _build(mcp_server_class, agent, LocalModel())
+
+    async def body(client):
+        return await client.call_tool("add", {"x": 1, "y": 2})
+
+    result = with_client(server, body)
+    assert not result.is_error and result.structured_content == {"result": 3}
+    assert agent.workflow_id is None
+    assert "provenance run did not start" in caplog.text and "no_such_mq" in caplog.text
