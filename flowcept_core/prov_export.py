@@ -158,6 +158,8 @@ class _Builder:
         self._counts = {"activities": 0, "entities": 0, "agents": 0}
         self.generators: dict[str, list[str]] = {}  # value id -> ids of the tasks that generated it
         self.flows: list[tuple[str | None, str, list[str], list[str]]] = []  # wf, task id, used, generated ids
+        self._agent_ids: dict[tuple[str, str], str] = {}  # (kind, name) -> agent identifier
+        self._workflow_ids: dict[str | None, str] = {}  # workflow id -> its activity's identifier
         self._attr_names: dict[str, str | None] = {}  # document field -> its PROV attribute name (None: left out)
 
     def totals(self) -> dict[str, int]:
@@ -186,7 +188,7 @@ class _Builder:
         return attrs
 
     def _workflow_activity(self, workflow_id: str, attrs: dict, container: tuple[Any, set[str]]) -> str:
-        ident = "workflow:" + local(workflow_id)
+        ident = self._workflow_ids[workflow_id] = "workflow:" + local(workflow_id)
         self.workflows.add(workflow_id)
         container[0].node("activity", ident, attrs)
         self._counts["activities"] += 1
@@ -194,9 +196,13 @@ class _Builder:
 
     def _agents(self, container: tuple[Any, set[str]], activity: str, agents: Iterable[tuple[str, str]]) -> None:
         sink, declared = container
-        for kind, name in agents:
-            ident = f"agent:{kind}/{local(name)}"
+        idents = self._agent_ids
+        for agent in agents:
+            ident = idents.get(agent)
+            if ident is None:
+                ident = idents[agent] = f"agent:{agent[0]}/{local(agent[1])}"
             if ident not in declared:
+                kind, name = agent
                 declared.add(ident)
                 sink.node("agent", ident, {"prov:type": _AGENT_TYPES[kind], "prov:label": name})
                 self._counts["agents"] += 1
@@ -230,7 +236,7 @@ class _Builder:
         self.tasks += 1
         self._counts["activities"] += 1
         self._agents(container, ident, agents)
-        starter = parent and "task:" + local(parent) or (workflow_id and "workflow:" + local(workflow_id))
+        starter = "task:" + local(parent) if parent else self._workflow_ids.get(workflow_id)
         if starter:
             sink.relation("wasStartedBy", {"prov:activity": ident, "prov:starter": starter})
         used, generated = [], []
