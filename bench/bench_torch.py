@@ -51,7 +51,7 @@ def _settings_text(impl: str, mode: str) -> str:
         for key in list(tree.get("telemetry_capture") or {}):
             tree["telemetry_capture"][key] = None if key == "gpu" else False
     else:
-        tree = {"telemetry_capture": {"enabled": False}, "instrumentation": {"torch": torch_keys},
+        tree = {"telemetry_capture": {},  # every part off "instrumentation": {"torch": torch_keys},
                 "log": {"log_stream_level": "error", "log_file_level": "disable"}}
     import yaml
 

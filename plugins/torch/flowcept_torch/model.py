@@ -204,7 +204,7 @@ def wrap_children(model: nn.Module, st: ModelState, mode: str, workflow_id: str 
             continue
         tmpl = ForwardTemplate(type(child).__name__, CHILD_FORWARD, workflow_id=workflow_id, campaign_id=campaign_id,
                                module_fields=module_fields(child) if inspect else None,
-                               custom_metadata=custom_metadata)
+                               custom_metadata=custom_metadata, telemetry=telemetry)
         child.forward = _child_forward(child, st, tmpl, inspect, telemetry)
         n += 1
     return n

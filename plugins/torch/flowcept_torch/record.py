@@ -7,7 +7,9 @@ A forward lays one flat record into the run's buffer (the same protocol as ``@fl
     (template, task_id, parent, started_at, ended_at, training, args, kwargs, output, error, telemetry)
 
 ``args`` / ``kwargs`` / ``output`` hold tensor summaries (flowcept_torch.tensors), never tensors; ``task_id`` is a
-counter id (formatted when built); ``telemetry`` is the run's sampler snapshot at the end of the call, or None.
+counter id (formatted when built); ``telemetry`` is the run's sampler snapshot at the end of the call, or None
+(then, for a template with telemetry, the run's snapshot when the message is built: the sampler starts in the
+background).
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ class ForwardTemplate:
     """
 
     __slots__ = ("activity_id", "subtype", "workflow_id", "campaign_id", "names", "module_fields",
-                 "custom_metadata", "_meta")
+                 "custom_metadata", "telemetry", "_meta")
     width = 11
 
     def __init__(self, activity_id: str, subtype: str, *, workflow_id: str | None = None,
                  campaign_id: str | None = None, names: tuple[str, ...] = ("tensor",),
-                 module_fields: dict | None = None, custom_metadata: dict | None = None):
+                 module_fields: dict | None = None, custom_metadata: dict | None = None, telemetry: bool = True):
         self.activity_id = activity_id
         self.subtype = subtype
         self.workflow_id = workflow_id
@@ -46,6 +48,7 @@ class ForwardTemplate:
         self.names = names
         self.module_fields = module_fields
         self.custom_metadata = custom_metadata
+        self.telemetry = telemetry  # False: none even when the run samples it (children in a non-telemetry mode)
         self._meta: tuple = (None, None)  # (limits, {training: custom_metadata}) sanitized once per run's limits
 
     def _metadata(self, training: bool, run: Any) -> dict:
@@ -118,6 +121,9 @@ class ForwardTemplate:
         msg["custom_metadata"] = self._metadata(training, run)
         if run.enrich:
             msg.update(run.host_fields)
+        if tel is None and self.telemetry:  # called before the run's sampler started: it takes the first reading
+            sampler = getattr(run, "telemetry", None)
+            tel = sampler.snapshot if sampler is not None else None
         if tel is not None:
             from flowcept_core.plugin import attach_telemetry
 

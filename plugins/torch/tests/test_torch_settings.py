@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,17 +82,22 @@ def test_register_workflow_false_puts_the_forwards_in_the_runs_workflow(torch_se
 
 
 def test_telemetry_children_modes_attach_the_runs_telemetry(torch_settings):
-    torch_settings({"telemetry_capture": {"enabled": True, "cpu": True, "mem": True}},
+    torch_settings({"telemetry_capture": {"cpu": True, "mem": True}},
                    what="parent_and_children", children_mode="telemetry")
     from flowcept import flowcept_torch
+    from flowcept_core.plugin import CAPTURE_STATE
 
     with Flowcept():
+        deadline = time.monotonic() + 60
+        while CAPTURE_STATE.run.telemetry is None and time.monotonic() < deadline:  # the sampler starts in background
+            time.sleep(0.01)
         model = flowcept_torch(MLP)()
         for _ in range(3):
             model(data())
     children = forwards(subtype="child_forward")
     assert len(children) == 9 and all("used" not in c for c in children)
-    assert any("telemetry_at_end" in c for c in children)
+    assert all("telemetry_at_end" in c for c in children)
+    assert all("telemetry_at_end" in p for p in forwards())
 
 
 def test_a_compiled_model_computes_the_same_outputs_and_its_forwards_are_not_recorded(torch_settings):
