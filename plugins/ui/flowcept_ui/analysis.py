@@ -77,17 +77,23 @@ def _duration_stats(durations: list[float]) -> dict:
 
 
 def _trends(points: dict[tuple[str, str], list]) -> list[dict]:
-    """Series of numeric generated values an activity produced at least twice, in start order (x: 1, 2, ...)."""
+    """Series of numeric generated values an activity produced at least twice, in start order (x: 1, 2, ...);
+    at most SERIES_MAX points each, evenly chosen."""
     out = []
     for (activity, name), values in points.items():
         if len(values) < 2:
             continue
-        values.sort(key=lambda p: p[0])
-        series = [[i + 1, v] for i, (_, v) in enumerate(values)]
-        out.append({"activity_id": activity, "name": name, "x": "occurrence", "count": len(values),
-                    "points": _every(series, SERIES_MAX)})
+        values.sort(key=_first)
+        n = len(values)
+        picks = range(n) if n <= SERIES_MAX else [round(i * (n - 1) / (SERIES_MAX - 1)) for i in range(SERIES_MAX)]
+        out.append({"activity_id": activity, "name": name, "x": "occurrence", "count": n,
+                    "points": [[i + 1, values[i][1]] for i in picks]})
     out.sort(key=lambda t: (-t["count"], t["activity_id"], t["name"]))
     return out[:TRENDS_MAX]
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 def analyze(tasks: list[dict]) -> dict:
@@ -96,10 +102,11 @@ def analyze(tasks: list[dict]) -> dict:
     activities: dict[str, dict] = {}
     durations: dict[str, list[float]] = {}
     timed: list[tuple[float, dict]] = []
-    telemetry: list[list] = []
     errors: list[dict] = []
     metric: dict[tuple[str, str], list] = {}
+    with_telemetry = 0
     first = last = None
+    number = (int, float)
     for t in tasks:
         status = t.get("status") or "UNKNOWN"
         activity = t.get("activity_id") or "(none)"
@@ -109,36 +116,42 @@ def analyze(tasks: list[dict]) -> dict:
             act = activities[activity] = {"activity_id": activity, "count": 0, "by_status": {}}
             durations[activity] = []
         act["count"] += 1
-        act["by_status"][status] = act["by_status"].get(status, 0) + 1
+        counts = act["by_status"]
+        counts[status] = counts.get(status, 0) + 1
         start, end = t.get("started_at"), t.get("ended_at")
-        if _number(start):
-            first = start if first is None or start < first else first
+        if type(start) in number:
             timed.append((start, t))
-            if _number(end) and end >= start:
+            if type(end) in number and end >= start:
                 durations[activity].append(end - start)
-        if _number(end):
-            last = end if last is None or end > last else last
+        if type(end) in number and (last is None or end > last):
+            last = end
         if status == "ERROR" and len(errors) < ERRORS_MAX:
             errors.append({"task_id": t.get("task_id"), "activity_id": activity, "started_at": start,
                            "message": t.get("stderr") or "(no message recorded)"})
-        point = _telemetry_point(t)
-        if point is not None:
-            telemetry.append(point)
+        if "telemetry_at_end" in t:
+            with_telemetry += 1
         generated = t.get("generated")
-        if isinstance(generated, dict):
-            order = start if _number(start) else len(metric)
+        if type(generated) is dict:
+            order = start if type(start) in number else len(timed)
             for name, value in generated.items():
-                if _number(value):
-                    metric.setdefault((activity, name), []).append((order, value))
+                if type(value) in number:
+                    key = (activity, name)
+                    series = metric.get(key)
+                    if series is None:
+                        series = metric[key] = []
+                    series.append((order, value))
     for activity, act in activities.items():
         act["duration"] = _duration_stats(durations[activity])
-    timed.sort(key=lambda p: p[0])
+    timed.sort(key=_first)
+    first = timed[0][0] if timed else None
     bars = [{"task_id": t.get("task_id"), "activity_id": t.get("activity_id") or "(none)",
              "status": t.get("status"), "started_at": s,
              "ended_at": t.get("ended_at") if _number(t.get("ended_at")) else None,
              "parent_task_id": t.get("parent_task_id")} for s, t in _every(timed, TIMELINE_MAX)]
-    telemetry.sort(key=lambda p: p[0])
-    telemetry = [pt for i, pt in enumerate(telemetry) if i == 0 or pt[0] != telemetry[i - 1][0]]  # one per sample
+    # telemetry over time: the samples of tasks evenly chosen in start order (one point per distinct sample)
+    telemetry = [p for p in map(_telemetry_point, (t for _, t in _every(timed, SERIES_MAX * 4))) if p is not None]
+    telemetry.sort(key=_first)
+    telemetry = [pt for i, pt in enumerate(telemetry) if i == 0 or pt[0] != telemetry[i - 1][0]]
     return {
         "task_count": len(tasks),
         "by_status": dict(sorted(by_status.items())),
@@ -147,7 +160,7 @@ def analyze(tasks: list[dict]) -> dict:
         "last_ended_at": last,
         "timeline": {"shown": len(bars), "of": len(timed), "bars": bars},
         "telemetry": {"fields": ["timestamp", "cpu_percent", "memory_percent", "gpu_percent"],
-                      "points": _every(telemetry, SERIES_MAX), "of": len(telemetry)},  # of: distinct samples
+                      "points": _every(telemetry, SERIES_MAX), "of": with_telemetry},  # of: tasks with telemetry
         "errors": errors,
         "error_count": by_status.get("ERROR", 0),
         "trends": _trends(metric),

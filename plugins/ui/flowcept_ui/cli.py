@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", default=None, help="MongoDB database name with a mongodb store (databases.mongodb.db)")
     parser.add_argument("--token", default=None, help="token clients must give (Bearer header or ?token=)")
     parser.add_argument("--settings", default=None, help="settings.yaml to use (default: the usual lookup)")
+    parser.add_argument("--warm", type=int, default=3, metavar="N",
+                        help="compute the pages of the N most recent workflows in the background at start (default 3)")
     return parser
 
 
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from flowcept_ui.server import UIServer, is_loopback
 
     try:
-        server = UIServer(settings, host=args.host, port=port, token=args.token)
+        server = UIServer(settings, host=args.host, port=port, token=args.token, warm=args.warm)
     except OSError as e:
         print(f"flowcept ui: error: cannot listen on {args.host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 2

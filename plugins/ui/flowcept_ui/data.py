@@ -39,6 +39,7 @@ class Browser:
         self.db = DBAPI(settings)
         self._lock = threading.Lock()
         self._figures: OrderedDict[str, tuple[int, dict]] = OrderedDict()
+        self._computing: dict[str, threading.Lock] = {}  # one pass per workflow at a time; others wait for it
 
     # -- the store ---------------------------------------------------------------------------------------------------
 
@@ -88,18 +89,32 @@ class Browser:
 
     def figures(self, workflow_id: str) -> dict:
         """analyze() of the workflow's tasks, kept while the task count is unchanged."""
-        count = self.count("tasks", {"workflow_id": workflow_id})
         with self._lock:
-            kept = self._figures.get(workflow_id)
-            if kept is not None and kept[0] == count:
-                self._figures.move_to_end(workflow_id)
-                return kept[1]
-        figures = analyze(self._find({"workflow_id": workflow_id}, projection=TASK_FIELDS))
-        with self._lock:
-            self._figures[workflow_id] = (count, figures)
-            while len(self._figures) > _CACHE_SIZE:
-                self._figures.popitem(last=False)
-        return figures
+            computing = self._computing.setdefault(workflow_id, threading.Lock())
+        with computing:
+            count = self.count("tasks", {"workflow_id": workflow_id})
+            with self._lock:
+                kept = self._figures.get(workflow_id)
+                if kept is not None and kept[0] == count:
+                    self._figures.move_to_end(workflow_id)
+                    return kept[1]
+            # LMDB decodes whole documents either way (projecting them afterwards only adds work); MongoDB sends less
+            projection = None if self.store_name() == "lmdb" else TASK_FIELDS
+            figures = analyze(self._find({"workflow_id": workflow_id}, projection=projection))
+            with self._lock:
+                self._figures[workflow_id] = (count, figures)
+                while len(self._figures) > _CACHE_SIZE:
+                    self._figures.popitem(last=False)
+                if len(self._computing) > 4 * _CACHE_SIZE:
+                    self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
+            return figures
+
+    def warm(self, workflows: int = 3) -> None:
+        """Compute the figures of the most recently started workflows (called in the background at server start,
+        so the first view of a large recent workflow does not wait for its pass over the tasks)."""
+        for doc in self._find({}, sort=[("started_at", -1)], limit=workflows, projection=["workflow_id"],
+                              collection="workflows"):
+            self.figures(doc["workflow_id"])
 
     def workflow(self, workflow_id: str) -> dict:
         """The record plus counts by status and activity (with duration statistics)."""

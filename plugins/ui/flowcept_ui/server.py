@@ -76,7 +76,7 @@ class UIServer:
     generated when host is not loopback and none is given."""
 
     def __init__(self, settings: Any, host: str = "127.0.0.1", port: int = 5000, token: str | None = None,
-                 poll_secs: float = POLL_SECS):
+                 poll_secs: float = POLL_SECS, warm: int = 0):
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(24)
         self.token = token
@@ -87,6 +87,7 @@ class UIServer:
         self.httpd.daemon_threads = True
         self.httpd.ui = self  # type: ignore[attr-defined]
         self.assets = {p.name: p.read_bytes() for p in _STATIC.iterdir() if p.is_file()}
+        self.warm = warm  # the most recent workflows whose page figures are computed in the background at start
         self._thread: threading.Thread | None = None
 
     @property
@@ -103,8 +104,17 @@ class UIServer:
         return f"http://{host}:{self.port}/"
 
     def serve_forever(self) -> None:
-        """Serve until stop() (or KeyboardInterrupt in the caller)."""
+        """Serve until stop() (or KeyboardInterrupt in the caller); warms the recent workflows' figures first, in
+        the background."""
+        if self.warm:
+            threading.Thread(target=self._warm, name="flowcept-ui-warm", daemon=True).start()
         self.httpd.serve_forever(poll_interval=0.2)
+
+    def _warm(self) -> None:
+        try:
+            self.browser.warm(self.warm)
+        except Exception as e:  # a store that cannot answer yet: the pages will say so
+            log.warning("flowcept ui: warming the recent workflows failed: %s", e)
 
     def start(self) -> UIServer:
         """Serve in a daemon thread; returns self."""
@@ -247,6 +257,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         if head:
             return
+        try:
+            self._stream(workflow_id)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the page was closed
+
+    def _stream(self, workflow_id: str) -> None:
         ui, last, written = self.ui, None, time.monotonic()
         self.wfile.write(b"retry: 1000\n\n")
         while not ui.stopping.is_set():

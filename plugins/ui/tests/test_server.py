@@ -107,3 +107,13 @@ def test_only_loopback_hosts_go_without_a_token(host, loopback):
     from flowcept_ui.server import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_recent_workflows_are_warmed_in_the_background_at_start(known_run, serve):
+    import time
+
+    server, _ = serve(lmdb_settings(known_run.lmdb_path), warm=1)
+    deadline = time.monotonic() + 60
+    while known_run.workflow_id not in server.browser._figures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.browser._figures[known_run.workflow_id][0] == 8

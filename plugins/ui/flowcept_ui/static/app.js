@@ -167,7 +167,7 @@ function activityTable(acts) {
     ["min", "mean", "median", "max", "total"].map((k) => h("td", {class: "num"}, fmtDur(a.duration[k]))))), "activities");
 }
 
-const wfState = {id: null, filters: {}, offset: 0, shownCount: null, timer: null};
+const wfState = {id: null, filters: {}, offset: 0, shownCount: null, timer: null, loadMs: 0};
 async function loadTasks() {
   const p = new URLSearchParams({limit: "100", offset: String(wfState.offset), ...wfState.filters});
   const page = await api(`/api/workflows/${enc(wfState.id)}/tasks?` + p);
@@ -181,10 +181,12 @@ async function loadTasks() {
 
 async function workflowPage(id, refresh) {
   wfState.id = id;
+  const began = performance.now();
   const [wf, charts] = await Promise.all([api("/api/workflows/" + enc(id)), api(`/api/workflows/${enc(id)}/charts`)]);
   const rec = wf.workflow;
   document.title = (rec.name || id) + " · flowcept";
   wfState.shownCount = wf.task_count;
+  wfState.shownStatus = rec.status ?? null;
   const summary = card("wf-summary", null, h("h1", {}, rec.name || "(unnamed workflow)"), kv([
     ["workflow id", rec.workflow_id], ["campaign", rec.campaign_id ? link("/campaigns/" + enc(rec.campaign_id), rec.campaign_id) : "—"],
     ["user", rec.user], ["status", badge(rec.status)], ["started", fmtTime(rec.started_at ?? wf.first_started_at)],
@@ -221,6 +223,7 @@ async function workflowPage(id, refresh) {
       card("trends", "Metric trends", ...trends)),
     card("tasks-card", "Tasks", filters, h("div", {id: "task-list"}, h("p", {class: "muted"}, "Loading…"))));
   await loadTasks();
+  wfState.loadMs = performance.now() - began;
   if (!refresh) watch(id);
 }
 
@@ -229,15 +232,21 @@ function watch(id) {
   const src = new EventSource(`/api/workflows/${enc(id)}/events`);
   const liveBadge = document.getElementById("live");
   src.addEventListener("state", (ev) => {
-    const st = JSON.parse(ev.data);
-    liveBadge.hidden = st.status === "FINISHED" || st.status === "ERROR";
-    if (st.task_count === wfState.shownCount || wfState.timer) return;
-    wfState.timer = setTimeout(() => {  // coalesce bursts of new tasks into one refresh
-      wfState.timer = null;
-      const scroll = window.scrollY;
-      workflowPage(id, true).then(() => window.scrollTo(0, scroll)).catch(fail);
-    }, 150);
+    wfState.latest = JSON.parse(ev.data);
+    liveBadge.hidden = wfState.latest.status === "FINISHED" || wfState.latest.status === "ERROR";
+    schedule(id);
   });
+}
+
+function schedule(id) {
+  const st = wfState.latest;
+  if (!st || wfState.timer || (st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
+  // coalesce bursts of new tasks into one redraw; a workflow whose page takes long to compute is redrawn less often
+  wfState.timer = setTimeout(() => {
+    const scroll = window.scrollY;
+    workflowPage(id, true).then(() => window.scrollTo(0, scroll)).catch(fail)
+      .finally(() => { wfState.timer = null; schedule(id); });
+  }, Math.min(150 + wfState.loadMs, 5000));
 }
 
 async function taskPage(id) {

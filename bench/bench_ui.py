@@ -1,0 +1,222 @@
+"""Provenance browser (flowcept ui) on a 1M-task LMDB store: first view of a 100k-task workflow, task pages, the
+task list's p99, and the live view's latency.
+
+    .venv/bin/python bench/bench_ui.py [--tasks 1000000] [--big 100000] [--store /tmp/flowcept_ui_bench_lmdb]
+
+The store is built once with direct upserts (DBAPI.insert path: LMDBStore.upsert in batches) and kept under /tmp
+(rebuilt when its size differs). Each figure is measured over HTTP on 127.0.0.1 against a UIServer in this process:
+
+- first view: the page HTML, app.js, app.css, then the API calls the page makes (/api/workflows/{id} and /charts
+  together, then /tasks?limit=100), on a fresh server (nothing cached) and again (figures kept while the count holds);
+  with headless Chromium present, also the browser's time from navigation to the page drawn.
+- tasks?limit=100: p50/p99 over 200 requests (default order), and with sort=-started_at.
+- task page: HTML + assets + /api/tasks/{id} (document, parent, children, lineage) for 50 tasks.
+- live view: a task stored into the big workflow while /events is open; time until the event announcing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+
+BATCH = 5000
+
+
+def _settings(path: str):
+    from flowcept_core.settings import load_settings
+
+    return load_settings(overrides={"databases.lmdb.enabled": True, "databases.lmdb.path": path,
+                                    "databases.mongodb.enabled": False})
+
+
+def _task(i: int, workflow: str, local: int) -> dict:
+    start = 1_800_000_000.0 + i * 0.01
+    activity = ("load", "train_epoch", "evaluate", "save", "preprocess")[local % 5]
+    doc = {"type": "task", "task_id": f"bench-{i:08d}", "workflow_id": workflow, "campaign_id": "bench-campaign",
+           "activity_id": activity, "status": "ERROR" if local % 997 == 0 else "FINISHED",
+           "started_at": start, "ended_at": start + 0.005 + (local % 7) * 0.001, "hostname": "node-1",
+           "used": {"epoch": local, "lr": 0.01, "batch": local % 64}, "generated": {"loss": 1.0 / (local + 1)},
+           "telemetry_at_end": {"timestamp": start + 0.006, "cpu": {"percent_all": float(local % 100)},
+                                "memory": {"virtual": {"percent": 40.0 + local % 10}}}}
+    if local % 10:
+        doc["parent_task_id"] = f"bench-{i - local % 10:08d}"
+    if doc["status"] == "ERROR":
+        doc["stderr"] = f"RuntimeError: step {local} diverged"
+    return doc
+
+
+def build(path: str, total: int, big: int) -> str:
+    """The store at path with total tasks, big of them in workflow 'bench-big' (others: 1000 per workflow)."""
+    from flowcept_core.query import open_store
+
+    settings = _settings(path)
+    marker = os.path.join(path, f".bench-{total}-{big}")
+    if os.path.exists(marker):
+        return "bench-big"
+    if os.path.isdir(path):
+        import shutil
+
+        shutil.rmtree(path)
+    os.makedirs(path)
+    store = open_store(settings, "lmdb")
+    t0 = time.perf_counter()
+    workflows = [{"workflow_id": "bench-big", "name": "bench big run", "campaign_id": "bench-campaign",
+                  "status": "FINISHED", "started_at": 1_800_000_000.0, "user": "bench"}]
+    batch: list[dict] = []
+    for i in range(total):
+        if i < big:
+            workflow, local = "bench-big", i
+        else:
+            n = (i - big) // 1000
+            workflow, local = f"bench-wf-{n:05d}", (i - big) % 1000
+            if local == 0:
+                workflows.append({"workflow_id": workflow, "name": f"bench run {n}", "campaign_id": "bench-campaign",
+                                  "status": "FINISHED", "started_at": 1_800_000_000.0 + i * 0.01, "user": "bench"})
+        batch.append(_task(i, workflow, local))
+        if len(batch) >= BATCH:
+            store.upsert("tasks", batch)
+            batch = []
+    if batch:
+        store.upsert("tasks", batch)
+    store.upsert("workflows", workflows)
+    open(marker, "w").close()
+    print(f"built {total} tasks ({big} in bench-big, {len(workflows)} workflows) in {time.perf_counter() - t0:.1f} s")
+    return "bench-big"
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as r:
+        return r.read()
+
+
+def _timed(url: str) -> float:
+    t0 = time.perf_counter()
+    _get(url)
+    return time.perf_counter() - t0
+
+
+def first_view(base: str, wid: str) -> float:
+    t0 = time.perf_counter()
+    for path in (f"workflows/{wid}", "static/app.js", "static/app.css"):
+        _get(base + path)
+    both = [threading.Thread(target=_get, args=(base + p,)) for p in (f"api/workflows/{wid}",
+                                                                        f"api/workflows/{wid}/charts")]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
+    _get(base + f"api/workflows/{wid}/tasks?limit=100")
+    return time.perf_counter() - t0
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def browser_view(base: str, wid: str) -> float | None:
+    if not (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")):
+        return None
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        return None
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        driver.get(base)  # the browser itself warm; the server's figures for wid are not
+        t0 = time.perf_counter()
+        driver.get(base + f"workflows/{wid}")
+        while not driver.find_element("tag name", "body").get_attribute("data-ready"):
+            time.sleep(0.005)
+        return time.perf_counter() - t0
+    finally:
+        driver.quit()
+
+
+def live_latency(server, base: str, wid: str, db, rounds: int = 10) -> list[float]:
+    got: queue.Queue = queue.Queue()
+
+    def listen() -> None:
+        import orjson
+
+        with urllib.request.urlopen(base + f"api/workflows/{wid}/events", timeout=600) as r:
+            for line in r:
+                if line.startswith(b"data: "):
+                    got.put((time.perf_counter(), orjson.loads(line[6:])))
+
+    threading.Thread(target=listen, daemon=True).start()
+    count = got.get(timeout=60)[1]["task_count"]
+    out = []
+    for n in range(rounds):
+        time.sleep(0.35)
+        now = time.time()
+        db.insert_or_update_task({"task_id": f"bench-live-{time.time_ns()}-{n}", "workflow_id": wid,
+                                  "activity_id": "live", "status": "FINISHED", "started_at": now, "ended_at": now})
+        stored = time.perf_counter()
+        while True:
+            at, state = got.get(timeout=60)
+            if state["task_count"] > count:
+                count = state["task_count"]
+                out.append(at - stored)
+                break
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--store", default="/tmp/flowcept_ui_bench_lmdb")
+    args = parser.parse_args()
+    wid = build(args.store, args.tasks, args.big)
+    from flowcept_ui.server import UIServer
+
+    from flowcept_core.query import DBAPI
+
+    settings = _settings(args.store)
+    server = UIServer(settings, port=0).start()
+    base = server.url
+    try:
+        cold = first_view(base, wid)
+        warm = [first_view(base, wid) for _ in range(5)]
+        print(f"first view of the {args.big}-task workflow (HTML + assets + API calls): fresh server {cold:.3f} s, "
+              f"again median {statistics.median(warm):.3f} s")
+        server.browser._figures.clear()
+        seen = browser_view(base, wid)
+        if seen is not None:
+            print(f"  headless Chromium, navigation to page drawn (server figures not kept): {seen:.3f} s")
+        for label, query in (("default order", ""), ("sort=-started_at", "&sort=-started_at")):
+            times = [_timed(base + f"api/workflows/{wid}/tasks?limit=100{query}") for _ in range(200 if not query
+                                                                                                 else 20)]
+            print(f"/api/workflows/{{id}}/tasks?limit=100 ({label}): p50 {_pct(times, .5) * 1000:.1f} ms, "
+                  f"p99 {_pct(times, .99) * 1000:.1f} ms ({len(times)} requests)")
+        ids = [f"bench-{i:08d}" for i in range(0, args.big, max(1, args.big // 50))][:50]
+        pages = []
+        for tid in ids:
+            t0 = time.perf_counter()
+            for path in (f"tasks/{tid}", "static/app.js", "static/app.css", f"api/tasks/{tid}"):
+                _get(base + path)
+            pages.append(time.perf_counter() - t0)
+        print(f"task page (HTML + assets + /api/tasks/{{id}} with parent, children, lineage): "
+              f"p50 {_pct(pages, .5) * 1000:.1f} ms, max {max(pages) * 1000:.1f} ms ({len(pages)} tasks)")
+        lat = live_latency(server, base, wid, DBAPI(settings))
+        print(f"live view: task stored -> event received: median {statistics.median(lat) * 1000:.0f} ms, "
+              f"max {max(lat) * 1000:.0f} ms ({len(lat)} tasks; poll every {server.poll_secs} s)")
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
