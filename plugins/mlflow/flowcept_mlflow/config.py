@@ -58,10 +58,14 @@ def _section(settings: Any, key: str | None) -> dict[str, Any]:
         return dict(adapters.get(key) or {})
     if isinstance(adapters.get("mlflow"), dict):
         return dict(adapters["mlflow"])
-    for section in adapters.values():
-        if isinstance(section, dict) and section.get("kind") == "mlflow":
-            return dict(section)
-    return {}
+    keys = [k for k, section in adapters.items() if isinstance(section, dict) and section.get("kind") == "mlflow"]
+    if len(keys) > 1:
+        from flowcept_core.plugin import SettingsError
+
+        raise SettingsError(f"settings sections adapters.{', adapters.'.join(keys)} all have kind: mlflow; choose one "
+                            f"by passing MlflowInterceptor(plugin_key={keys[0]!r}) (flowcept_mlflow.interceptor) "
+                            "in Flowcept(interceptors=[...])")
+    return dict(adapters[keys[0]]) if keys else {}
 
 
 @dataclass(frozen=True)

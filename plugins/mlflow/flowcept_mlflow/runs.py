@@ -78,5 +78,5 @@ def run_updates(changes: Changes, state: CaptureState, workflow_id: str,
         }
         if campaign is not None:
             fields["campaign_id"] = campaign
-        yield run_id, {k: v for k, v in fields.items() if v is not None}, [wf, campaign, row.status, row.end_time,
-                                                                          digest]
+        new_record = [wf, campaign, row.status, row.end_time, digest, row.lifecycle_stage, row.name]
+        yield run_id, {k: v for k, v in fields.items() if v is not None}, new_record

@@ -8,7 +8,8 @@ documents.
 File layout (``version`` 1)::
 
     {"version": 1, "tracking_db": "/abs/mlflow.db", "inode": 1234, "marks": {"runs": 3, "params": 9, ...},
-     "runs": {"<run_id>": ["<workflow_id>", "<campaign_id>", "FINISHED", 1796368508286, "<digest>"]}}
+     "runs": {"<run_id>": ["<workflow_id>", "<campaign_id>", "FINISHED", 1796368508286, "<digest>", "active",
+                           "<run name>"]}}
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from typing import Any
 __all__ = ["CaptureState", "RunRecord"]
 
 _VERSION = 1
+_RECORD_LEN = 7
 
-RunRecord = list  # [workflow_id, campaign_id, mlflow status, end_time (ms), digest of the last message's fields]
+# [workflow_id, campaign_id, mlflow status, end_time (ms), digest of the last message's fields, lifecycle_stage,
+#  run name]
+RunRecord = list
 
 
 class CaptureState:
@@ -53,7 +57,8 @@ class CaptureState:
             return self
         self.inode = data.get("inode")
         self.marks = {k: int(v) for k, v in (data.get("marks") or {}).items()}
-        self.runs = {k: list(v) for k, v in (data.get("runs") or {}).items()}
+        self.runs = {k: list(v) for k, v in (data.get("runs") or {}).items()
+                     if isinstance(v, list) and len(v) == _RECORD_LEN}
         self.loaded = True
         return self
 

@@ -2,9 +2,10 @@
 
 MLflow's tables only grow by inserts for ``runs``, ``params``, ``metrics`` and new ``tags`` (a run's status, end
 time and an overwritten tag are updated in place). So the watcher keeps, per table, the largest SQLite rowid it has
-read (``marks``) and asks for rows above it; runs still RUNNING or SCHEDULED are read again on every change so their
-status, end time and tags are seen when they are updated. Every query is parameterized; one read transaction gives
-a consistent snapshot of all tables.
+read (``marks``) and asks for rows above it. Runs still RUNNING or SCHEDULED are read again on every change, so
+their status, end time and overwritten tags are seen; a run that already ended is read again when its status, end
+time, lifecycle stage or name differs from what was sent (a tag overwritten in place on an ended run is the one
+change not seen). Every query is parameterized; one read transaction gives a consistent snapshot of all tables.
 """
 
 from __future__ import annotations
@@ -132,13 +133,25 @@ class TrackingDB:
                 for table in MARK_TABLES}  # table names are this module's constants
 
     def read_changes(self, marks: dict[str, int], open_runs: Iterable[str], params: NameFilter,
-                     metrics: NameFilter, history: bool) -> Changes:
-        """Everything added above marks, plus the open runs again, in one consistent snapshot."""
+                     metrics: NameFilter, history: bool, sent: dict[str, list] | None = None) -> Changes:
+        """Everything added above marks, plus the open runs again, in one consistent snapshot.
+
+        sent: when given, ``{run_id: RunRecord}`` of the runs already sent; every run whose status, end time,
+        lifecycle stage or name differs from its record is read again too (runs are updated in place: a finished
+        run set to FAILED, deleted, renamed or resumed). That reads the whole runs table, so the watcher asks for it
+        at most about once a second.
+        """
         conn = self._conn
         out = Changes(marks=dict(marks))
         conn.execute("BEGIN")
         try:
             touched: dict[str, None] = {}
+            if sent:
+                for run_id, *now in conn.execute("SELECT run_uuid, status, end_time, lifecycle_stage, name FROM runs "
+                                                 "WHERE rowid <= ?", (marks.get("runs", 0),)):
+                    record = sent.get(run_id)
+                    if record is not None and [record[2], record[3], *record[5:7]] != now:
+                        touched[run_id] = None
             for rowid, run_id in conn.execute("SELECT rowid, run_uuid FROM runs WHERE rowid > ?",
                                               (marks.get("runs", 0),)):
                 touched[run_id] = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,9 @@ from flowcept_mlflow.tracking_db import OPEN_STATUSES, TrackingDB
 __all__ = ["TrackingWatcher"]
 
 _JOIN_TIMEOUT = 30.0
+# Runs are updated in place (a status set after the run ended, a rename, a deletion): seeing that means reading the
+# whole runs table (about 20 ms per 10,000 runs), done at most this often while MLflow commits, and at start and stop.
+RUNS_CHECK_SECS = 1.0
 
 
 class TrackingWatcher:
@@ -37,6 +41,8 @@ class TrackingWatcher:
         self._version: int | None = None
         self._skip_existing = False
         self._last_error: str | None = None
+        self._runs_checked = -RUNS_CHECK_SECS  # when the runs table was last compared with what was sent
+        self._runs_due: float | None = None  # a change came before that comparison was due: compare then
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,12 +88,17 @@ class TrackingWatcher:
                 self.state.database_changed(db.inode)
                 force = True
             version = db.data_version()
-            if version == self._version and not force:
+            now = time.monotonic()
+            if version == self._version and not force and (self._runs_due is None or now < self._runs_due):
                 return False
             self._version = version
             if not db.ready():
                 return False  # tables not created yet; creating them is a commit, so the next poll reads again
-            self._scan(db)
+            check_runs = force or now - self._runs_checked >= RUNS_CHECK_SECS
+            self._runs_due = None if check_runs else self._runs_checked + RUNS_CHECK_SECS
+            self._scan(db, check_runs)
+            if check_runs:
+                self._runs_checked = now
             self._last_error = None
             return True
         except (sqlite3.Error, OSError) as e:
@@ -96,9 +107,10 @@ class TrackingWatcher:
             self._report(f"mlflow interceptor failed while reading {self.config.db_path}: {type(e).__name__}: {e}")
         db.close()
         self._version = None
+        self._runs_due = None
         return False
 
-    def _scan(self, db: TrackingDB) -> None:
+    def _scan(self, db: TrackingDB, check_runs: bool) -> None:
         state = self.state
         if state.marks and any(state.marks.get(t, 0) > m for t, m in db.max_marks().items()):
             state.marks = {}  # rows the marks point past are gone: another database at the same path
@@ -107,7 +119,8 @@ class TrackingWatcher:
             self._skip_existing = False
             return
         changes = db.read_changes(state.marks, sorted(self._open), self.config.params, self.config.metrics,
-                                  self.config.metric_history)
+                                  self.config.metric_history, state.runs if check_runs else None)
+        self._open.intersection_update(changes.runs)  # an open run no longer in the database is not read again
         workflow_id, campaign_id = self._ids()
         for run_id, fields, record in run_updates(changes, state, workflow_id, campaign_id):
             try:

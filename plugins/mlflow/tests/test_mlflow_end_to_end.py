@@ -173,7 +173,6 @@ def test_a_bad_setting_fails_at_start_naming_the_key(tracking_db, use_settings):
 
 def test_an_interceptor_object_as_upstream_passes_it_is_started_and_stopped(tracking_db, use_settings):
     import mlflow
-
     from flowcept_mlflow.interceptor import MLFlowInterceptor
 
     use_settings()
@@ -185,3 +184,19 @@ def test_an_interceptor_object_as_upstream_passes_it_is_started_and_stopped(trac
     assert not interceptor.started
     doc = wait_for(lambda: stored_task(run.info.run_id, status="FINISHED"), what="the run")
     assert doc["workflow_id"] == fc.current_workflow_id and doc["generated"] == {"loss": 0.04}
+
+
+def test_two_mlflow_sections_need_the_key_named_on_the_interceptor(tracking_db, tmp_path, use_settings):
+    import mlflow
+    from flowcept_mlflow.interceptor import MlflowInterceptor
+
+    from flowcept_core.plugin import SettingsError
+
+    use_settings(adapters={"other": {"kind": "mlflow", "file_path": str(tmp_path / "other.db")},
+                           "mine": {"kind": "mlflow", "file_path": str(tracking_db), "watch_interval_sec": 0.05}})
+    with pytest.raises(SettingsError, match=r"adapters\.(other|mine), adapters\.(other|mine) all have kind: mlflow"):
+        Flowcept(interceptors=["mine"]).start()
+    with Flowcept(interceptors=[MlflowInterceptor(plugin_key="mine")]):
+        with mlflow.start_run() as run:
+            pass
+    wait_for(lambda: stored_task(run.info.run_id, status="FINISHED"), what="the run in the chosen database")

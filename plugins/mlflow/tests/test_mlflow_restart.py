@@ -31,6 +31,7 @@ def test_a_restart_sends_only_what_changed_while_stopped_and_keeps_each_tasks_wo
 
     client = mlflow.MlflowClient()  # logged while flowcept is not running
     client.log_metric(updated.info.run_id, "loss", 0.4, step=1)
+    client.set_terminated(updated.info.run_id, "KILLED")  # an ended run changed in place
     with mlflow.start_run() as new:
         mlflow.log_param("p", "x")
 
@@ -39,7 +40,9 @@ def test_a_restart_sends_only_what_changed_while_stopped_and_keeps_each_tasks_wo
     sent = {t["task_id"]: t for t in _tasks(second)}
     assert set(sent) == {updated.info.run_id, new.info.run_id}, "a run unchanged since the last stop was sent again"
     assert sent[updated.info.run_id]["generated"] == {"loss": 0.4} and "used" not in sent[updated.info.run_id]
-    doc = wait_for(lambda: stored_task(updated.info.run_id, generated={"loss": 0.4}), what="the updated run")
+    doc = wait_for(lambda: stored_task(updated.info.run_id, generated={"loss": 0.4}, status="ERROR"),
+                   what="the updated run")
+    assert doc["custom_metadata"]["mlflow_status"] == "KILLED"
     assert doc["workflow_id"] == first.current_workflow_id  # updated in place, not moved to the second workflow
     doc = wait_for(lambda: stored_task(new.info.run_id, used={"p": "x"}), what="the new run")
     assert doc["workflow_id"] == second.current_workflow_id
@@ -72,7 +75,7 @@ def test_capture_existing_runs_false_skips_runs_logged_before_the_first_start(tr
     with Flowcept("mlflow") as fc:
         with mlflow.start_run() as during:
             pass
-    assert [t["task_id"] for t in _tasks(fc)] == [during.info.run_id]
+    assert {t["task_id"] for t in _tasks(fc)} == {during.info.run_id}
     assert before.info.run_id != during.info.run_id
 
 
