@@ -10,9 +10,10 @@ For each configuration, one MCPServer (mcp 2.x) with two identical tools, ``plai
 (traced - plain) / calls, in wall time and in process CPU time (all threads). Printed: medians over the rounds.
 
 Configurations: sync tools (the server runs them on a worker thread) and async tools; the default run (in-process MQ,
-tasks stored in LMDB by this process) and ``start_persistence=False`` (capture and publication only, storage done
-elsewhere). The wrapper alone (the decorated function called directly, no MCP) is printed for comparison, and with
---llm, FlowceptLLM.invoke around a local stand-in model. Target: added time per tool call <= 50 us.
+tasks stored in LMDB by this process), the same with ``mq.buffer_size: 1000`` (fewer, larger drains, each one write
+transaction of the store), and ``start_persistence=False`` (capture and publication only, storage done elsewhere).
+The wrapper alone (the decorated function called directly, no MCP) is printed for comparison, and with --llm,
+FlowceptLLM.invoke around a local stand-in model. Target: added time per tool call <= 50 us.
 """
 
 from __future__ import annotations
@@ -63,13 +64,19 @@ async def _rounds(client, calls: int, rounds: int) -> dict[str, list[float]]:
     return out
 
 
-def _measure(is_async: bool, persist: bool, calls: int, rounds: int) -> dict[str, float]:
+def _measure(is_async: bool, persist: bool, calls: int, rounds: int, buffer_size: int | None) -> dict[str, float]:
     from mcp import Client
 
     from flowcept.flowceptor.consumers.agent.base_agent_context_manager import BaseAgentContextManager
     from flowcept.instrumentation.flowcept_agent_task import agent_flowcept_task
 
-    agent = BaseAgentContextManager(agent_name="bench_agent", max_tasks=1000, start_persistence=persist)
+    settings = None
+    if buffer_size is not None:
+        from flowcept_core.settings import load_settings
+
+        settings = load_settings(overrides={"mq.buffer_size": buffer_size})
+    agent = BaseAgentContextManager(agent_name="bench_agent", max_tasks=1000, start_persistence=persist,
+                                    settings=settings)
     server, _, _ = _server(is_async, agent.lifespan, agent_flowcept_task)
 
     async def session():
@@ -152,10 +159,11 @@ def main() -> int:
     print(f"mcp {version('mcp')}, python {sys.version.split()[0]}, {args.rounds} rounds x {args.calls} calls per "
           f"tool; load average {os.getloadavg()[0]:.2f}")
     print(f"{'tools':<6} {'run':<28} {'plain us':>9} {'traced us':>10} {'added us':>9} {'added CPU us':>13}")
+    runs = ((True, None, "default (LMDB in-process)"), (True, 1000, "mq.buffer_size: 1000"),
+            (False, None, "start_persistence=False"))
     for is_async in (False, True):
-        for persist in (True, False):
-            m = _measure(is_async, persist, args.calls, args.rounds)
-            run = "default (LMDB in-process)" if persist else "start_persistence=False"
+        for persist, buffer_size, run in runs:
+            m = _measure(is_async, persist, args.calls, args.rounds, buffer_size)
             print(f"{'async' if is_async else 'sync':<6} {run:<28} {m['plain'] * us:9.1f} {m['traced'] * us:10.1f} "
                   f"{m['added'] * us:9.1f} {m['added_cpu'] * us:13.1f}")
     print(f"wrapper alone (decorated function called directly): {_direct(50_000) * us:.2f} us added per call")

@@ -39,8 +39,9 @@ __all__ = ["BaseAgentContextManager", "BaseAppContext"]
 
 @dataclass
 class BaseAppContext:
-    """What an agent reads while it runs: the task messages received (``tasks``, oldest first) and a conversation
-    ``history`` the agent's tools may append to."""
+    """What an agent reads while it runs: the task messages received (``tasks``, oldest first; with the in-process MQ
+    they are the very dicts other consumers get, so read them, do not change them) and a conversation ``history``
+    the agent's tools may append to."""
 
     tasks: list[dict] = field(default_factory=list)
     history: list = field(default_factory=list)
