@@ -68,27 +68,50 @@ class FlowceptLLM:
 
     def invoke(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
         """Call the model's ``invoke(messages, ...)``; record the call; return the model's response unchanged."""
+        task, prompt = self._begin(messages, kwargs)
+        if task is None:  # no active Flowcept
+            return self.llm.invoke(messages, *args, **kwargs)
+        with task:  # the model's own instrumented calls see this task as their parent; an exception ends it as ERROR
+            t0 = perf_counter()
+            response = self.llm.invoke(messages, *args, **kwargs)
+            self._end(task, prompt, response, perf_counter() - t0)
+        return response
+
+    async def ainvoke(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        """Await the model's ``ainvoke(messages, ...)`` (LangChain's async call), recorded as ``invoke`` is."""
+        call = getattr(self.llm, "ainvoke", None)
+        if call is None:
+            raise AttributeError(f"{self.model_class} has no ainvoke(); use invoke()")
+        task, prompt = self._begin(messages, kwargs)
+        if task is None:
+            return await call(messages, *args, **kwargs)
+        with task:
+            t0 = perf_counter()
+            response = await call(messages, *args, **kwargs)
+            self._end(task, prompt, response, perf_counter() - t0)
+        return response
+
+    def _begin(self, messages: Any, kwargs: dict) -> tuple[Any, Any]:
+        """(the call's task, its prompt as recorded); (None, None) with no active Flowcept."""
         used: dict = {}
         agent = self.agent_id or agent_of(Flowcept.current_workflow_id)
         task = FlowceptTask(activity_id=self.activity_id, subtype=self.subtype, used=used, agent_id=agent,
                             tags=self.tags)
-        if task.get_id() is None:  # no active Flowcept
-            return self.llm.invoke(messages, *args, **kwargs)
+        if task.get_id() is None:
+            return None, None
         prompt = None
         try:
             prompt = lr.prompt_of(messages)
             used["prompt"] = prompt
             if kwargs:
-                used["invoke_kwargs"] = kwargs
+                used["invoke_kwargs"] = dict(kwargs)
         except Exception as e:
             get_logger().warning(f"FlowceptLLM: could not record the prompt: {type(e).__name__}: {e}")
-        with task:  # the model's own instrumented calls see this task as their parent; an exception ends it as ERROR
-            t0 = perf_counter()
-            response = self.llm.invoke(messages, *args, **kwargs)
-            latency = perf_counter() - t0
-            generated, metadata = self._describe(prompt, response, latency)
-            task.end(generated=generated, custom_metadata=metadata)
-        return response
+        return task, prompt
+
+    def _end(self, task: Any, prompt: Any, response: Any, latency: float) -> None:
+        generated, metadata = self._describe(prompt, response, latency)
+        task.end(generated=generated, custom_metadata=metadata)
 
     __call__ = invoke
 

@@ -135,3 +135,27 @@ def test_config_masks_secret_values_under_any_key_and_drops_clients():
     config = llm_response.model_config(Model())
     assert config == {"temperature": 0.2, "extra": {"bearer": "***", "headers": {"Authorization": "***"},
                                                     "notes": "***"}}
+
+
+class AsyncModel:
+    """Has LangChain's async call as well."""
+
+    def invoke(self, messages):
+        return "sync"
+
+    async def ainvoke(self, messages):
+        return {"content": "async answer", "usage_metadata": {"input_tokens": 2, "output_tokens": 2}}
+
+
+def test_ainvoke_is_recorded_like_invoke_and_a_model_without_it_says_so():
+    import asyncio
+
+    llm = FlowceptLLM(AsyncModel())
+    with Flowcept(workflow_name="llm") as fc:
+        answer = asyncio.run(llm.ainvoke([("user", "hello")]))
+    assert answer["content"] == "async answer"
+    (doc,) = _llm_tasks(fc)
+    assert doc["generated"] == {"response": "async answer"} and doc["status"] == "FINISHED"
+    assert doc["custom_metadata"]["usage"]["total_tokens"] == 4
+    with pytest.raises(AttributeError, match="has no ainvoke"):
+        asyncio.run(FlowceptLLM(Broken()).ainvoke("x"))
