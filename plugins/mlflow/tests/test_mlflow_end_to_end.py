@@ -200,3 +200,22 @@ def test_two_mlflow_sections_need_the_key_named_on_the_interceptor(tracking_db, 
         with mlflow.start_run() as run:
             pass
     wait_for(lambda: stored_task(run.info.run_id, status="FINISHED"), what="the run in the chosen database")
+
+
+def test_an_ended_run_renamed_then_deleted_is_updated(tracking_db, use_settings):
+    import mlflow
+
+    use_settings()
+    client = mlflow.MlflowClient()
+    with Flowcept("mlflow"):
+        with mlflow.start_run(run_name="draft") as run:
+            pass
+        run_id = run.info.run_id
+        wait_for(lambda: stored_task(run_id, status="FINISHED"), what="the ended run")
+        client.update_run(run_id, name="final")
+        wait_for(lambda: (stored_task(run_id) or {}).get("custom_metadata", {}).get("run_name") == "final",
+                 what="the new name")
+        client.delete_run(run_id)
+        doc = wait_for(lambda: stored_task(run_id, status="FINISHED") if (stored_task(run_id) or {}).get(
+            "custom_metadata", {}).get("lifecycle_stage") == "deleted" else None, what="the deletion")
+    assert doc["custom_metadata"]["tags"]["mlflow.runName"] == "final"
