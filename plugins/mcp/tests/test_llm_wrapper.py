@@ -159,3 +159,38 @@ def test_ainvoke_is_recorded_like_invoke_and_a_model_without_it_says_so():
     assert doc["custom_metadata"]["usage"]["total_tokens"] == 4
     with pytest.raises(AttributeError, match="has no ainvoke"):
         asyncio.run(FlowceptLLM(Broken()).ainvoke("x"))
+
+
+def test_no_api_key_survives_in_any_configuration_shape():
+    hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed")
+    st = hypothesis.strategies
+    secret_keys = st.sampled_from(["api_key", "openai_api_key", "apiKey", "X-Api-Key", "token", "access_token",
+                                   "password", "secret", "anthropic_key", "Authorization", "bearer", "auth"])
+    plain_keys = st.sampled_from(["model", "temperature", "max_tokens", "base_url", "options", "headers", "n"])
+    leaves = st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=5), st.none())
+    trees = st.recursive(leaves, lambda inner: st.dictionaries(plain_keys, inner, max_size=4), max_leaves=12)
+
+    @hypothesis.given(trees, st.lists(plain_keys, max_size=2), secret_keys, st.booleans())
+    @hypothesis.settings(max_examples=200, deadline=None)
+    def check(tree, path, secret_key, provider_shaped):
+        config = tree if isinstance(tree, dict) else {"value": tree}
+        node = config
+        for name in path:  # somewhere down the configuration
+            child = node.get(name)
+            node = node[name] = child if isinstance(child, dict) else {}
+        if provider_shaped:  # a key-shaped value under an innocent name
+            value = "sk-" + "k3y" * 6
+            node["notes"] = value
+        else:  # any value under a secret-named key
+            value = "plain-looking-credential-42"
+            node[secret_key] = value
+
+        class Model:
+            def invoke(self, messages):
+                return ""
+
+        model = Model()
+        model.settings = config
+        assert value not in json.dumps(llm_response.model_config(model))
+
+    check()
