@@ -70,9 +70,16 @@ class CaptureState:
             self.inode = inode
 
     def save(self) -> None:
-        """Write the file atomically (a private file beside it, then rename); logs instead of raising."""
+        """Write the file atomically (a private file beside it, then rename); logs instead of raising.
+
+        Runs another process watching the same database saved meanwhile are kept (so their tasks keep their
+        workflow); the marks are this watcher's own, which at worst makes the next start read some rows again.
+        """
         from flowcept_core.plugin import get_logger, make_private_dirs, open_private
 
+        other = CaptureState(self.path, self.tracking_db).load()
+        if other.loaded and other.inode == self.inode:
+            self.runs = {**other.runs, **self.runs}
         data: dict[str, Any] = {"version": _VERSION, "tracking_db": self.tracking_db, "inode": self.inode,
                                 "marks": self.marks, "runs": self.runs}
         tmp = f"{self.path}.{os.getpid()}.tmp"

@@ -47,3 +47,21 @@ def test_defaults_and_upstream_keys(tmp_path, monkeypatch):
 def test_a_bad_value_names_the_key_and_what_is_allowed(key, value, match):
     with pytest.raises(SettingsError, match=rf"adapters\.mlflow\.{key}.*{match}|{match}.*adapters\.mlflow\.{key}"):
         MlflowConfig.from_settings(Settings({"adapters": {"mlflow": {key: value}}}))
+
+
+def test_the_state_file_keeps_runs_another_watcher_saved_and_its_own_marks(tmp_path):
+    from flowcept_mlflow.state import CaptureState
+
+    path, db = str(tmp_path / "s.json"), str(tmp_path / "m.db")
+    first, second = CaptureState(path, db), CaptureState(path, db)
+    for state, run, mark in ((first, "a", 5), (second, "b", 3)):
+        state.database_changed(7)
+        state.marks = {"runs": mark}
+        state.runs = {run: [f"wf-{run}", None, "FINISHED", 1, "d", "active", run]}
+        state.save()
+    saved = CaptureState(path, db).load()
+    assert saved.loaded and saved.inode == 7 and saved.marks == {"runs": 3}
+    assert saved.runs == {"a": ["wf-a", None, "FINISHED", 1, "d", "active", "a"],
+                          "b": ["wf-b", None, "FINISHED", 1, "d", "active", "b"]}
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert CaptureState(path, str(tmp_path / "other.db")).load().loaded is False  # another database's file
