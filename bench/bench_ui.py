@@ -41,7 +41,8 @@ def _task(i: int, workflow: str, local: int) -> dict:
     doc = {"type": "task", "task_id": f"bench-{i:08d}", "workflow_id": workflow, "campaign_id": "bench-campaign",
            "activity_id": activity, "status": "ERROR" if local % 997 == 0 else "FINISHED",
            "started_at": start, "ended_at": start + 0.005 + (local % 7) * 0.001, "hostname": "node-1",
-           "used": {"epoch": local, "lr": 0.01, "batch": local % 64}, "generated": {"loss": 1.0 / (local + 1)},
+           # values that are not also another task's output: data-flow lineage stays within a task's family
+           "used": {"epoch": local, "lr": 0.0125, "seed": i}, "generated": {"loss": 1.0 / (local + 1) + 1e-7},
            "telemetry_at_end": {"timestamp": start + 0.006, "cpu": {"percent_all": float(local % 100)},
                                 "memory": {"virtual": {"percent": 40.0 + local % 10}}}}
     if local % 10:
@@ -56,8 +57,15 @@ def build(path: str, total: int, big: int) -> str:
     from flowcept_core.query import open_store
 
     settings = _settings(path)
-    marker = os.path.join(path, f".bench-{total}-{big}")
+    marker = os.path.join(path, f".bench2-{total}-{big}")
+    # the big workflow is the most recently started one (what a user opens first, and what the server warms)
+    workflows = [{"workflow_id": "bench-big", "name": "bench big run", "campaign_id": "bench-campaign",
+                  "status": "FINISHED", "started_at": 1_800_000_000.0 + total * 0.01, "user": "bench"}]
+    workflows += [{"workflow_id": f"bench-wf-{n:05d}", "name": f"bench run {n}", "campaign_id": "bench-campaign",
+                   "status": "FINISHED", "started_at": 1_800_000_000.0 + (big + n * 1000) * 0.01, "user": "bench"}
+                  for n in range((total - big + 999) // 1000)]
     if os.path.exists(marker):
+        open_store(settings, "lmdb").upsert("workflows", workflows)
         return "bench-big"
     if os.path.isdir(path):
         import shutil
@@ -66,8 +74,6 @@ def build(path: str, total: int, big: int) -> str:
     os.makedirs(path)
     store = open_store(settings, "lmdb")
     t0 = time.perf_counter()
-    workflows = [{"workflow_id": "bench-big", "name": "bench big run", "campaign_id": "bench-campaign",
-                  "status": "FINISHED", "started_at": 1_800_000_000.0, "user": "bench"}]
     batch: list[dict] = []
     for i in range(total):
         if i < big:
@@ -75,9 +81,6 @@ def build(path: str, total: int, big: int) -> str:
         else:
             n = (i - big) // 1000
             workflow, local = f"bench-wf-{n:05d}", (i - big) % 1000
-            if local == 0:
-                workflows.append({"workflow_id": workflow, "name": f"bench run {n}", "campaign_id": "bench-campaign",
-                                  "status": "FINISHED", "started_at": 1_800_000_000.0 + i * 0.01, "user": "bench"})
         batch.append(_task(i, workflow, local))
         if len(batch) >= BATCH:
             store.upsert("tasks", batch)
@@ -185,17 +188,25 @@ def main() -> int:
     from flowcept_core.query import DBAPI
 
     settings = _settings(args.store)
-    server = UIServer(settings, port=0).start()
+    server = UIServer(settings, port=0).start()  # no warming: the first view computes the figures
     base = server.url
     try:
         cold = first_view(base, wid)
-        warm = [first_view(base, wid) for _ in range(5)]
-        print(f"first view of the {args.big}-task workflow (HTML + assets + API calls): fresh server {cold:.3f} s, "
-              f"again median {statistics.median(warm):.3f} s")
+        again = [first_view(base, wid) for _ in range(5)]
+        print(f"first view of the {args.big}-task workflow (HTML + assets + API calls): server not warmed "
+              f"{cold:.3f} s (one pass over its tasks), figures kept: median {statistics.median(again):.3f} s")
+        t0 = time.perf_counter()
+        server.browser._figures.clear()
+        server.browser.figures(wid)
+        print(f"  warming it (flowcept ui warms the 3 most recent workflows in the background at start): "
+              f"{time.perf_counter() - t0:.2f} s")
+        seen = browser_view(base, wid)
+        if seen is not None:
+            print(f"  headless Chromium, navigation to the page drawn (warmed server): {seen:.3f} s")
         server.browser._figures.clear()
         seen = browser_view(base, wid)
         if seen is not None:
-            print(f"  headless Chromium, navigation to page drawn (server figures not kept): {seen:.3f} s")
+            print(f"  headless Chromium, navigation to the page drawn (server not warmed): {seen:.3f} s")
         for label, query in (("default order", ""), ("sort=-started_at", "&sort=-started_at")):
             times = [_timed(base + f"api/workflows/{wid}/tasks?limit=100{query}") for _ in range(200 if not query
                                                                                                  else 20)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from flowcept_ui.lineage import task_lineage
 __all__ = ["Browser"]
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
+COUNT_TTL = 0.25  # seconds a count is reused (below the live view's poll interval, so no change is missed)
 
 
 class Browser:
@@ -40,6 +42,7 @@ class Browser:
         self._lock = threading.Lock()
         self._figures: OrderedDict[str, tuple[int, dict]] = OrderedDict()
         self._computing: dict[str, threading.Lock] = {}  # one pass per workflow at a time; others wait for it
+        self._counts: dict[tuple[str, str], tuple[float, int]] = {}
 
     # -- the store ---------------------------------------------------------------------------------------------------
 
@@ -48,8 +51,20 @@ class Browser:
         return names[0] if names else "none"
 
     def count(self, collection: str, flt: dict) -> int:
-        """How many documents match (Store.count of the read store: an index read for an id or indexed field)."""
-        return int(open_store(self.settings, enabled_store_names(self.settings)[0]).count(collection, flt))
+        """How many documents match (Store.count of the read store: an index read for an id or indexed field).
+
+        A count is reused for COUNT_TTL seconds: the calls one page view makes (summary, charts, task list) and the
+        live view's polls read the index once."""
+        key = (collection, repr(sorted(flt.items())))
+        now = time.monotonic()
+        kept = self._counts.get(key)
+        if kept is not None and now - kept[0] < COUNT_TTL:
+            return kept[1]
+        n = int(open_store(self.settings, enabled_store_names(self.settings)[0]).count(collection, flt))
+        if len(self._counts) > 1000:
+            self._counts.clear()
+        self._counts[key] = (now, n)
+        return n
 
     def _find(self, flt: dict, sort: list | None = None, limit: int = 0, projection: Any = None,
               collection: str = "tasks") -> list[dict]:

@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["task_lineage", "MAX_DEPTH", "MAX_NODES"]
 
-MAX_DEPTH = 6
+MAX_DEPTH = 4
 MAX_NODES = 200
 
 _NODE_FIELDS = ("task_id", "activity_id", "status", "started_at", "ended_at", "parent_task_id")
