@@ -5,10 +5,10 @@
 
 Each repetition runs in a fresh process: it builds N task messages in memory (4 activities, used/generated values
 with data flow from each task to the next, a nested call every 10 tasks, telemetry summaries), reads its RSS, then
-times ``Flowcept.export_prov(records=...)`` and reports the peak RSS growth during the export (ru_maxrss after minus
-RSS before) next to the file size. The ``jsonl`` row exports the same run from a buffer file instead (its memory
-includes the parsed messages). --validate loads the PROV-JSON with the ``prov`` library once and checks its counts
-(slow: the library needs ~10 s and ~1 GB for 100k tasks).
+times ``Flowcept.export_prov(records=...)`` (wall and process CPU time) and reports the peak RSS growth during the
+export (ru_maxrss after minus RSS before) next to the file size. The ``jsonl`` row exports the same run from a
+buffer file instead (its memory includes the parsed messages). --validate loads the PROV-JSON with the ``prov``
+library once and checks its counts (slow: the library needs ~10 s and ~1 GB for 100k tasks).
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def rss_mb():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
 before = rss_mb()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 result = Flowcept.export_prov(out, format=fmt, **kwargs)
-took = time.perf_counter() - t0
+took, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"s": took, "before_mb": before, "peak_mb": peak, "file_mb": os.path.getsize(out) / 2**20,
+print(json.dumps({"s": took, "cpu": cpu, "before_mb": before, "peak_mb": peak, "file_mb": os.path.getsize(out) / 2**20,
                   "result": {k: result[k] for k in ("tasks", "activities", "entities", "agents", "relations")}}))
 """
 
@@ -94,10 +94,11 @@ def main() -> None:
         for mode in ("records", "jsonl"):
             runs = [_run_child(args.n, args.format, out, mode) for _ in range(args.reps)]
             s = statistics.median(r["s"] for r in runs)
+            cpu = statistics.median(r["cpu"] for r in runs)
             grow = statistics.median(r["peak_mb"] - r["before_mb"] for r in runs)
             file_mb = runs[0]["file_mb"]
-            print(f"  {mode:7s}: {s:6.2f} s (median of {args.reps}), file {file_mb:7.1f} MB, peak RSS growth "
-                  f"{grow:7.1f} MB = {grow / file_mb:4.2f}x the file; {runs[0]['result']}")
+            print(f"  {mode:7s}: {s:6.2f} s wall, {cpu:6.2f} s CPU (median of {args.reps}), file {file_mb:7.1f} MB, "
+                  f"peak RSS growth {grow:7.1f} MB = {grow / file_mb:4.2f}x the file; {runs[0]['result']}")
         if args.validate and args.format == "json":
             import time
 
