@@ -8,15 +8,16 @@ Put it under the server's tool decorator, so the server registers the instrument
         return x + y
 
 A call records: activity_id (the function's name), subtype ``agent_tool``, the agent's id, used (the arguments by
-parameter name; an MCP ``Context`` argument is left out), generated (the result), started_at / ended_at, status and
-the parent task. An exception is recorded (status ERROR, stderr "Type: message") and raised again, so the MCP client
-gets the tool error. The wrapper is the one the core's ``@flowcept_task`` uses: same parameters, same annotations
-(``functools.wraps``), ``async def`` for an async tool, so the schema the client lists is the function's own. With no
-active Flowcept the wrapper just calls the function.
+parameter name; an MCP ``Context`` argument is left out; pydantic models and dataclasses as their fields), generated
+(the result, likewise), started_at / ended_at, status and the parent task. An exception is recorded (status ERROR,
+stderr "Type: message") and raised again, so the MCP client gets the tool error. The wrapper is the one the core's
+``@flowcept_task`` uses: same parameters, same annotations (``functools.wraps``), ``async def`` for an async tool,
+so the schema the client lists is the function's own. With no active Flowcept the wrapper just calls the function.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -56,6 +57,23 @@ def _context_parameters(func: Callable) -> tuple[str, ...]:
     return tuple(name for name, ann in annotations.items() if name != "return" and _is_context_annotation(ann))
 
 
+def _as_data(value: Any) -> Any:
+    """A pydantic model (what MCP tools often take and return) or a dataclass instance as its fields; anything else
+    as it is. Called when the message is built, off the tool's path."""
+    dump = getattr(type(value), "model_dump", None)
+    if dump is not None and not isinstance(value, type):
+        try:
+            return value.model_dump(mode="json")
+        except Exception:
+            return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        try:
+            return dataclasses.asdict(value)
+        except Exception:
+            return value
+    return value
+
+
 class AgentToolTemplate(TaskTemplate):
     """The task template of an agent tool: the core's, plus the agent's id and without MCP Context arguments.
 
@@ -74,7 +92,10 @@ class AgentToolTemplate(TaskTemplate):
         used = super().bind(args, kwargs)
         for name in self.hidden:
             used.pop(name, None)
-        return used
+        return {k: _as_data(v) for k, v in used.items()}
+
+    def _generated(self, result: Any, limits: Any) -> dict | None:
+        return super()._generated(_as_data(result), limits)
 
     def materialize(self, rec: list, run: Any) -> dict:
         msg = super().materialize(rec, run)

@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from pydantic import BaseModel
 
 from flowcept import Flowcept
 from flowcept.flowceptor.consumers.agent.base_agent_context_manager import BaseAgentContextManager
@@ -161,6 +162,38 @@ def test_model_error_inside_a_tool_is_recorded_on_both_tasks(mcp_server_class, w
     (llm,) = _by_activity(docs, "llm_interaction")
     assert llm["status"] == "ERROR" and llm["stderr"] == "RuntimeError: model unavailable"
     assert tool["status"] == "ERROR" and llm["parent_task_id"] == tool["task_id"]
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+class Segment(BaseModel):
+    start: Point
+    end: Point
+    label: str = ""
+
+
+def test_pydantic_arguments_and_results_are_recorded_as_their_fields(mcp_server_class, with_client):
+    agent = AgentController()
+    server = mcp_server_class("geometry", lifespan=agent.lifespan)
+
+    @server.tool()
+    @agent_flowcept_task
+    def midpoint(segment: Segment) -> Point:
+        """The middle of a segment."""
+        return Point(x=(segment.start.x + segment.end.x) / 2, y=(segment.start.y + segment.end.y) / 2)
+
+    async def body(client):
+        arg = {"start": {"x": 0, "y": 0}, "end": {"x": 2, "y": 4}, "label": "s"}
+        return agent.workflow_id, await client.call_tool("midpoint", {"segment": arg})
+
+    workflow_id, result = with_client(server, body)
+    assert result.structured_content == {"x": 1.0, "y": 2.0}
+    (doc,) = _by_activity(_docs(workflow_id), "midpoint")
+    assert doc["used"] == {"segment": {"start": {"x": 0.0, "y": 0.0}, "end": {"x": 2.0, "y": 4.0}, "label": "s"}}
+    assert doc["generated"] == {"x": 1.0, "y": 2.0}
 
 
 def test_the_listed_tool_schemas_are_unchanged_by_the_decorator(mcp_server_class, with_client):
