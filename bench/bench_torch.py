@@ -8,8 +8,10 @@ The model: three ``nn.Linear(width, width)`` layers with ReLUs between them (fiv
 implementation and ``instrumentation.torch.what`` (parent_only; parent_and_children with children_mode
 tensor_inspection), a fresh process builds a plain model and a decorated one with the same weights inside a started
 Flowcept and times ``pairs`` forwards of each, one right after the other (the order alternating), after 5 warm-up
-calls. Printed per row: the plain forward's median, the median of the per-pair differences (the added time per
-forward, in microseconds) and that as % of the plain forward.
+calls. Printed per row, in wall-clock time and in CPU time of the calling thread (``time.thread_time``: with one
+torch thread the forward computes in the caller, and this reading is not inflated by other processes on a busy
+machine): the plain forward's median, the median of the per-pair differences (the added time per forward, in
+microseconds) and that as % of the plain forward.
 
 Settings: telemetry off for both (this measures capture, not telemetry). This project: the default pipeline
 (in-process MQ -> DocumentInserter -> LMDB in a temporary directory), records built and stored by its threads.
@@ -90,7 +92,7 @@ def worker(impl: str, mode: str, widths: list[int], pairs: int, threads: int) ->
             decorated = Decorated(width)
             decorated.load_state_dict(plain.state_dict())
             x = torch.randn(BATCH, width)
-            diffs, base = [], []
+            diffs, base, cpu_diffs, cpu_base = [], [], [], []
             with torch.no_grad():
                 assert torch.equal(plain(x), decorated(x))
                 for _ in range(5):
@@ -98,16 +100,21 @@ def worker(impl: str, mode: str, widths: list[int], pairs: int, threads: int) ->
                     decorated(x)
                 for i in range(pairs):
                     order = (plain, decorated) if i % 2 == 0 else (decorated, plain)
-                    times = {}
+                    wall, cpu = {}, {}
                     for model in order:
-                        t0 = time.perf_counter()
+                        c0, t0 = time.thread_time(), time.perf_counter()
                         model(x)
-                        times[model is decorated] = time.perf_counter() - t0
-                    diffs.append(times[True] - times[False])
-                    base.append(times[False])
-            plain_s = statistics.median(base)
-            added_s = statistics.median(diffs)
-            rows[width] = {"plain_ms": plain_s * 1e3, "added_us": added_s * 1e6, "added_pct": 100 * added_s / plain_s}
+                        t1, c1 = time.perf_counter(), time.thread_time()
+                        wall[model is decorated], cpu[model is decorated] = t1 - t0, c1 - c0
+                    diffs.append(wall[True] - wall[False])
+                    base.append(wall[False])
+                    cpu_diffs.append(cpu[True] - cpu[False])
+                    cpu_base.append(cpu[False])
+            plain_s, added_s = statistics.median(base), statistics.median(diffs)
+            cpu_plain_s, cpu_added_s = statistics.median(cpu_base), statistics.median(cpu_diffs)
+            rows[width] = {"plain_ms": plain_s * 1e3, "added_us": added_s * 1e6, "added_pct": 100 * added_s / plain_s,
+                           "cpu_plain_ms": cpu_plain_s * 1e3, "cpu_added_us": cpu_added_s * 1e6,
+                           "cpu_added_pct": 100 * cpu_added_s / cpu_plain_s}
     return rows
 
 
@@ -142,7 +149,9 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {BATCH}, {args.pairs} pairs per row, "
           "medians")
-    print(f"{'impl':<10} {'mode':<20} {'width':>6} {'plain ms':>9} {'added us':>10} {'added %':>8}")
+    print(f"{'':<38} {'---------- wall clock ----------':>30}  {'-------- caller thread CPU -------':>32}")
+    print(f"{'impl':<10} {'mode':<20} {'width':>6} {'plain ms':>9} {'added us':>10} {'added %':>9}  "
+          f"{'plain ms':>9} {'added us':>10} {'added %':>9}")
     for mode in MODES:
         for impl, python in impls:
             rows = _run(python, impl, mode, args)
@@ -151,7 +160,8 @@ def main() -> None:
                 continue
             for width, r in sorted(rows.items()):
                 print(f"{impl:<10} {mode:<20} {width:>6} {r['plain_ms']:>9.3f} {r['added_us']:>10.1f} "
-                      f"{r['added_pct']:>7.2f}%")
+                      f"{r['added_pct']:>8.2f}%  {r['cpu_plain_ms']:>9.3f} {r['cpu_added_us']:>10.1f} "
+                      f"{r['cpu_added_pct']:>8.2f}%", flush=True)
 
 
 if __name__ == "__main__":

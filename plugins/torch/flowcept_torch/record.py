@@ -63,21 +63,22 @@ class ForwardTemplate:
         return cached[1][bool(training)]
 
     def _used(self, args: Any, kwargs: Any, run: Any) -> dict:
-        used: dict = {}
+        if type(args) is TensorSummary and not kwargs and not self.module_fields:  # the common case: one tensor in
+            return {self.names[0] if self.names else "tensor": args.as_dict()}
+        values: dict = {}
         if args is not None:
-            if type(args) is TensorSummary:  # the common case: one tensor in
-                used[self.names[0] if self.names else "tensor"] = args.as_dict()
+            if type(args) is TensorSummary:
+                values[self.names[0] if self.names else "tensor"] = args
             else:
                 names = self.names
                 for i, a in enumerate(args):
-                    used[names[i] if i < len(names) else f"arg_{i}"] = plain(a)
+                    values[names[i] if i < len(names) else f"arg_{i}"] = a
         if kwargs:
-            for k, v in kwargs.items():
-                used[k] = plain(v)
+            values.update(kwargs)
         if self.module_fields:
             for k, v in self.module_fields.items():
-                used.setdefault(k, v)
-        return sanitize_dict(used, run.limits)
+                values.setdefault(k, v)
+        return _stored(values, run)
 
     @staticmethod
     def _generated(output: Any, run: Any) -> dict | None:
@@ -86,12 +87,10 @@ class ForwardTemplate:
         if type(output) is TensorSummary:
             return {"tensor": output.as_dict()}
         if type(output) is list:
-            out = {f"arg_{i}": plain(v) for i, v in enumerate(output)}
-        elif type(output) is dict:
-            out = {str(k): plain(v) for k, v in output.items()}
-        else:
-            out = {"arg_0": output}
-        return sanitize_dict(out, run.limits)
+            return _stored({f"arg_{i}": v for i, v in enumerate(output)}, run)
+        if type(output) is dict:
+            return _stored({str(k): v for k, v in output.items()}, run)
+        return _stored({"arg_0": output}, run)
 
     def materialize(self, rec: list, run: Any) -> dict:
         """The task message of one forward record (called by the run when it drains its buffer)."""
@@ -129,3 +128,20 @@ class ForwardTemplate:
 
             attach_telemetry(msg, tel, tel, t0, t1, run)
         return msg
+
+
+def _stored(values: dict, run: Any) -> dict:
+    """values in their stored form: tensor summaries as their (plain) dicts as they are; everything else made storable
+    and masked by the run's rules, by key (a secret-looking parameter name masks its value)."""
+    out: dict = {}
+    rest: dict = {}
+    for k, v in values.items():
+        if type(v) is TensorSummary:
+            out[k] = v.as_dict()
+        elif type(v) is list or type(v) is dict:
+            rest[k] = plain(v)
+        else:
+            rest[k] = v
+    if rest:
+        out.update(sanitize_dict(rest, run.limits))
+    return out

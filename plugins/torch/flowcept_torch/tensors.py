@@ -16,6 +16,7 @@ __all__ = ["TensorSummary", "summarize", "summarize_now", "plain"]
 
 _Tensor = torch.Tensor
 _strided = torch.strided
+_NAMES: dict = {}  # dtype / device -> its stored name (torch.float32 -> "float32", device(type='cpu') -> "cpu")
 _MAX_DEPTH = 3  # containers of tensors are walked this deep (a batch dict, a tuple of outputs); deeper is kept as is
 
 
@@ -52,9 +53,14 @@ class TensorSummary:
                 density = int(nz) / self.numel
             except Exception:
                 density = None
-        return {"shape": list(self.shape), "dtype": str(self.dtype).removeprefix("torch."),
-                "device": str(self.device), "numel": self.numel, "nbytes": self.numel * self.itemsize,
-                "is_sparse": self.is_sparse, "density": density}
+        dtype = _NAMES.get(self.dtype)
+        if dtype is None:
+            dtype = _NAMES[self.dtype] = str(self.dtype).removeprefix("torch.")
+        device = _NAMES.get(self.device)
+        if device is None:
+            device = _NAMES[self.device] = str(self.device)
+        return {"shape": list(self.shape), "dtype": dtype, "device": device, "numel": self.numel,
+                "nbytes": self.numel * self.itemsize, "is_sparse": self.is_sparse, "density": density}
 
 
 def summarize(value: Any, depth: int = 0) -> Any:
