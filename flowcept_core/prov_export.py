@@ -90,15 +90,18 @@ def export_prov(output_path: str | None = None, format: str = "json", workflow_i
         from flowcept_core.report.source import iter_db
 
         blocks = [iter_db(workflow_id, campaign_id, settings)]
-    workflows, tasks = _gather(blocks)
-    if mode != "db" and (workflow_id is not None or campaign_id is not None):
-        workflows, tasks = _filter(workflows, tasks, workflow_id, campaign_id)
-    builder = _Builder(format)
-    for doc in workflows.values():
-        builder.workflow(doc)
-    for doc in tasks.values():
-        builder.task(doc)
-    builder.data_flow()
+    from flowcept_core.gcpause import gc_paused
+
+    with gc_paused():  # messages, mapped records and encoded bytes are acyclic: reference counting frees them
+        workflows, tasks = _gather(blocks)
+        if mode != "db" and (workflow_id is not None or campaign_id is not None):
+            workflows, tasks = _filter(workflows, tasks, workflow_id, campaign_id)
+        builder = _Builder(format)
+        for doc in workflows.values():
+            builder.workflow(doc)
+        for doc in tasks.values():
+            builder.task(doc)
+        builder.data_flow()
     path = os.path.abspath(output_path or DEFAULT_OUTPUT[format])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     from flowcept_core.private_files import open_private
