@@ -219,3 +219,41 @@ def test_an_ended_run_renamed_then_deleted_is_updated(tracking_db, use_settings)
         doc = wait_for(lambda: stored_task(run_id, status="FINISHED") if (stored_task(run_id) or {}).get(
             "custom_metadata", {}).get("lifecycle_stage") == "deleted" else None, what="the deletion")
     assert doc["custom_metadata"]["tags"]["mlflow.runName"] == "final"
+
+
+def test_runs_logged_from_two_threads_at_once_are_all_recorded_with_their_latest_values(tracking_db, use_settings):
+    import threading
+
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    use_settings()
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("concurrent")
+    expected: dict[str, dict] = {}
+    lock = threading.Lock()
+
+    def log_runs(worker: int) -> None:
+        for i in range(15):
+            run_id = client.create_run(experiment_id).info.run_id
+            metrics = [Metric(key, float(worker * 1000 + i * 10 + step), 1_000 + step, step)
+                       for step in range(4) for key in ("loss", "acc")]
+            client.log_batch(run_id, metrics=metrics, params=[Param("worker", str(worker)), Param("i", str(i))])
+            client.log_metric(run_id, "zero", 0.0)
+            client.set_terminated(run_id)
+            with lock:
+                latest = float(worker * 1000 + i * 10 + 3)
+                expected[run_id] = {"used": {"worker": str(worker), "i": str(i)},
+                                    "generated": {"loss": latest, "acc": latest, "zero": 0.0}}
+
+    with Flowcept("mlflow") as fc:
+        threads = [threading.Thread(target=log_runs, args=(w,)) for w in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(expected) == 30
+    for run_id, want in expected.items():
+        wait_for(lambda run_id=run_id, want=want: stored_task(run_id, status="FINISHED", **want), what=run_id)
+    tasks = Flowcept.db.query(filter={"workflow_id": fc.current_workflow_id})
+    assert sorted(t["task_id"] for t in tasks) == sorted(expected)
