@@ -134,3 +134,24 @@ def test_mongodb_task_documents_are_unchanged_by_the_lineage_index(mongo_store):
     (doc,) = mongo_store.find("tasks", {"task_id": "evaluate"})
     assert doc == {"task_id": "evaluate", "workflow_id": "w", "activity_id": "evaluate",
                    "used": {"m": {"data_id": "models/m1.pt"}}, "generated": {"score": 0.93}}
+
+
+def test_an_lmdb_store_written_before_the_value_indexes_builds_them_when_opened(tmp_path):
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    import lmdb
+    from flowcept_lmdb.store import LMDBStore
+
+    settings = Settings({"databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "old")}}})
+    store = LMDBStore(settings)
+    store.upsert("tasks", [dict(d) for d in _TASKS])
+    store.close()
+    env = lmdb.open(str(tmp_path / "old"), max_dbs=32, subdir=True)
+    with env.begin(write=True) as txn:  # as a store written before the indexes existed
+        for name in (b"ix:tasks:~used", b"ix:tasks:~generated"):
+            txn.drop(env.open_db(name, txn=txn), delete=True)
+    env.close()
+    reopened = LMDBStore(settings)
+    try:
+        assert _ids(get_lineage(reopened, "step2", "upstream")) == {"step2": 0, "step1": 1, "train": 2, "prep": 3}
+    finally:
+        reopened.close()
