@@ -142,11 +142,13 @@ class _Walk:
         """The tasks one step away from the frontier, with the edges that reach them."""
         found: dict[str, dict] = {}
         if upstream:
-            parents = {d["parent_task_id"]: tid for tid, d in frontier.items() if d.get("parent_task_id")}
-            for doc in _fetch(self.store, "task_id", parents) if parents else ():
-                for tid, d in frontier.items():
-                    if d.get("parent_task_id") == doc["task_id"]:
-                        self.edges.add((tid, doc["task_id"], "wasStartedBy"))
+            children: dict[str, list[str]] = {}  # parent id -> the frontier tasks it started
+            for tid, d in frontier.items():
+                if d.get("parent_task_id"):
+                    children.setdefault(d["parent_task_id"], []).append(tid)
+            for doc in _fetch(self.store, "task_id", children) if children else ():
+                for tid in children.get(doc["task_id"], ()):
+                    self.edges.add((tid, doc["task_id"], "wasStartedBy"))
                 found[doc["task_id"]] = doc
         else:
             for doc in _fetch(self.store, "parent_task_id", frontier):
