@@ -145,34 +145,19 @@ class TrackingDB:
         out = Changes(marks=dict(marks))
         conn.execute("BEGIN")
         try:
-            touched: dict[str, None] = {}
-            if sent:
-                for run_id, *now in conn.execute("SELECT run_uuid, status, end_time, lifecycle_stage, name FROM runs "
-                                                 "WHERE rowid <= ?", (marks.get("runs", 0),)):
-                    record = sent.get(run_id)
-                    if record is not None and [record[2], record[3], *record[5:7]] != now:
-                        touched[run_id] = None
-            for rowid, run_id in conn.execute("SELECT rowid, run_uuid FROM runs WHERE rowid > ?",
-                                              (marks.get("runs", 0),)):
+            touched: dict[str, None] = dict.fromkeys(self._changed_in_place(marks, sent) if sent else ())
+            for (run_id,) in self._rows_above("runs", "run_uuid", out.marks):
                 touched[run_id] = None
-                out.marks["runs"] = max(out.marks.get("runs", 0), rowid)
-            for run_id in open_runs:
+            touched.update(dict.fromkeys(open_runs))
+            for run_id, key, value in self._rows_above("params", "run_uuid, key, value", out.marks):
                 touched[run_id] = None
-            for rowid, run_id, key, value in conn.execute(
-                    "SELECT rowid, run_uuid, key, value FROM params WHERE rowid > ?", (marks.get("params", 0),)):
-                touched[run_id] = None
-                out.marks["params"] = max(out.marks.get("params", 0), rowid)
                 if params.keeps(key):
                     out.params.setdefault(run_id, {})[key] = value
-            for rowid, run_id in conn.execute("SELECT rowid, run_uuid FROM tags WHERE rowid > ?",
-                                              (marks.get("tags", 0),)):
+            for (run_id,) in self._rows_above("tags", "run_uuid", out.marks):
                 touched[run_id] = None
-                out.marks["tags"] = max(out.marks.get("tags", 0), rowid)
             changed_metrics: dict[str, set[str]] = {}
-            for rowid, run_id, key in conn.execute("SELECT rowid, run_uuid, key FROM metrics WHERE rowid > ?",
-                                                   (marks.get("metrics", 0),)):
+            for run_id, key in self._rows_above("metrics", "run_uuid, key", out.marks):
                 touched[run_id] = None
-                out.marks["metrics"] = max(out.marks.get("metrics", 0), rowid)
                 if metrics.keeps(key):
                     changed_metrics.setdefault(run_id, set()).add(key)
             self._read_runs(list(touched), out)
@@ -181,6 +166,23 @@ class TrackingDB:
         finally:
             conn.execute("COMMIT")
         return out
+
+    def _rows_above(self, table: str, columns: str, marks: dict[str, int]) -> Iterator[tuple]:
+        """The rows of table added after marks[table] (columns, without the rowid); advances marks[table] to the
+        largest rowid read. table and columns are this module's constants, the mark a parameter."""
+        mark = marks.get(table, 0)
+        for rowid, *row in self._conn.execute(f"SELECT rowid, {columns} FROM {table} WHERE rowid > ?", (mark,)):
+            mark = max(mark, rowid)
+            yield row
+        marks[table] = mark
+
+    def _changed_in_place(self, marks: dict[str, int], sent: dict[str, list]) -> Iterator[str]:
+        """Runs already sent whose status, end time, lifecycle stage or name now differ from their record."""
+        for run_id, *now in self._conn.execute("SELECT run_uuid, status, end_time, lifecycle_stage, name FROM runs "
+                                               "WHERE rowid <= ?", (marks.get("runs", 0),)):
+            record = sent.get(run_id)
+            if record is not None and [record[2], record[3], *record[5:7]] != now:
+                yield run_id
 
     def _read_runs(self, run_ids: list[str], out: Changes) -> None:
         conn = self._conn
