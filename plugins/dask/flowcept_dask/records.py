@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from flowcept_core.plugin import encode_batch
+
 __all__ = ["METADATA_KEY", "WORKER_PLUGIN_NAME", "SCHEDULER_PLUGIN_NAME", "ERRORS_TOPIC", "task_id_of",
            "function_name", "inputs_by_name", "outputs_by_name", "encode_record", "decode_record"]
 
@@ -88,8 +90,6 @@ def outputs_by_name(result: Any) -> dict[str, Any] | None:
 
 def encode_record(record: dict) -> bytes:
     """The bytes a worker record travels as (values msgpack cannot carry are made safe)."""
-    from flowcept_core.plugin import encode_batch
-
     return encode_batch([record])
 
 

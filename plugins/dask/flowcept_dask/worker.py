@@ -20,6 +20,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from flowcept_core.plugin import PARENT
 from flowcept_dask.records import (
     ERRORS_TOPIC,
     METADATA_KEY,
@@ -44,8 +45,6 @@ class _Call:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.spec.func = self.func
-        from flowcept_core.plugin import PARENT
-
         token = PARENT.set(task_id_of(self.key))
         started = time.time()
         try:

@@ -122,3 +122,16 @@ def test_the_plugins_are_importable_by_their_upstream_names(path):
     module = importlib.import_module(path)
     assert module.FlowceptDaskWorkerAdapter is FlowceptDaskWorkerAdapter
     assert module.FlowceptDaskSchedulerAdapter is FlowceptDaskSchedulerAdapter
+
+
+def test_without_a_client_the_run_fails_at_start_saying_what_to_pass(tmp_path):
+    result = _run_hidden("""
+        from flowcept import Flowcept
+        try:
+            Flowcept(interceptors=["dask"]).start()
+        except ValueError as e:
+            print("ValueError", e)
+        else:
+            print("STARTED")
+    """, tmp_path)
+    assert "ValueError" in result.stdout and "dask_client=client" in result.stdout, result.stdout + result.stderr
