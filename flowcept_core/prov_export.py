@@ -172,7 +172,7 @@ class _Builder:
     def _container(self, workflow_id: str | None) -> tuple[Any, set[str]]:
         found = self.containers.get(workflow_id)
         if found is None:
-            sink = self.sink_class(self.ids)
+            sink = self.sink_class(self.ids, bundle=True)
             self.bundles["bundle:" + local(workflow_id)] = sink
             found = self.containers[workflow_id] = (sink, set())
             if workflow_id not in self.workflows:  # tasks of a workflow whose document is not exported

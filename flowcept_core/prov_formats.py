@@ -68,7 +68,7 @@ class JsonSink:
     members at a time (one orjson call per chunk). Relation ids are ``_:r<n>``, n from ``ids`` (shared by the
     containers of one document)."""
 
-    def __init__(self, ids: Iterator[int]) -> None:
+    def __init__(self, ids: Iterator[int], bundle: bool = False) -> None:
         self.parts: dict[str, bytearray] = {name: bytearray() for name in _SECTIONS}
         self.pending: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
         self.ids = ids
@@ -152,31 +152,33 @@ _PROVN_ARGS: dict[str, tuple[str, ...]] = {
 
 
 class ProvnSink:
-    """One PROV-N container: its statements, one per line (relations without identifiers)."""
+    """One PROV-N container: its statements as UTF-8 lines (relations without identifiers), indented for the top
+    level of the document or for a bundle."""
 
-    def __init__(self, ids: Iterator[int]) -> None:
-        self.lines: list[str] = []
+    def __init__(self, ids: Iterator[int], bundle: bool = False) -> None:
+        self.buf = bytearray()
+        self.pad = "    " if bundle else "  "
         self.ids = ids
 
     def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
         if section == "activity":
             attrs = dict(attrs)
             start, end = attrs.pop("prov:startTime", None) or "-", attrs.pop("prov:endTime", None) or "-"
-            self.lines.append(f"activity({_provn_id(ident)}, {start}, {end}{_provn_attrs(attrs)})")
+            line = f"{self.pad}activity({_provn_id(ident)}, {start}, {end}{_provn_attrs(attrs)})\n"
         else:
-            self.lines.append(f"{section}({_provn_id(ident)}{_provn_attrs(attrs)})")
+            line = f"{self.pad}{section}({_provn_id(ident)}{_provn_attrs(attrs)})\n"
+        self.buf += line.encode("utf-8", "surrogatepass")
 
     def relation(self, section: str, body: dict[str, Any]) -> None:
         next(self.ids)
         names = _PROVN_ARGS[section]
         values = [_provn_id(body[n]) if n in body else "-" for n in names]
         attrs = {k: v for k, v in body.items() if k not in names}
-        self.lines.append(f"{section}({', '.join(values)}{_provn_attrs(attrs)})")
+        self.buf += f"{self.pad}{section}({', '.join(values)}{_provn_attrs(attrs)})\n".encode("utf-8", "surrogatepass")
 
     def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
-        pad = indent.decode()
-        out.write("".join(f"{pad}{line}\n" for line in self.lines).encode())
-        return bool(self.lines)
+        out.write(self.buf)
+        return bool(self.buf)
 
 
 def _prefix_lines(pad: str) -> str:
