@@ -1,17 +1,21 @@
 """What the Dask adapter adds to a run of many trivial tasks: 10k ``client.map`` tasks on a LocalCluster with two
-worker processes (one thread each), without flowcept and with ``Flowcept(interceptors=["dask"])``, alternating.
+worker processes (one thread each), in three modes, alternating: plain Dask, inside a Flowcept run without the
+adapter (``interceptors=["instrumentation"]``), and inside one with it (``interceptors=["instrumentation", "dask"]``).
 
     .venv/bin/python bench/bench_dask.py [--tasks 10000] [--runs 5]
 
-For each mode: the median wall time of map -> gather (the workload as the user waits for it), and, with the
-adapter, of start -> stop (the run until every task is in the store: in-process MQ and LMDB in a temporary
-directory). Prints the added wall time in percent of the plain workload. One cluster serves every run (its start is
-not timed); a warm-up run of each mode comes first. Keys are unique per run (pure=False), so nothing is reused.
+For each mode: the median wall time of map -> gather (the workload as the user waits for it) and of start -> stop
+(with the adapter: until every task is in the store; in-process MQ and LMDB in a temporary directory), and the
+garbage collections the client process ran (LocalCluster's scheduler lives there, so flowcept's pauses of the
+collector while it drains batches also speed the scheduler up). Prints the added wall time in percent. One cluster
+serves every run (its start is not timed); a warm-up run of each mode comes first; before each run the scheduler has
+forgotten the previous run's tasks. Keys are unique per run (pure=False), so nothing is reused.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -50,17 +54,35 @@ def _workload(client, n: int) -> float:
     return elapsed
 
 
-def _with_adapter(client, n: int) -> tuple[float, float, int]:
+def _collections() -> int:
+    return sum(s["collections"] for s in gc.get_stats())
+
+
+def _in_run(client, n: int, adapter: bool) -> tuple[float, float, int, int]:
+    """(map -> gather, start -> stop, tasks stored, garbage collections) of one run inside Flowcept."""
     from flowcept import Flowcept
 
+    names = ["instrumentation", "dask"] if adapter else ["instrumentation"]
+    kwargs = {"dask_client": client} if adapter else {}
     _idle(client)
+    collections = _collections()
     t0 = time.perf_counter()
-    with Flowcept(interceptors=["dask"], dask_client=client) as fc:
+    with Flowcept(interceptors=names, **kwargs) as fc:
         work = _workload(client, n)
     run = time.perf_counter() - t0
-    stored = Flowcept.db.query(filter={"workflow_id": fc.current_workflow_id, "adapter_id": "dask"},
-                               projection=["task_id"]) or []
-    return work, run, len(stored)
+    collections = _collections() - collections
+    stored = 0
+    if adapter:
+        stored = len(Flowcept.db.query(filter={"workflow_id": fc.current_workflow_id, "adapter_id": "dask"},
+                                       projection=["task_id"]) or [])
+    return work, run, stored, collections
+
+
+def _plain(client, n: int) -> tuple[float, float, int, int]:
+    _idle(client)
+    collections = _collections()
+    work = _workload(client, n)
+    return work, work, 0, _collections() - collections
 
 
 def main() -> None:
@@ -84,27 +106,34 @@ def main() -> None:
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            host="127.0.0.1")
     client = Client(cluster)
+    modes = {"plain Dask": lambda: _plain(client, args.tasks),
+             "Flowcept without the adapter": lambda: _in_run(client, args.tasks, False),
+             "Flowcept with the adapter": lambda: _in_run(client, args.tasks, True)}
+    results: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in modes}
     try:
-        _workload(client, args.tasks)
-        _with_adapter(client, args.tasks)
-        plain, work, run = [], [], []
+        for run in modes.values():
+            run()  # warm-up
         for i in range(args.runs):
-            plain.append(_workload(client, args.tasks))
-            w, r, stored = _with_adapter(client, args.tasks)
-            work.append(w)
-            run.append(r)
-            assert stored == args.tasks, f"run {i}: {stored} of {args.tasks} tasks stored"
-            print(f"run {i + 1}: plain {plain[-1]:.2f} s, with adapter {w:.2f} s (start -> stop {r:.2f} s)",
-                  flush=True)
+            for name, run in modes.items():
+                results[name].append(run())
+            line = ", ".join(f"{name} {r[-1][0]:.2f} s" for name, r in results.items())
+            print(f"run {i + 1}: {line}", flush=True)
+            stored = results["Flowcept with the adapter"][-1][2]
+            assert stored == args.tasks, f"run {i + 1}: {stored} of {args.tasks} tasks stored"
     finally:
         client.close()
         cluster.close()
-    p, w, r = statistics.median(plain), statistics.median(work), statistics.median(run)
-    print(f"\n{args.tasks} tasks, LocalCluster(2 workers x 1 thread, processes), medians of {args.runs} runs")
-    print(f"  plain Dask, map -> gather:            {p:7.2f} s  ({p / args.tasks * 1e3:.3f} ms/task)")
-    print(f"  with the adapter, map -> gather:      {w:7.2f} s  added {100 * (w - p) / p:+.1f}%")
-    print(f"  with the adapter, start -> stop:      {r:7.2f} s  added {100 * (r - p) / p:+.1f}% "
-          "(every task stored)")
+    base = statistics.median(r[0] for r in results["plain Dask"])
+    bare = statistics.median(r[0] for r in results["Flowcept without the adapter"])
+    print(f"\n{args.tasks} tasks, LocalCluster(2 workers x 1 thread, processes), medians of {args.runs} runs "
+          f"(map -> gather; start -> stop; gc collections in the client process)")
+    for name, rows in results.items():
+        work = statistics.median(r[0] for r in rows)
+        whole = statistics.median(r[1] for r in rows)
+        gcs = statistics.median(r[3] for r in rows)
+        print(f"  {name:30} {work:7.2f} s ({work / args.tasks * 1e3:.3f} ms/task)  {whole:7.2f} s  "
+              f"gc {gcs:5.0f}  vs plain {100 * (work - base) / base:+.1f}%  "
+              f"vs Flowcept without the adapter {100 * (work - bare) / bare:+.1f}%")
 
 
 if __name__ == "__main__":
