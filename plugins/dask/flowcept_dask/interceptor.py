@@ -107,7 +107,8 @@ class DaskInterceptor(Interceptor):
         timeout = float(self.config_values["stop_timeout_secs"])
         try:
             if _alive(client):
-                capturing = [a for a, on in (client.run(_worker_capturing) or {}).items() if on]
+                answers = client.run(_worker_capturing, on_error="return") or {}  # a dying worker: no answer
+                capturing = [a for a, on in answers.items() if on is True]
                 client.unregister_worker_plugin(WORKER_PLUGIN_NAME)  # workers send the rest, then a closed marker
                 client.set_metadata(METADATA_KEY, None)
                 marker = f"stop-{config['token']}"
