@@ -14,6 +14,7 @@ __all__ = ["PLUGIN_MODULES", "PLUGIN_NAMES", "export_module", "load_name"]
 # plugin module -> (distribution, pip extra)
 _PROVIDERS: dict[str, tuple[str, str]] = {
     "flowcept_dask.plugins": ("flowcept-dask", "dask"),
+    "flowcept_mlflow.interceptor": ("flowcept-mlflow", "mlflow"),
     "flowcept_torch.instrument": ("flowcept-torch", "torch"),
     "flowcept_mcp.agent_task": ("flowcept-mcp", "mcp"),
     "flowcept_mcp.context_manager": ("flowcept-mcp", "mcp"),
@@ -33,6 +34,7 @@ PLUGIN_NAMES: dict[str, str] = {
 # upstream module path -> the plugin module whose public names it re-exports
 PLUGIN_MODULES: dict[str, str] = {
     "flowcept.flowceptor.adapters.dask.dask_plugins": "flowcept_dask.plugins",
+    "flowcept.flowceptor.adapters.mlflow.mlflow_interceptor": "flowcept_mlflow.interceptor",
     "flowcept.instrumentation.flowcept_torch": "flowcept_torch.instrument",
     "flowcept.instrumentation.flowcept_agent_task": "flowcept_mcp.agent_task",
     "flowcept.flowceptor.consumers.agent.base_agent_context_manager": "flowcept_mcp.context_manager",

@@ -51,7 +51,7 @@ REPLACED = (
     "flowcept.commons.flowcept_dataclasses.agent_object", "flowcept.commons.flowcept_dataclasses.blob_object",
     "flowcept.commons.flowcept_dataclasses.telemetry", "flowcept.flowceptor.telemetry_capture",
     "flowcept.flowceptor.adapters.instrumentation_interceptor",
-    "flowcept.flowceptor.adapters.mlflow.mlflow_interceptor", "flowcept.flowceptor.adapters.base_interceptor",
+    "flowcept.flowceptor.adapters.base_interceptor",
     "flowcept.flowceptor.consumers.consumer_utils",
     "flowcept.agents.mcp.mcp_client", "flowcept.webservice.main", "flowcept.cli",
 )

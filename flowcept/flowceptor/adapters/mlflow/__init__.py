@@ -1,0 +1,1 @@
+"""Compatibility package (upstream import paths)."""
