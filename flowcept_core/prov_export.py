@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flowcept_core.prov_formats import SINKS, local, prov_time, write_document
@@ -79,27 +79,25 @@ def export_prov(output_path: str | None = None, format: str = "json", workflow_i
     """
     mode = _check(format, input_jsonl_path, records, workflow_id, campaign_id)
     skipped = [0]
-    blocks: Iterable[Iterable[dict]]
-    if mode == "jsonl":
-        from flowcept_core.report.source import iter_jsonl_blocks
-
-        blocks = iter_jsonl_blocks(str(input_jsonl_path), "reading buffer file", skipped)
-    elif mode == "records":
-        blocks = [records or []]
-    else:
-        from flowcept_core.report.source import iter_db
-
-        blocks = [iter_db(workflow_id, campaign_id, settings)]
     from flowcept_core.gcpause import gc_paused
 
     with gc_paused():  # messages, mapped records and encoded bytes are acyclic: reference counting frees them
-        workflows, tasks = _gather(blocks)
-        if mode != "db" and (workflow_id is not None or campaign_id is not None):
-            workflows, tasks = _filter(workflows, tasks, workflow_id, campaign_id)
+        if mode == "jsonl":
+            workflows, task_docs = _jsonl_documents(str(input_jsonl_path), skipped, workflow_id, campaign_id)
+        else:
+            if mode == "records":
+                workflows, tasks = _gather([records or []])
+            else:
+                from flowcept_core.report.source import iter_db
+
+                workflows, tasks = _gather([iter_db(workflow_id, campaign_id, settings)])
+            if mode != "db" and (workflow_id is not None or campaign_id is not None):
+                workflows, tasks = _filter(workflows, tasks, workflow_id, campaign_id)
+            task_docs = tasks.values()
         builder = _Builder(format)
         for doc in workflows.values():
             builder.workflow(doc)
-        for doc in tasks.values():
+        for doc in task_docs:
             builder.task(doc)
         builder.data_flow()
     path = os.path.abspath(output_path or DEFAULT_OUTPUT[format])
@@ -113,6 +111,18 @@ def export_prov(output_path: str | None = None, format: str = "json", workflow_i
             "bundles": len(builder.bundles), "skipped_lines": skipped[0]}
 
 
+def _kind(msg: Any) -> tuple[bool, str] | None:
+    """(is a task, its id) of a task or workflow message; None for anything else."""
+    if not isinstance(msg, dict):
+        return None
+    kind = msg.get("type")
+    if kind in (None, "task") and msg.get("task_id") is not None:
+        return True, str(msg["task_id"])
+    if kind in (None, "workflow") and msg.get("workflow_id") is not None:
+        return False, str(msg["workflow_id"])
+    return None
+
+
 def _gather(blocks: Iterable[Iterable[dict]]) -> tuple[dict[str, dict], dict[str, dict]]:
     """Workflow and task documents by id, several messages of one id merged in order (other messages skipped)."""
     from flowcept_core.documents import merge_documents
@@ -121,18 +131,63 @@ def _gather(blocks: Iterable[Iterable[dict]]) -> tuple[dict[str, dict], dict[str
     tasks: dict[str, dict] = {}
     for block in blocks:
         for msg in block:
-            if not isinstance(msg, dict):
+            found = _kind(msg)
+            if found is None:
                 continue
-            kind = msg.get("type")
-            if kind in (None, "task") and msg.get("task_id") is not None:
-                key, into = str(msg["task_id"]), tasks
-            elif kind in (None, "workflow") and msg.get("workflow_id") is not None:
-                key, into = str(msg["workflow_id"]), workflows
-            else:
-                continue
-            old = into.get(key)
-            into[key] = msg if old is None else merge_documents(old, msg)
+            into = tasks if found[0] else workflows
+            old = into.get(found[1])
+            into[found[1]] = msg if old is None else merge_documents(old, msg)
     return workflows, tasks
+
+
+def _jsonl_documents(path: str, skipped: list[int], workflow_id: Any,
+                     campaign_id: Any) -> tuple[dict[str, dict], Iterator[dict]]:
+    """A buffer file's workflows (merged) and its task documents, read in two passes so that only the messages of
+    tasks still waiting for a later message are held: the first counts each task's messages (and notes the
+    workflows to keep), the second yields a task when its last message is read."""
+    from flowcept_core.documents import merge_documents
+    from flowcept_core.report.source import iter_jsonl_blocks
+
+    counts: dict[str, int] = {}
+    workflows: dict[str, dict] = {}
+    in_campaign: set[str] = set()  # workflow ids of the campaign's tasks
+    for block in iter_jsonl_blocks(path, "reading buffer file", skipped):
+        for msg in block:
+            found = _kind(msg)
+            if found is None:
+                continue
+            is_task, key = found
+            if is_task:
+                counts[key] = counts.get(key, 0) + 1
+                if campaign_id is not None and msg.get("campaign_id") == campaign_id and msg.get("workflow_id"):
+                    in_campaign.add(str(msg["workflow_id"]))
+            else:
+                old = workflows.get(key)
+                workflows[key] = msg if old is None else merge_documents(old, msg)
+    keep = None
+    if workflow_id is not None or campaign_id is not None:
+        keep = {str(workflow_id)} if workflow_id is not None else in_campaign | {
+            w for w, d in workflows.items() if d.get("campaign_id") == campaign_id}
+        workflows = {w: d for w, d in workflows.items() if w in keep}
+
+    def tasks() -> Iterator[dict]:
+        pending: dict[str, dict] = {}
+        for block in iter_jsonl_blocks(path, "exporting", [0]):
+            for msg in block:
+                found = _kind(msg)
+                if found is None or not found[0]:
+                    continue
+                key = found[1]
+                left = counts.get(key, 1)
+                old = pending.pop(key, None)
+                doc = msg if old is None else merge_documents(old, msg)
+                if left > 1:  # more messages of this task follow
+                    counts[key] = left - 1
+                    pending[key] = doc
+                elif keep is None or str(doc.get("workflow_id")) in keep:
+                    yield doc
+
+    return workflows, tasks()
 
 
 def _filter(workflows: dict[str, dict], tasks: dict[str, dict], workflow_id: Any,

@@ -105,8 +105,13 @@ def test_a_buffer_file_and_a_workflow_filter_select_what_is_exported(tmp_path):
     result = Flowcept.export_prov(str(tmp_path / "w2.json"), input_jsonl_path=str(path), workflow_id="w2")
     assert (result["input_mode"], result["tasks"], result["workflows"], result["skipped_lines"]) == ("jsonl", 1, 1, 1)
     assert _counts(_load(result["output_path"]))["entities"] == _VALUES["w2"]
-    by_campaign = Flowcept.export_prov(str(tmp_path / "c1.json"), records=_RUN, campaign_id="c1")
-    assert (by_campaign["tasks"], by_campaign["workflows"]) == (3, 1)
+    for source in ({"records": _RUN}, {"input_jsonl_path": str(path)}):
+        by_campaign = Flowcept.export_prov(str(tmp_path / "c1.json"), campaign_id="c1", **source)
+        assert (by_campaign["tasks"], by_campaign["workflows"]) == (3, 1)
+    whole = Flowcept.export_prov(str(tmp_path / "all.json"), input_jsonl_path=str(path))
+    assert whole["tasks"] == 4  # train's start and end messages, read in separate passes, are one activity
+    counts = _counts(_load(whole["output_path"]))
+    assert counts == {k: whole[k] for k in counts}
 
 
 def test_bad_arguments_are_refused_naming_them(tmp_path):
