@@ -106,6 +106,7 @@ def analyze(tasks: list[dict]) -> dict:
     metric: dict[tuple[str, str], list] = {}
     with_telemetry = 0
     first = last = None
+    index: list[tuple] = []  # (task_id, activity_id, started_at) of every task: the task list's pages (data.py)
     number = (int, float)
     for t in tasks:
         status = t.get("status") or "UNKNOWN"
@@ -119,6 +120,7 @@ def analyze(tasks: list[dict]) -> dict:
         counts = act["by_status"]
         counts[status] = counts.get(status, 0) + 1
         start, end = t.get("started_at"), t.get("ended_at")
+        index.append((t.get("task_id"), t.get("activity_id"), start))
         if type(start) in number:
             timed.append((start, t))
             if type(end) in number and end >= start:
@@ -164,4 +166,9 @@ def analyze(tasks: list[dict]) -> dict:
         "errors": errors,
         "error_count": by_status.get("ERROR", 0),
         "trends": _trends(metric),
+        "_index": sorted(index, key=_id_key),  # not sent: which tasks, in id order, with what never changes
     }
+
+
+def _id_key(row: tuple) -> str:
+    return row[0] if isinstance(row[0], str) else ""

@@ -169,9 +169,38 @@ class Browser:
         if ended:
             flt["ended_at"] = ended
         sort = p.sort_spec(q, p.TASK_SORT_FIELDS, "task_id")
+        indexed = self._indexed_page(workflow_id, flt, sort, limit, offset)
+        if indexed is not None:
+            return indexed
         total = self.count("tasks", flt)
         docs = self._find(flt, sort=sort, limit=offset + limit)[offset:]
         return _paged([_task_row(d) for d in docs], total, limit, offset)
+
+    def _indexed_page(self, workflow_id: str, flt: dict, sort: list, limit: int, offset: int) -> dict | None:
+        """The page from the workflow's kept figures (its tasks' ids, activities and start times, valid while the
+        task count is unchanged) and the page's documents read by id; None when the figures are not kept or the
+        request filters or sorts on something that may change after a task is stored (status, ended_at)."""
+        if set(flt) - {"workflow_id", "activity_id", "started_at"} or sort[0][0] not in ("task_id", "started_at"):
+            return None
+        count = self.count("tasks", {"workflow_id": workflow_id})
+        with self._lock:
+            kept = self._figures.get(workflow_id)
+        if kept is None or kept[0] != count:
+            return None
+        rows = kept[1]["_index"]
+        if "activity_id" in flt:
+            rows = [r for r in rows if r[1] == flt["activity_id"]]
+        if "started_at" in flt:
+            lo, hi = flt["started_at"].get("$gte", float("-inf")), flt["started_at"].get("$lte", float("inf"))
+            rows = [r for r in rows if type(r[2]) in (int, float) and lo <= r[2] <= hi]
+        field, direction = sort[0]
+        if field == "started_at":  # as the stores sort: no value first, ties in id order
+            rows = sorted(rows, key=_start_key, reverse=direction == -1)
+        elif direction == -1:
+            rows = rows[::-1]
+        ids = [r[0] for r in rows[offset:offset + limit]]
+        docs = {d["task_id"]: d for d in self._find({"task_id": {"$in": ids}})} if ids else {}
+        return _paged([_task_row(docs[i]) for i in ids if i in docs], len(rows), limit, offset)
 
     # -- tasks and campaigns -----------------------------------------------------------------------------------------
 
@@ -198,6 +227,10 @@ class Browser:
         workflows = [_workflow_row(d, self.count("tasks", {"workflow_id": d["workflow_id"]})) for d in docs]
         return {"campaign_id": campaign_id, "workflow_count": len(workflows), "task_count": tasks,
                 "workflows": workflows}
+
+
+def _start_key(row: tuple) -> tuple:
+    return (1, row[2]) if type(row[2]) in (int, float) else (-1, 0)
 
 
 def _paged(items: list, total: int, limit: int, offset: int) -> dict:

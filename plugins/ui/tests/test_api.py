@@ -120,3 +120,17 @@ def test_lmdb_and_mongodb_give_the_same_answers(known_run, mongo_known_run, serv
              *(f"/api/tasks/{t['task_id']}" for t in tasks)]
     for path in paths:
         assert lmdb.ok(path) == mongo.ok(path), path
+
+
+def test_task_pages_from_the_kept_figures_equal_those_from_the_store(known_run, serve):
+    server, client = serve(lmdb_settings(known_run.lmdb_path))
+    base = f"/api/workflows/{known_run.workflow_id}/tasks"
+    queries = ["", "?limit=3&offset=2", "?sort=-task_id", "?sort=started_at", "?sort=-started_at&limit=4",
+               "?activity_id=train_epoch&sort=-started_at", "?started_after=2000-01-01&limit=2",
+               "?started_before=2000-01-01"]
+    from_store = [client.ok(base + q) for q in queries]
+    assert not server.browser._figures
+    client.ok(f"/api/workflows/{known_run.workflow_id}")  # computes and keeps the figures
+    wid = known_run.workflow_id
+    assert server.browser._indexed_page(wid, {"workflow_id": wid}, [("started_at", -1)], 100, 0) is not None
+    assert [client.ok(base + q) for q in queries] == from_store
