@@ -155,3 +155,52 @@ def test_an_lmdb_store_written_before_the_value_indexes_builds_them_when_opened(
         assert _ids(get_lineage(reopened, "step2", "upstream")) == {"step2": 0, "step1": 1, "train": 2, "prep": 3}
     finally:
         reopened.close()
+
+
+def test_a_run_captured_into_mongodb_answers_lineage_through_flowcept_db(tmp_path, monkeypatch, mongo_uri):
+    import uuid
+
+    from flowcept import Flowcept, flowcept_task
+    from flowcept_core.stores import close_stores
+    from tests._util import use_settings
+
+    use_settings(tmp_path, monkeypatch, {
+        "project": {"db_flush_mode": "online", "dump_buffer": {"enabled": False}},
+        "mq": {"type": "memory"},
+        "databases": {"lmdb": {"enabled": False},
+                      "mongodb": {"enabled": True, "uri": mongo_uri, "db": f"lin_{uuid.uuid4().hex[:8]}"}}})
+    close_stores()
+
+    @flowcept_task
+    def make(n):
+        return {"rows": list(range(n))}
+
+    @flowcept_task
+    def total(rows):
+        return sum(rows)
+
+    try:
+        with Flowcept(workflow_name="lineage-mongo") as fc:
+            total(make(3)["rows"])
+        tasks = {t["activity_id"]: t for t in Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})}
+        up = Flowcept.db.get_lineage(tasks["total"]["task_id"], "upstream")
+        assert [(t["document"]["activity_id"], t["depth"]) for t in up["tasks"]] == [("total", 0), ("make", 1)]
+        down = Flowcept.db.get_lineage(tasks["make"]["task_id"], "downstream", max_depth=1)
+        assert [t["document"]["activity_id"] for t in down["tasks"]] == ["make", "total"]
+    finally:
+        close_stores()
+
+
+def test_a_store_with_its_own_lineage_answers_for_itself_after_the_arguments_are_checked(lmdb_store):
+    asked = []
+
+    class GraphLike:  # a store that walks its own paths (as a graph store does)
+        def get_lineage(self, task_id, direction, max_depth):
+            asked.append((task_id, direction, max_depth))
+            return get_lineage(lmdb_store, task_id, direction, max_depth)
+
+    assert get_lineage(GraphLike(), "train", "both", 2) == get_lineage(lmdb_store, "train", "both", 2)
+    assert asked == [("train", "both", 2)]
+    with pytest.raises(LineageError):
+        get_lineage(GraphLike(), "train", "up")
+    assert len(asked) == 1
