@@ -8,10 +8,15 @@ The model: three ``nn.Linear(width, width)`` layers with ReLUs between them (fiv
 implementation and ``instrumentation.torch.what`` (parent_only; parent_and_children with children_mode
 tensor_inspection), a fresh process builds a plain model and a decorated one with the same weights inside a started
 Flowcept and times ``pairs`` forwards of each, one right after the other (the order alternating), after 5 warm-up
-calls. Printed per row, in wall-clock time and in CPU time of the calling thread (``time.thread_time``: with one
-torch thread the forward computes in the caller, and this reading is not inflated by other processes on a busy
-machine): the plain forward's median, the median of the per-pair differences (the added time per forward, in
-microseconds) and that as % of the plain forward.
+calls. The layers (Linear, ReLU) time their own forward code, so what the decorator adds on the caller's path is
+measured apart from the matrix products, whose time swings by several % on a busy machine. Printed per row:
+
+- plain ms: the plain model's forward, median wall-clock time;
+- added us / %: median over the decorated calls of (call time - time inside the layers' code), minus the same for
+  the plain calls; the wall-clock time the decorator adds to a forward, as % of the plain forward;
+- CPU us / %: the same in CPU time of the calling thread (``time.thread_time``), as % of the plain forward's CPU time;
+- end-to-end us: the median per-pair difference of whole forward times (includes the pipeline threads' effect on the
+  caller; noisy on a loaded machine).
 
 Settings: telemetry off for both (this measures capture, not telemetry). This project: the default pipeline
 (in-process MQ -> DocumentInserter -> LMDB in a temporary directory), records built and stored by its threads.
@@ -72,16 +77,39 @@ def worker(impl: str, mode: str, widths: list[int], pairs: int, threads: int) ->
     from flowcept.instrumentation.flowcept_torch import flowcept_torch
 
     torch.set_num_threads(threads)
+    body = [0.0, 0.0]  # wall and CPU seconds spent inside the layers' own forward code, this call
+
+    def timed(layer_cls: type) -> type:
+        class Timed(layer_cls):
+            def forward(self, x):
+                c0, t0 = time.thread_time(), time.perf_counter()
+                y = layer_cls.forward(self, x)
+                body[0] += time.perf_counter() - t0
+                body[1] += time.thread_time() - c0
+                return y
+
+        Timed.__name__ = layer_cls.__name__
+        return Timed
+
+    Linear, ReLU = timed(nn.Linear), timed(nn.ReLU)
 
     class MLP(nn.Module):
         def __init__(self, width: int = 512, **kwargs):
             super().__init__()
-            self.l1, self.a1 = nn.Linear(width, width), nn.ReLU()
-            self.l2, self.a2 = nn.Linear(width, width), nn.ReLU()
-            self.l3 = nn.Linear(width, width)
+            self.l1, self.a1 = Linear(width, width), ReLU()
+            self.l2, self.a2 = Linear(width, width), ReLU()
+            self.l3 = Linear(width, width)
 
         def forward(self, x):
             return self.l3(self.a2(self.l2(self.a1(self.l1(x)))))
+
+    def call(model: nn.Module, x: object) -> tuple[float, float, float, float]:
+        """(wall, CPU) of the whole call, and of the call outside the layers' own code."""
+        body[0] = body[1] = 0.0
+        c0, t0 = time.thread_time(), time.perf_counter()
+        model(x)
+        t1, c1 = time.perf_counter(), time.thread_time()
+        return t1 - t0, c1 - c0, t1 - t0 - body[0], c1 - c0 - body[1]
 
     Decorated = flowcept_torch(MLP)
     rows = {}
@@ -92,29 +120,23 @@ def worker(impl: str, mode: str, widths: list[int], pairs: int, threads: int) ->
             decorated = Decorated(width)
             decorated.load_state_dict(plain.state_dict())
             x = torch.randn(BATCH, width)
-            diffs, base, cpu_diffs, cpu_base = [], [], [], []
+            res: dict[bool, list] = {False: [], True: []}
             with torch.no_grad():
                 assert torch.equal(plain(x), decorated(x))
                 for _ in range(5):
                     plain(x)
                     decorated(x)
                 for i in range(pairs):
-                    order = (plain, decorated) if i % 2 == 0 else (decorated, plain)
-                    wall, cpu = {}, {}
-                    for model in order:
-                        c0, t0 = time.thread_time(), time.perf_counter()
-                        model(x)
-                        t1, c1 = time.perf_counter(), time.thread_time()
-                        wall[model is decorated], cpu[model is decorated] = t1 - t0, c1 - c0
-                    diffs.append(wall[True] - wall[False])
-                    base.append(wall[False])
-                    cpu_diffs.append(cpu[True] - cpu[False])
-                    cpu_base.append(cpu[False])
-            plain_s, added_s = statistics.median(base), statistics.median(diffs)
-            cpu_plain_s, cpu_added_s = statistics.median(cpu_base), statistics.median(cpu_diffs)
-            rows[width] = {"plain_ms": plain_s * 1e3, "added_us": added_s * 1e6, "added_pct": 100 * added_s / plain_s,
-                           "cpu_plain_ms": cpu_plain_s * 1e3, "cpu_added_us": cpu_added_s * 1e6,
-                           "cpu_added_pct": 100 * cpu_added_s / cpu_plain_s}
+                    for model in ((plain, decorated) if i % 2 == 0 else (decorated, plain)):
+                        res[model is decorated].append(call(model, x))
+            med = {k: [statistics.median(r[j] for r in v) for j in range(4)] for k, v in res.items()}
+            plain_wall, plain_cpu = med[False][0], med[False][1]
+            added_wall = med[True][2] - med[False][2]  # the decorator's own time on the caller's path
+            added_cpu = med[True][3] - med[False][3]
+            pair_diff = statistics.median(d[0] - p[0] for d, p in zip(res[True], res[False], strict=True))
+            rows[width] = {"plain_ms": plain_wall * 1e3, "added_us": added_wall * 1e6,
+                           "added_pct": 100 * added_wall / plain_wall, "cpu_added_us": added_cpu * 1e6,
+                           "cpu_added_pct": 100 * added_cpu / plain_cpu, "pair_diff_us": pair_diff * 1e6}
     return rows
 
 
@@ -149,9 +171,8 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {BATCH}, {args.pairs} pairs per row, "
           "medians")
-    print(f"{'':<38} {'---------- wall clock ----------':>30}  {'-------- caller thread CPU -------':>32}")
-    print(f"{'impl':<10} {'mode':<20} {'width':>6} {'plain ms':>9} {'added us':>10} {'added %':>9}  "
-          f"{'plain ms':>9} {'added us':>10} {'added %':>9}")
+    print(f"{'impl':<10} {'mode':<20} {'width':>6} {'plain ms':>9} {'added us':>9} {'added %':>8} "
+          f"{'CPU us':>8} {'CPU %':>7} {'end-to-end us':>14}")
     for mode in MODES:
         for impl, python in impls:
             rows = _run(python, impl, mode, args)
@@ -159,10 +180,9 @@ def main() -> None:
                 print(f"{impl:<10} {mode:<20} {rows}")
                 continue
             for width, r in sorted(rows.items()):
-                print(f"{impl:<10} {mode:<20} {width:>6} {r['plain_ms']:>9.3f} {r['added_us']:>10.1f} "
-                      f"{r['added_pct']:>8.2f}%  {r['cpu_plain_ms']:>9.3f} {r['cpu_added_us']:>10.1f} "
-                      f"{r['cpu_added_pct']:>8.2f}%", flush=True)
-
+                print(f"{impl:<10} {mode:<20} {width:>6} {r['plain_ms']:>9.3f} {r['added_us']:>9.1f} "
+                      f"{r['added_pct']:>7.3f}% {r['cpu_added_us']:>8.1f} {r['cpu_added_pct']:>6.2f}% "
+                      f"{r['pair_diff_us']:>14.1f}", flush=True)
 
 if __name__ == "__main__":
     main()
