@@ -207,9 +207,17 @@ def main() -> int:
         seen = browser_view(base, wid)
         if seen is not None:
             print(f"  headless Chromium, navigation to the page drawn (server not warmed): {seen:.3f} s")
-        for label, query in (("default order", ""), ("sort=-started_at", "&sort=-started_at")):
-            times = [_timed(base + f"api/workflows/{wid}/tasks?limit=100{query}") for _ in range(200 if not query
-                                                                                                 else 20)]
+        server.browser.figures(wid)
+        cases = (("default order, figures kept", "", False, 200), ("sort=-started_at, figures kept",
+                 "&sort=-started_at", False, 200), ("offset=50000, figures kept", "&offset=50000", False, 200),
+                 ("status=FINISHED: from the store", "&status=FINISHED", False, 50),
+                 ("default order, figures dropped: from the store", "", True, 50))
+        for label, query, drop, n in cases:
+            times = []
+            for _ in range(n):
+                if drop:
+                    server.browser._figures.clear()
+                times.append(_timed(base + f"api/workflows/{wid}/tasks?limit=100{query}"))
             print(f"/api/workflows/{{id}}/tasks?limit=100 ({label}): p50 {_pct(times, .5) * 1000:.1f} ms, "
                   f"p99 {_pct(times, .99) * 1000:.1f} ms ({len(times)} requests)")
         ids = [f"bench-{i:08d}" for i in range(0, args.big, max(1, args.big // 50))][:50]

@@ -23,6 +23,8 @@ from flowcept_ui.lineage import task_lineage
 __all__ = ["Browser"]
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
+EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
+_INDEXED = {"workflow_id", "activity_id", "parent_task_id"}  # index reads on LMDB and MongoDB
 COUNT_TTL = 0.25  # seconds a count is reused (below the live view's poll interval, so no change is missed)
 
 
@@ -172,9 +174,14 @@ class Browser:
         indexed = self._indexed_page(workflow_id, flt, sort, limit, offset)
         if indexed is not None:
             return indexed
-        total = self.count("tasks", flt)
-        docs = self._find(flt, sort=sort, limit=offset + limit)[offset:]
-        return _paged([_task_row(d) for d in docs], total, limit, offset)
+        if set(flt) <= _INDEXED or self.count("tasks", {"workflow_id": workflow_id}) <= EXACT_TOTAL_MAX:
+            total: int | None = self.count("tasks", flt)
+            docs = self._find(flt, sort=sort, limit=offset + limit)[offset:]
+        else:  # counting would read every task of a large workflow: say whether there is more instead
+            total = None
+            docs = self._find(flt, sort=sort, limit=offset + limit + 1)[offset:]
+        more = len(docs) > limit
+        return _paged([_task_row(d) for d in docs[:limit]], total, limit, offset, more)
 
     def _indexed_page(self, workflow_id: str, flt: dict, sort: list, limit: int, offset: int) -> dict | None:
         """The page from the workflow's kept figures (its tasks' ids, activities and start times, valid while the
@@ -195,7 +202,10 @@ class Browser:
             rows = [r for r in rows if type(r[2]) in (int, float) and lo <= r[2] <= hi]
         field, direction = sort[0]
         if field == "started_at":  # as the stores sort: no value first, ties in id order
-            rows = sorted(rows, key=_start_key, reverse=direction == -1)
+            if rows is kept[1]["_index"]:
+                rows = _by_start(kept[1], direction)
+            else:
+                rows = sorted(rows, key=_start_key, reverse=direction == -1)
         elif direction == -1:
             rows = rows[::-1]
         ids = [r[0] for r in rows[offset:offset + limit]]
@@ -229,12 +239,23 @@ class Browser:
                 "workflows": workflows}
 
 
+def _by_start(figures: dict, direction: int) -> list[tuple]:
+    """The workflow's index sorted by start time (ascending or descending), sorted once and kept with the figures."""
+    key = f"_index_by_start_{direction}"
+    rows = figures.get(key)
+    if rows is None:
+        rows = figures[key] = sorted(figures["_index"], key=_start_key, reverse=direction == -1)
+    return rows
+
+
 def _start_key(row: tuple) -> tuple:
     return (1, row[2]) if type(row[2]) in (int, float) else (-1, 0)
 
 
-def _paged(items: list, total: int, limit: int, offset: int) -> dict:
-    more = offset + len(items) < total
+def _paged(items: list, total: int | None, limit: int, offset: int, more: bool | None = None) -> dict:
+    """A page: items, total (None when not counted), limit, offset and next_offset (None on the last page)."""
+    if total is not None:
+        more = offset + len(items) < total
     return {"items": items, "total": total, "limit": limit, "offset": offset,
             "next_offset": offset + len(items) if more else None}
 

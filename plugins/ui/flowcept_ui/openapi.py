@@ -80,7 +80,10 @@ def openapi_document() -> dict:
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "properties": {"status": {"type": "integer"}, "message": {"type": "string"}}}}},
         "Page": {"type": "object", "required": ["items", "total", "limit", "offset"], "properties": {
-            "items": {"type": "array", "items": obj}, "total": {"type": "integer"}, "limit": {"type": "integer"},
+            "items": {"type": "array", "items": obj},
+            "total": {"type": ["integer", "null"], "description": "null: not counted (a filter on a field that is "
+                      "not indexed, over a workflow of more than 20000 tasks); next_offset still says if more follow"},
+            "limit": {"type": "integer"},
             "offset": {"type": "integer"}, "next_offset": {"type": ["integer", "null"]}}},
         "Workflow": {"type": "object", "properties": {
             "workflow": obj, "task_count": {"type": "integer"}, "by_status": obj,

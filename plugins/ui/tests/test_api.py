@@ -134,3 +134,14 @@ def test_task_pages_from_the_kept_figures_equal_those_from_the_store(known_run, 
     wid = known_run.workflow_id
     assert server.browser._indexed_page(wid, {"workflow_id": wid}, [("started_at", -1)], 100, 0) is not None
     assert [client.ok(base + q) for q in queries] == from_store
+
+
+def test_large_workflows_filtered_on_unindexed_fields_say_whether_more_follow_instead_of_counting(
+        client, known_run, monkeypatch):
+    monkeypatch.setattr("flowcept_ui.data.EXACT_TOTAL_MAX", 3)
+    base = f"/api/workflows/{known_run.workflow_id}/tasks"
+    first = client.ok(f"{base}?status=FINISHED&limit=4")
+    assert first["total"] is None and len(first["items"]) == 4 and first["next_offset"] == 4
+    last = client.ok(f"{base}?status=FINISHED&limit=4&offset=4")
+    assert last["total"] is None and len(last["items"]) == EPOCHS + 2 - 4 and last["next_offset"] is None
+    assert client.ok(f"{base}?activity_id=train_epoch&limit=2")["total"] == EPOCHS  # indexed: still counted

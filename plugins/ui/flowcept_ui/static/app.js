@@ -173,7 +173,9 @@ async function loadTasks() {
   const page = await api(`/api/workflows/${enc(wfState.id)}/tasks?` + p);
   const rows = page.items.map((t) => h("tr", {}, h("td", {}, taskLink(t.task_id)), h("td", {}, t.activity_id), h("td", {}, badge(t.status)),
     h("td", {}, fmtTime(t.started_at)), h("td", {class: "num"}, fmtDur(t.duration)), h("td", {}, t.parent_task_id ? taskLink(t.parent_task_id) : "—")));
-  const pager = h("div", {class: "pager"}, h("span", {class: "muted"}, page.total ? `${page.offset + 1}–${page.offset + page.items.length} of ${page.total}` : "no tasks"));
+  const shown = `${page.offset + 1}–${page.offset + page.items.length}`;
+  const pager = h("div", {class: "pager"}, h("span", {class: "muted"}, !page.items.length ? "no tasks"
+    : page.total === null ? (page.next_offset === null ? shown : `${shown} of more`) : `${shown} of ${page.total}`));
   if (page.offset > 0) pager.append(h("button", {class: "plain", onclick: () => { wfState.offset = Math.max(0, page.offset - page.limit); loadTasks(); }}, "‹ previous"));
   if (page.next_offset !== null) pager.append(h("button", {class: "plain", onclick: () => { wfState.offset = page.next_offset; loadTasks(); }}, "next ›"));
   document.getElementById("task-list").replaceChildren(table(["task", "activity", "status", "started (UTC)", {t: "duration", num: 1}, "parent"], rows, "tasks"), pager);
