@@ -21,7 +21,7 @@ from flowcept_core.plugin import CAPTURE_STATE, PARENT_TASK, TASK_COUNTER, error
 from flowcept_torch.record import CHILD_FORWARD, ForwardTemplate
 from flowcept_torch.tensors import TensorSummary, summarize
 
-__all__ = ["ModelState", "parent_forward", "wrap_children", "is_compiling"]
+__all__ = ["ModelState", "ChildForward", "parent_forward", "wrap_children", "is_compiling"]
 
 _state = CAPTURE_STATE
 _parent_get, _parent_set, _parent_reset = PARENT_TASK.get, PARENT_TASK.set, PARENT_TASK.reset
@@ -62,6 +62,17 @@ class ModelState:
         self.active = 0
         self.wf_run: Any = None
         self.workflow = workflow
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the run behind (a copy announces its workflow again in the run it records in)."""
+        state = {k: getattr(self, k) for k in self.__slots__}
+        state["wf_run"] = None
+        state["active"] = 0
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
 
     def announce(self, run: Any) -> None:
         """Emit the model's workflow message into run (once per run: a model may outlive a Flowcept run)."""
@@ -147,43 +158,67 @@ def parent_forward(orig: Any) -> Any:
     return forward
 
 
-def _child_forward(child: nn.Module, st: ModelState, tmpl: ForwardTemplate, inspect: bool, telemetry: bool) -> Any:
-    orig = child.forward  # the bound forward of the child's class
+class ChildForward:
+    """The ``forward`` a wrapped child module gets (an instance attribute): its class's forward, plus a
+    ``child_forward`` record while a recorded forward of the parent model runs. A deep copy of the model gets one bound
+    to the copied child (not the original's), and a pickled model unpickles with it."""
 
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        if not st.active or is_compiling():  # only inside a recorded forward of the parent model
-            return orig(*args, **kwargs)
+    __slots__ = ("module", "st", "tmpl", "inspect", "telemetry", "cls_forward", "__wrapped__")
+
+    def __init__(self, module: nn.Module, st: ModelState, tmpl: ForwardTemplate, inspect: bool, telemetry: bool,
+                 cls_forward: Any):
+        self.module = module
+        self.st = st
+        self.tmpl = tmpl
+        self.inspect = inspect
+        self.telemetry = telemetry
+        self.cls_forward = cls_forward  # the child class's own forward (a plain function)
+        self.__wrapped__ = cls_forward
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module = self.module
+        if not self.st.active or is_compiling():  # only inside a recorded forward of the parent model
+            return self.cls_forward(module, *args, **kwargs)
         run = _state.run
         if run is None:
-            return orig(*args, **kwargs)
+            return self.cls_forward(module, *args, **kwargs)
+        tmpl = self.tmpl
         try:
-            ins, kw = _inputs(args, kwargs) if inspect else (None, None)
+            ins, kw = _inputs(args, kwargs) if self.inspect else (None, None)
         except Exception as e:
             _capture_failed(tmpl.activity_id, e)
-            return orig(*args, **kwargs)
+            return self.cls_forward(module, *args, **kwargs)
         tid = next(_counter)
         parent = _parent_get()
         t0 = time()
         try:
-            out = orig(*args, **kwargs)
+            out = self.cls_forward(module, *args, **kwargs)
         except BaseException as e:
             try:
-                run.extend((tmpl, tid, parent, t0, time(), child.training, ins, kw, None, error_text(e),
-                            _snapshot(run) if telemetry else None))
+                run.extend((tmpl, tid, parent, t0, time(), module.training, ins, kw, None, error_text(e),
+                            _snapshot(run) if self.telemetry else None))
             except Exception as e2:
                 _capture_failed(tmpl.activity_id, e2)
             raise
         t1 = time()
         try:
-            o = (TensorSummary(out) if isinstance(out, _Tensor) else summarize(out)) if inspect else None
-            run.extend((tmpl, tid, parent, t0, t1, child.training, ins, kw, o, None,
-                        _snapshot(run) if telemetry else None))
+            o = None
+            if self.inspect:
+                o = TensorSummary(out) if isinstance(out, _Tensor) else summarize(out)
+            run.extend((tmpl, tid, parent, t0, t1, module.training, ins, kw, o, None,
+                        _snapshot(run) if self.telemetry else None))
         except Exception as e:
             _capture_failed(tmpl.activity_id, e)
         return out
 
-    forward.__wrapped__ = orig  # type: ignore[attr-defined]
-    return forward
+    def __reduce__(self) -> tuple:
+        return ChildForward, (self.module, self.st, self.tmpl, self.inspect, self.telemetry, self.cls_forward)
+
+    def __deepcopy__(self, memo: dict) -> ChildForward:
+        from copy import deepcopy
+
+        return ChildForward(deepcopy(self.module, memo), deepcopy(self.st, memo), self.tmpl, self.inspect,
+                            self.telemetry, self.cls_forward)
 
 
 def wrap_children(model: nn.Module, st: ModelState, mode: str, workflow_id: str | None,
@@ -205,6 +240,6 @@ def wrap_children(model: nn.Module, st: ModelState, mode: str, workflow_id: str 
         tmpl = ForwardTemplate(type(child).__name__, CHILD_FORWARD, workflow_id=workflow_id, campaign_id=campaign_id,
                                module_fields=module_fields(child) if inspect else None,
                                custom_metadata=custom_metadata, telemetry=telemetry)
-        child.forward = _child_forward(child, st, tmpl, inspect, telemetry)
+        child.forward = ChildForward(child, st, tmpl, inspect, telemetry, type(child).forward)
         n += 1
     return n

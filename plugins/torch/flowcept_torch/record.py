@@ -51,6 +51,18 @@ class ForwardTemplate:
         self.telemetry = telemetry  # False: none even when the run samples it (children in a non-telemetry mode)
         self._meta: tuple = (None, None)  # (limits, {training: custom_metadata}) sanitized once per run's limits
 
+    def __getstate__(self) -> dict:
+        state = {k: getattr(self, k) for k in self.__slots__}
+        state["_meta"] = (None, None)  # a cache tied to a run's limits
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def __deepcopy__(self, memo: dict) -> ForwardTemplate:
+        return self  # fixed when the model was built: a copied model shares its template (and workflow)
+
     def _metadata(self, training: bool, run: Any) -> dict:
         limits = run.limits
         cached = self._meta

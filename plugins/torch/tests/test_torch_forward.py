@@ -254,7 +254,7 @@ def test_a_model_built_before_flowcept_starts_registers_its_workflow_in_each_run
     assert len(forwards(model.workflow_id)) == 2
 
 
-def test_a_decorated_model_pickles_and_keeps_its_class_name(torch_settings, tmp_path):
+def test_a_decorated_class_keeps_its_name_and_loads_the_plain_models_state_dict(torch_settings):
     torch_settings(what="parent_only")
     from flowcept import flowcept_torch
 
@@ -264,3 +264,40 @@ def test_a_decorated_model_pickles_and_keeps_its_class_name(torch_settings, tmp_
         model = Net()
         model.load_state_dict(MLP().state_dict())
         assert torch.equal(model(data()), model(data()))
+
+
+def test_a_deep_copy_computes_with_its_own_weights_and_records_its_own_forwards(torch_settings):
+    torch_settings(what="parent_and_children", children_mode="tensor_inspection")
+    import copy
+
+    from flowcept import flowcept_torch
+
+    x = data()
+    with Flowcept():
+        model = flowcept_torch(MLP)()
+        before = model(x)
+        twin = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in twin.parameters():
+                p.zero_()
+        assert torch.equal(model(x), before)  # the copy's children do not run the original's layers, nor vice versa
+        assert torch.equal(twin(x), torch.zeros_like(before))
+    parents = forwards()
+    children = forwards(subtype="child_forward")
+    assert len(parents) == 3 and len(children) == 9
+    for parent in parents:
+        assert len([c for c in children if c["parent_task_id"] == parent["task_id"]]) == 3
+
+
+def test_a_decorated_model_pickles_with_torch_save_and_records_after_loading(torch_settings, tmp_path):
+    torch_settings(what="parent_and_children", children_mode="lightweight")
+    from torch_models import saved_class
+
+    x = data()
+    with Flowcept():
+        model = saved_class()()
+        expected = model(x)
+        torch.save(model, tmp_path / "model.pt")
+        loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+        assert type(loaded) is type(model) and torch.equal(loaded(x), expected)
+    assert len(forwards()) == 2 and len(forwards(subtype="child_forward")) == 6

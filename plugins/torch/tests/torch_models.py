@@ -56,3 +56,16 @@ def forwards(workflow_id: str | None = None, subtype: str = "parent_forward") ->
     if workflow_id is not None:
         query["workflow_id"] = workflow_id
     return sorted(Flowcept.db.task_query(query), key=lambda d: (d["started_at"], d["task_id"]))
+
+
+def saved_class():
+    """A decorated class importable by name (pickling a model refers to its class by module and name)."""
+    return Saved
+
+
+from flowcept import flowcept_torch  # noqa: E402  (after the plain classes, which stay undecorated)
+
+
+@flowcept_torch
+class Saved(MLP):
+    """MLP, decorated where it is defined: a pickled instance finds its class again."""
