@@ -179,10 +179,11 @@ def delete_rel_statement(kind: NodeKind, rel_type: str, outgoing: bool, other_la
             f"(r.name IS NULL OR x.name = r.name) DELETE x")
 
 
-# Data flow between tasks, after new USED / WAS_GENERATED_BY relationships (rows: t, e)
-INFORMED_BY_USED = ("UNWIND $rows AS r MATCH (t:Task {task_id: r.t}) "
-                    "MATCH (:Entity {entity_id: r.e})-[:WAS_GENERATED_BY]->(g:Task) WHERE g <> t "
+# Data flow between tasks, after new USED / WAS_GENERATED_BY relationships (rows: t, e). Each pattern starts from
+# the two nodes looked up by key (a planner starting from the Task label would scan every task).
+INFORMED_BY_USED = ("UNWIND $rows AS r MATCH (t:Task {task_id: r.t}) MATCH (e:Entity {entity_id: r.e}) "
+                    "MATCH (e)-[:WAS_GENERATED_BY]->(g:Task) WHERE g <> t "
                     "MERGE (t)-[:WAS_INFORMED_BY]->(g)")
-INFORMED_BY_GENERATED = ("UNWIND $rows AS r MATCH (g:Task {task_id: r.t}) "
-                         "MATCH (c:Task)-[:USED]->(:Entity {entity_id: r.e}) WHERE c <> g "
+INFORMED_BY_GENERATED = ("UNWIND $rows AS r MATCH (g:Task {task_id: r.t}) MATCH (e:Entity {entity_id: r.e}) "
+                         "MATCH (e)<-[:USED]-(c:Task) WHERE c <> g "
                          "MERGE (c)-[:WAS_INFORMED_BY]->(g)")

@@ -232,12 +232,13 @@ class Neo4jStore(GraphWrites):
         from flowcept_neo4j.graph import unpack
 
         if role == "used":
-            pattern = "(n:Task)-[:USED]->(:Entity {entity_id: eid})"
+            pattern = "(e)<-[:USED]-(n:Task)"
         elif role == "generated":
-            pattern = "(:Entity {entity_id: eid})-[:WAS_GENERATED_BY]->(n:Task)"
+            pattern = "(e)-[:WAS_GENERATED_BY]->(n:Task)"
         else:
             raise StoreError(f"role={role!r}: expected 'used' or 'generated'")
-        rows = self._read(f"UNWIND $eids AS eid MATCH {pattern} WHERE n._doc IS NOT NULL "
+        rows = self._read(f"UNWIND $eids AS eid MATCH (e:Entity {{entity_id: eid}}) MATCH {pattern} "
+                          "WHERE n._doc IS NOT NULL "
                           "RETURN DISTINCT eid, n.task_id AS id, n._doc AS doc", eids=list(entity_ids))
         seen: set[tuple[str, str]] = set()
         out = []
