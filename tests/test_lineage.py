@@ -136,7 +136,7 @@ def test_mongodb_task_documents_are_unchanged_by_the_lineage_index(mongo_store):
                    "used": {"m": {"data_id": "models/m1.pt"}}, "generated": {"score": 0.93}}
 
 
-def test_an_lmdb_store_written_before_the_value_indexes_builds_them_when_opened(tmp_path):
+def test_an_lmdb_store_written_before_the_value_index_is_indexed_by_its_first_lineage_query(tmp_path):
     pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
     import lmdb
     from flowcept_lmdb.store import LMDBStore
@@ -146,15 +146,23 @@ def test_an_lmdb_store_written_before_the_value_indexes_builds_them_when_opened(
     store.upsert("tasks", [dict(d) for d in _TASKS])
     store.close()
     env = lmdb.open(str(tmp_path / "old"), max_dbs=32, subdir=True)
-    with env.begin(write=True) as txn:  # as a store written before the indexes existed
-        for name in (b"ix:tasks:~used", b"ix:tasks:~generated"):
-            txn.drop(env.open_db(name, txn=txn), delete=True)
+    with env.begin(write=True) as txn:  # as a store written before the index existed
+        for name in (b"lx:pending", b"lx:used", b"lx:generated"):
+            txn.drop(env.open_db(name, txn=txn, dupsort=name != b"lx:pending"), delete=True)
     env.close()
     reopened = LMDBStore(settings)
     try:
         assert _ids(get_lineage(reopened, "step2", "upstream")) == {"step2": 0, "step1": 1, "train": 2, "prep": 3}
     finally:
         reopened.close()
+
+
+def test_tasks_written_after_a_lineage_query_are_found_by_the_next_one(lmdb_store):
+    assert _ids(get_lineage(lmdb_store, "report", "downstream")) == {"report": 0}
+    lmdb_store.upsert("tasks", [{"task_id": "report", "generated": {"pdf": {"data_id": "r.pdf"}}}])
+    lmdb_store.upsert("tasks", [{"task_id": "mail", "workflow_id": "w", "used": {"a": {"data_id": "r.pdf"}}}])
+    assert _ids(get_lineage(lmdb_store, "report", "downstream")) == {"report": 0, "mail": 1}
+    assert _ids(get_lineage(lmdb_store, "mail", "upstream"))["prep"] == 4
 
 
 def test_a_run_captured_into_mongodb_answers_lineage_through_flowcept_db(tmp_path, monkeypatch, mongo_uri):

@@ -10,7 +10,7 @@ from typing import Any
 
 from flowcept_core.plugin import ID_FIELDS, merge_documents
 from flowcept_lmdb import _postings as postings
-from flowcept_lmdb._codec import DERIVED_FIELDS, MAX_KEY, index_keys, unpack_all
+from flowcept_lmdb._codec import MAX_KEY, index_keys, unpack_all
 from flowcept_lmdb._snapshots import SnapshotRefs
 
 __all__ = ["write_batch"]
@@ -92,13 +92,12 @@ def _moved_entries(txn: Any, idx: Any, field: str, kept: tuple[list, list, list]
     """For documents stored before (keys, old documents, merged documents): take them out of the posting lists of
     field values the merge removed, and add them to adds (index key -> document keys) for the new ones."""
     keys, olds, merged = kept
-    source = DERIVED_FIELDS.get(field, field)
-    rep = repeat(source)
+    rep = repeat(field)
     if list(map(dict.get, olds, rep)) == list(map(dict.get, merged, rep)):
         return  # equal values have equal index keys (the usual merge: workflow_id sent again, or absent)
     gone: dict[bytes, set[bytes]] = {}
     for key, old, doc in zip(keys, olds, merged, strict=True):
-        ov, nv = old.get(source), doc.get(source)
+        ov, nv = old.get(field), doc.get(field)
         if ov is nv or (type(ov) is type(nv) and ov == nv):
             continue
         before, after = index_keys(old, field), index_keys(doc, field)
@@ -112,9 +111,9 @@ def _moved_entries(txn: Any, idx: Any, field: str, kept: tuple[list, list, list]
 
 def _new_entries(docs: dict[bytes, dict], field: str, adds: dict[bytes, list[bytes]]) -> None:
     """Add to adds (index key -> document keys) the entries of field for documents not stored before."""
-    values = list(map(dict.get, docs.values(), repeat(DERIVED_FIELDS.get(field, field))))  # plain dicts only
-    try:  # a derived field's keys are computed per document (index_keys)
-        distinct = set(values) if field not in DERIVED_FIELDS else set()
+    values = list(map(dict.get, docs.values(), repeat(field)))  # plain dicts only (upsert copies the others)
+    try:
+        distinct = set(values)
     except TypeError:  # a list value: each document on its own
         distinct = set()
     if len(distinct) == 1:  # the usual batch: one workflow, one campaign, one activity (or the field unset)

@@ -15,11 +15,10 @@ from typing import Any
 import msgpack
 import orjson
 
-from flowcept_core.plugin import StoreError, entity_ids
+from flowcept_core.plugin import StoreError
 from flowcept_lmdb._snapshots import ext_hook, resolve_json_refs
 
-__all__ = ["DERIVED_FIELDS", "doc_key", "index_keys", "lookup_key", "is_exact", "pack", "unpack", "unpack_all",
-           "MAX_KEY"]
+__all__ = ["doc_key", "index_keys", "lookup_key", "is_exact", "pack", "unpack", "unpack_all", "MAX_KEY"]
 
 _MAX_KEY = MAX_KEY = 480  # a str whose UTF-8 is 1..MAX_KEY bytes is its own key (LMDB keys stop at 511 bytes)
 _local = threading.local()  # one msgpack.Packer per thread: a Packer is not thread-safe, building one costs
@@ -72,18 +71,8 @@ def doc_key(collection: str, id_field: str, value: Any) -> bytes:
     )
 
 
-# Index fields computed from a document instead of read from it (index field -> the field it comes from): the PROV
-# entity ids of a task's used / generated values (flowcept_core.prov_mapping.entity_ids), for lineage queries.
-DERIVED_FIELDS: dict[str, str] = {"~used": "used", "~generated": "generated"}
-
-
 def index_keys(doc: dict, field: str) -> set[bytes]:
-    """The index keys of doc's top-level field: its value, or each element of a list value (for a derived field,
-    the entity ids of its source field's values)."""
-    source = DERIVED_FIELDS.get(field)
-    if source is not None:
-        held = doc.get(source)
-        return set() if held is None else {_str_key(e) for e in entity_ids(held)}
+    """The index keys of doc's top-level field: its value, or each element of a list value."""
     value = doc.get(field)
     values = value if isinstance(value, list) else [value]
     keys = set()

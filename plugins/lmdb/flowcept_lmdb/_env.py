@@ -25,9 +25,8 @@ from flowcept_lmdb._resident import ResidentTrim
 __all__ = ["SharedEnv", "acquire_env", "reacquire_after_fork", "release_env", "INDEXED_FIELDS"]
 
 # Indexed fields per collection: sub-database ix:<collection>:<field> holds their posting lists (see _postings).
-# "~used" / "~generated" are derived: the PROV entity ids of a task's values (see _codec.DERIVED_FIELDS).
 INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
-    "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id", "~used", "~generated"),
+    "tasks": ("workflow_id", "campaign_id", "parent_task_id", "activity_id"),
     "workflows": ("campaign_id", "parent_workflow_id"),
     "objects": (),
     "agents": (),
@@ -125,6 +124,10 @@ class SharedEnv:
                     for coll in COLLECTIONS:
                         self.docs[coll] = self.env.open_db(coll.encode(), txn=txn, create=True)
                         self.indexes[coll] = {f: self._open_index(txn, coll, f) for f in INDEXED_FIELDS[coll]}
+                    # lineage: tasks written since the value index was brought up to date, and that index (_lineage)
+                    self.lineage = {name: self.env.open_db(f"lx:{name}".encode(), txn=txn, create=True,
+                                                           dupsort=name != "pending")
+                                    for name in ("pending", "used", "generated")}
                 return
             except lmdb.MapFullError:
                 self.grow(seen)  # a tiny databases.lmdb.map_size cannot even hold the empty sub-databases

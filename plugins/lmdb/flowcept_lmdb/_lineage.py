@@ -1,40 +1,134 @@
-"""Lineage lookups of the LMDB store: the tasks that used or generated given PROV entities, from the derived indexes
-``ix:tasks:~used`` / ``ix:tasks:~generated`` (entity id -> task keys; see _codec.DERIVED_FIELDS). The store's
-``tasks_by_entity`` (flowcept_core.lineage's store protocol) runs this inside a read transaction.
+"""Lineage lookups of the LMDB store: the tasks that used or generated given PROV entities (flowcept_core.lineage's
+store protocol ``tasks_by_entity``), from a value index brought up to date when a lineage query needs it.
+
+Writing tasks costs one put per upsert call: the call's task keys are appended to ``lx:pending`` (8-byte sequence
+number -> msgpack list of keys). The entity ids of their values (a SHA-256 of each value, flowcept_core.prov_mapping)
+are computed by the first lineage query after those writes, in one write transaction: the pending tasks are read,
+their used / generated entity ids put, sorted, into the dupsort sub-databases ``lx:used`` / ``lx:generated``
+(entity key -> task keys), and the pending entries removed. So capture and storage pay nothing for lineage, and a
+store written before this index existed is indexed whole by its first lineage query.
+
+Entries are only added: a task whose value a later message replaced, or a deleted task, is dropped when read (each
+candidate's current entity ids are checked).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from flowcept_core.plugin import StoreError
-from flowcept_lmdb import _postings as postings
-from flowcept_lmdb._codec import lookup_key, unpack
+import msgpack
 
-__all__ = ["ROLES", "tasks_by_entity_in"]
+from flowcept_core.plugin import StoreError, entity_ids
+from flowcept_lmdb._codec import unpack
 
-ROLES = {"used": "~used", "generated": "~generated"}
+__all__ = ["ROLES", "entity_key", "note_written", "tasks_by_entity"]
+
+ROLES = ("used", "generated")
+_BUILT = b"\xffbuilt"  # in lx:pending once every task stored before the pending ones is indexed
+_SEQ = b"\xfeseq"  # in lx:pending: the last sequence number given
+_CHUNK = 50_000  # tasks indexed per step of a catch-up
 
 
-def tasks_by_entity_in(txn: Any, docs: Any, indexes: dict[str, Any], role: str,
-                       entity_ids: list[str]) -> list[tuple[str, dict]]:
-    """(entity id, task document) for each stored task whose role field ("used" / "generated") holds a value with
-    one of entity_ids; a task listed under an entity id but no longer stored is skipped."""
-    field = ROLES.get(role)
-    if field is None:
-        raise StoreError(f"tasks_by_entity: role={role!r} is not one of {sorted(ROLES)}")
-    idx = indexes[field]
+def entity_key(entity_id: str) -> bytes:
+    """The index key of an entity id: b"s" + the 32 digest bytes of a content hash, else b"d" + the id's UTF-8
+    (b"h" + its SHA-256 when that is too long for an LMDB key)."""
+    if len(entity_id) == 71 and entity_id.startswith("sha256:"):
+        return b"s" + bytes.fromhex(entity_id[7:])
+    raw = entity_id.encode("utf-8", "surrogatepass")
+    return b"d" + raw if len(raw) <= 400 else b"h" + hashlib.sha256(raw).digest()
+
+
+def note_written(txn: Any, lineage: dict[str, Any], keys: list[bytes]) -> None:
+    """Called inside an upsert's write transaction of tasks: remember their keys for the next catch-up."""
+    if not keys:
+        return
+    pending = lineage["pending"]
+    seq = int.from_bytes(txn.get(_SEQ, db=pending) or b"\x00", "big") + 1
+    txn.put(_SEQ, seq.to_bytes(8, "big"), db=pending)
+    txn.put(seq.to_bytes(8, "big"), msgpack.packb(keys), db=pending)
+
+
+def _behind(txn: Any, lineage: dict[str, Any]) -> bool:
+    """True when tasks were written since the index was brought up to date (or it was never built)."""
+    pending = lineage["pending"]
+    if txn.get(_BUILT, db=pending) is None:
+        return True
+    cursor = txn.cursor(db=pending)
+    return bool(cursor.first()) and len(cursor.key()) == 8
+
+
+def _catch_up(txn: Any, docs: Any, lineage: dict[str, Any]) -> None:
+    """Index the pending tasks (every task when the index was never built) and clear the pending list."""
+    pending = lineage["pending"]
+    full = txn.get(_BUILT, db=pending) is None
+    seqs: list[bytes] = []
+    keys: set[bytes] = set()
+    for key, value in txn.cursor(db=pending):
+        if len(key) == 8:
+            seqs.append(bytes(key))
+            if not full:
+                keys.update(msgpack.unpackb(value))
+    source = txn.cursor(db=docs).iternext(keys=True, values=False) if full else iter(sorted(keys))
+    batch: list[bytes] = []
+    for key in source:
+        batch.append(bytes(key))
+        if len(batch) >= _CHUNK:
+            _index(txn, docs, lineage, batch)
+            batch = []
+    _index(txn, docs, lineage, batch)
+    for seq in seqs:
+        txn.delete(seq, db=pending)
+    txn.put(_BUILT, b"1", db=pending)
+
+
+def _index(txn: Any, docs: Any, lineage: dict[str, Any], keys: list[bytes]) -> None:
+    if not keys:
+        return
+    pairs: dict[str, list[tuple[bytes, bytes]]] = {role: [] for role in ROLES}
+    for key, raw in txn.cursor(db=docs).getmulti(keys):
+        doc = unpack(raw)
+        for role in ROLES:
+            held = doc.get(role)
+            if held is not None:
+                pairs[role].extend((entity_key(eid), key) for eid in set(entity_ids(held)))
+    for role in ROLES:
+        if pairs[role]:
+            pairs[role].sort()
+            txn.cursor(db=lineage[role]).putmulti(pairs[role], dupdata=True)
+
+
+def _lookup(txn: Any, docs: Any, lineage: dict[str, Any], role: str,
+            wanted: list[str]) -> list[tuple[str, dict]]:
+    cursor = txn.cursor(db=lineage[role])
+    pairs: list[tuple[str, bytes]] = []
+    for eid in dict.fromkeys(wanted):
+        if cursor.set_key(entity_key(eid)):
+            pairs.extend((eid, bytes(key)) for key in cursor.iternext_dup())
+    decoded: dict[bytes, tuple[dict, set[str]] | None] = {}
     out: list[tuple[str, dict]] = []
-    decoded: dict[bytes, dict | None] = {}
-    for eid in dict.fromkeys(entity_ids):
-        ik = lookup_key(eid)
-        if ik is None:
-            continue
-        for key in postings.lookup(txn, idx, ik):
-            if key not in decoded:
-                raw = txn.get(key, db=docs)
-                decoded[key] = None if raw is None else unpack(raw)
-            doc = decoded[key]
-            if doc is not None:
-                out.append((eid, doc))
+    for eid, key in pairs:
+        if key not in decoded:
+            raw = txn.get(key, db=docs)
+            if raw is None:
+                decoded[key] = None
+            else:
+                doc = unpack(raw)
+                held = doc.get(role)
+                decoded[key] = (doc, set() if held is None else set(entity_ids(held)))
+        found = decoded[key]
+        if found is not None and eid in found[1]:  # the task holds the value now (not only an earlier message)
+            out.append((eid, found[0]))
     return out
+
+
+def tasks_by_entity(store: Any, role: str, wanted: list[str]) -> list[tuple[str, dict]]:
+    """(entity id, task document) for each stored task whose role field ("used" / "generated") holds a value with
+    one of the wanted entity ids; brings the index up to date first when tasks were written since."""
+    if role not in ROLES:
+        raise StoreError(f"tasks_by_entity: role={role!r} is not one of {list(ROLES)}")
+    shared = store._env()
+    docs, lineage = shared.docs["tasks"], shared.lineage
+    if store._read(lambda txn: _behind(txn, lineage)):
+        store._write(lambda txn: _catch_up(txn, docs, lineage))
+    return store._read(lambda txn: _lookup(txn, docs, lineage, role, wanted))

@@ -37,7 +37,7 @@ from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_
 from flowcept_lmdb._config import prepare_directory, read_config
 from flowcept_lmdb._encoded import write_json_batch
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
-from flowcept_lmdb._lineage import tasks_by_entity_in
+from flowcept_lmdb._lineage import note_written, tasks_by_entity
 from flowcept_lmdb._query import fast_predicate, sort_and_limit
 from flowcept_lmdb._snapshots import reading
 
@@ -123,6 +123,8 @@ class LMDBStore:
         db, indexes = shared.docs[collection], shared.indexes[collection]
         with gc_paused():
             again = write_json_batch(txn, db, indexes, keys, docs, bodies, pack, collection, shared.snapshots)
+        if collection == "tasks":
+            note_written(txn, shared.lineage, keys)
         if again:  # stored before, or an id given twice: merged in order onto what is stored
             for i in again:
                 self._upsert_in(txn, collection, {keys[i]: docs[i]}, {})
@@ -169,11 +171,9 @@ class LMDBStore:
         return self._write(lambda txn: self._delete_in(txn, collection, filter))
 
     def tasks_by_entity(self, role: str, entity_ids: list[str]) -> list[tuple[str, dict]]:
-        """(entity id, task) for each task whose used / generated (role) holds one of entity_ids, from the
-        derived indexes (flowcept_core.lineage's store protocol; see _lineage)."""
-        shared = self._env()
-        return self._read(lambda txn: tasks_by_entity_in(txn, shared.docs["tasks"], shared.indexes["tasks"], role,
-                                                         entity_ids))
+        """(entity id, task) for each task whose used / generated (role) holds one of entity_ids, from the value
+        index, brought up to date first (flowcept_core.lineage's store protocol; see _lineage)."""
+        return tasks_by_entity(self, role, entity_ids)
 
     def liveness_test(self) -> bool:
         """True when the environment answers a read transaction; never raises."""
@@ -262,6 +262,8 @@ class LMDBStore:
             # pack is passed as this module's global, looked up now: tests replace it to fail mid-transaction.
             write_batch(txn, shared.docs[collection], shared.indexes[collection], batch, more, pack, collection,
                         shared.snapshots)
+        if collection == "tasks":
+            note_written(txn, shared.lineage, list(batch))
 
     def _delete_in(self, txn: Any, collection: str, filter: dict) -> int:
         shared = self._env()
