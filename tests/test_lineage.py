@@ -157,12 +157,14 @@ def test_an_lmdb_store_written_before_the_value_index_is_indexed_by_its_first_li
         reopened.close()
 
 
-def test_tasks_written_after_a_lineage_query_are_found_by_the_next_one(lmdb_store):
-    assert _ids(get_lineage(lmdb_store, "report", "downstream")) == {"report": 0}
-    lmdb_store.upsert("tasks", [{"task_id": "report", "generated": {"pdf": {"data_id": "r.pdf"}}}])
-    lmdb_store.upsert("tasks", [{"task_id": "mail", "workflow_id": "w", "used": {"a": {"data_id": "r.pdf"}}}])
-    assert _ids(get_lineage(lmdb_store, "report", "downstream")) == {"report": 0, "mail": 1}
-    assert _ids(get_lineage(lmdb_store, "mail", "upstream"))["prep"] == 4
+@pytest.mark.parametrize("which", ["lmdb_store", "mongo_store"])
+def test_tasks_written_after_a_lineage_query_are_found_by_the_next_one(which, request):
+    store = request.getfixturevalue(which)
+    assert _ids(get_lineage(store, "report", "downstream")) == {"report": 0}
+    store.upsert("tasks", [{"task_id": "report", "generated": {"pdf": {"data_id": "r.pdf"}}}])
+    store.upsert("tasks", [{"task_id": "mail", "workflow_id": "w", "used": {"a": {"data_id": "r.pdf"}}}])
+    assert _ids(get_lineage(store, "report", "downstream")) == {"report": 0, "mail": 1}
+    assert _ids(get_lineage(store, "mail", "upstream"))["prep"] == 4
 
 
 def test_a_run_captured_into_mongodb_answers_lineage_through_flowcept_db(tmp_path, monkeypatch, mongo_uri):

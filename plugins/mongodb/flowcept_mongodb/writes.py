@@ -15,7 +15,7 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from flowcept_core.plugin import COLLECTIONS, ID_FIELDS, StoreError, StoreUnavailableError, merge_documents
-from flowcept_mongodb.lineage import write_lineage
+from flowcept_mongodb.lineage import note_written
 
 __all__ = ["MergingWrites"]
 
@@ -95,7 +95,7 @@ class MergingWrites:
                 )
             raise failure from None
         if collection == "tasks":
-            write_lineage(self, batch)
+            note_written(self, list(batch))
 
     def _encode(self, collection: str, id_field: str, ident: Any, doc: dict) -> RawBSONDocument:
         """BSON-encode doc now, so a value MongoDB cannot store fails the call before anything is written."""
