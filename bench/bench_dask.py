@@ -5,7 +5,8 @@ adapter (``interceptors=["instrumentation"]``), and inside one with it (``interc
     .venv/bin/python bench/bench_dask.py [--tasks 10000] [--runs 5]
 
 For each mode: the median wall time of map -> gather (the workload as the user waits for it) and of start -> stop
-(with the adapter: until every task is in the store; in-process MQ and LMDB in a temporary directory), and the
+(with the adapter: until every task is in the store; in-process MQ and LMDB in a temporary directory), the CPU time
+of this process and the workers (less sensitive than wall time to other load on the machine), and the
 garbage collections the client process ran (LocalCluster's scheduler lives there, so flowcept's pauses of the
 collector while it drains batches also speed the scheduler up). Prints the added wall time in percent. One cluster
 serves every run (its start is not timed); a warm-up run of each mode comes first; before each run the scheduler has
@@ -58,31 +59,44 @@ def _collections() -> int:
     return sum(s["collections"] for s in gc.get_stats())
 
 
-def _in_run(client, n: int, adapter: bool) -> tuple[float, float, int, int]:
-    """(map -> gather, start -> stop, tasks stored, garbage collections) of one run inside Flowcept."""
+def _process_cpu() -> float:
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def _cpu(client) -> float:
+    """CPU seconds used so far by this process (client and scheduler) and the worker processes: less sensitive to
+    other load on the machine than wall time."""
+    return _process_cpu() + sum(client.run(_process_cpu).values())
+
+
+def _in_run(client, n: int, adapter: bool) -> tuple[float, float, int, int, float]:
+    """(map -> gather, start -> stop, tasks stored, garbage collections, CPU seconds) of one run inside Flowcept."""
     from flowcept import Flowcept
 
     names = ["instrumentation", "dask"] if adapter else ["instrumentation"]
     kwargs = {"dask_client": client} if adapter else {}
     _idle(client)
-    collections = _collections()
+    collections, cpu = _collections(), _cpu(client)
     t0 = time.perf_counter()
     with Flowcept(interceptors=names, **kwargs) as fc:
         work = _workload(client, n)
     run = time.perf_counter() - t0
-    collections = _collections() - collections
+    collections, cpu = _collections() - collections, _cpu(client) - cpu
     stored = 0
     if adapter:
         stored = len(Flowcept.db.query(filter={"workflow_id": fc.current_workflow_id, "adapter_id": "dask"},
                                        projection=["task_id"]) or [])
-    return work, run, stored, collections
+    return work, run, stored, collections, cpu
 
 
-def _plain(client, n: int) -> tuple[float, float, int, int]:
+def _plain(client, n: int) -> tuple[float, float, int, int, float]:
     _idle(client)
-    collections = _collections()
+    collections, cpu = _collections(), _cpu(client)
     work = _workload(client, n)
-    return work, work, 0, _collections() - collections
+    return work, work, 0, _collections() - collections, _cpu(client) - cpu
 
 
 def main() -> None:
@@ -109,7 +123,7 @@ def main() -> None:
     modes = {"plain Dask": lambda: _plain(client, args.tasks),
              "Flowcept without the adapter": lambda: _in_run(client, args.tasks, False),
              "Flowcept with the adapter": lambda: _in_run(client, args.tasks, True)}
-    results: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in modes}
+    results: dict[str, list[tuple[float, float, int, int, float]]] = {name: [] for name in modes}
     try:
         for run in modes.values():
             run()  # warm-up
@@ -124,16 +138,19 @@ def main() -> None:
         client.close()
         cluster.close()
     base = statistics.median(r[0] for r in results["plain Dask"])
-    bare = statistics.median(r[0] for r in results["Flowcept without the adapter"])
-    print(f"\n{args.tasks} tasks, LocalCluster(2 workers x 1 thread, processes), medians of {args.runs} runs "
-          f"(map -> gather; start -> stop; gc collections in the client process)")
+    base_cpu = statistics.median(r[4] for r in results["plain Dask"])
+    print(f"\n{args.tasks} tasks, LocalCluster(2 workers x 1 thread, processes), medians of {args.runs} runs")
+    print(f"  {'mode':30} {'map->gather':>12} {'start->stop':>12} {'vs plain':>9} {'CPU s':>7} {'CPU vs plain':>13} "
+          f"{'gc runs':>8}")
     for name, rows in results.items():
         work = statistics.median(r[0] for r in rows)
         whole = statistics.median(r[1] for r in rows)
+        cpu = statistics.median(r[4] for r in rows)
         gcs = statistics.median(r[3] for r in rows)
-        print(f"  {name:30} {work:7.2f} s ({work / args.tasks * 1e3:.3f} ms/task)  {whole:7.2f} s  "
-              f"gc {gcs:5.0f}  vs plain {100 * (work - base) / base:+.1f}%  "
-              f"vs Flowcept without the adapter {100 * (work - bare) / bare:+.1f}%")
+        print(f"  {name:30} {work:10.2f} s {whole:10.2f} s {100 * (work - base) / base:+8.1f}% {cpu:7.2f} "
+              f"{100 * (cpu - base_cpu) / base_cpu:+12.1f}% {gcs:8.0f}")
+    print(f"  (plain Dask: {base / args.tasks * 1e3:.3f} ms of wall time per task; CPU: this process, which holds the "
+          "scheduler, plus both workers)")
 
 
 if __name__ == "__main__":
