@@ -208,7 +208,7 @@ class DaskInterceptor(Interceptor):
             from flowcept_core.plugin import get_settings
 
             settings = get_settings()
-        return settings.as_dict()
+        return settings.redacted()  # what workers need; credentials stay on the client
 
     def _cluster_info(self) -> dict[str, Any]:
         try:

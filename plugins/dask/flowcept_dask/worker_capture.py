@@ -97,11 +97,13 @@ class WorkerCapture:
 
 
 def _worker_settings(config: dict) -> Any:
-    """The client's settings, with what a worker-side run needs: online to this process's MQ, no store, no file."""
+    """The client's settings (credentials masked), with what a worker-side run needs: online to this process's MQ,
+    no store, no buffer file."""
     from flowcept_core.plugin import Settings
 
     tree = dict(config.get("settings") or {})
-    tree["mq"] = {**(tree.get("mq") or {}), "type": "memory", "channel": f"flowcept-dask-{config['token']}"}
+    tree["mq"] = {**(tree.get("mq") or {}), "type": "memory", "channel": f"flowcept-dask-{config['token']}",
+                  "signing_key": None, "password": None, "uri": None}
     project = dict(tree.get("project") or {})
     project["db_flush_mode"] = "online"
     project["dump_buffer"] = {**(project.get("dump_buffer") or {}), "enabled": False}
