@@ -3,6 +3,7 @@ mid-run; and what happens without the library. Each cluster here is the test's o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -135,3 +136,19 @@ def test_without_a_client_the_run_fails_at_start_saying_what_to_pass(tmp_path):
             print("STARTED")
     """, tmp_path)
     assert "ValueError" in result.stdout and "dask_client=client" in result.stdout, result.stdout + result.stderr
+
+
+def test_without_the_plugin_choosing_dask_fails_at_start_with_the_install_command(tmp_path):
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        from flowcept import Flowcept
+        try:
+            Flowcept(interceptors=["dask"]).start()
+        except Exception as e:
+            print(type(e).__name__, e)
+        else:
+            print("STARTED")
+    """)], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={**os.environ, "FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    out = result.stdout
+    assert "STARTED" not in out and "dask" in out, out + result.stderr
+    assert "pip install" in out and ("flowcept[dask]" in out or "plugins/dask" in out), out
