@@ -13,6 +13,7 @@ from typing import Any
 from flowcept_core.plugin import merge_documents
 from flowcept_neo4j.graph import (
     INFORMED_BY_GENERATED,
+    INFORMED_BY_MAX_DEGREE,
     INFORMED_BY_USED,
     NODE_KINDS,
     NodeKind,
@@ -69,9 +70,9 @@ class GraphWrites:
         for (rel_type, outgoing, label), rel_rows in created.items():
             tx.run(create_rel_statement(kind, rel_type, outgoing, label), rows=rel_rows).consume()
         if used:
-            tx.run(INFORMED_BY_USED, rows=used).consume()
+            tx.run(INFORMED_BY_USED, rows=used, max_degree=INFORMED_BY_MAX_DEGREE).consume()
         if generated:
-            tx.run(INFORMED_BY_GENERATED, rows=generated).consume()
+            tx.run(INFORMED_BY_GENERATED, rows=generated, max_degree=INFORMED_BY_MAX_DEGREE).consume()
 
     def _delete_nodes(self, tx: Any, kind: NodeKind, keys: list[str]) -> None:
         """Turn the nodes into placeholders without their own relationships; remove those nothing points to."""

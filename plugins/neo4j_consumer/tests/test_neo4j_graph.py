@@ -152,3 +152,20 @@ def test_lineage_walks_the_graph_through_nested_calls_and_data_flow(make_store):
     down = store.get_lineage("train", "downstream", max_depth=1)
     assert [t["task_id"] for t in down["tasks"]] == ["train", "eval", "step-1", "step-2"]
     assert {"from": "step-1", "to": "train", "relation": "wasStartedBy"} in down["edges"]
+
+
+def test_a_value_shared_by_many_tasks_adds_no_quadratic_data_flow_links(make_store, graph, monkeypatch):
+    import flowcept_neo4j.writes as writes
+
+    monkeypatch.setattr(writes, "INFORMED_BY_MAX_DEGREE", 3)
+    store = make_store()
+    store.upsert("tasks", [{"type": "task", "task_id": f"p{i}", "generated": {"ok": True}} for i in range(5)])
+    store.upsert("tasks", [{"type": "task", "task_id": f"c{i}", "used": {"flag": True}} for i in range(5)])
+    store.upsert("tasks", [{"type": "task", "task_id": "s1", "generated": {"v": 0.25}},
+                           {"type": "task", "task_id": "s2", "used": {"v": 0.25}}])
+    informed = graph.cypher("MATCH (c:Task)-[:WAS_INFORMED_BY]->(g:Task) RETURN c.task_id AS c, g.task_id AS g")
+    assert informed == [{"c": "s2", "g": "s1"}]  # not the 25 links through the shared value True
+    assert graph.cypher("MATCH (:Task)-[:USED]->(e:Entity)-[:WAS_GENERATED_BY]->(:Task) WHERE e.value = true "
+                        "RETURN count(*) AS n") == [{"n": 25}]
+    assert [t["task_id"] for t in store.get_lineage("c0", "upstream")["tasks"]] == ["c0", "p0", "p1", "p2", "p3",
+                                                                                    "p4"]
