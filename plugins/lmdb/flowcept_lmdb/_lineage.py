@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from flowcept_core.plugin import StoreError, entity_ids
+from flowcept_core.plugin import StoreError, entity_ids, gc_paused
 from flowcept_lmdb._codec import unpack
 
 __all__ = ["ROLES", "entity_key", "note_written", "tasks_by_entity"]
@@ -130,5 +130,6 @@ def tasks_by_entity(store: Any, role: str, wanted: list[str]) -> list[tuple[str,
     shared = store._env()
     docs, lineage = shared.docs["tasks"], shared.lineage
     if store._read(lambda txn: _behind(txn, lineage)):
-        store._write(lambda txn: _catch_up(txn, docs, lineage))
+        with gc_paused():  # decoded documents and (key, task) pairs are acyclic temporaries
+            store._write(lambda txn: _catch_up(txn, docs, lineage))
     return store._read(lambda txn: _lookup(txn, docs, lineage, role, wanted))
