@@ -37,8 +37,9 @@ Store protocol (optional methods; a store offers what it can answer better than 
   DBAPI prefers it when the read store has it (a graph store walks its paths itself).
 - ``tasks_by_entity(role: str, entity_ids: list[str]) -> list[tuple[str, dict]]``: ``(entity_id, task document)``
   for every stored task whose ``role`` field (``"used"`` or ``"generated"``) holds a value with one of those entity
-  ids: an index lookup (LMDB and MongoDB index the entity ids when they store a task). Without it, this module
-  computes the entity ids of every stored task once per query (correct, but a scan).
+  ids: an index lookup (LMDB and MongoDB keep an index of entity ids that the first lineage query after writes
+  brings up to date, so storing a task costs nothing more). Without it, this module computes the entity ids of every
+  stored task once per query (correct, but a scan).
 """
 
 from __future__ import annotations
