@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"flowcept ui: error: cannot listen on {args.host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 2
-    print(f"flowcept ui: reading the {server.browser.store_name()} store, read-only", flush=True)
-    if server.token:
-        why = "is not loopback" if not is_loopback(args.host) else "was given a token"
-        print(f"flowcept ui: {args.host} {why}: every request needs the token "
-              f"(open {server.url}?token={server.token} or send 'Authorization: Bearer {server.token}')", flush=True)
-    print(f"flowcept ui: serving on {server.url} (Ctrl+C stops)", flush=True)
-    try:
+    try:  # Ctrl+C at any point from here stops the server cleanly
+        print(f"flowcept ui: reading the {server.browser.store_name()} store, read-only", flush=True)
+        if server.token:
+            why = "is not loopback" if not is_loopback(args.host) else "was given a token"
+            print(f"flowcept ui: {args.host} {why}: every request needs the token (open "
+                  f"{server.url}?token={server.token} or send 'Authorization: Bearer {server.token}')", flush=True)
+        print(f"flowcept ui: serving on {server.url} (Ctrl+C stops)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -89,6 +89,7 @@ class UIServer:
         self.assets = {p.name: p.read_bytes() for p in _STATIC.iterdir() if p.is_file()}
         self.warm = warm  # the most recent workflows whose page figures are computed in the background at start
         self._thread: threading.Thread | None = None
+        self._serving: threading.Thread | None = None  # the thread in serve_forever, while it serves
 
     @property
     def host(self) -> str:
@@ -108,7 +109,11 @@ class UIServer:
         the background."""
         if self.warm:
             threading.Thread(target=self._warm, name="flowcept-ui-warm", daemon=True).start()
-        self.httpd.serve_forever(poll_interval=0.2)
+        self._serving = threading.current_thread()
+        try:
+            self.httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._serving = None
 
     def _warm(self) -> None:
         try:
@@ -127,7 +132,9 @@ class UIServer:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        self.httpd.shutdown()
+        serving = self._serving
+        if serving is not None and serving is not threading.current_thread():
+            self.httpd.shutdown()  # waits for the serving loop to end (never called from the loop's own thread)
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)

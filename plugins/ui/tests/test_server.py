@@ -117,3 +117,55 @@ def test_recent_workflows_are_warmed_in_the_background_at_start(known_run, serve
     while known_run.workflow_id not in server.browser._figures and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.browser._figures[known_run.workflow_id][0] == 8
+
+
+def test_flowcept_ui_serves_until_interrupted(known_run, tmp_path):
+    import re
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "flowcept_core.cli", "ui", "--store", known_run.lmdb_path,
+                             "--port", "0", "--warm", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=tmp_path)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            found = re.search(r"serving on (http://127\.0\.0\.1:\d+/)", line)
+            if found:
+                break
+        else:
+            pytest.fail(f"no 'serving on' line: {lines}")
+        assert any("read-only" in x for x in lines)
+        with urllib.request.urlopen(found.group(1) + "api/workflows", timeout=60) as r:
+            assert orjson.loads(r.read())["items"][0]["workflow_id"] == known_run.workflow_id
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_flowcept_ui_on_another_host_prints_the_token_it_requires(known_run, tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "flowcept_core.cli", "ui", "--store", known_run.lmdb_path,
+                             "--host", "0.0.0.0", "--port", "0", "--warm", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any("serving on" in x for x in lines):
+            lines.append(proc.stdout.readline())
+        text = "".join(lines)
+        assert "is not loopback: every request needs the token" in text and "?token=" in text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
