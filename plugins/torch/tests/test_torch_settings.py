@@ -179,3 +179,14 @@ def test_the_torch_example_runs_and_reads_its_forwards_back(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "15 forwards recorded in the model's workflow" in proc.stdout
     assert proc.stdout.count("'loss':") == 3
+
+
+def test_the_plugins_hooks_and_settings_section_load_without_importing_torch():
+    code = ("import sys, flowcept_torch.hooks as h; "
+            "print(h.SETTINGS.path, sorted(h.SETTINGS.keys), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(" ", 1)[0] == "instrumentation.torch"
+    assert "'batch_loop', 'capture_epochs_at_every', 'children_mode', 'epoch_loop', 'register_workflow', 'what'" \
+        in out.stdout
+    assert out.stdout.strip().endswith("False")
