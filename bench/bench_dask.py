@@ -2,7 +2,13 @@
 worker processes (one thread each), in three modes, alternating: plain Dask, inside a Flowcept run without the
 adapter (``interceptors=["instrumentation"]``), and inside one with it (``interceptors=["instrumentation", "dask"]``).
 
-    .venv/bin/python bench/bench_dask.py [--tasks 10000] [--runs 5]
+    .venv/bin/python bench/bench_dask.py [--tasks 10000] [--runs 5] [--upstream VENV]
+
+``--upstream VENV``: also run the same workload, in the same invocation, with upstream flowcept 1.0.3's Dask
+adapter in its own virtual environment (its pinned ``dask[distributed]==2024.10.0``; upstream's worker plugin sends
+to Redis, so a Redis server must answer on 127.0.0.1:6379), as the anchor: plain Dask 2024.10 and Dask 2024.10 with
+upstream's adapter, alternating. Make the environment with
+``python3.11 -m venv VENV && VENV/bin/pip install "flowcept[dask,lmdb,redis]==1.0.3" "dask[distributed]==2024.10.0"``.
 
 For each mode: the median wall time of map -> gather (the workload as the user waits for it) and of start -> stop
 (with the adapter: until every task is in the store; in-process MQ and LMDB in a temporary directory), the CPU time
@@ -55,6 +61,98 @@ def _workload(client, n: int) -> float:
     return elapsed
 
 
+_UPSTREAM = r'''
+import os, statistics, sys, time
+import yaml
+tmp = sys.argv[3]
+settings = os.path.join(tmp, "upstream_settings.yaml")
+with open(settings, "w") as f:
+    yaml.safe_dump({"project": {"db_flush_mode": "online", "debug": False, "enrich_messages": False,
+                                "dump_buffer": {"enabled": False}},
+                    "log": {"log_path": "default", "log_file_level": "disable", "log_stream_level": "error"},
+                    "telemetry_capture": {"gpu": None, "cpu": False, "per_cpu": False, "process_info": False,
+                                          "mem": False, "disk": False, "network": False, "machine_info": False},
+                    "instrumentation": {"enabled": True},
+                    "mq": {"enabled": True, "type": "redis", "host": "127.0.0.1", "port": 6379,
+                           "channel": "bench-dask-upstream", "buffer_size": 50, "insertion_buffer_time_secs": 1},
+                    "kv_db": {"enabled": True, "host": "127.0.0.1", "port": 6379},
+                    "db_buffer": {"insertion_buffer_time_secs": 1, "buffer_size": 50, "stop_max_trials": 600,
+                                  "stop_trials_sleep": 0.1},
+                    "databases": {"lmdb": {"enabled": True, "path": os.path.join(tmp, "upstream_lmdb")},
+                                  "mongodb": {"enabled": False}},
+                    "adapters": {"dask": {"kind": "dask", "worker_should_get_input": True,
+                                          "worker_should_get_output": True, "scheduler_should_get_input": True,
+                                          "scheduler_create_timestamps": True, "worker_create_timestamps": False}}},
+                   f)
+os.environ["FLOWCEPT_SETTINGS_PATH"] = settings
+os.chdir(tmp)
+from distributed import Client, LocalCluster
+from flowcept import Flowcept
+from flowcept.flowceptor.adapters.dask.dask_plugins import FlowceptDaskWorkerAdapter
+
+def inc(x):
+    return x + 1
+
+def idle(client):
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+        time.sleep(0.1)
+
+def workload(client, n):
+    idle(client)
+    t0 = time.perf_counter()
+    futures = client.map(inc, range(n), pure=False)
+    assert client.gather(futures)[-1] == n
+    return time.perf_counter() - t0
+
+def with_adapter(client, n):
+    client.register_plugin(FlowceptDaskWorkerAdapter(), name="flowcept-upstream")
+    idle(client)
+    t0 = time.perf_counter()
+    fc = Flowcept("dask", dask_client=client).start()
+    work = workload(client, n)
+    fc.stop()
+    run = time.perf_counter() - t0
+    client.unregister_worker_plugin("flowcept-upstream")
+    stored = Flowcept.db.query(filter={"workflow_id": fc.current_workflow_id}) or []
+    return work, run, len([t for t in stored if t.get("task_id")])
+
+n, runs = int(sys.argv[1]), int(sys.argv[2])
+cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1")
+client = Client(cluster)
+workload(client, n)
+with_adapter(client, n)
+plain, work, whole = [], [], []
+for i in range(runs):
+    plain.append(workload(client, n))
+    w, r, stored = with_adapter(client, n)
+    work.append(w)
+    whole.append(r)
+    print(f"upstream run {i + 1}: plain {plain[-1]:.2f} s, with upstream's adapter {w:.2f} s "
+          f"(start -> stop {r:.2f} s, {stored} of {n} tasks stored)", flush=True)
+client.close()
+cluster.close()
+p, w, r = statistics.median(plain), statistics.median(work), statistics.median(whole)
+print(f"RESULT {p} {w} {r}")
+'''
+
+
+def _upstream(venv: str, n: int, runs: int) -> tuple[float, float, float] | None:
+    """Medians (plain, with upstream's adapter map -> gather, start -> stop) from upstream 1.0.3 in venv."""
+    import subprocess
+
+    python = Path(venv) / "bin" / "python"
+    tmp = tempfile.mkdtemp(prefix="bench-dask-upstream-")
+    proc = subprocess.run([str(python), "-c", _UPSTREAM, str(n), str(runs), tmp], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("upstream run"):
+            print(line)
+        elif line.startswith("RESULT"):
+            p, w, r = map(float, line.split()[1:])
+            return p, w, r
+    print(f"upstream run failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return None
+
+
 def _collections() -> int:
     return sum(s["collections"] for s in gc.get_stats())
 
@@ -103,6 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each mode (alternating)")
+    parser.add_argument("--upstream", metavar="VENV", help="also run upstream flowcept 1.0.3's adapter from VENV")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
@@ -151,6 +250,12 @@ def main() -> None:
               f"{100 * (cpu - base_cpu) / base_cpu:+12.1f}% {gcs:8.0f}")
     print(f"  (plain Dask: {base / args.tasks * 1e3:.3f} ms of wall time per task; CPU: this process, which holds the "
           "scheduler, plus both workers)")
+    if args.upstream:
+        anchor = _upstream(args.upstream, args.tasks, args.runs)
+        if anchor is not None:
+            p, w, r = anchor
+            print(f"  upstream 1.0.3 on dask 2024.10 (anchor): plain {p:.2f} s, with its adapter {w:.2f} s "
+                  f"({100 * (w - p) / p:+.1f}%), start -> stop {r:.2f} s ({100 * (r - p) / p:+.1f}%)")
 
 
 if __name__ == "__main__":
