@@ -123,7 +123,7 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def browser_view(base: str, wid: str) -> float | None:
+def _driver():
     if not (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")):
         return None
     try:
@@ -135,7 +135,45 @@ def browser_view(base: str, wid: str) -> float | None:
     options.binary_location = "/usr/bin/chromium"
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+
+
+def browser_live(base: str, wid: str, db, rounds: int = 5) -> list[tuple[float, float]] | None:
+    """(seconds until the page shows the new count, seconds until its redraw is done) per task stored."""
+    driver = _driver()
+    if driver is None:
+        return None
+    out = []
+    try:
+        driver.get(base + f"workflows/{wid}")
+        while not driver.find_element("tag name", "body").get_attribute("data-ready"):
+            time.sleep(0.005)
+        for n in range(rounds):
+            time.sleep(1.0)
+            count = driver.find_element("id", "task-count").text
+            drawn = driver.find_element("tag name", "body").get_attribute("data-drawn")
+            now = time.time()
+            db.insert_or_update_task({"task_id": f"bench-live-{time.time_ns()}-{n}", "workflow_id": wid,
+                                      "activity_id": "live", "status": "FINISHED", "started_at": now, "ended_at": now})
+            stored = time.perf_counter()
+            while driver.find_element("id", "task-count").text == count:
+                time.sleep(0.005)
+            shown = time.perf_counter() - stored
+            deadline = time.perf_counter() + 120
+            while driver.find_element("tag name", "body").get_attribute("data-drawn") == drawn:
+                if time.perf_counter() > deadline:
+                    break
+                time.sleep(0.01)
+            out.append((shown, time.perf_counter() - stored))
+    finally:
+        driver.quit()
+    return out
+
+
+def browser_view(base: str, wid: str) -> float | None:
+    driver = _driver()
+    if driver is None:
+        return None
     try:
         driver.get(base)  # the browser itself warm; the server's figures for wid are not
         t0 = time.perf_counter()
@@ -182,6 +220,7 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--store", default="/tmp/flowcept_ui_bench_lmdb")
     args = parser.parse_args()
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     wid = build(args.store, args.tasks, args.big)
     from flowcept_ui.server import UIServer
 
@@ -221,6 +260,11 @@ def main() -> int:
             print(f"/api/workflows/{{id}}/tasks?limit=100 ({label}): p50 {_pct(times, .5) * 1000:.1f} ms, "
                   f"p99 {_pct(times, .99) * 1000:.1f} ms ({len(times)} requests)")
         ids = [f"bench-{i:08d}" for i in range(0, args.big, max(1, args.big // 50))][:50]
+        t0 = time.perf_counter()
+        DBAPI(settings).get_lineage(ids[0], "both", 1)
+        print(f"lineage index brought up to date by the first lineage query: {time.perf_counter() - t0:.2f} s "
+              "(LMDB computes the entity ids of tasks written since the last lineage query, all of them the first "
+              "time)")
         pages = []
         for tid in ids:
             t0 = time.perf_counter()
@@ -232,8 +276,14 @@ def main() -> int:
         lat = live_latency(server, base, wid, DBAPI(settings))
         print(f"live view: task stored -> event received: median {statistics.median(lat) * 1000:.0f} ms, "
               f"max {max(lat) * 1000:.0f} ms ({len(lat)} tasks; poll every {server.poll_secs} s)")
+        seen = browser_live(base, wid, DBAPI(settings))
+        if seen:
+            print(f"  headless Chromium: new count on the page median {statistics.median(s for s, _ in seen):.3f} s, "
+                  f"max {max(s for s, _ in seen):.3f} s; page redrawn (a new pass over the {args.big} tasks) "
+                  f"median {statistics.median(r for _, r in seen):.3f} s ({len(seen)} tasks)")
     finally:
         server.stop()
+    print("load average at end: {:.1f} {:.1f} {:.1f} (cores: {})".format(*os.getloadavg(), os.cpu_count()))
     return 0
 
 

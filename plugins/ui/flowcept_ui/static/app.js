@@ -226,6 +226,7 @@ async function workflowPage(id, refresh) {
     card("tasks-card", "Tasks", filters, h("div", {id: "task-list"}, h("p", {class: "muted"}, "Loading…"))));
   await loadTasks();
   wfState.loadMs = performance.now() - began;
+  document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1);  // redraws, for tests
   if (!refresh) watch(id);
 }
 
@@ -236,6 +237,8 @@ function watch(id) {
   src.addEventListener("state", (ev) => {
     wfState.latest = JSON.parse(ev.data);
     liveBadge.hidden = wfState.latest.status === "FINISHED" || wfState.latest.status === "ERROR";
+    const count = document.getElementById("task-count");  // at once; the rest follows with the redraw
+    if (count && typeof wfState.latest.task_count === "number") count.textContent = String(wfState.latest.task_count);
     schedule(id);
   });
 }
