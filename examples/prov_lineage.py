@@ -6,6 +6,7 @@ Run: python examples/prov_lineage.py      (no server, no settings file: the buil
 same value passed from one task to the next is one PROV entity (its content hash), so ``Flowcept.db.get_lineage``
 finds the tasks a result came from (upstream) or affected (downstream) through data flow and nested calls, and
 ``Flowcept.export_prov`` writes the whole workflow as PROV-JSON (or PROV-N) that the ``prov`` library reads.
+Run it twice: the second run's lineage also reaches the first run's tasks, which produced the same values.
 """
 
 from __future__ import annotations
@@ -41,11 +42,15 @@ def main() -> None:
         fit(clean(load(5)))
     tasks = {t["activity_id"]: t for t in Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})}
 
+    # Values are entities by content: the same values from an earlier run of this example link to it too.
+    def where(entry: dict) -> str:
+        return "" if entry["document"].get("workflow_id") == fc.current_workflow_id else " (an earlier run)"
+
     lineage = Flowcept.db.get_lineage(tasks["fit"]["task_id"], direction="upstream")
     for entry in lineage["tasks"]:
-        print(f"upstream of fit, depth {entry['depth']}: {entry['document']['activity_id']}")
+        print(f"upstream of fit, depth {entry['depth']}: {entry['document']['activity_id']}{where(entry)}")
     downstream = Flowcept.db.get_lineage(tasks["load"]["task_id"], direction="downstream")
-    print("downstream of load:", [e["document"]["activity_id"] for e in downstream["tasks"][1:]])
+    print("downstream of load:", [e["document"]["activity_id"] + where(e) for e in downstream["tasks"][1:]])
 
     out = os.path.join(tempfile.mkdtemp(), "run.prov.json")
     meta = Flowcept.export_prov(out, workflow_id=fc.current_workflow_id)
