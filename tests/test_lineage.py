@@ -214,3 +214,35 @@ def test_a_store_with_its_own_lineage_answers_for_itself_after_the_arguments_are
     with pytest.raises(LineageError):
         get_lineage(GraphLike(), "train", "up")
     assert len(asked) == 1
+
+
+def test_an_lmdb_index_built_in_many_small_steps_gives_the_same_answers(tmp_path, monkeypatch):
+    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
+    import lmdb
+    from flowcept_lmdb import _lineage
+    from flowcept_lmdb.store import LMDBStore
+
+    class PlainStore:  # only find(): the answers without any index
+        def __init__(self, store):
+            self.find = store.find
+
+    monkeypatch.setattr(_lineage, "_STEP", 2)  # a write transaction per two tasks
+    settings = Settings({"databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "s")}}})
+    store = LMDBStore(settings)
+    for doc in _TASKS:
+        store.upsert("tasks", [dict(doc)])
+    store.close()
+    env = lmdb.open(str(tmp_path / "s"), max_dbs=32, subdir=True)
+    with env.begin(write=True) as txn:  # never indexed: the first query scans every task, two per step
+        txn.delete(b"\xffbuilt", db=env.open_db(b"lx:pending", txn=txn))
+    env.close()
+    store = LMDBStore(settings)
+    try:
+        for task_id in ("prep", "step2", "report"):
+            for direction in ("upstream", "downstream", "both"):
+                assert get_lineage(store, task_id, direction) == get_lineage(PlainStore(store), task_id, direction)
+        for i in range(5):  # five pending entries, indexed two per step
+            store.upsert("tasks", [{"task_id": f"late{i}", "used": {"s": 0.93}}])
+        assert {f"late{i}" for i in range(5)} <= set(_ids(get_lineage(store, "evaluate", "downstream")))
+    finally:
+        store.close()

@@ -3,10 +3,11 @@ store protocol ``tasks_by_entity``), from a value index brought up to date when 
 
 Writing tasks costs one put per upsert call: the call's task keys are appended to ``lx:pending`` (8-byte sequence
 number -> msgpack list of keys). The entity ids of their values (a SHA-256 of each value, flowcept_core.prov_mapping)
-are computed by the first lineage query after those writes, in one write transaction: the pending tasks are read,
-their used / generated entity ids put, sorted, into the dupsort sub-databases ``lx:used`` / ``lx:generated``
-(entity key -> task keys), and the pending entries removed. So capture and storage pay nothing for lineage, and a
-store written before this index existed is indexed whole by its first lineage query.
+are computed by the first lineage query after those writes, in write transactions of _STEP tasks (so writers wait
+for one step at most): the pending tasks are read, their used / generated entity ids put, sorted, into the dupsort
+sub-databases ``lx:used`` / ``lx:generated`` (entity key -> task keys), and the pending entries removed. So capture
+and storage pay nothing for lineage, and a store written before this index existed is indexed whole by its first
+lineage query (resumable: an interrupted scan goes on from where it stopped).
 
 Entries are only added: a task whose value a later message replaced, or a deleted task, is dropped when read (each
 candidate's current entity ids are checked).
@@ -27,7 +28,8 @@ __all__ = ["ROLES", "entity_key", "note_written", "tasks_by_entity"]
 ROLES = ("used", "generated")
 _BUILT = b"\xffbuilt"  # in lx:pending once every task stored before the pending ones is indexed
 _SEQ = b"\xfeseq"  # in lx:pending: the last sequence number given
-_CHUNK = 50_000  # tasks indexed per step of a catch-up
+_FROM = b"\xfdfrom"  # in lx:pending while every task is being indexed: sequence number covered + key to resume at
+_STEP = 20_000  # tasks indexed per write transaction of a catch-up
 
 
 def entity_key(entity_id: str) -> bytes:
@@ -58,28 +60,56 @@ def _behind(txn: Any, lineage: dict[str, Any]) -> bool:
     return bool(cursor.first()) and len(cursor.key()) == 8
 
 
-def _catch_up(txn: Any, docs: Any, lineage: dict[str, Any]) -> None:
-    """Index the pending tasks (every task when the index was never built) and clear the pending list."""
+def _catch_up_step(txn: Any, docs: Any, lineage: dict[str, Any]) -> bool:
+    """One write transaction of a catch-up: index up to _STEP tasks; True while work is left. Writers of new tasks
+    wait for one step at most, not for the whole catch-up."""
     pending = lineage["pending"]
-    full = txn.get(_BUILT, db=pending) is None
+    if txn.get(_BUILT, db=pending) is None:
+        return _full_step(txn, docs, lineage)
+    cursor = txn.cursor(db=pending)
     seqs: list[bytes] = []
     keys: set[bytes] = set()
-    for key, value in txn.cursor(db=pending):
-        if len(key) == 8:
-            seqs.append(bytes(key))
-            if not full:
-                keys.update(msgpack.unpackb(value))
-    source = txn.cursor(db=docs).iternext(keys=True, values=False) if full else iter(sorted(keys))
-    batch: list[bytes] = []
-    for key in source:
-        batch.append(bytes(key))
-        if len(batch) >= _CHUNK:
-            _index(txn, docs, lineage, batch)
-            batch = []
-    _index(txn, docs, lineage, batch)
+    found = cursor.first()
+    while found and len(keys) < _STEP:
+        if len(cursor.key()) != 8:
+            break  # past the sequence numbers (meta keys sort after them)
+        seqs.append(cursor.key())
+        keys.update(msgpack.unpackb(cursor.value()))
+        found = cursor.next()
+    more = bool(found) and len(cursor.key()) == 8
+    _index(txn, docs, lineage, sorted(keys))
     for seq in seqs:
         txn.delete(seq, db=pending)
+    return more
+
+
+def _full_step(txn: Any, docs: Any, lineage: dict[str, Any]) -> bool:
+    """A step of indexing every stored task (a store never indexed): _STEP documents in key order from where the
+    last step stopped; at the end, the pending entries noted before the first step are dropped (the scan read
+    those tasks as they are) and the index is marked built."""
+    pending = lineage["pending"]
+    state = txn.get(_FROM, db=pending)
+    if state is None:
+        covered, start = txn.get(_SEQ, db=pending) or bytes(8), b""
+    else:
+        covered, start = state[:8], state[8:]
+    cursor = txn.cursor(db=docs)
+    found = cursor.set_range(start) if start else cursor.first()
+    keys: list[bytes] = []
+    while found and len(keys) < _STEP:
+        keys.append(cursor.key())
+        found = cursor.next()
+    resume = cursor.key() if found else None
+    _index(txn, docs, lineage, keys)
+    if resume is not None:
+        txn.put(_FROM, covered + resume, db=pending)
+        return True
+    old = [key for key, _ in txn.cursor(db=pending) if len(key) == 8 and key <= covered]
+    for key in old:
+        txn.delete(key, db=pending)
+    txn.delete(_FROM, db=pending)
     txn.put(_BUILT, b"1", db=pending)
+    return True  # tasks noted while the scan ran may be pending
 
 
 def _index(txn: Any, docs: Any, lineage: dict[str, Any], keys: list[bytes]) -> None:
@@ -131,5 +161,6 @@ def tasks_by_entity(store: Any, role: str, wanted: list[str]) -> list[tuple[str,
     docs, lineage = shared.docs["tasks"], shared.lineage
     if store._read(lambda txn: _behind(txn, lineage)):
         with gc_paused():  # decoded documents and (key, task) pairs are acyclic temporaries
-            store._write(lambda txn: _catch_up(txn, docs, lineage))
+            while store._write(lambda txn: _catch_up_step(txn, docs, lineage)):
+                pass
     return store._read(lambda txn: _lookup(txn, docs, lineage, role, wanted))
