@@ -51,9 +51,11 @@ class DaskInterceptor(Interceptor):
 
             try:
                 self.client = default_client()
-            except ValueError:
-                raise ValueError("the dask interceptor needs a Dask client: Flowcept(interceptors=['dask'], "
-                                 "dask_client=client), or create a distributed.Client first") from None
+            except ValueError:  # upstream's form without a client runs; say what is missing and capture no task
+                warnings.warn("the dask interceptor found no Dask client, so no Dask task is recorded in this run: "
+                              "pass Flowcept(interceptors=['dask'], dask_client=client), or create a "
+                              "distributed.Client before the run starts", UserWarning, stacklevel=2)
+                return
         token = uuid.uuid4().hex[:12]
         values = self.config_values
         self._config = config = {
@@ -78,6 +80,8 @@ class DaskInterceptor(Interceptor):
         self.emitter.add_workflow_fields(adapter_id="dask", custom_metadata={"dask": self._cluster_info()})
 
     def _stop(self) -> None:
+        if not self._config:  # started without a client: nothing was registered
+            return
         self._drain()
         client, config = self.client, self._config
         for name, original in self._patched.items():  # the client's own close/shutdown again
