@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-__all__ = ["BoltTestServer", "ServerStartError", "BOLT_PORT", "HTTP_PORT", "DATABASE", "USER"]
+__all__ = ["BoltTestServer", "ServerStartError", "port_free", "free_port", "BOLT_PORT", "HTTP_PORT", "DATABASE", "USER"]
 
 BOLT_PORT = 7688
 HTTP_PORT = 2481
@@ -34,17 +35,36 @@ class ServerStartError(RuntimeError):
     """The test server could not be started (library missing, port taken, no READY in time)."""
 
 
+def port_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port() -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class BoltTestServer:
     """Starts ArcadeDB (Bolt on bolt_port) in a subprocess rooted at root; stop() ends it by its PID.
+
+    Ports: 7688 (Bolt) and 2481 (HTTP) by convention, other free ones when those are taken.
 
     The data stays under root, so a stop() followed by start() is a server restart that keeps the database.
     """
 
-    def __init__(self, root: str | os.PathLike, bolt_port: int = BOLT_PORT, http_port: int = HTTP_PORT,
+    def __init__(self, root: str | os.PathLike, bolt_port: int | None = None, http_port: int | None = None,
                  password: str = "flowcept-test-pw"):
         self.root = Path(root)
-        self.bolt_port = bolt_port
-        self.http_port = http_port
+        self.bolt_port = bolt_port or (BOLT_PORT if port_free(BOLT_PORT) else free_port())
+        self.http_port = http_port or (HTTP_PORT if port_free(HTTP_PORT) else free_port())
         self.password = password
         self.proc: subprocess.Popen | None = None
 
@@ -128,7 +148,11 @@ def _serve(root: str, bolt_port: int, http_port: int, password: str) -> None:
     server = arcadedb.create_server(root_path=root, root_password=password, config={
         "http_port": http_port, "host": "127.0.0.1", "bolt_port": bolt_port,
         "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin"})
-    server.start()
+    try:
+        server.start()
+    except Exception as e:  # the embedded JVM keeps the interpreter alive unless the process ends here
+        print(f"ArcadeDB failed to start: {e}", file=sys.stderr, flush=True)
+        os._exit(1)
     try:
         server.create_database(DATABASE)
     except Exception:

@@ -8,7 +8,6 @@ a real Neo4j). If no server can be started the tests are skipped with the reason
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -48,21 +47,6 @@ class BoltServer:
             return session.run(query, **params).data()
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltServer]:
     """The Bolt server of this test session."""
@@ -75,11 +59,9 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltServer
         return
     pytest.importorskip("arcadedb_embedded", reason="the test server needs arcadedb-embedded: "
                                                     "pip install arcadedb-embedded (see ../shared/services.md)")
-    from flowcept_neo4j.testserver import BOLT_PORT, DATABASE, HTTP_PORT, USER, BoltTestServer, ServerStartError
+    from flowcept_neo4j.testserver import DATABASE, USER, BoltTestServer, ServerStartError
 
-    bolt = BOLT_PORT if _port_free(BOLT_PORT) else _free_port()
-    http = HTTP_PORT if _port_free(HTTP_PORT) else _free_port()
-    server = BoltTestServer(tmp_path_factory.mktemp("arcadedb"), bolt, http)
+    server = BoltTestServer(tmp_path_factory.mktemp("arcadedb"))
     try:
         server.start()
     except ServerStartError as e:

@@ -154,7 +154,7 @@ def test_lineage_walks_the_graph_through_nested_calls_and_data_flow(make_store):
     assert {"from": "step-1", "to": "train", "relation": "wasStartedBy"} in down["edges"]
 
 
-def test_a_value_shared_by_many_tasks_adds_no_quadratic_data_flow_links(make_store, graph, monkeypatch):
+def test_a_value_generated_by_many_tasks_adds_no_quadratic_data_flow_links(make_store, graph, monkeypatch):
     import flowcept_neo4j.writes as writes
 
     monkeypatch.setattr(writes, "INFORMED_BY_MAX_DEGREE", 3)
