@@ -211,3 +211,18 @@ def test_nothing_is_captured_outside_a_run(dask_client, write_settings):
 
 def _plugins(dask_worker: Any = None) -> list[str]:
     return sorted(dask_worker.plugins)
+
+
+def test_numpy_inputs_and_outputs_are_stored_as_plain_values(dask_client, write_settings):
+    np = pytest.importorskip("numpy")
+    holder: dict[str, Any] = {}
+
+    def work():
+        holder["f"] = dask_client.submit(dask_tasks.add, np.float64(0.5), y=np.arange(3), pure=False)
+        return holder["f"].result()
+
+    fc, result = _run(dask_client, work)
+    assert list(result) == [0.5, 1.5, 2.5]
+    doc = tasks_of(fc.current_workflow_id, expected=1)[holder["f"].key]
+    assert doc["used"] == {"x": 0.5, "y": [0, 1, 2]}
+    assert doc["generated"] == {"arg_0": [0.5, 1.5, 2.5]}
