@@ -29,7 +29,7 @@ ROLES = ("used", "generated")
 _BUILT = b"\xffbuilt"  # in lx:pending once every task stored before the pending ones is indexed
 _SEQ = b"\xfeseq"  # in lx:pending: the last sequence number given
 _FROM = b"\xfdfrom"  # in lx:pending while every task is being indexed: sequence number covered + key to resume at
-_STEP = 20_000  # tasks indexed per write transaction of a catch-up
+_STEP = 50_000  # tasks indexed per write transaction of a catch-up
 
 
 def entity_key(entity_id: str) -> bytes:
