@@ -52,11 +52,12 @@ def _task(i: int, workflow: str, local: int) -> dict:
     return doc
 
 
-def build(path: str, total: int, big: int) -> str:
-    """The store at path with total tasks, big of them in workflow 'bench-big' (others: 1000 per workflow)."""
+def build(path: str, total: int, big: int, settings=None, name: str = "lmdb") -> str:
+    """The store (LMDB at path, or the given settings' store name, its marker file in path) with total tasks, big
+    of them in workflow 'bench-big' (others: 1000 per workflow)."""
     from flowcept_core.query import open_store
 
-    settings = _settings(path)
+    settings = settings or _settings(path)
     marker = os.path.join(path, f".bench2-{total}-{big}")
     # the big workflow is the most recently started one (what a user opens first, and what the server warms)
     workflows = [{"workflow_id": "bench-big", "name": "bench big run", "campaign_id": "bench-campaign",
@@ -65,14 +66,18 @@ def build(path: str, total: int, big: int) -> str:
                    "status": "FINISHED", "started_at": 1_800_000_000.0 + (big + n * 1000) * 0.01, "user": "bench"}
                   for n in range((total - big + 999) // 1000)]
     if os.path.exists(marker):
-        open_store(settings, "lmdb").upsert("workflows", workflows)
+        open_store(settings, name).upsert("workflows", workflows)
         return "bench-big"
-    if os.path.isdir(path):
-        import shutil
+    if name == "lmdb":
+        if os.path.isdir(path):
+            import shutil
 
-        shutil.rmtree(path)
-    os.makedirs(path)
-    store = open_store(settings, "lmdb")
+            shutil.rmtree(path)
+        os.makedirs(path)
+    store = open_store(settings, name)
+    if name != "lmdb":
+        store.delete("tasks", {})
+        store.delete("workflows", {})
     t0 = time.perf_counter()
     batch: list[dict] = []
     for i in range(total):
@@ -218,15 +223,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--big", type=int, default=100_000)
-    parser.add_argument("--store", default="/tmp/flowcept_ui_bench_lmdb")
+    parser.add_argument("--store", default=None,
+                        help="LMDB directory (default /tmp/flowcept_ui_bench_lmdb), or with --mongodb the MongoDB-wire "
+                             "server's data directory (default /tmp/flowcept_ui_bench_nx)")
+    parser.add_argument("--mongodb", action="store_true", help="MongoDB-wire (NX-27017, started here) instead of LMDB")
     args = parser.parse_args()
     print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
-    wid = build(args.store, args.tasks, args.big)
     from flowcept_ui.server import UIServer
 
     from flowcept_core.query import DBAPI
 
-    settings = _settings(args.store)
+    mongo = None
+    if args.mongodb:
+        from pathlib import Path
+
+        from flowcept_mongodb.testserver import start_mongo_wire
+
+        from flowcept_core.settings import load_settings
+
+        path = args.store or "/tmp/flowcept_ui_bench_nx"
+        mongo, uri = start_mongo_wire(Path(path))
+        if mongo is None:
+            print(f"no MongoDB-wire server: {uri}")
+            return 1
+        settings = load_settings(overrides={"databases.mongodb.enabled": True, "databases.mongodb.uri": uri,
+                                            "databases.mongodb.db": "ui_bench", "databases.lmdb.enabled": False})
+        wid = build(path, args.tasks, args.big, settings, "mongodb")
+    else:
+        path = args.store or "/tmp/flowcept_ui_bench_lmdb"
+        settings = _settings(path)
+        wid = build(path, args.tasks, args.big, settings)
+    print(f"store: {'MongoDB-wire (NX-27017)' if mongo else 'LMDB'} {path}")
     server = UIServer(settings, port=0).start()  # no warming: the first view computes the figures
     base = server.url
     try:
@@ -283,6 +310,10 @@ def main() -> int:
                   f"median {statistics.median(r for _, r in seen):.3f} s ({len(seen)} tasks)")
     finally:
         server.stop()
+        if mongo is not None:
+            from flowcept_mongodb.testserver import stop_server
+
+            stop_server(mongo)
     print("load average at end: {:.1f} {:.1f} {:.1f} (cores: {})".format(*os.getloadavg(), os.cpu_count()))
     return 0
 

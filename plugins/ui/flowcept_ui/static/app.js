@@ -246,12 +246,12 @@ function watch(id) {
 function schedule(id) {
   const st = wfState.latest;
   if (!st || wfState.timer || (st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
-  // coalesce bursts of new tasks into one redraw; a workflow whose page takes long to compute is redrawn less often
+  // coalesce bursts of new tasks into one redraw (one at a time); a page that took over 1 s to draw waits as long
   wfState.timer = setTimeout(() => {
     const scroll = window.scrollY;
     workflowPage(id, true).then(() => window.scrollTo(0, scroll)).catch(fail)
       .finally(() => { wfState.timer = null; schedule(id); });
-  }, Math.min(150 + wfState.loadMs, 5000));
+  }, 150 + (wfState.loadMs > 1000 ? Math.min(wfState.loadMs, 5000) : 0));
 }
 
 async function taskPage(id) {
