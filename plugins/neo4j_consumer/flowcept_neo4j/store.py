@@ -23,6 +23,7 @@ with LMDB or MongoDB enabled too, those answer ``Flowcept.db`` queries (read_pre
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from typing import Any
@@ -43,7 +44,7 @@ from flowcept_neo4j.writes import GraphWrites
 
 __all__ = ["Neo4jStore"]
 
-_CONFLICT_RETRIES = 5
+_CONFLICT_RETRIES = 10
 
 
 class Neo4jStore(GraphWrites):
@@ -106,6 +107,12 @@ class Neo4jStore(GraphWrites):
                 return session.execute_write(fn)
         except WriteConflict as e:
             raise _Conflict(str(e)) from None
+        except self._neo4j.exceptions.ConstraintError as e:
+            # every write MERGEs by a constrained key, so this is another writer creating the same node first (a
+            # server with optimistic concurrency, such as ArcadeDB, reports it at commit): retry
+            if what == "writing":
+                raise _Conflict(str(e)) from None
+            raise self._error(e, what) from None
         except Exception as e:
             raise self._error(e, what) from None
 
@@ -152,7 +159,7 @@ class Neo4jStore(GraphWrites):
                     return
                 except _Conflict:
                     pass
-                time.sleep(0.05 * (attempt + 1))  # another process created some of these nodes meanwhile
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # another writer created some nodes meanwhile
         raise StoreUnavailableError(f"{self.config.location()}: writing {len(folded)} {collection} kept conflicting "
                                     f"with concurrent writers after {_CONFLICT_RETRIES} attempts")
 

@@ -132,6 +132,8 @@ def test_server_restart_mid_run_loses_nothing(graph, tmp_path, monkeypatch):
         rows = graph.cypher("MATCH (t:Task {workflow_id: $wf}) RETURN t.task_id AS id, t.status AS status",
                             wf=wf)
         assert len(rows) == 200 and {r["status"] for r in rows} == {"FINISHED"}
+        # the graph store alone is enabled: it answers queries too
+        assert sorted(t["used"]["i"] for t in Flowcept.db.task_query({"workflow_id": wf})) == list(range(200))
         outs = graph.cypher("MATCH (e:Entity)-[:WAS_GENERATED_BY {name: 'out'}]->(t:Task {workflow_id: $wf}) "
                             "RETURN e.value AS v", wf=wf)
         assert sorted(r["v"] for r in outs) == list(range(200))

@@ -169,3 +169,44 @@ def test_a_value_generated_by_many_tasks_adds_no_quadratic_data_flow_links(make_
                         "RETURN count(*) AS n") == [{"n": 25}]
     assert [t["task_id"] for t in store.get_lineage("c0", "upstream")["tasks"]] == ["c0", "p0", "p1", "p2", "p3",
                                                                                     "p4"]
+
+
+def test_two_writers_merging_into_the_same_tasks_lose_no_update(make_store):
+    """Two stores (as two processes would have) write the start and the end messages of the same tasks at the same
+    time; every task ends with both. A write refused as unavailable (a conflict the server reports) is retried, as
+    the DocumentInserter does."""
+    import threading
+
+    from flowcept_core.plugin import StoreUnavailableError
+
+    stores = [make_store(), make_store()]
+    errors: list[BaseException] = []
+
+    def write(k: int) -> None:
+        for i in range(0, 60, 10):
+            if k == 0:
+                docs = [{"type": "task", "task_id": f"t{j}", "status": "RUNNING", "started_at": 1.0,
+                         "used": {"a": j}} for j in range(i, i + 10)]
+            else:
+                docs = [{"type": "task", "task_id": f"t{j}", "status": "FINISHED", "ended_at": 2.0,
+                         "generated": {"b": j}} for j in range(i, i + 10)]
+            for _ in range(20):
+                try:
+                    stores[k].upsert("tasks", docs)
+                    break
+                except StoreUnavailableError as e:
+                    errors.append(e)
+            else:
+                raise AssertionError(f"writer {k} could not write: {errors[-1]}")
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    docs = {d["task_id"]: d for d in stores[0].find("tasks", {})}
+    assert len(docs) == 60
+    for j in range(60):
+        d = docs[f"t{j}"]
+        assert (d["used"], d["generated"], d["status"], d["started_at"], d["ended_at"]) == (
+            {"a": j}, {"b": j}, "FINISHED", 1.0, 2.0), d
