@@ -41,6 +41,7 @@ class GraphWrites:
         kind = NODE_KINDS[collection]
         stored = {r["id"]: r["doc"] for r in tx.run(lock_statement(kind), ids=list(folded), token=token)}
         rows, created, removed, used, generated = [], defaultdict(list), defaultdict(list), [], []
+        reflow: dict[str, list[str]] = {"USED": [], "WAS_GENERATED_BY": []}  # tasks whose data flow is redone
         for key, new in folded.items():
             raw = stored.get(key)
             old = unpack(raw) if raw is not None else None
@@ -57,9 +58,16 @@ class GraphWrites:
                     used.append({"t": key, "e": rel.other_key})
                 elif collection == "tasks" and rel.type == "WAS_GENERATED_BY":
                     generated.append({"t": key, "e": rel.other_key})
-            for rel in before - after:
+            lost = before - after
+            for rel in lost:
                 removed[(rel.type, rel.outgoing, rel.other_label)].append(
                     {"s": key, "o": rel.other_key, "name": dict(rel.props).get("name")})
+            if collection == "tasks":  # a value that changed: its data flow links are derived again from the paths
+                for rel_type, rows_of in (("USED", used), ("WAS_GENERATED_BY", generated)):
+                    if any(rel.type == rel_type for rel in lost):
+                        reflow[rel_type].append(key)
+                        rows_of.extend({"t": key, "e": rel.other_key} for rel in after - (after - before)
+                                       if rel.type == rel_type)
         if not rows:
             return
         written = tx.run(write_statement(kind), rows=rows, token=token).single()["written"]
@@ -67,6 +75,12 @@ class GraphWrites:
             raise WriteConflict(f"{len(rows) - written} of {len(rows)} nodes were created by another writer")
         for (rel_type, outgoing, label), rel_rows in removed.items():
             tx.run(delete_rel_statement(kind, rel_type, outgoing, label), rows=rel_rows).consume()
+        if reflow["USED"]:
+            tx.run("UNWIND $keys AS k MATCH (:Task {task_id: k})-[x:WAS_INFORMED_BY]->() DELETE x",
+                   keys=reflow["USED"]).consume()
+        if reflow["WAS_GENERATED_BY"]:
+            tx.run("UNWIND $keys AS k MATCH (:Task {task_id: k})<-[x:WAS_INFORMED_BY]-() DELETE x",
+                   keys=reflow["WAS_GENERATED_BY"]).consume()
         for (rel_type, outgoing, label), rel_rows in created.items():
             tx.run(create_rel_statement(kind, rel_type, outgoing, label), rows=rel_rows).consume()
         if used:

@@ -210,3 +210,16 @@ def test_two_writers_merging_into_the_same_tasks_lose_no_update(make_store):
         d = docs[f"t{j}"]
         assert (d["used"], d["generated"], d["status"], d["started_at"], d["ended_at"]) == (
             {"a": j}, {"b": j}, "FINISHED", 1.0, 2.0), d
+
+
+def test_a_changed_value_moves_the_data_flow_link_too(make_store, graph):
+    store = make_store()
+    store.upsert("tasks", [{"type": "task", "task_id": "a", "generated": {"out": 1}},
+                           {"type": "task", "task_id": "b", "generated": {"out": 2}},
+                           {"type": "task", "task_id": "c", "used": {"x": 1, "y": 3}}])
+    informed = "MATCH (c:Task)-[:WAS_INFORMED_BY]->(g:Task) RETURN c.task_id AS c, g.task_id AS g ORDER BY g"
+    assert graph.cypher(informed) == [{"c": "c", "g": "a"}]
+    store.upsert("tasks", [{"type": "task", "task_id": "c", "used": {"x": 2}}])  # x: 1 -> 2, now from b
+    assert graph.cypher(informed) == [{"c": "c", "g": "b"}]
+    store.upsert("tasks", [{"type": "task", "task_id": "b", "generated": {"out": 5}}])  # b no longer makes 2
+    assert graph.cypher(informed) == []
