@@ -140,3 +140,11 @@ def test_server_restart_mid_run_loses_nothing(graph, tmp_path, monkeypatch):
     finally:
         close_stores()
         server.start()
+
+
+def test_a_database_the_server_does_not_have_is_an_error_naming_it(graph):
+    from flowcept_neo4j.store import Neo4jStore
+
+    with pytest.raises(StoreError) as info:
+        Neo4jStore(graph.settings(database="no_such_db_42"))
+    assert "no_such_db_42" in str(info.value) and graph.uri in str(info.value)
