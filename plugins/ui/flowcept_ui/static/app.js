@@ -99,6 +99,15 @@ function lineageGraph(lin, selfId) {
   const cols = new Map();
   for (const n of lin.nodes) { const d = n.depth ?? 0; if (!cols.has(d)) cols.set(d, []); cols.get(d).push(n); }
   const depths = [...cols.keys()].sort((a, b) => a - b), colW = 190, rowH = 44;
+  // order each column by where its neighbours in the columns to its left sit (fewer crossing edges)
+  const row = new Map(), near = new Map();
+  for (const e of lin.edges) for (const [a, b] of [[e.from, e.to], [e.to, e.from]]) { if (!near.has(a)) near.set(a, []); near.get(a).push(b); }
+  for (const d of depths) {
+    const col = cols.get(d), at = (n) => { const r = (near.get(n.task_id) || []).filter((x) => row.has(x)).map((x) => row.get(x)); return r.length ? r.reduce((p, q) => p + q, 0) / r.length : Infinity; };
+    const keyed = col.map((n, i) => [at(n), i, n]).sort((p, q) => p[0] - q[0] || p[1] - q[1]);
+    cols.set(d, keyed.map((k) => k[2]));
+    cols.get(d).forEach((n, i) => row.set(n.task_id, i));
+  }
   const W = Math.max(depths.length * colW, 300), H = Math.max(...[...cols.values()].map((c) => c.length)) * rowH + 20;
   const pos = new Map();
   depths.forEach((d, ci) => cols.get(d).forEach((n, ri) => pos.set(n.task_id, [20 + ci * colW, 10 + ri * rowH])));
@@ -116,7 +125,7 @@ function lineageGraph(lin, selfId) {
     const g = me || value ? s("g", {class: value ? "node value" : "node self"}) : s("a", {href: "/tasks/" + enc(n.task_id), class: "node", "data-task": n.task_id});
     g.append(s("rect", {x, y, width: 150, height: 32, rx: value ? 14 : 5, fill: me ? "#1d232b" : value ? "#f3f6fa" : "#fff",
       stroke: COLORS[n.status] || "#8895a7", "stroke-width": value ? 1 : 2, "stroke-dasharray": value ? "4 3" : null}),
-      s("text", {x: x + 8, y: y + 14, fill: me ? "#fff" : "#1d232b"}, (n.activity_id || "?").slice(0, 24)),
+      s("text", {x: x + 8, y: y + 14, fill: me ? "#fff" : "#1d232b"}, (n.activity_id || "?").length > 21 ? n.activity_id.slice(0, 20) + "…" : (n.activity_id || "?")),
       s("text", {x: x + 8, y: y + 27, fill: me ? "#c9d1db" : null}, value ? "value" : (n.task_id || "").slice(-22)));
     svg.append(g);
   }
