@@ -3,7 +3,7 @@
 What it offers, by use:
 
 - hooks and specs: ``hookimpl``, ``MQBackendSpec``, ``StoreSpec``, ``InterceptorSpec``, ``ConsumerSpec``,
-  ``SettingsSection``, ``Key``
+  ``CliCommandSpec``, ``SettingsSection``, ``Key``
 - what each kind must be: ``MQBackend`` (``InProcessMQBackend``), ``Subscription``, ``Store`` (Protocols),
   ``Interceptor`` (base class), ``Emitter`` (what a started interceptor gets), ``BaseConsumer``
 - messages: ``task_message``, ``workflow_message``, ``Status``, ``encode_batch``/``decode_batch`` (the wire format of
@@ -24,6 +24,8 @@ What it offers, by use:
   ``CAPTURE_STATE`` (``.run``: the active run, None when nothing captures), ``PARENT_TASK`` (the ContextVar of the
   executing task), ``current_parent_id``, ``TASK_COUNTER`` / ``format_id`` (cheap task ids), ``FlowceptLoop``,
   ``FlowceptLightweightLoop``, ``sanitize``, ``sanitize_dict``, ``attach_telemetry``, ``error_text``
+- reading stored provenance (tools such as the provenance browser): ``DBAPI`` (what ``Flowcept.db`` is, for given
+  settings), ``enabled_store_names``, ``open_store`` (the read store's ``count``), ``NoDatabaseError``
 - settings and helpers: ``Settings``, ``get_settings``, ``load_settings``, ``get_logger``, ``gc_paused``,
   ``make_private_dirs``/``make_private``/``open_private`` (files only the user can read)
 - capture context: ``PARENT`` (the ContextVar holding the id of the task executing in this context; an interceptor
@@ -47,7 +49,15 @@ import importlib
 from typing import Any
 
 from flowcept_core.hookspecs import hookimpl
-from flowcept_core.specs import ConsumerSpec, InterceptorSpec, Key, MQBackendSpec, SettingsSection, StoreSpec
+from flowcept_core.specs import (
+    CliCommandSpec,
+    ConsumerSpec,
+    InterceptorSpec,
+    Key,
+    MQBackendSpec,
+    SettingsSection,
+    StoreSpec,
+)
 
 _LAZY: dict[str, str] = {
     "aggregate": "flowcept_core.aggregate", "result_field": "flowcept_core.aggregate",
@@ -90,6 +100,8 @@ _LAZY: dict[str, str] = {
     "MQClosedError": "flowcept_core.mq", "MQConnectionError": "flowcept_core.mq", "MQError": "flowcept_core.mq",
     "PluginError": "flowcept_core.registry", "PluginLoadError": "flowcept_core.registry",
     "Status": "flowcept_core.schema",
+    "DBAPI": "flowcept_core.query", "enabled_store_names": "flowcept_core.stores",
+    "NoDatabaseError": "flowcept_core.stores", "open_store": "flowcept_core.stores",
     "Settings": "flowcept_core.settings", "SettingsError": "flowcept_core.settings",
     "get_settings": "flowcept_core.settings", "load_settings": "flowcept_core.settings",
     "StoreError": "flowcept_core.stores", "StoreUnavailableError": "flowcept_core.stores",
@@ -97,8 +109,8 @@ _LAZY: dict[str, str] = {
     "encode_batch": "flowcept_core.wire", "wire_codec": "flowcept_core.wire", "WireCodec": "flowcept_core.wire",
 }
 
-__all__ = ["hookimpl", "ConsumerSpec", "InterceptorSpec", "Key", "MQBackendSpec", "SettingsSection", "StoreSpec",
-           *sorted(_LAZY)]
+__all__ = ["hookimpl", "CliCommandSpec", "ConsumerSpec", "InterceptorSpec", "Key", "MQBackendSpec", "SettingsSection",
+           "StoreSpec", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
