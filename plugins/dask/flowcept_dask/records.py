@@ -28,8 +28,13 @@ def task_id_of(key: Any) -> str:
     return key if type(key) is str else str(key)
 
 
-def function_name(func: Any) -> str:
-    """The activity_id of a task running func (functools.partial and callable objects are unwrapped)."""
+def function_name(func: Any, key: Any = None) -> str:
+    """The activity_id of task key running func (functools.partial and callable objects are unwrapped; for a
+    subgraph Dask fused into one task, the key's name)."""
+    if key is not None and getattr(func, "__name__", "") == "_execute_subgraph":
+        from dask.utils import key_split
+
+        return key_split(key)
     seen = 0
     while hasattr(func, "func") and not hasattr(func, "__name__") and seen < 5:  # partial, curry
         func, seen = func.func, seen + 1

@@ -183,7 +183,7 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
 
 def _activity_of(ts: Any) -> str:
     func = getattr(ts.run_spec, "func", None)
-    return function_name(func) if func is not None else ts.prefix.name
+    return function_name(func, ts.key) if func is not None else ts.prefix.name
 
 
 def _error_text(ts: Any, kwargs: dict) -> str:

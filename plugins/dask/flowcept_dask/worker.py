@@ -140,7 +140,7 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
         """Called in the executing thread when the task's function returns or raises; never raises."""
         try:
             config = self.config or {}
-            record: dict[str, Any] = {"activity_id": function_name(func), "hostname": self._hostname}
+            record: dict[str, Any] = {"activity_id": function_name(func, key), "hostname": self._hostname}
             if config.get("worker_create_timestamps"):
                 record["started_at"] = started
                 record["ended_at"] = time.time()

@@ -226,3 +226,26 @@ def test_numpy_inputs_and_outputs_are_stored_as_plain_values(dask_client, write_
     doc = tasks_of(fc.current_workflow_id, expected=1)[holder["f"].key]
     assert doc["used"] == {"x": 0.5, "y": [0, 1, 2]}
     assert doc["generated"] == {"arg_0": [0.5, 1.5, 2.5]}
+
+
+def test_delayed_graphs_and_collections_are_captured(dask_client, write_settings):
+    import dask
+    import dask.bag as db
+
+    holder: dict[str, Any] = {}
+
+    def work():
+        a = dask.delayed(dask_tasks.add)(1, 2, dask_key_name=f"a-{id(holder)}")
+        b = dask.delayed(dask_tasks.add)(a, 4, dask_key_name=f"b-{id(holder)}")
+        holder["keys"] = (a.key, b.key)
+        bag_total = db.from_sequence(range(10), npartitions=2).map(dask_tasks.add, y=1).sum()
+        return dask_client.compute([b, bag_total], sync=True)
+
+    fc, (b_value, bag_value) = _run(dask_client, work)
+    assert b_value == 7 and bag_value == sum(range(10)) + 10
+    docs = tasks_of(fc.current_workflow_id, expected=3)
+    a_key, b_key = holder["keys"]
+    assert docs[a_key]["used"] == {"x": 1, "y": 2} and docs[a_key]["generated"] == {"arg_0": 3}
+    assert docs[b_key]["used"] == {"x": 3, "y": 4} and docs[b_key]["dependencies"] == [a_key]
+    assert all(d["status"] == "FINISHED" and d["activity_id"] for d in docs.values())
+    assert len(docs) > 2  # the bag's partitions and its reduction
