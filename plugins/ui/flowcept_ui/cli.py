@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_for_store(store: str | None, db: str | None = None, settings_path: str | None = None) -> Any:
     """Settings whose read store is ``store`` (see --store); the usual settings when store is None."""
-    from flowcept_core.settings import load_settings
+    from flowcept_core.plugin import load_settings
 
     overrides: dict[str, Any] = {}
     if store in (None, ""):

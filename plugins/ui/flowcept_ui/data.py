@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from flowcept_core.query import DBAPI, enabled_store_names, open_store
+from flowcept_core.plugin import DBAPI, enabled_store_names, open_store
 from flowcept_ui import params as p
 from flowcept_ui.analysis import TASK_FIELDS, analyze
 from flowcept_ui.lineage import task_lineage

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flowcept_core.hookspecs import hookimpl
-from flowcept_core.specs import CliCommandSpec
+from flowcept_core.plugin import CliCommandSpec, hookimpl
 
 __all__ = ["flowcept_cli_commands"]
 

@@ -307,8 +307,7 @@ def _error_of(e: Exception) -> tuple[int, str]:
     """(HTTP status, message) for an exception raised while answering; unexpected ones are logged, not shown."""
     if isinstance(e, ApiError):
         return e.status, str(e)
-    from flowcept_core.plugin import FilterError, StoreUnavailableError
-    from flowcept_core.query import NoDatabaseError
+    from flowcept_core.plugin import FilterError, NoDatabaseError, StoreUnavailableError
 
     if isinstance(e, FilterError):
         return 400, str(e)
