@@ -98,6 +98,19 @@ def test_flowcept_run_writes_the_graph_beside_lmdb_which_answers_queries(graph, 
         assert rows == [{"n": 30, "name": "graph-run"}]
         assert graph.cypher("MATCH (t:Task {status: 'FINISHED'}) WHERE t.started_at IS NOT NULL "
                             "AND t.ended_at IS NOT NULL RETURN count(t) AS n") == [{"n": 30}]
+        # data flow: double(1) generated 2, which double(2) used, ... ; lineage from the graph equals LMDB's
+        from flowcept_core.lineage import get_lineage
+        from flowcept_core.stores import open_store
+
+        settings = get_settings()
+        graph_store, lmdb_store = open_store(settings, "neo4j"), open_store(settings, "lmdb")
+        (t4,) = Flowcept.db.task_query({"workflow_id": wf, "used.x": 4})
+        for direction in ("upstream", "downstream", "both"):
+            answer = Flowcept.db.get_lineage(t4["task_id"], direction)
+            assert answer == graph_store.get_lineage(t4["task_id"], direction)
+            assert answer == get_lineage(lmdb_store, t4["task_id"], direction)
+        upstream = Flowcept.db.get_lineage(t4["task_id"], "upstream")["tasks"]
+        assert [t["document"]["used"]["x"] for t in upstream] == [4, 2, 1]
     finally:
         close_stores()
 
