@@ -52,20 +52,21 @@ def _neo4j_section(stack: ExitStack, workdir: str) -> dict:
 def main() -> None:
     with ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory())
+        neo4j_section = _neo4j_section(stack, workdir)
         settings = Path(workdir) / "settings.yaml"
         settings.write_text(yaml.safe_dump({"databases": {
             "lmdb": {"enabled": True, "path": str(Path(workdir) / "lmdb")},
-            "neo4j": _neo4j_section(stack, workdir)}}))
+            "neo4j": neo4j_section}}))
         os.environ["FLOWCEPT_SETTINGS_PATH"] = str(settings)
 
         with Flowcept(workflow_name="graph_example") as fc:
             fit(clean(load(5)))
 
-        from flowcept_core.settings import get_settings
-        from flowcept_core.stores import open_store
+        from neo4j import GraphDatabase
 
-        graph = open_store(get_settings(), "neo4j")
-        with graph._driver.session(database=graph.config.database) as session:
+        auth = (neo4j_section["user"], neo4j_section["password"])
+        with GraphDatabase.driver(neo4j_section["uri"], auth=auth) as driver, \
+                driver.session(database=neo4j_section["database"]) as session:
             flow = session.run(
                 "MATCH (c:Task {workflow_id: $wf})-[:USED]->(e:Entity)-[:WAS_GENERATED_BY]->(g:Task) "
                 "RETURN g.activity_id AS producer, c.activity_id AS consumer ORDER BY producer, consumer",
