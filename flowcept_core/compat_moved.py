@@ -42,8 +42,8 @@ MOVED: dict[str, str] = {
     "flowcept.flowceptor.consumers.consumer_utils": "consumers receive dicts in BaseConsumer.message_handler",
     "flowcept.agents": "the LLM agent and the MCP server are not built yet; query with Flowcept.db or the `flowcept` "
                        "command",
-    "flowcept.webservice": "the web service and its UI are not built yet; query with Flowcept.db or the `flowcept` "
-                           "command",
+    "flowcept.webservice": "upstream's web service module is not provided; the read-only provenance browser and its "
+                           "JSON API are `flowcept ui` (pip install \"flowcept[ui]\"), queries are Flowcept.db",
     "flowcept.cli": "the command line is `flowcept` (flowcept_core.cli.main)",
     "flowcept.report": "provenance cards and reports are made by Flowcept.generate_report(...)",
 }

@@ -94,7 +94,6 @@ def test_the_python_version_and_the_bounds_it_states_are_the_codes():
     "row, module",
     [
         ("LLM agent, MCP server", "flowcept.agents.mcp.mcp_client"),
-        ("Web service and UI", "flowcept.webservice.main"),
     ],
 )
 def test_features_marked_not_yet_say_so_in_the_table_and_on_import(row, module):
