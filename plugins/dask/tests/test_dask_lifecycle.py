@@ -159,3 +159,25 @@ def test_without_the_plugin_choosing_dask_fails_at_start_with_the_install_comman
     out = result.stdout
     assert "STARTED" not in out and "dask" in out, out + result.stderr
     assert "pip install" in out and ("flowcept[dask]" in out or "plugins/dask" in out), out
+
+
+def test_workers_in_the_client_process_are_captured_once_by_the_clients_run(write_settings):
+    from distributed import Client, LocalCluster
+
+    from flowcept import Flowcept
+
+    cluster = LocalCluster(n_workers=2, processes=False, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        with Flowcept(interceptors=["instrumentation", "dask"], dask_client=client) as fc:
+            futures = client.map(dask_tasks.uses_decorated, [1, 2], pure=False)
+            assert client.gather(futures) == [8, 16]
+    finally:
+        client.close()
+        cluster.close()
+    docs = tasks_of(fc.current_workflow_id, expected=6)
+    assert len(docs) == 6
+    for future in futures:
+        assert docs[future.key]["status"] == "FINISHED" and docs[future.key]["activity_id"] == "uses_decorated"
+        children = [d for d in docs.values() if d.get("parent_task_id") == future.key]
+        assert sorted(c["used"]["factor"] for c in children) == [3, 5]
