@@ -156,6 +156,7 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
             for key in list(self._submitted):
                 self._out.append(self._unfinished(key))
             self._submitted.clear()
+            self._errors.clear()
         if final and self._callback is not None:
             self._callback.stop()
             self._callback = None
