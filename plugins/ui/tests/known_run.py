@@ -20,7 +20,7 @@ def main() -> str:
 
     @flowcept_task(output_names="loss")
     def train_epoch(epoch: int, lr: float) -> float:
-        end = time.perf_counter() + 0.3  # busy: the telemetry sampler (1 s) sees CPU use across the epochs
+        end = time.perf_counter() + 0.45  # busy: the telemetry sampler (1 s) sees CPU use across the epochs
         while time.perf_counter() < end:
             pass
         return round(2.0 / (epoch + 1), 4)

@@ -69,7 +69,8 @@ def test_workflow_page_shows_counts_error_timeline_telemetry_and_loss_trend(brow
     assert epoch_row.text == str(EPOCHS)
     assert ERROR_TEXT in _css(browser, "#errors .error-msg")[0].text
     assert len(_css(browser, "#timeline svg rect.bar")) == EPOCHS + 3
-    assert _css(browser, "#telemetry svg path.series")[0].get_attribute("d").count("L") >= 1
+    assert _css(browser, "#telemetry svg path.series")[0].get_attribute("d").startswith("M")  # samples drawn
+    assert _css(browser, "#telemetry svg circle")
     loss = _css(browser, '[data-trend="train_epoch.loss"] svg path.series')
     assert loss and loss[0].get_attribute("d").count("L") == EPOCHS - 1
     assert len(_css(browser, "table.tasks tbody tr")) == EPOCHS + 3
