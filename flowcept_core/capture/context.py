@@ -27,12 +27,21 @@ def error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def _process_state() -> _State:
+    """Called when unpickling a reference to the capture state: this process's STATE."""
+    return STATE
+
+
 class _State:
     __slots__ = ("run", "stack")
 
     def __init__(self) -> None:
         self.run: Any = None
         self.stack: list = []
+
+    def __reduce__(self) -> tuple:
+        """Pickles as a reference to the receiving process's own state (see flowcept_core.capture.portable)."""
+        return _process_state, ()
 
 
 STATE = _State()

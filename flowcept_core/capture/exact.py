@@ -24,6 +24,7 @@ from collections.abc import Callable
 from time import time
 from types import FunctionType
 
+from flowcept_core.capture import portable
 from flowcept_core.capture.context import PARENT, STATE
 from flowcept_core.capture.record import LIGHT, TASK
 from flowcept_core.capture.templates import HANDLED, error_text
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["generated_wrapper"]
+
+portable.register()  # wrappers of functions defined in __main__ can be sent to other processes (cloudpickle)
 
 _CO_VARARGS, _CO_VARKEYWORDS, _CO_COROUTINE, _CO_GENERATOR = 0x04, 0x08, 0x80, 0x20
 
