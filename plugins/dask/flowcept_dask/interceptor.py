@@ -15,7 +15,7 @@ import uuid
 import warnings
 from typing import Any
 
-from flowcept_core.plugin import Interceptor, decode_batch, get_logger
+from flowcept_core.plugin import Interceptor, Status, decode_batch, get_logger
 from flowcept_dask.hooks import SETTINGS
 from flowcept_dask.records import METADATA_KEY, SCHEDULER_PLUGIN_NAME, WORKER_PLUGIN_NAME, decode_record
 from flowcept_dask.scheduler import FlowceptDaskSchedulerAdapter
@@ -198,7 +198,7 @@ class DaskInterceptor(Interceptor):
         first, second = (worker, record) if values["worker_create_timestamps"] else (record, worker)
         for key in ("started_at", "ended_at"):
             fields[key] = first.get(key) if first.get(key) is not None else second.get(key)
-        if record["status"] == "ERROR":
+        if record["status"] == Status.ERROR:
             fields["stderr"] = worker.get("stderr") or record.get("stderr")
             meta = {"traceback": worker.get("traceback") or record.get("traceback")}
             if record.get("cancelled"):

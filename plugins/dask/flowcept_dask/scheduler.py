@@ -14,11 +14,15 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from flowcept_core.plugin import Status
 from flowcept_dask.records import ERRORS_TOPIC, METADATA_KEY, SCHEDULER_PLUGIN_NAME, encode_record, function_name
 
 __all__ = ["FlowceptDaskSchedulerAdapter"]
 
 _BATCH = 2000  # records per event at most
+
+_SUBMITTED, _RUNNING = Status.SUBMITTED.value, Status.RUNNING.value
+_FINISHED, _ERROR = Status.FINISHED.value, Status.ERROR.value
 
 
 class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
@@ -78,11 +82,11 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
                    **kwargs: Any) -> None:
         if finish == "memory":
             if start == "processing":
-                self._ended(key, "FINISHED", kwargs)
+                self._ended(key, _FINISHED, kwargs)
         elif finish == "erred":
-            self._ended(key, "ERROR", kwargs)
+            self._ended(key, _ERROR, kwargs)
         elif finish == "forgotten" and key in self._submitted:
-            self._ended(key, "ERROR", kwargs, cancelled=True)
+            self._ended(key, _ERROR, kwargs, cancelled=True)
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == ERRORS_TOPIC and isinstance(msg, dict):
@@ -113,14 +117,14 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
                 record["activity_id"] = _activity_of(ts)
                 if ts.dependencies:
                     record["dependencies"] = [d.key if type(d.key) is str else str(d.key) for d in ts.dependencies]
-                if status == "FINISHED" and ts.metadata:
+                if status == _FINISHED and ts.metadata:
                     blob = ts.metadata.pop("flowcept", None)
                     if blob is not None:
                         record["worker"] = blob
             worker = kwargs.get("worker")
             if worker:
                 record["address"] = worker
-            if status == "ERROR":
+            if status == _ERROR:
                 blob = self._errors.pop(task_id, None)
                 if blob is not None:
                     record["worker"] = blob
@@ -174,11 +178,11 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
 
     def _unfinished(self, key: Any) -> dict:
         ts = self.scheduler.tasks.get(key) if self.scheduler is not None else None
-        record: dict[str, Any] = {"task_id": key if type(key) is str else str(key), "status": "SUBMITTED"}
+        record: dict[str, Any] = {"task_id": key if type(key) is str else str(key), "status": _SUBMITTED}
         if ts is not None:
             record["activity_id"] = _activity_of(ts)
             if ts.state == "processing" and ts.processing_on is not None:
-                record["status"], record["address"] = "RUNNING", ts.processing_on.address
+                record["status"], record["address"] = _RUNNING, ts.processing_on.address
         return record
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from flowcept_core.plugin import BaseConsumer
+from flowcept_core.plugin import CONTROL_TYPE, BaseConsumer
 
 __all__ = ["WorkerCapture"]
 
@@ -25,7 +25,7 @@ class _Collect(BaseConsumer):
         self.pending: list[dict] = []
 
     def message_handler(self, msg_obj: dict) -> bool:
-        if msg_obj.get("type") != "flowcept_control":  # the worker run's own stream markers stay here
+        if msg_obj.get("type") != CONTROL_TYPE:  # the worker run's own stream markers stay here
             self.pending.append(msg_obj)
         return True
 

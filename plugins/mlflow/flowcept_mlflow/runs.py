@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from flowcept_core.plugin import Status
 from flowcept_mlflow.state import CaptureState, RunRecord
 from flowcept_mlflow.tracking_db import Changes, RunRow
 
@@ -20,8 +21,8 @@ __all__ = ["STATUS", "run_updates", "DEFAULT_ACTIVITY"]
 
 # MLflow RunStatus -> flowcept Status. KILLED (stopped by the user or a signal) did not finish: ERROR, with
 # custom_metadata.mlflow_status telling it apart from FAILED.
-STATUS = {"RUNNING": "RUNNING", "SCHEDULED": "SUBMITTED", "FINISHED": "FINISHED", "FAILED": "ERROR",
-          "KILLED": "ERROR"}
+STATUS = {"RUNNING": Status.RUNNING.value, "SCHEDULED": Status.SUBMITTED.value, "FINISHED": Status.FINISHED.value,
+          "FAILED": Status.ERROR.value, "KILLED": Status.ERROR.value}
 DEFAULT_ACTIVITY = "mlflow_run"  # activity_id of a run whose experiment has no name
 
 
@@ -68,7 +69,7 @@ def run_updates(changes: Changes, state: CaptureState, workflow_id: str,
             "activity_id": row.experiment_name or DEFAULT_ACTIVITY,
             "subtype": "mlflow_run",
             "adapter_id": "mlflow",
-            "status": STATUS.get(row.status or "", "UNKNOWN"),
+            "status": STATUS.get(row.status or "", Status.UNKNOWN.value),
             "started_at": _seconds(row.start_time),
             "ended_at": _seconds(row.end_time),
             "used": used or None,

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowcept_core.plugin import sanitize_dict
+from flowcept_core.plugin import Status, sanitize_dict
 from flowcept_torch.tensors import TensorSummary, plain
 
 __all__ = ["ForwardTemplate", "PARENT_FORWARD", "CHILD_FORWARD"]
 
 PARENT_FORWARD = "parent_forward"
 CHILD_FORWARD = "child_forward"
-_FINISHED, _ERROR = "FINISHED", "ERROR"
+_FINISHED, _ERROR = Status.FINISHED.value, Status.ERROR.value
 
 
 class ForwardTemplate:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowcept_core.plugin import Status
+
 __all__ = ["analyze", "TASK_FIELDS", "TIMELINE_MAX", "SERIES_MAX", "ERRORS_MAX"]
+
+_ERROR, _UNKNOWN = Status.ERROR.value, Status.UNKNOWN.value
 
 TIMELINE_MAX = 400  # bars in the Gantt (evenly chosen among the tasks, in start order)
 SERIES_MAX = 300  # points per telemetry or metric series
@@ -109,7 +113,7 @@ def analyze(tasks: list[dict]) -> dict:
     index: list[tuple] = []  # (task_id, activity_id, started_at) of every task: the task list's pages (data.py)
     number = (int, float)
     for t in tasks:
-        status = t.get("status") or "UNKNOWN"
+        status = t.get("status") or _UNKNOWN
         activity = t.get("activity_id") or "(none)"
         by_status[status] = by_status.get(status, 0) + 1
         act = activities.get(activity)
@@ -127,7 +131,7 @@ def analyze(tasks: list[dict]) -> dict:
                 durations[activity].append(end - start)
         if type(end) in number and (last is None or end > last):
             last = end
-        if status == "ERROR" and len(errors) < ERRORS_MAX:
+        if status == _ERROR and len(errors) < ERRORS_MAX:
             errors.append({"task_id": t.get("task_id"), "activity_id": activity, "started_at": start,
                            "message": t.get("stderr") or "(no message recorded)"})
         if "telemetry_at_end" in t:
@@ -164,7 +168,7 @@ def analyze(tasks: list[dict]) -> dict:
         "telemetry": {"fields": ["timestamp", "cpu_percent", "memory_percent", "gpu_percent"],
                       "points": _every(telemetry, SERIES_MAX), "of": with_telemetry},  # of: tasks with telemetry
         "errors": errors,
-        "error_count": by_status.get("ERROR", 0),
+        "error_count": by_status.get(_ERROR, 0),
         "trends": _trends(metric),
         "_index": sorted(index, key=_id_key),  # not sent: which tasks, in id order, with what never changes
     }
