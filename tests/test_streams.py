@@ -58,3 +58,26 @@ def test_consumer_knows_when_threads_producing_one_workflow_are_all_done(tmp_pat
     assert finished.wait(10)
     keeper.stop_consumption()
     assert len([m for m in seen if m.get("type") == "task"]) == 100
+
+
+def _end(producer: str, workflow_id: str, count: int) -> dict:
+    return {"type": "flowcept_control", "info": "end_of_stream", "producer_id": producer, "workflow_id": workflow_id,
+            "message_count": count}
+
+
+def test_messages_of_a_workflow_with_no_stream_count_for_its_producer():
+    """A run that also publishes messages of another workflow (a model's own workflow) has lost nothing."""
+    tracker = StreamTracker()
+    tracker.observe({"type": "flowcept_control", "info": "start_of_stream", "producer_id": "p", "workflow_id": "w"})
+    tracker.arrived["w"] += 3
+    tracker.arrived["model-w"] = 2
+    tracker.observe(_end("p", "w", 6))
+    assert tracker.shortfall("w") == 0
+
+
+def test_a_loss_is_reported_when_the_start_marker_was_lost_with_the_first_messages():
+    """The workflow whose start marker was lost is not 'a workflow with no stream': its missing messages count."""
+    tracker = StreamTracker()
+    tracker.arrived["w"] = 1499  # the start marker and 500 tasks were lost by the broker
+    tracker.observe(_end("p", "w", 2000))
+    assert tracker.shortfall("w") == 501 and tracker.missing == {"w": 501}

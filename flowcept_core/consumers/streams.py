@@ -57,8 +57,9 @@ class StreamTracker:
             return 0
         announced = sum(self.producers(workflow_id).values())
         # a producer also publishes messages of workflows it opened no stream for (a model's own workflow, a task
-        # given workflow_id=...): they arrive under that workflow, and count as arrived for the producers
-        nested = sum(n for wf, n in self.arrived.items() if wf not in self.streamed)
+        # given workflow_id=...): they arrive under that workflow, and count as arrived for the producers. The
+        # workflow itself is never one of them, even when its start marker was lost with the first messages.
+        nested = sum(n for wf, n in self.arrived.items() if wf not in self.streamed and wf != workflow_id)
         lost = max(announced - self.arrived.get(workflow_id, 0) - nested, 0)
         if lost:
             self.missing[workflow_id] = lost
