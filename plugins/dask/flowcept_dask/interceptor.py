@@ -27,9 +27,11 @@ __all__ = ["DaskInterceptor"]
 class DaskInterceptor(Interceptor):
     """Observes every task the cluster behind ``dask_client`` runs between start and stop.
 
-    Each task gives one task message when it ends (``task_id`` is the Dask key): a retried task its last attempt,
+    Each task gives a task message when it ends (``task_id`` is the Dask key): a retried task its last attempt,
     a task cancelled before it finished ERROR with a CancelledError, a task still running at stop its current
-    status. The workflow record gets ``adapter_id: "dask"`` and the cluster (scheduler, workers, threads).
+    status; before that, a SUBMITTED message if it was still waiting when the scheduler's batch left, and a
+    RUNNING one if it was still executing when its worker's batch left (the store merges them by task_id).
+    The workflow record gets ``adapter_id: "dask"`` and the cluster (scheduler, workers, threads).
     """
 
     kind = "dask"
@@ -65,7 +67,7 @@ class DaskInterceptor(Interceptor):
             "settings": self._settings_tree(), "client_process": [socket.gethostname(), os.getpid()],
             **{k: values[k] for k in ("worker_should_get_input", "worker_should_get_output",
                                       "scheduler_should_get_input", "worker_create_timestamps",
-                                      "flush_interval_secs")},
+                                      "worker_should_send_running", "flush_interval_secs")},
         }
         client = self.client
         client.subscribe_topic(config["tasks_topic"], self._on_tasks)
@@ -188,7 +190,7 @@ class DaskInterceptor(Interceptor):
             "task_id": record["task_id"], "status": record["status"], "adapter_id": "dask",
             "activity_id": worker.get("activity_id") or record.get("activity_id") or "dask_task",
             "submitted_at": record.get("submitted_at"), "address": record.get("address"),
-            "hostname": worker.get("hostname"), "dependencies": record.get("dependencies"),
+            "hostname": worker.get("hostname") or record.get("hostname"), "dependencies": record.get("dependencies"),
             "generated": worker.get("generated"),
         }
         used = worker.get("used")

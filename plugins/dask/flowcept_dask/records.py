@@ -12,13 +12,14 @@ from typing import Any
 
 from flowcept_core.plugin import encode_batch
 
-__all__ = ["METADATA_KEY", "WORKER_PLUGIN_NAME", "SCHEDULER_PLUGIN_NAME", "ERRORS_TOPIC", "task_id_of",
+__all__ = ["METADATA_KEY", "WORKER_PLUGIN_NAME", "SCHEDULER_PLUGIN_NAME", "ERRORS_TOPIC", "RUNNING_TOPIC", "task_id_of",
            "function_name", "inputs_by_name", "outputs_by_name", "encode_record", "decode_record"]
 
 METADATA_KEY = "flowcept-dask"  # scheduler metadata: the active capture's configuration (see interceptor)
 WORKER_PLUGIN_NAME = "flowcept-dask-worker"
 SCHEDULER_PLUGIN_NAME = "flowcept-dask-scheduler"
 ERRORS_TOPIC = "flowcept-dask-worker-errors"  # worker -> scheduler plugin: records of tasks that raised
+RUNNING_TOPIC = "flowcept-dask-worker-running"  # worker -> scheduler plugin: batches of tasks executing
 
 _PARAMS: dict[Any, tuple[tuple[str, ...], str | None, dict[str, Any]]] = {}
 

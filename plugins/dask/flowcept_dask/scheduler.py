@@ -1,9 +1,14 @@
 """FlowceptDaskSchedulerAdapter: the scheduler plugin. Runs in the scheduler process.
 
 It notes when each task was submitted (``update_graph``), and when a task reaches its final state (memory, erred,
-or forgotten before either: cancelled) it makes one record: status, times, the worker, the keys it depends on, the
-worker's record (inputs, outputs, host) and, for errors, the exception and traceback. A retried task is recorded
-when its last attempt ends; a task whose worker died is recorded when it ends elsewhere. Records are sent to the
+or forgotten before either: cancelled) it makes the task's final record: status, times, the worker, the keys it
+depends on, the worker's record (inputs, outputs, host) and, for errors, the exception and traceback. A retried task
+is recorded when its last attempt ends; a task whose worker died is recorded when it ends elsewhere.
+
+Live states: a task still waiting when the next batch leaves gets a SUBMITTED record (submitted_at, dependencies,
+scheduler-side inputs), and the RUNNING records the worker plugins send (tasks still executing when their batch
+left the worker) are passed on. A task that ends before its batch leaves gets its final record only, so short tasks
+cost no extra message; the store merges the records of one task_id into one document. Records are sent to the
 client in batches, every ``flush_interval_secs``, as one event on the run's task topic.
 """
 
@@ -15,7 +20,15 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from flowcept_core.plugin import Status
-from flowcept_dask.records import ERRORS_TOPIC, METADATA_KEY, SCHEDULER_PLUGIN_NAME, encode_record, function_name
+from flowcept_dask.records import (
+    ERRORS_TOPIC,
+    METADATA_KEY,
+    RUNNING_TOPIC,
+    SCHEDULER_PLUGIN_NAME,
+    encode_record,
+    function_name,
+    task_id_of,
+)
 
 __all__ = ["FlowceptDaskSchedulerAdapter"]
 
@@ -45,6 +58,7 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
 
     def _reset(self) -> None:
         self._submitted: dict[Any, float] = {}
+        self._new: list[Any] = []  # keys submitted since the last batch left
         self._errors: dict[str, bytes] = {}
         self._out: list[dict] = []
         self._callback: Any = None
@@ -73,10 +87,11 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
         if self._config() is None:
             return
         now = time.time()
-        submitted = self._submitted
+        submitted, new = self._submitted, self._new
         for key in tasks or keys:
             if key not in submitted:
                 submitted[key] = now
+                new.append(key)
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, stimulus_id: str = "",
                    **kwargs: Any) -> None:
@@ -91,6 +106,8 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == ERRORS_TOPIC and isinstance(msg, dict):
             self._errors[msg.get("task_id")] = msg.get("record")
+        elif topic == RUNNING_TOPIC and isinstance(msg, dict):
+            self._running(msg)
 
     # records -------------------------------------------------------------------------------------------------------
     def _config(self) -> dict | None:
@@ -152,10 +169,60 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
 
             get_logger().error(f"flowcept could not record Dask task {key!r}: {type(e).__name__}: {e}")
 
+    def _running(self, msg: dict) -> None:
+        """RUNNING records from a worker plugin (tasks executing when the worker's batch left); never raises."""
+        try:
+            if self._config() is None:
+                return
+            address = msg.get("worker")
+            for record in msg.get("running") or ():
+                record["status"] = _RUNNING
+                if address:
+                    record["address"] = address
+                self._out.append(record)
+        except Exception as e:
+            from flowcept_core.plugin import get_logger
+
+            get_logger().error(f"flowcept could not record running Dask tasks: {type(e).__name__}: {e}")
+
+    def _submitted_records(self, config: dict) -> list[dict]:
+        """SUBMITTED records of the tasks submitted since the last batch that have not ended yet."""
+        new, self._new = self._new, []
+        submitted = self._submitted
+        tasks = self.scheduler.tasks if self.scheduler is not None else {}
+        get_input = config.get("scheduler_should_get_input")
+        out = []
+        for key in new:
+            at = submitted.get(key)
+            if at is None:  # ended already: its final record says everything
+                continue
+            record: dict[str, Any] = {"task_id": task_id_of(key), "status": _SUBMITTED, "submitted_at": at}
+            ts = tasks.get(key)
+            if ts is not None:
+                try:
+                    record["activity_id"] = _activity_of(ts)
+                    if ts.dependencies:
+                        record["dependencies"] = [task_id_of(d.key) for d in ts.dependencies]
+                    if get_input:
+                        used = _literal_inputs(ts)
+                        if used:
+                            record["scheduler_used"] = encode_record(used)
+                except Exception as e:
+                    from flowcept_core.plugin import get_logger
+
+                    get_logger().error(f"flowcept could not describe Dask task {key!r}: {type(e).__name__}: {e}")
+            out.append(record)
+        return out
+
     def flush(self, final: bool = False, marker: str | None = None) -> None:
         """Send the records held (and, final, the tasks not ended yet with their current status; marker: a record
         telling the client that everything before it was sent). Called on the scheduler's event loop."""
         config = self._config()
+        if self._new:
+            if config is None:
+                self._new = []
+            else:  # before the RUNNING and final records that came after them
+                self._out[:0] = self._submitted_records(config)
         if final and config is not None:
             for key in list(self._submitted):
                 self._out.append(self._unfinished(key))

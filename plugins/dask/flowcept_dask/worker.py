@@ -4,7 +4,12 @@ While a task executes, its function is called through ``_Call``: the Dask key be
 calls made inside (``PARENT``), and the inputs (by parameter name), outputs, times and host are recorded in the
 executing thread. The record travels to the scheduler with Dask's own task-finished message (task metadata), or,
 for a task that raised, as a worker event sent just before Dask's task-erred message; the scheduler plugin joins it
-with what the scheduler knows and sends one record per task to the client.
+with what the scheduler knows and sends the task's final record to the client.
+
+RUNNING: a task that starts executing is noted (start time, function); every ``flush_interval_secs`` the tasks still
+executing are sent to the scheduler plugin as one worker event, and a task that ends before that is dropped from
+the batch (its final record carries its times), so short tasks cost a dict insert and a pop. Off with
+``adapters.dask.worker_should_send_running: false``.
 
 Decorated functions called on the worker are captured by a worker-side Flowcept run (see worker_capture) whose
 messages go to the client through a Dask topic.
@@ -24,6 +29,7 @@ from flowcept_core.plugin import PARENT
 from flowcept_dask.records import (
     ERRORS_TOPIC,
     METADATA_KEY,
+    RUNNING_TOPIC,
     WORKER_PLUGIN_NAME,
     encode_record,
     function_name,
@@ -74,6 +80,9 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
         self._active = False
         self._capture: Any = None
         self._hostname = ""
+        self._running: dict[Any, tuple[float, Any]] = {}  # executing tasks not reported yet: key -> (start, func)
+        self._send_running = False
+        self._callback: Any = None
 
     def __getstate__(self) -> dict:
         return {"config": self.config}
@@ -93,6 +102,13 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
         if not self.config:
             return
         self._active = True
+        self._send_running = bool(self.config.get("worker_should_send_running", True))
+        if self._send_running:
+            from tornado.ioloop import PeriodicCallback
+
+            interval = float(self.config.get("flush_interval_secs") or 0.1)
+            self._callback = PeriodicCallback(self._flush_running, interval * 1000)
+            self._callback.start()
         if (self._hostname, os.getpid()) != tuple(self.config.get("client_process") or ()):
             from flowcept_dask.worker_capture import WorkerCapture
 
@@ -106,6 +122,10 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
     def teardown(self, worker: Any) -> None:
         """Called by Dask when the plugin is removed or the worker closes: deliver what the worker-side run holds."""
         self._active = False
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        self._running.clear()
         capture, self._capture = self._capture, None
         if capture is not None:
             capture.close()
@@ -122,7 +142,12 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
                 if type(func) is _Call:  # the same Task object run again (in-process workers)
                     func = func.func
                 spec.func = _Call(func, spec, key, self)
-        elif finish == "memory":
+                if self._send_running:
+                    self._running[key] = (time.time(), func)
+            return
+        if self._running:
+            self._running.pop(key, None)
+        if finish == "memory":
             blob = self._done.pop(key, None)
             if blob is not None:
                 ts = self.worker.state.tasks.get(key)
@@ -134,6 +159,19 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
                 self.worker.log_event(ERRORS_TOPIC, {"task_id": task_id_of(key), "record": blob})
         elif finish in ("released", "forgotten"):
             self._done.pop(key, None)
+
+    def _flush_running(self) -> None:
+        """Send the tasks executing now (not reported yet) to the scheduler plugin, one event for all; on the
+        worker's event loop, never raises."""
+        if not self._running or not self._active:
+            return
+        running, self._running = self._running, {}
+        try:
+            records = [{"task_id": task_id_of(key), "activity_id": function_name(func, key), "started_at": started,
+                        "hostname": self._hostname} for key, (started, func) in running.items()]
+            self.worker.log_event(RUNNING_TOPIC, {"running": records})
+        except Exception as e:
+            _log_error(f"flowcept could not report running Dask tasks: {type(e).__name__}: {e}")
 
     def _record(self, key: Any, func: Any, args: tuple, kwargs: dict, result: Any, started: float,
                 error: BaseException | None) -> None:
