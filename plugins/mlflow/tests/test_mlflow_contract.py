@@ -14,11 +14,9 @@ class TestMlflowInterceptor(InterceptorContract):
     interceptor_name = "mlflow"
 
     @pytest.fixture(autouse=True)
-    def _tracking_db_read_at_start_and_stop_only(self, tracking_db: Any, use_settings: Any) -> None:
-        # The watcher sends a run again each time it changes (a task's updates share its task_id). The contract
-        # counts messages per task, so the runs it drives are read once, by the read stop() makes: the periodic
-        # read is set an hour apart. The MQ and store checks use their own settings (the default interval).
-        use_settings(watch_interval_sec=3600)
+    def _tracking_db(self, tracking_db: Any, use_settings: Any) -> None:
+        # the watcher sends a run again each time it changes: a task's updates share its task_id (stores merge them)
+        use_settings()
 
     def run_workload(self) -> int:
         import mlflow
