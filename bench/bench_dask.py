@@ -2,7 +2,10 @@
 worker processes (one thread each), in three modes, alternating: plain Dask, inside a Flowcept run without the
 adapter (``interceptors=["instrumentation"]``), and inside one with it (``interceptors=["instrumentation", "dask"]``).
 
-    .venv/bin/python bench/bench_dask.py [--tasks 10000] [--runs 5] [--upstream VENV]
+    .venv/bin/python bench/bench_dask.py [--tasks 10000] [--runs 5] [--set KEY=VALUE ...] [--upstream VENV]
+
+``--set``: an ``adapters.dask`` setting for the runs with the adapter, e.g. ``--set worker_should_send_running=false
+--set scheduler_should_send_submitted=false`` (final messages only).
 
 ``--upstream VENV``: also run the same workload, in the same invocation, with upstream flowcept 1.0.3's Dask
 adapter in its own virtual environment (its pinned ``dask[distributed]==2024.10.0``; upstream's worker plugin sends
@@ -201,6 +204,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each mode (alternating)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an adapters.dask setting for the runs with the adapter (YAML value), e.g. "
+                             "--set worker_should_send_running=false")
     parser.add_argument("--upstream", metavar="VENV", help="also run upstream flowcept 1.0.3's adapter from VENV")
     args = parser.parse_args()
 
@@ -210,6 +216,8 @@ def main() -> None:
         "log": {"log_stream_level": "error", "log_file_level": "disable"},
         "project": {"dump_buffer": {"enabled": False}},
         "databases": {"lmdb": {"enabled": True, "path": str(tmp / "lmdb")}},
+        "adapters": {"dask": {"kind": "dask", **{k: yaml.safe_load(v) for k, _, v in
+                                                 (item.partition("=") for item in args.set)}}},
     }))
     os.environ["FLOWCEPT_SETTINGS_PATH"] = str(settings)
     os.chdir(tmp)

@@ -16,6 +16,7 @@ SETTINGS = SettingsSection("adapters.dask", {
     "scheduler_should_get_input": Key(bool, True),
     "scheduler_create_timestamps": Key(bool, True),
     "worker_create_timestamps": Key(bool, False),
+    "scheduler_should_send_submitted": Key(bool, True),  # SUBMITTED messages of tasks waiting longer than a batch
     "worker_should_send_running": Key(bool, True),  # RUNNING messages of tasks executing longer than a batch
     "flush_interval_secs": Key((int, float), 0.1, minimum=0.01),
     "stop_timeout_secs": Key((int, float), 30, minimum=0),

@@ -67,7 +67,8 @@ class DaskInterceptor(Interceptor):
             "settings": self._settings_tree(), "client_process": [socket.gethostname(), os.getpid()],
             **{k: values[k] for k in ("worker_should_get_input", "worker_should_get_output",
                                       "scheduler_should_get_input", "worker_create_timestamps",
-                                      "worker_should_send_running", "flush_interval_secs")},
+                                      "worker_should_send_running", "scheduler_should_send_submitted",
+                                      "flush_interval_secs")},
         }
         client = self.client
         client.subscribe_topic(config["tasks_topic"], self._on_tasks)

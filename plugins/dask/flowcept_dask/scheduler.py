@@ -84,14 +84,21 @@ class FlowceptDaskSchedulerAdapter(SchedulerPlugin):
         self.flush(final=True)
 
     def update_graph(self, scheduler: Any, *, keys: Any = (), tasks: Any = (), **kwargs: Any) -> None:
-        if self._config() is None:
+        config = self._config()
+        if config is None:
             return
         now = time.time()
-        submitted, new = self._submitted, self._new
-        for key in tasks or keys:
-            if key not in submitted:
-                submitted[key] = now
-                new.append(key)
+        submitted = self._submitted
+        if config.get("scheduler_should_send_submitted", True):
+            new = self._new
+            for key in tasks or keys:
+                if key not in submitted:
+                    submitted[key] = now
+                    new.append(key)
+        else:
+            for key in tasks or keys:
+                if key not in submitted:
+                    submitted[key] = now
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, stimulus_id: str = "",
                    **kwargs: Any) -> None:

@@ -79,3 +79,22 @@ def test_running_messages_can_be_turned_off(dask_client, write_settings, tmp_pat
     assert submitted["status"] == "SUBMITTED"
     assert seen["status"] == "SUBMITTED"
     assert dask_tasks.tasks_of(wf, expected=1)[slow.key]["status"] == "FINISHED"
+
+
+def test_with_both_live_messages_off_a_task_is_stored_when_it_ends(dask_client, write_settings, tmp_path):
+    from flowcept import Flowcept
+
+    write_settings(adapters={"dask": {"worker_should_send_running": False, "scheduler_should_send_submitted": False}})
+    release = tmp_path / "release"
+    with Flowcept(interceptors=["dask"], dask_client=dask_client) as fc:
+        wf = fc.current_workflow_id
+        slow = dask_client.submit(dask_tasks.wait_for_file, str(release), 120.0, pure=False)
+        after = dask_client.submit(dask_tasks.add, slow, y="!", pure=False)
+        time.sleep(1.5)  # several batches leave while both wait or run
+        seen = Flowcept.db.query(filter={"workflow_id": wf}) or []
+        release.write_text("go")
+        assert after.result(timeout=120) == "released!"
+    assert [d for d in seen if d.get("task_id")] == []
+    docs = dask_tasks.tasks_of(wf, expected=2)
+    assert docs[slow.key]["status"] == docs[after.key]["status"] == "FINISHED"
+    assert docs[after.key]["submitted_at"] <= docs[after.key]["started_at"]
