@@ -145,7 +145,7 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
                 if self._send_running:
                     self._running[key] = (time.time(), func)
             return
-        if self._running:
+        if self._running and finish != "long-running":  # a task that seceded still runs
             self._running.pop(key, None)
         if finish == "memory":
             blob = self._done.pop(key, None)
