@@ -3,7 +3,6 @@ records still travel through Dask, and reach the store through Redis and the Doc
 
 from __future__ import annotations
 
-import socket
 import uuid
 from typing import Any
 
@@ -11,19 +10,12 @@ import dask_tasks
 import pytest
 from dask_tasks import tasks_of
 
-
-def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+from flowcept_core.testing.services import redis_answers
 
 
 def test_tasks_and_decorated_children_reach_the_store_through_redis(dask_client, write_settings):
     pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
-    if not _redis_answers():
+    if not redis_answers():
         pytest.skip("no Redis answers PING on 127.0.0.1:6379 (see /work/shared/services.md to start one)")
     from flowcept import Flowcept
 

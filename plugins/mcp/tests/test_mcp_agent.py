@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from flowcept import Flowcept
 from flowcept.flowceptor.consumers.agent.base_agent_context_manager import BaseAgentContextManager
 from flowcept.instrumentation.flowcept_agent_task import FlowceptLLM, agent_flowcept_task
+from flowcept_core.testing.services import redis_answers
 
 # tools' annotations are strings (postponed evaluation): the server resolves them in this module's globals
 Context = pytest.importorskip("mcp.server.mcpserver", reason="this mcp has no MCPServer (mcp<2)").Context
@@ -295,23 +296,13 @@ def test_an_explicit_agent_id_is_recorded_on_a_plain_run():
     assert doc["agent_id"] == "agent-7" and doc["tags"] == ["manual"] and doc["subtype"] == "agent_tool"
 
 
-def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=1.0) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
 
 def test_tool_and_model_tasks_keep_their_fields_over_a_networked_mq(mcp_server_class, with_client, tmp_path,
                                                                      monkeypatch):
     """On a networked MQ the producer ships compact records; agent tool records are built on the producer's side, so
     they reach the store with the agent's id and without the Context argument."""
     pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
-    if not _redis_answers():
+    if not redis_answers():
         pytest.skip("no Redis answers PING on 127.0.0.1:6379 (see /work/shared/services.md)")
     import yaml
 
