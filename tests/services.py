@@ -71,8 +71,9 @@ class OwnBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"{type(self).__name__}.log", "ab")
         try:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, cwd=self.workdir)
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir
+            )
         except OSError as e:
             return f"{self.command()[0]}: {e}"
         finally:
@@ -120,18 +121,14 @@ class OwnRedis(OwnBroker):
         return [exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *aof, "--dir", str(self.workdir)]
 
     def ready(self) -> bool:
-        import socket
         import time
+
+        from flowcept_core.testing.services import redis_answers
 
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # an AOF is loaded before PING answers PONG
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        return True
-            except OSError:
-                pass
+            if redis_answers("127.0.0.1", self.port, timeout=1):
+                return True
             time.sleep(0.05)
         return False
 
@@ -153,9 +150,16 @@ class OwnTansu(OwnBroker):
         if not os.access(binary, os.X_OK):
             binary.chmod(binary.stat().st_mode | 0o111)
         url = f"tcp://127.0.0.1:{self.port}"
-        return [str(binary), "broker", "--listener-url", url, "--advertised-listener-url",
-                f"tcp://127.0.0.1:{self.advertised}",
-                "--storage-engine", "memory://tansu/"]
+        return [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{self.advertised}",
+            "--storage-engine",
+            "memory://tansu/",
+        ]
 
 
 class OwnMongoWire:

@@ -20,20 +20,11 @@ from pathlib import Path
 import pytest
 
 from flowcept_core.settings import Settings
+from flowcept_core.testing.services import redis_answers
 
 HOST = "127.0.0.1"
 PRESTARTED_PORT = 6379
 OWN_PORT = 6390
-
-
-def _answers_ping(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True when a Redis server at host:port replies +PONG (raw RESP, so no client library is needed)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def _start_own_server(workdir: Path) -> int:
@@ -69,7 +60,7 @@ def _start_own_server(workdir: Path) -> int:
         pytest.skip(f"no Redis: `{' '.join(cmd)}` exited {proc.returncode}: {proc.stderr.strip() or proc.stdout}")
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if pidfile.exists() and _answers_ping(HOST, OWN_PORT):
+        if pidfile.exists() and redis_answers(HOST, OWN_PORT):
             return int(pidfile.read_text().strip())
         time.sleep(0.1)
     log = (workdir / "redis.log").read_text() if (workdir / "redis.log").exists() else "(no log)"
@@ -79,10 +70,10 @@ def _start_own_server(workdir: Path) -> int:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """(host, port) of a running Redis server for the whole session."""
-    if _answers_ping(HOST, PRESTARTED_PORT):
+    if redis_answers(HOST, PRESTARTED_PORT):
         yield HOST, PRESTARTED_PORT
         return
-    if _answers_ping(HOST, OWN_PORT):  # started earlier by someone else: use it, but it is not ours to stop
+    if redis_answers(HOST, OWN_PORT):  # started earlier by someone else: use it, but it is not ours to stop
         yield HOST, OWN_PORT
         return
     pid = _start_own_server(tmp_path_factory.mktemp("redis-server"))
@@ -151,7 +142,7 @@ class _OwnRedis:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while not _answers_ping(HOST, self.port):
+        while not redis_answers(HOST, self.port):
             if time.monotonic() > deadline:
                 self.stop()
                 pytest.skip(f"redis-server on {HOST}:{self.port} did not answer PING within 10 s")
