@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flowcept_core.registry import reset_registry
 from flowcept_core.runtime import reset_runtime
-from flowcept_core.settings import get_settings, reset_settings
-from flowcept_core.stores import close_stores
+from flowcept_core.testing.defaults import builtin_defaults
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +35,5 @@ def mongo_uri(tmp_path_factory):
 @pytest.fixture
 def defaults(tmp_path, monkeypatch):
     """The built-in defaults (in-process MQ, LMDB): no settings file, no environment overrides."""
-    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin is not installed")
-    monkeypatch.delenv("FLOWCEPT_SETTINGS_PATH", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.flowcept/settings.yaml
-    for name in ("MQ_TYPE", "MQ_INSERTION_BUFFER_TIME", "DB_FLUSH_MODE", "LMDB_ENABLED", "LMDB_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    close_stores()
-    reset_settings()
-    reset_registry()
-    assert get_settings().source is None
-    yield
-    close_stores()
+    with builtin_defaults(tmp_path, monkeypatch):
+        yield

@@ -9,29 +9,18 @@ from typing import Any
 
 import pytest
 
-from flowcept_core.registry import reset_registry
 from flowcept_core.runtime import reset_runtime
-from flowcept_core.settings import get_settings, reset_settings
-from flowcept_core.stores import close_stores
+from flowcept_core.testing.defaults import builtin_defaults
 
 
 @pytest.fixture(autouse=True)
 def _fresh_state(tmp_path, monkeypatch):
     """Each test runs in tmp_path with the built-in defaults and fresh process state (settings, registry, stores,
     the in-process broker)."""
-    pytest.importorskip("flowcept_lmdb", reason="the lmdb plugin (the default store) is not installed")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("FLOWCEPT_SETTINGS_PATH", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.flowcept/settings.yaml
-    for name in ("MQ_TYPE", "MQ_INSERTION_BUFFER_TIME", "DB_FLUSH_MODE", "LMDB_ENABLED", "LMDB_PATH"):
-        monkeypatch.delenv(name, raising=False)
     reset_runtime()
-    close_stores()
-    reset_settings()
-    reset_registry()
-    assert get_settings().source is None
-    yield
-    close_stores()
+    with builtin_defaults(tmp_path, monkeypatch):
+        yield
     reset_runtime()
 
 
