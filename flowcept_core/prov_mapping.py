@@ -31,8 +31,21 @@ from typing import Any
 import orjson
 
 __all__ = [
-    "AgentRef", "DATA_ID_KEY", "EntityRef", "ProvMappingError", "Scalar", "TaskMapping", "TaskTuple",
-    "WorkflowMapping", "entity_ids", "map_task", "map_workflow", "prov_scalar", "task_tuple", "value_entity_id",
+    "AgentRef",
+    "DATA_ID_KEY",
+    "canonical_bytes",
+    "EntityRef",
+    "ProvMappingError",
+    "Scalar",
+    "TaskMapping",
+    "TaskTuple",
+    "WorkflowMapping",
+    "entity_ids",
+    "map_task",
+    "map_workflow",
+    "prov_scalar",
+    "task_tuple",
+    "value_entity_id",
 ]
 
 Scalar = str | int | float | bool
@@ -98,8 +111,9 @@ class WorkflowMapping:
     agents: tuple[AgentRef, ...]
 
 
-def _canonical(value: Any) -> bytes:
-    """Deterministic bytes of a value: JSON with sorted keys; what JSON cannot hold is encoded as its str()."""
+def canonical_bytes(value: Any) -> bytes:
+    """Deterministic bytes of a value, what its content hash is taken of: JSON with sorted keys; what JSON cannot
+    hold is encoded as its str()."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value).encode()  # nan / inf / -inf: not JSON's null (None), nor the strings "nan" ("\"nan\"")
     try:
@@ -129,11 +143,11 @@ def value_entity_id(value: Any) -> str:
         if found is None:
             if len(_ID_CACHE) >= _ID_CACHE_MAX:
                 _ID_CACHE.clear()
-            found = _ID_CACHE[key] = "sha256:" + hashlib.sha256(_canonical(value)).hexdigest()
+            found = _ID_CACHE[key] = "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
         return found
     elif isinstance(value, dict):
         return value_entity_id(dict(value))
-    return "sha256:" + hashlib.sha256(_canonical(value)).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_bytes(value)).hexdigest()
 
 
 _CACHED = frozenset((str, int, float, bool, type(None)))
@@ -154,7 +168,7 @@ def prov_scalar(value: Any) -> Scalar:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, (str, bool)):
         return value
-    return _canonical(value).decode()
+    return canonical_bytes(value).decode()
 
 
 def _entity_tuples(values: Any) -> list[tuple[str, str, Scalar]]:
@@ -175,8 +189,11 @@ def entity_ids(values: Any) -> list[str]:
 
 
 def _properties(doc: dict, skip: frozenset[str]) -> dict[str, Scalar]:
-    return {k if type(k) is str else str(k): v if type(v) is str else prov_scalar(v)
-            for k, v in doc.items() if v is not None and k not in skip}
+    return {
+        k if type(k) is str else str(k): v if type(v) is str else prov_scalar(v)
+        for k, v in doc.items()
+        if v is not None and k not in skip
+    }
 
 
 def _agents(user: Any, agent_id: Any, hostname: Any) -> tuple[tuple[str, str], ...]:
@@ -231,8 +248,9 @@ def map_workflow(doc: dict) -> WorkflowMapping:
     ``hostname`` or, failing that, ``machine_info.hostname``."""
     workflow_id = doc.get("workflow_id")
     if workflow_id is None or workflow_id == "":
-        raise ProvMappingError(f"a workflow document needs a workflow_id to be mapped to PROV; got keys "
-                               f"{sorted(doc)[:12]}")
+        raise ProvMappingError(
+            f"a workflow document needs a workflow_id to be mapped to PROV; got keys {sorted(doc)[:12]}"
+        )
     machine = doc.get("machine_info")
     host = doc.get("hostname") or (machine.get("hostname") if isinstance(machine, dict) else None)
     return WorkflowMapping(
@@ -240,6 +258,7 @@ def map_workflow(doc: dict) -> WorkflowMapping:
         campaign_id=_opt_str(doc.get("campaign_id")),
         parent_workflow_id=_opt_str(doc.get("parent_workflow_id")),
         properties=_properties(doc, _WORKFLOW_SKIP),
-        agents=tuple(AgentRef(*a) for a in _agents(doc.get("user") or doc.get("login_name"), doc.get("agent_id"),
-                                                   host)),
+        agents=tuple(
+            AgentRef(*a) for a in _agents(doc.get("user") or doc.get("login_name"), doc.get("agent_id"), host)
+        ),
     )

@@ -1,13 +1,25 @@
 """Lineage lookups of the LMDB store: the tasks that used or generated given PROV entities (flowcept_core.lineage's
-store protocol ``tasks_by_entity``), from a value index brought up to date when a lineage query needs it.
+store protocol ``tasks_by_entity``), from a value index kept up to date off the write path.
 
 Writing tasks costs one put per upsert call: the call's task keys are appended to ``lx:pending`` (8-byte sequence
 number -> msgpack list of keys). The entity ids of their values (a SHA-256 of each value, flowcept_core.prov_mapping)
-are computed by the first lineage query after those writes, in write transactions of _STEP tasks (so writers wait
-for one step at most): the pending tasks are read, their used / generated entity ids put, sorted, into the dupsort
-sub-databases ``lx:used`` / ``lx:generated`` (entity key -> task keys), and the pending entries removed. So capture
-and storage pay nothing for lineage, and a store written before this index existed is indexed whole by its first
-lineage query (resumable: an interrupted scan goes on from where it stopped).
+are put, sorted, into the dupsort sub-databases ``lx:used`` / ``lx:generated`` (entity key -> task keys) by a
+catch-up, and the pending entries removed. A catch-up goes in steps; each step reads the pending tasks and computes
+their entity keys in a read transaction (writers are not held up), then puts them in a short write transaction.
+Catch-ups run:
+
+- in the background (:class:`Indexer`, a daemon thread of each open store): once no task was written for IDLE_S
+  seconds, in steps of BACKGROUND_STEP tasks, giving way after each step and stopping at the next write, so capture
+  and storage are never held up by more than one short write transaction; closing the store stops it at once (what
+  is left waits for the next idle period or query). It also looks every POLL_S seconds for tasks other processes
+  wrote, and indexes a store written before this index existed.
+- on the query path, as the fallback: the first lineage query after writes indexes whatever is still pending (in
+  steps of _STEP tasks), so an answer is always complete.
+
+Several threads or processes may catch up at once: a step only adds entries (adding one twice is a no-op) and removes
+the pending entries it read; a task written after a step's read has a new pending entry, so it is indexed by a later
+step. A store never indexed is scanned whole (resumable: ``\\xfdfrom`` records where the scan stopped; a step applies
+its part only if nobody moved that mark since its read).
 
 Entries are only added: a task whose value a later message replaced, or a deleted task, is dropped when read (each
 candidate's current entity ids are checked).
@@ -16,20 +28,33 @@ candidate's current entity ids are checked).
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import time
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any
 
 import msgpack
+import orjson
 
 from flowcept_core.plugin import StoreError, entity_ids, gc_paused
+from flowcept_core.prov_mapping import DATA_ID_KEY, canonical_bytes
 from flowcept_lmdb._codec import unpack
 
-__all__ = ["ROLES", "entity_key", "note_written", "tasks_by_entity"]
+__all__ = ["ROLES", "Indexer", "entity_key", "note_written", "tasks_by_entity", "value_key", "catch_up_step"]
 
 ROLES = ("used", "generated")
 _BUILT = b"\xffbuilt"  # in lx:pending once every task stored before the pending ones is indexed
 _SEQ = b"\xfeseq"  # in lx:pending: the last sequence number given
 _FROM = b"\xfdfrom"  # in lx:pending while every task is being indexed: sequence number covered + key to resume at
-_STEP = 50_000  # tasks indexed per write transaction of a catch-up
+_STEP = 50_000  # tasks per step of a catch-up on the query path
+BACKGROUND_STEP = 2_000  # tasks per step of a background catch-up (a few ms of work, under 1 ms of write lock)
+IDLE_S = 0.75  # a background catch-up starts once no task was written for this long
+POLL_S = 5.0  # how often an idle indexer looks for tasks written by other processes
+_first = itemgetter(0)
+_JSON = 0x7B  # "{": a JSON document (see _encoded); msgpack documents start otherwise
+_unpackb = msgpack.unpackb
 
 
 def entity_key(entity_id: str) -> bytes:
@@ -41,6 +66,46 @@ def entity_key(entity_id: str) -> bytes:
     return b"d" + raw if len(raw) <= 400 else b"h" + hashlib.sha256(raw).digest()
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+_KEY_CACHE: dict[tuple[type, Any], bytes] = {}  # (type, scalar) -> key; True == 1 == 1.0, so the type is in the key
+_KEY_CACHE_MAX = 65536
+_sha256 = hashlib.sha256
+_dumps = orjson.dumps
+
+
+def value_key(value: Any) -> bytes:
+    """entity_key(value_entity_id(value)), computed without the hex text in between (a string is hashed each time:
+    that is cheaper than caching values that are mostly distinct; other scalars repeat and are cached)."""
+    t = type(value)
+    if t is str:
+        try:
+            return b"s" + _sha256(_dumps(value)).digest()
+        except orjson.JSONEncodeError:
+            return b"s" + _sha256(canonical_bytes(value)).digest()
+    if t in _SCALARS:
+        key = (t, value)
+        found = _KEY_CACHE.get(key)
+        if found is None:
+            if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
+                _KEY_CACHE.clear()
+            found = _KEY_CACHE[key] = b"s" + _sha256(canonical_bytes(value)).digest()
+        return found
+    if isinstance(value, dict):
+        data_id = value.get(DATA_ID_KEY)
+        if type(data_id) is str and data_id:
+            return entity_key("data:" + data_id)
+        if t is not dict:
+            value = dict(value)
+    return b"s" + _sha256(canonical_bytes(value)).digest()
+
+
+def _keys_of(held: Any) -> set[bytes]:
+    """The index keys of a used / generated field's values (entity_key of each of entity_ids(held))."""
+    if isinstance(held, dict):
+        return set(map(value_key, held.values()))
+    return {value_key(held)}
+
+
 def note_written(txn: Any, lineage: dict[str, Any], keys: list[bytes]) -> None:
     """Called inside an upsert's write transaction of tasks: remember their keys for the next catch-up."""
     if not keys:
@@ -49,6 +114,8 @@ def note_written(txn: Any, lineage: dict[str, Any], keys: list[bytes]) -> None:
     seq = int.from_bytes(txn.get(_SEQ, db=pending) or b"\x00", "big") + 1
     txn.put(_SEQ, seq.to_bytes(8, "big"), db=pending)
     txn.put(seq.to_bytes(8, "big"), msgpack.packb(keys), db=pending)
+    for indexer in _listeners.get(id(lineage), ()):
+        indexer.written()
 
 
 def _behind(txn: Any, lineage: dict[str, Any]) -> bool:
@@ -60,51 +127,97 @@ def _behind(txn: Any, lineage: dict[str, Any]) -> bool:
     return bool(cursor.first()) and len(cursor.key()) == 8
 
 
-def _catch_up_step(txn: Any, docs: Any, lineage: dict[str, Any]) -> bool:
-    """One write transaction of a catch-up: index up to _STEP tasks; True while work is left. Writers of new tasks
-    wait for one step at most, not for the whole catch-up."""
+def _pairs(found: Any) -> dict[str, list[tuple[bytes, bytes]]]:
+    """(entity key, task key) pairs per role of (task key, stored document) pairs, sorted for putmulti. Only the
+    used / generated fields matter: JSON documents are decoded by orjson alone and msgpack documents without
+    their telemetry snapshots (left as references)."""
+    used: list[tuple[bytes, bytes]] = []
+    generated: list[tuple[bytes, bytes]] = []
+    loads = orjson.loads
+    for key, raw in found:
+        doc = loads(raw) if raw[0] == _JSON else _unpackb(raw, raw=False, strict_map_key=False)
+        held = doc.get("used")
+        if held is not None:
+            used.extend(zip(_keys_of(held), repeat(key)))
+        held = doc.get("generated")
+        if held is not None:
+            generated.extend(zip(_keys_of(held), repeat(key)))
+    used.sort(key=_first)  # by entity key: duplicates of one key are put in any order
+    generated.sort(key=_first)
+    return {"used": used, "generated": generated}
+
+
+def catch_up_step(store: Any, limit: int) -> bool:
+    """One step of a catch-up (up to limit tasks): read and compute in a read transaction, then put in a short
+    write transaction. Returns True while work may be left."""
+    shared = store._env()
+    docs, lineage = shared.docs["tasks"], shared.lineage
+    plan = store._read(lambda txn: _plan(txn, docs, lineage, limit))
+    if plan is None:
+        return False
+    return bool(store._write(lambda txn: _apply(txn, lineage, plan)))
+
+
+def _plan(txn: Any, docs: Any, lineage: dict[str, Any], limit: int) -> tuple | None:
     pending = lineage["pending"]
-    if txn.get(_BUILT, db=pending) is None:
-        return _full_step(txn, docs, lineage)
+    if txn.get(_BUILT, db=pending) is None:  # never indexed: the next stretch of every stored task, in key order
+        state = txn.get(_FROM, db=pending)
+        if state is None:
+            covered, start = txn.get(_SEQ, db=pending) or bytes(8), b""
+        else:
+            covered, start = state[:8], state[8:]
+        cursor = txn.cursor(db=docs)
+        if not (cursor.set_range(start) if start else cursor.first()):
+            found: list = []
+        else:
+            found = list(islice(cursor.iternext(), limit))
+        resume = cursor.key() if len(found) == limit and cursor.next() else None
+        return ("full", state, covered, resume, _pairs(found))
     cursor = txn.cursor(db=pending)
-    seqs: list[bytes] = []
+    seqs: list[tuple[bytes, bytes, bytes | None]] = []  # (sequence number, entry read, what is left of it or None)
     keys: set[bytes] = set()
-    found = cursor.first()
-    while found and len(keys) < _STEP:
-        if len(cursor.key()) != 8:
+    ok = cursor.first()
+    while ok and len(keys) < limit:
+        seq = cursor.key()
+        if len(seq) != 8:
             break  # past the sequence numbers (meta keys sort after them)
-        seqs.append(cursor.key())
-        keys.update(msgpack.unpackb(cursor.value()))
-        found = cursor.next()
-    more = bool(found) and len(cursor.key()) == 8
-    _index(txn, docs, lineage, sorted(keys))
-    for seq in seqs:
-        txn.delete(seq, db=pending)
-    return more
+        entry = cursor.value()
+        noted = msgpack.unpackb(entry)
+        room = limit - len(keys)
+        if len(noted) > room:  # a large upsert call: this step takes part of it
+            keys.update(noted[:room])
+            seqs.append((seq, entry, msgpack.packb(noted[room:])))
+            break
+        keys.update(noted)
+        seqs.append((seq, entry, None))
+        ok = cursor.next()
+    if not seqs:
+        return None
+    more = seqs[-1][2] is not None or (bool(ok) and len(cursor.key()) == 8)
+    found = txn.cursor(db=docs).getmulti(sorted(keys)) if keys else []
+    return ("pending", seqs, more, _pairs(found))
 
 
-def _full_step(txn: Any, docs: Any, lineage: dict[str, Any]) -> bool:
-    """A step of indexing every stored task (a store never indexed): _STEP documents in key order from where the
-    last step stopped; at the end, the pending entries noted before the first step are dropped (the scan read
-    those tasks as they are) and the index is marked built."""
+def _apply(txn: Any, lineage: dict[str, Any], plan: tuple) -> bool:
     pending = lineage["pending"]
-    state = txn.get(_FROM, db=pending)
-    if state is None:
-        covered, start = txn.get(_SEQ, db=pending) or bytes(8), b""
-    else:
-        covered, start = state[:8], state[8:]
-    cursor = txn.cursor(db=docs)
-    found = cursor.set_range(start) if start else cursor.first()
-    keys: list[bytes] = []
-    while found and len(keys) < _STEP:
-        keys.append(cursor.key())
-        found = cursor.next()
-    resume = cursor.key() if found else None
-    _index(txn, docs, lineage, keys)
+    if plan[0] == "pending":
+        _, seqs, more, pairs = plan
+        _put(txn, lineage, pairs)
+        for seq, entry, left in seqs:
+            if left is None:
+                txn.delete(seq, db=pending)
+            elif txn.get(seq, db=pending) == entry:  # unless another catch-up took some of it meanwhile
+                txn.put(seq, left, db=pending)
+        return more
+    _, state, covered, resume, pairs = plan
+    if txn.get(_BUILT, db=pending) is not None or txn.get(_FROM, db=pending) != state:
+        return True  # another catch-up moved on since this step's read: look again
+    _put(txn, lineage, pairs)
     if resume is not None:
         txn.put(_FROM, covered + resume, db=pending)
         return True
-    old = [key for key, _ in txn.cursor(db=pending) if len(key) == 8 and key <= covered]
+    # the scan read every task stored before the pending entries up to covered: those are done
+    old = [key for key in txn.cursor(db=pending).iternext(values=False) if len(key) == 8 and key <= covered]
     for key in old:
         txn.delete(key, db=pending)
     txn.delete(_FROM, db=pending)
@@ -112,24 +225,13 @@ def _full_step(txn: Any, docs: Any, lineage: dict[str, Any]) -> bool:
     return True  # tasks noted while the scan ran may be pending
 
 
-def _index(txn: Any, docs: Any, lineage: dict[str, Any], keys: list[bytes]) -> None:
-    if not keys:
-        return
-    pairs: dict[str, list[tuple[bytes, bytes]]] = {role: [] for role in ROLES}
-    for key, raw in txn.cursor(db=docs).getmulti(keys):
-        doc = unpack(raw)
-        for role in ROLES:
-            held = doc.get(role)
-            if held is not None:
-                pairs[role].extend((entity_key(eid), key) for eid in set(entity_ids(held)))
+def _put(txn: Any, lineage: dict[str, Any], pairs: dict[str, list[tuple[bytes, bytes]]]) -> None:
     for role in ROLES:
         if pairs[role]:
-            pairs[role].sort()
             txn.cursor(db=lineage[role]).putmulti(pairs[role], dupdata=True)
 
 
-def _lookup(txn: Any, docs: Any, lineage: dict[str, Any], role: str,
-            wanted: list[str]) -> list[tuple[str, dict]]:
+def _lookup(txn: Any, docs: Any, lineage: dict[str, Any], role: str, wanted: list[str]) -> list[tuple[str, dict]]:
     cursor = txn.cursor(db=lineage[role])
     pairs: list[tuple[str, bytes]] = []
     for eid in dict.fromkeys(wanted):
@@ -160,7 +262,133 @@ def tasks_by_entity(store: Any, role: str, wanted: list[str]) -> list[tuple[str,
     shared = store._env()
     docs, lineage = shared.docs["tasks"], shared.lineage
     if store._read(lambda txn: _behind(txn, lineage)):
-        with gc_paused():  # decoded documents and (key, task) pairs are acyclic temporaries
-            while store._write(lambda txn: _catch_up_step(txn, docs, lineage)):
+        # one catch-up at a time in this process: a background step in progress finishes first (a few ms)
+        with _catch_up_lock(lineage), gc_paused():  # decoded documents and key pairs are acyclic temporaries
+            while catch_up_step(store, _STEP):
                 pass
     return store._read(lambda txn: _lookup(txn, docs, lineage, role, wanted))
+
+
+# -- background catch-up ---------------------------------------------------------------------------------------------
+
+_listeners: dict[int, tuple[Indexer, ...]] = {}  # id(lineage sub-databases of an environment) -> its indexers
+_listeners_lock = threading.Lock()
+_locks: dict[int, threading.Lock] = {}  # id(lineage sub-databases) -> the lock of catch-ups in this process
+
+
+def _catch_up_lock(lineage: dict[str, Any]) -> threading.Lock:
+    lock = _locks.get(id(lineage))
+    if lock is None:
+        with _listeners_lock:
+            lock = _locks.setdefault(id(lineage), threading.Lock())
+    return lock
+
+
+class Indexer:
+    """Brings a store's value index up to date in a daemon thread while no task is being written.
+
+    ``start()`` / ``stop()`` are called by the store (open / close). ``written()`` is called for each upsert of
+    tasks in this process (from note_written): it marks the time and wakes the thread, which waits until IDLE_S
+    seconds passed without a write, then catches up in steps of BACKGROUND_STEP tasks, yielding after each and
+    giving up at the next write (it comes back after the next idle period). Errors are not raised: the query path
+    catches up whatever is left. ``steps`` counts the steps done (for tests and benchmarks).
+    """
+
+    def __init__(
+        self, store: Any, idle_s: float | None = None, step: int | None = None, poll_s: float | None = None
+    ) -> None:
+        self._store = store
+        self.idle_s = IDLE_S if idle_s is None else idle_s
+        self.step = BACKGROUND_STEP if step is None else step
+        self.poll_s = POLL_S if poll_s is None else poll_s
+        self._wake = threading.Event()
+        self._stopping = False
+        self._last_write = time.monotonic()
+        self._writes = 0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._key: int | None = None
+        self.steps = 0
+        self.idle = threading.Event()  # set while the thread waits with nothing left to index (for tests)
+
+    def start(self) -> None:
+        lineage = self._store._env().lineage
+        self._key = id(lineage)
+        with _listeners_lock:
+            _listeners[self._key] = (*_listeners.get(self._key, ()), self)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="flowcept-lmdb-lineage", daemon=True)
+        self._thread.start()
+
+    def written(self) -> None:
+        self._last_write = time.monotonic()
+        self._writes += 1
+        self.idle.clear()
+        if self._pid != os.getpid() and not self._stopping:  # after fork: this process has no thread yet
+            self._spawn()
+        self._wake.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread (it finishes the step it is in, a few ms); idempotent."""
+        self._stopping = True
+        self._wake.set()
+        if self._key is not None:
+            with _listeners_lock:
+                left = tuple(i for i in _listeners.get(self._key, ()) if i is not self)
+                if left:
+                    _listeners[self._key] = left
+                else:
+                    _listeners.pop(self._key, None)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            self._wake.set()  # a first look at open: the store may hold tasks never indexed
+            while not self._stopping:
+                if not self._wake.wait(self.poll_s):
+                    if self._stopping or not self._store._read(_behind_of(self._store)):
+                        continue  # nothing written by other processes either
+                self._wake.clear()
+                while not self._stopping:  # until no write for idle_s seconds
+                    quiet = time.monotonic() - self._last_write
+                    if quiet >= self.idle_s:
+                        break
+                    self._wake.wait(self.idle_s - quiet)
+                    self._wake.clear()
+                if not self._stopping:
+                    self._catch_up()
+        except Exception:  # the store closed under the thread, or failed: the query path catches up instead
+            return
+
+    def _catch_up(self) -> None:
+        store = self._store
+        if not store._read(_behind_of(store)):
+            self.idle.set()
+            return
+        lock = _catch_up_lock(store._env().lineage)
+        while not self._stopping:
+            writes = self._writes
+            if not lock.acquire(blocking=False):
+                return  # a query is catching up
+            try:
+                more = catch_up_step(store, self.step)
+            finally:
+                lock.release()
+            self.steps += 1
+            if not more:
+                self.idle.set()
+                return
+            if self._writes != writes:
+                self._wake.set()  # written meanwhile: wait for the next idle period
+                return
+            time.sleep(0)  # give way to the threads that capture and store
+
+
+def _behind_of(store: Any) -> Any:
+    lineage = store._env().lineage
+    return lambda txn: _behind(txn, lineage)
