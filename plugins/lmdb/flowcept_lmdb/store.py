@@ -37,7 +37,7 @@ from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_
 from flowcept_lmdb._config import prepare_directory, read_config
 from flowcept_lmdb._encoded import write_json_batch
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
-from flowcept_lmdb._lineage import note_written, tasks_by_entity
+from flowcept_lmdb._lineage import Indexer, note_written, tasks_by_entity
 from flowcept_lmdb._query import fast_predicate, sort_and_limit
 from flowcept_lmdb._snapshots import reading
 
@@ -72,6 +72,8 @@ class LMDBStore:
         self._close_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self.stats = {"decoded": 0, "index_reads": 0, "full_scans": 0}
+        self.lineage_indexer = Indexer(self)  # the lineage value index, caught up in the background when idle
+        self.lineage_indexer.start()
 
     # -- public API -------------------------------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class LMDBStore:
 
     def close(self) -> None:
         """Release this store's hold on the environment (the last holder closes it); idempotent."""
+        self.lineage_indexer.stop()
         with self._close_lock:
             shared, self._shared = self._shared, None
         if shared is not None:
