@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flowcept_core.prov_formats import SINKS, local, prov_time, write_document
-from flowcept_core.prov_mapping import map_workflow, task_tuple
+from flowcept_core.prov_mapping import _TASK_SKIP, map_workflow, prov_scalar, task_tuple
 
 __all__ = ["export_prov", "PROV_FORMATS", "DEFAULT_OUTPUT", "MAX_PRODUCERS"]
 
@@ -44,8 +44,10 @@ def _check(format: Any, input_jsonl_path: Any, records: Any, workflow_id: Any, c
     if format not in PROV_FORMATS:
         raise ValueError(f"format={format!r} is not supported; choose one of {list(PROV_FORMATS)}")
     if input_jsonl_path is not None and records is not None:
-        raise ValueError("give one input: input_jsonl_path and records were both given (input_jsonl_path, records, "
-                         "or workflow_id/campaign_id for the database)")
+        raise ValueError(
+            "give one input: input_jsonl_path and records were both given (input_jsonl_path, records, "
+            "or workflow_id/campaign_id for the database)"
+        )
     if records is not None:
         if not isinstance(records, (list, tuple)):
             raise ValueError(f"records must be a list of dicts, got {type(records).__name__}")
@@ -55,14 +57,21 @@ def _check(format: Any, input_jsonl_path: Any, records: Any, workflow_id: Any, c
     if workflow_id is None and campaign_id is None:
         raise ValueError("no input: give input_jsonl_path, records, or workflow_id/campaign_id to read the database")
     if workflow_id is not None and campaign_id is not None:
-        raise ValueError(f"database mode takes workflow_id or campaign_id, not both (got {workflow_id!r} and "
-                         f"{campaign_id!r})")
+        raise ValueError(
+            f"database mode takes workflow_id or campaign_id, not both (got {workflow_id!r} and {campaign_id!r})"
+        )
     return "db"
 
 
-def export_prov(output_path: str | None = None, format: str = "json", workflow_id: str | None = None,
-                campaign_id: str | None = None, input_jsonl_path: str | None = None,
-                records: list[dict[str, Any]] | None = None, settings: Any = None) -> dict[str, Any]:
+def export_prov(
+    output_path: str | None = None,
+    format: str = "json",
+    workflow_id: str | None = None,
+    campaign_id: str | None = None,
+    input_jsonl_path: str | None = None,
+    records: list[dict[str, Any]] | None = None,
+    settings: Any = None,
+) -> dict[str, Any]:
     """Write the PROV document of a buffer file, records or the database; returns its metadata.
 
     Input: exactly one of ``input_jsonl_path`` (a buffer file), ``records`` (messages in memory) or, for the
@@ -106,9 +115,17 @@ def export_prov(output_path: str | None = None, format: str = "json", workflow_i
 
     with open_private(path) as out:  # 0600, as every export
         write_document(out, format, builder.top, builder.bundles)
-    return {"output_path": path, "path": path, "format": format, "input_mode": mode,
-            "workflows": len(builder.workflows), "tasks": builder.tasks, **builder.totals(),
-            "bundles": len(builder.bundles), "skipped_lines": skipped[0]}
+    return {
+        "output_path": path,
+        "path": path,
+        "format": format,
+        "input_mode": mode,
+        "workflows": len(builder.workflows),
+        "tasks": builder.tasks,
+        **builder.totals(),
+        "bundles": len(builder.bundles),
+        "skipped_lines": skipped[0],
+    }
 
 
 def _kind(msg: Any) -> tuple[bool, str] | None:
@@ -140,8 +157,9 @@ def _gather(blocks: Iterable[Iterable[dict]]) -> tuple[dict[str, dict], dict[str
     return workflows, tasks
 
 
-def _jsonl_documents(path: str, skipped: list[int], workflow_id: Any,
-                     campaign_id: Any) -> tuple[dict[str, dict], Iterator[dict]]:
+def _jsonl_documents(
+    path: str, skipped: list[int], workflow_id: Any, campaign_id: Any
+) -> tuple[dict[str, dict], Iterator[dict]]:
     """A buffer file's workflows (merged) and its task documents, read in two passes so that only the messages of
     tasks still waiting for a later message are held: the first counts each task's messages (and notes the
     workflows to keep), the second yields a task when its last message is read."""
@@ -166,8 +184,11 @@ def _jsonl_documents(path: str, skipped: list[int], workflow_id: Any,
                 workflows[key] = msg if old is None else merge_documents(old, msg)
     keep = None
     if workflow_id is not None or campaign_id is not None:
-        keep = {str(workflow_id)} if workflow_id is not None else in_campaign | {
-            w for w, d in workflows.items() if d.get("campaign_id") == campaign_id}
+        keep = (
+            {str(workflow_id)}
+            if workflow_id is not None
+            else in_campaign | {w for w, d in workflows.items() if d.get("campaign_id") == campaign_id}
+        )
         workflows = {w: d for w, d in workflows.items() if w in keep}
 
     def tasks() -> Iterator[dict]:
@@ -190,16 +211,22 @@ def _jsonl_documents(path: str, skipped: list[int], workflow_id: Any,
     return workflows, tasks()
 
 
-def _filter(workflows: dict[str, dict], tasks: dict[str, dict], workflow_id: Any,
-            campaign_id: Any) -> tuple[dict[str, dict], dict[str, dict]]:
+def _filter(
+    workflows: dict[str, dict], tasks: dict[str, dict], workflow_id: Any, campaign_id: Any
+) -> tuple[dict[str, dict], dict[str, dict]]:
     if workflow_id is not None:
         keep = {str(workflow_id)}
     else:
         keep = {w for w, d in workflows.items() if d.get("campaign_id") == campaign_id}
-        keep |= {str(t["workflow_id"]) for t in tasks.values() if t.get("campaign_id") == campaign_id
-                 and t.get("workflow_id") is not None}
-    return ({w: d for w, d in workflows.items() if w in keep},
-            {t: d for t, d in tasks.items() if str(d.get("workflow_id")) in keep})
+        keep |= {
+            str(t["workflow_id"])
+            for t in tasks.values()
+            if t.get("campaign_id") == campaign_id and t.get("workflow_id") is not None
+        }
+    return (
+        {w: d for w, d in workflows.items() if w in keep},
+        {t: d for t, d in tasks.items() if str(d.get("workflow_id")) in keep},
+    )
 
 
 class _Builder:
@@ -219,6 +246,8 @@ class _Builder:
         self._agent_ids: dict[tuple[str, str], str] = {}  # (kind, name) -> agent identifier
         self._workflow_ids: dict[str | None, str] = {}  # workflow id -> its activity's identifier
         self._attr_names: dict[str, str | None] = {}  # document field -> its PROV attribute name (None: left out)
+        self._entities: dict[str, str] = {}  # entity id -> its identifier
+        self._task_attr_names: dict[Any, str | None] = {}  # task document field -> attribute name (None: left out)
 
     def totals(self) -> dict[str, int]:
         """Called once, after the last record: the activities, entities, agents and relations written."""
@@ -264,7 +293,7 @@ class _Builder:
                 declared.add(ident)
                 sink.node("agent", ident, {"prov:type": _AGENT_TYPES[kind], "prov:label": name})
                 self._counts["agents"] += 1
-            sink.relation("wasAssociatedWith", {"prov:activity": activity, "prov:agent": ident})
+            sink.associated(activity, ident)
 
     def workflow(self, doc: dict) -> None:
         m = map_workflow(doc)
@@ -277,36 +306,52 @@ class _Builder:
         ident = self._workflow_activity(m.workflow_id, self._attributes(attrs, m.properties), container)
         self._agents(container, ident, [(a.kind, a.agent_id) for a in m.agents])
         if m.parent_workflow_id:
-            container[0].relation("wasStartedBy", {"prov:activity": ident,
-                                                   "prov:starter": "workflow:" + local(m.parent_workflow_id)})
+            container[0].started(ident, "workflow:" + local(m.parent_workflow_id))
 
     def task(self, doc: dict) -> None:
-        task_id, workflow_id, parent, properties, agents, used_refs, generated_refs = task_tuple(doc)
+        task_id, workflow_id, parent, _, agents, used_refs, generated_refs = task_tuple(doc, properties=False)
         container = self._container(workflow_id)
         sink, declared = container
         ident = "task:" + local(task_id)
         attrs: dict[str, Any] = {"prov:type": _TYPES["Task"]}
-        label = properties.get("activity_id")
+        label = doc.get("activity_id")
         if label is not None:
-            attrs["prov:label"] = str(label)
+            attrs["prov:label"] = label if type(label) is str else str(prov_scalar(label))
         _times(attrs, doc)
-        sink.node("activity", ident, self._attributes(attrs, properties))
+        names = self._task_attr_names
+        for key, value in doc.items():  # task_tuple's properties, straight into attributes
+            if value is None:
+                continue
+            name = names.get(key, "")
+            if name == "":
+                skip = key in _TASK_SKIP or key in _TIMES
+                name = names[key] = None if skip else "flowcept:" + local(key if type(key) is str else str(key))
+            if name is not None:
+                attrs[name] = value if type(value) is str else prov_scalar(value)
+        sink.node("activity", ident, attrs)
         self.tasks += 1
         self._counts["activities"] += 1
         self._agents(container, ident, agents)
         starter = "task:" + local(parent) if parent else self._workflow_ids.get(workflow_id)
         if starter:
-            sink.relation("wasStartedBy", {"prov:activity": ident, "prov:starter": starter})
+            sink.started(ident, starter)
         used, generated = [], []
-        for refs, kind, ids in ((used_refs, "used", used), (generated_refs, "wasGeneratedBy", generated)):
+        entities = self._entities
+        for refs, relate, ids in ((used_refs, sink.used, used), (generated_refs, None, generated)):
             for entity_id, name, value in refs:
-                entity = "value:" + (entity_id if entity_id[:7] == "sha256:" else local(entity_id))
+                entity = entities.get(entity_id)
+                if entity is None:
+                    entity = entities[entity_id] = "value:" + (
+                        entity_id if entity_id[:7] == "sha256:" else local(entity_id)
+                    )
                 if entity not in declared:
                     declared.add(entity)
-                    sink.node("entity", entity, {"prov:type": _TYPES["Value"], "prov:label": name,
-                                                 "prov:value": value})
+                    sink.node("entity", entity, {"prov:type": _TYPES["Value"], "prov:label": name, "prov:value": value})
                     self._counts["entities"] += 1
-                sink.relation(kind, {"prov:activity": ident, "prov:entity": entity, "prov:role": name})
+                if relate is None:
+                    sink.generated(entity, ident, name)
+                else:
+                    relate(ident, entity, name)
                 ids.append(entity)
         for entity in dict.fromkeys(generated):
             self.generators.setdefault(entity, []).append(ident)
@@ -329,14 +374,13 @@ class _Builder:
                         flowed[value] = None
             if not producers:
                 continue
-            relation = self.containers[workflow_id][0].relation
+            sink = self.containers[workflow_id][0]
             for producer in producers:
-                relation("wasInformedBy", {"prov:informed": ident, "prov:informant": producer})
+                sink.informed(ident, producer)
             for out in dict.fromkeys(generated):
                 for value in flowed:
                     if out != value:
-                        relation("wasDerivedFrom", {"prov:generatedEntity": out, "prov:usedEntity": value,
-                                                    "prov:activity": ident})
+                        sink.derived(out, value, ident)
 
 
 def _times(attrs: dict[str, Any], doc: dict) -> None:

@@ -29,8 +29,17 @@ NAMESPACES: dict[str, str] = {
     "bundle": "https://flowcept.org/ns/bundle/",
 }
 # PROV-JSON sections, in the order they are written
-_SECTIONS = ("activity", "entity", "agent", "used", "wasGeneratedBy", "wasAssociatedWith", "wasStartedBy",
-             "wasInformedBy", "wasDerivedFrom")
+_SECTIONS = (
+    "activity",
+    "entity",
+    "agent",
+    "used",
+    "wasGeneratedBy",
+    "wasAssociatedWith",
+    "wasStartedBy",
+    "wasInformedBy",
+    "wasDerivedFrom",
+)
 _CHUNK = 2048  # members encoded per orjson call
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-./:@~&+*?#$!=]")
 _PROVN_META = re.compile(r"[=:]")
@@ -63,15 +72,45 @@ def prov_time(ts: Any) -> str | None:
     return ts if isinstance(ts, str) and ts else None
 
 
-class JsonSink:
+class _Relations:
+    """The relations the export writes, by name; a sink gives them to ``relation`` unless it writes them faster."""
+
+    def relation(self, section: str, body: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def used(self, activity: str, entity: str, role: str) -> None:
+        self.relation("used", {"prov:activity": activity, "prov:entity": entity, "prov:role": role})
+
+    def generated(self, entity: str, activity: str, role: str) -> None:
+        self.relation("wasGeneratedBy", {"prov:entity": entity, "prov:activity": activity, "prov:role": role})
+
+    def associated(self, activity: str, agent: str) -> None:
+        self.relation("wasAssociatedWith", {"prov:activity": activity, "prov:agent": agent})
+
+    def started(self, activity: str, starter: str) -> None:
+        self.relation("wasStartedBy", {"prov:activity": activity, "prov:starter": starter})
+
+    def informed(self, informed: str, informant: str) -> None:
+        self.relation("wasInformedBy", {"prov:informed": informed, "prov:informant": informant})
+
+    def derived(self, generated: str, used: str, activity: str) -> None:
+        self.relation(
+            "wasDerivedFrom", {"prov:generatedEntity": generated, "prov:usedEntity": used, "prov:activity": activity}
+        )
+
+
+class JsonSink(_Relations):
     """One PROV-JSON container: each section's members as ``"id":{...}`` bytes, comma-led, encoded a chunk of
-    members at a time (one orjson call per chunk). Relation ids are ``_:r<n>``, n from ``ids`` (shared by the
-    containers of one document)."""
+    members at a time (one orjson call per chunk of declarations; relations between identifiers, which never need
+    escaping (see local), as text). Relation ids are ``_:r<n>``, n from ``ids`` (shared by the containers of one
+    document)."""
 
     def __init__(self, ids: Iterator[int], bundle: bool = False) -> None:
         self.parts: dict[str, bytearray] = {name: bytearray() for name in _SECTIONS}
         self.pending: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        self.texts: dict[str, list[str]] = {name: [] for name in _SECTIONS}
         self.ids = ids
+        self._roles: dict[str, str] = {}  # role -> its JSON string
 
     def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
         """A declaration (activity, entity, agent): attrs hold PROV-JSON values ('prov:startTime', ...)."""
@@ -87,11 +126,61 @@ class JsonSink:
         if len(pending) >= _CHUNK:
             self._flush(section)
 
+    def _text(self, section: str, member: str) -> None:
+        texts = self.texts[section]
+        texts.append(member)
+        if len(texts) >= _CHUNK:
+            self._flush(section)
+
+    def _role(self, role: str) -> str:
+        found = self._roles.get(role)
+        if found is None:
+            found = self._roles[role] = orjson.dumps(role).decode()
+        return found
+
+    def used(self, activity: str, entity: str, role: str) -> None:
+        self._text(
+            "used",
+            f'"_:r{next(self.ids)}":{{"prov:activity":"{activity}","prov:entity":"{entity}",'
+            f'"prov:role":{self._roles.get(role) or self._role(role)}}}',
+        )
+
+    def generated(self, entity: str, activity: str, role: str) -> None:
+        self._text(
+            "wasGeneratedBy",
+            f'"_:r{next(self.ids)}":{{"prov:entity":"{entity}","prov:activity":'
+            f'"{activity}","prov:role":{self._roles.get(role) or self._role(role)}}}',
+        )
+
+    def associated(self, activity: str, agent: str) -> None:
+        self._text(
+            "wasAssociatedWith", f'"_:r{next(self.ids)}":{{"prov:activity":"{activity}","prov:agent":"{agent}"}}'
+        )
+
+    def started(self, activity: str, starter: str) -> None:
+        self._text("wasStartedBy", f'"_:r{next(self.ids)}":{{"prov:activity":"{activity}","prov:starter":"{starter}"}}')
+
+    def informed(self, informed: str, informant: str) -> None:
+        self._text(
+            "wasInformedBy", f'"_:r{next(self.ids)}":{{"prov:informed":"{informed}","prov:informant":"{informant}"}}'
+        )
+
+    def derived(self, generated: str, used: str, activity: str) -> None:
+        self._text(
+            "wasDerivedFrom",
+            f'"_:r{next(self.ids)}":{{"prov:generatedEntity":"{generated}",'
+            f'"prov:usedEntity":"{used}","prov:activity":"{activity}"}}',
+        )
+
     def _flush(self, section: str) -> None:
         pending = self.pending[section]
         if pending:
             self.parts[section] += b"," + orjson.dumps(pending)[1:-1]
             pending.clear()
+        texts = self.texts[section]
+        if texts:
+            self.parts[section] += ("," + ",".join(texts)).encode()
+            texts.clear()
 
     def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
         """Write the non-empty sections as ``"section":{...}`` members, comma-separated (the first one too when
@@ -151,7 +240,7 @@ _PROVN_ARGS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ProvnSink:
+class ProvnSink(_Relations):
     """One PROV-N container: its statements as UTF-8 lines (relations without identifiers), indented for the top
     level of the document or for a bundle."""
 

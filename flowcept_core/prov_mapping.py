@@ -176,7 +176,34 @@ def _entity_tuples(values: Any) -> list[tuple[str, str, Scalar]]:
         return []
     if not isinstance(values, dict):  # a bare value (not the usual {name: value}) is one entity named "value"
         values = {"value": values}
-    return [(value_entity_id(v), k if type(k) is str else str(k), prov_scalar(v)) for k, v in values.items()]
+    out = []
+    for k, v in values.items():
+        t = type(v)
+        if t in _CACHED and (t is not str or len(v) <= _CACHED_STR):  # (entity id, scalar) of a repeated value
+            key = (t, v)
+            found = _REF_CACHE.get(key)
+            if found is None:
+                if len(_REF_CACHE) >= _ID_CACHE_MAX:
+                    _REF_CACHE.clear()
+                found = _REF_CACHE[key] = (
+                    "sha256:" + _sha256(canonical_bytes(v)).hexdigest(),
+                    v if t is str else prov_scalar(v),
+                )
+            out.append((found[0], k if type(k) is str else str(k), found[1]))
+        elif t is dict or t is list:  # its canonical JSON is both its scalar and what its content hash is of
+            text = canonical_bytes(v)
+            data_id = v.get(DATA_ID_KEY) if t is dict else None
+            entity_id = (
+                "data:" + data_id if type(data_id) is str and data_id else ("sha256:" + _sha256(text).hexdigest())
+            )
+            out.append((entity_id, k if type(k) is str else str(k), text.decode()))
+        else:
+            out.append((value_entity_id(v), k if type(k) is str else str(k), prov_scalar(v)))
+    return out
+
+
+_REF_CACHE: dict[tuple[type, Any], tuple[str, Scalar]] = {}  # (type, scalar) -> (entity id, PROV scalar)
+_sha256 = hashlib.sha256
 
 
 def entity_ids(values: Any) -> list[str]:
@@ -211,9 +238,10 @@ def _opt_str(value: Any) -> str | None:
 TaskTuple = tuple[str, str | None, str | None, dict, tuple, list, list]
 
 
-def task_tuple(doc: dict) -> TaskTuple:
+def task_tuple(doc: dict, properties: bool = True) -> TaskTuple:
     """map_task's mapping as plain tuples, for exports of many tasks: ``(task_id, workflow_id, parent_task_id,
-    properties, agents as (kind, agent_id) pairs, used and generated as (entity_id, name, value) triples)``."""
+    properties, agents as (kind, agent_id) pairs, used and generated as (entity_id, name, value) triples)``;
+    properties is an empty dict when not asked for (a caller that maps the fields itself)."""
     task_id = doc.get("task_id")
     if task_id is None or task_id == "":
         raise ProvMappingError(f"a task document needs a task_id to be mapped to PROV; got keys {sorted(doc)[:12]}")
@@ -221,7 +249,7 @@ def task_tuple(doc: dict) -> TaskTuple:
         str(task_id),
         _opt_str(doc.get("workflow_id")),
         _opt_str(doc.get("parent_task_id")),
-        _properties(doc, _TASK_SKIP),
+        _properties(doc, _TASK_SKIP) if properties else {},
         _agents(doc.get("user") or doc.get("login_name"), doc.get("agent_id"), doc.get("hostname")),
         _entity_tuples(doc.get("used")),
         _entity_tuples(doc.get("generated")),
