@@ -31,20 +31,33 @@ BATCH = 5000
 def _settings(path: str):
     from flowcept_core.settings import load_settings
 
-    return load_settings(overrides={"databases.lmdb.enabled": True, "databases.lmdb.path": path,
-                                    "databases.mongodb.enabled": False})
+    return load_settings(
+        overrides={"databases.lmdb.enabled": True, "databases.lmdb.path": path, "databases.mongodb.enabled": False}
+    )
 
 
 def _task(i: int, workflow: str, local: int) -> dict:
     start = 1_800_000_000.0 + i * 0.01
     activity = ("load", "train_epoch", "evaluate", "save", "preprocess")[local % 5]
-    doc = {"type": "task", "task_id": f"bench-{i:08d}", "workflow_id": workflow, "campaign_id": "bench-campaign",
-           "activity_id": activity, "status": "ERROR" if local % 997 == 0 else "FINISHED",
-           "started_at": start, "ended_at": start + 0.005 + (local % 7) * 0.001, "hostname": "node-1",
-           # values that are not also another task's output: data-flow lineage stays within a task's family
-           "used": {"epoch": local, "lr": 0.0125, "seed": i}, "generated": {"loss": 1.0 / (local + 1) + 1e-7},
-           "telemetry_at_end": {"timestamp": start + 0.006, "cpu": {"percent_all": float(local % 100)},
-                                "memory": {"virtual": {"percent": 40.0 + local % 10}}}}
+    doc = {
+        "type": "task",
+        "task_id": f"bench-{i:08d}",
+        "workflow_id": workflow,
+        "campaign_id": "bench-campaign",
+        "activity_id": activity,
+        "status": "ERROR" if local % 997 == 0 else "FINISHED",
+        "started_at": start,
+        "ended_at": start + 0.005 + (local % 7) * 0.001,
+        "hostname": "node-1",
+        # values that are not also another task's output: data-flow lineage stays within a task's family
+        "used": {"epoch": local, "lr": 0.0125, "seed": i},
+        "generated": {"loss": 1.0 / (local + 1) + 1e-7},
+        "telemetry_at_end": {
+            "timestamp": start + 0.006,
+            "cpu": {"percent_all": float(local % 100)},
+            "memory": {"virtual": {"percent": 40.0 + local % 10}},
+        },
+    }
     if local % 10:
         doc["parent_task_id"] = f"bench-{i - local % 10:08d}"
     if doc["status"] == "ERROR":
@@ -60,11 +73,27 @@ def build(path: str, total: int, big: int, settings=None, name: str = "lmdb") ->
     settings = settings or _settings(path)
     marker = os.path.join(path, f".bench2-{total}-{big}")
     # the big workflow is the most recently started one (what a user opens first, and what the server warms)
-    workflows = [{"workflow_id": "bench-big", "name": "bench big run", "campaign_id": "bench-campaign",
-                  "status": "FINISHED", "started_at": 1_800_000_000.0 + total * 0.01, "user": "bench"}]
-    workflows += [{"workflow_id": f"bench-wf-{n:05d}", "name": f"bench run {n}", "campaign_id": "bench-campaign",
-                   "status": "FINISHED", "started_at": 1_800_000_000.0 + (big + n * 1000) * 0.01, "user": "bench"}
-                  for n in range((total - big + 999) // 1000)]
+    workflows = [
+        {
+            "workflow_id": "bench-big",
+            "name": "bench big run",
+            "campaign_id": "bench-campaign",
+            "status": "FINISHED",
+            "started_at": 1_800_000_000.0 + total * 0.01,
+            "user": "bench",
+        }
+    ]
+    workflows += [
+        {
+            "workflow_id": f"bench-wf-{n:05d}",
+            "name": f"bench run {n}",
+            "campaign_id": "bench-campaign",
+            "status": "FINISHED",
+            "started_at": 1_800_000_000.0 + (big + n * 1000) * 0.01,
+            "user": "bench",
+        }
+        for n in range((total - big + 999) // 1000)
+    ]
     if os.path.exists(marker):
         open_store(settings, name).upsert("workflows", workflows)
         return "bench-big"
@@ -113,8 +142,9 @@ def first_view(base: str, wid: str) -> float:
     t0 = time.perf_counter()
     for path in (f"workflows/{wid}", "static/app.js", "static/app.css"):
         _get(base + path)
-    both = [threading.Thread(target=_get, args=(base + p,)) for p in (f"api/workflows/{wid}",
-                                                                        f"api/workflows/{wid}/charts")]
+    both = [
+        threading.Thread(target=_get, args=(base + p,)) for p in (f"api/workflows/{wid}", f"api/workflows/{wid}/charts")
+    ]
     for t in both:
         t.start()
     for t in both:
@@ -158,8 +188,16 @@ def browser_live(base: str, wid: str, db, rounds: int = 5) -> list[tuple[float, 
             count = driver.find_element("id", "task-count").text
             drawn = driver.find_element("tag name", "body").get_attribute("data-drawn")
             now = time.time()
-            db.insert_or_update_task({"task_id": f"bench-live-{time.time_ns()}-{n}", "workflow_id": wid,
-                                      "activity_id": "live", "status": "FINISHED", "started_at": now, "ended_at": now})
+            db.insert_or_update_task(
+                {
+                    "task_id": f"bench-live-{time.time_ns()}-{n}",
+                    "workflow_id": wid,
+                    "activity_id": "live",
+                    "status": "FINISHED",
+                    "started_at": now,
+                    "ended_at": now,
+                }
+            )
             stored = time.perf_counter()
             while driver.find_element("id", "task-count").text == count:
                 time.sleep(0.005)
@@ -207,8 +245,16 @@ def live_latency(server, base: str, wid: str, db, rounds: int = 10) -> list[floa
     for n in range(rounds):
         time.sleep(0.35)
         now = time.time()
-        db.insert_or_update_task({"task_id": f"bench-live-{time.time_ns()}-{n}", "workflow_id": wid,
-                                  "activity_id": "live", "status": "FINISHED", "started_at": now, "ended_at": now})
+        db.insert_or_update_task(
+            {
+                "task_id": f"bench-live-{time.time_ns()}-{n}",
+                "workflow_id": wid,
+                "activity_id": "live",
+                "status": "FINISHED",
+                "started_at": now,
+                "ended_at": now,
+            }
+        )
         stored = time.perf_counter()
         while True:
             at, state = got.get(timeout=60)
@@ -223,9 +269,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--big", type=int, default=100_000)
-    parser.add_argument("--store", default=None,
-                        help="LMDB directory (default /tmp/flowcept_ui_bench_lmdb), or with --mongodb the MongoDB-wire "
-                             "server's data directory (default /tmp/flowcept_ui_bench_nx)")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="LMDB directory (default /tmp/flowcept_ui_bench_lmdb), or with --mongodb the MongoDB-wire "
+        "server's data directory (default /tmp/flowcept_ui_bench_nx)",
+    )
     parser.add_argument("--mongodb", action="store_true", help="MongoDB-wire (NX-27017, started here) instead of LMDB")
     args = parser.parse_args()
     print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
@@ -246,8 +295,14 @@ def main() -> int:
         if mongo is None:
             print(f"no MongoDB-wire server: {uri}")
             return 1
-        settings = load_settings(overrides={"databases.mongodb.enabled": True, "databases.mongodb.uri": uri,
-                                            "databases.mongodb.db": "ui_bench", "databases.lmdb.enabled": False})
+        settings = load_settings(
+            overrides={
+                "databases.mongodb.enabled": True,
+                "databases.mongodb.uri": uri,
+                "databases.mongodb.db": "ui_bench",
+                "databases.lmdb.enabled": False,
+            }
+        )
         wid = build(path, args.tasks, args.big, settings, "mongodb")
     else:
         path = args.store or "/tmp/flowcept_ui_bench_lmdb"
@@ -259,13 +314,17 @@ def main() -> int:
     try:
         cold = first_view(base, wid)
         again = [first_view(base, wid) for _ in range(5)]
-        print(f"first view of the {args.big}-task workflow (HTML + assets + API calls): server not warmed "
-              f"{cold:.3f} s (one pass over its tasks), figures kept: median {statistics.median(again):.3f} s")
+        print(
+            f"first view of the {args.big}-task workflow (HTML + assets + API calls): server not warmed "
+            f"{cold:.3f} s (one pass over its tasks), figures kept: median {statistics.median(again):.3f} s"
+        )
         t0 = time.perf_counter()
         server.browser._figures.clear()
         server.browser.figures(wid)
-        print(f"  warming it (flowcept ui warms the 3 most recent workflows in the background at start): "
-              f"{time.perf_counter() - t0:.2f} s")
+        print(
+            f"  warming it (flowcept ui warms the 3 most recent workflows in the background at start): "
+            f"{time.perf_counter() - t0:.2f} s"
+        )
         seen = browser_view(base, wid)
         if seen is not None:
             print(f"  headless Chromium, navigation to the page drawn (warmed server): {seen:.3f} s")
@@ -274,40 +333,53 @@ def main() -> int:
         if seen is not None:
             print(f"  headless Chromium, navigation to the page drawn (server not warmed): {seen:.3f} s")
         server.browser.figures(wid)
-        cases = (("default order, figures kept", "", False, 200), ("sort=-started_at, figures kept",
-                 "&sort=-started_at", False, 200), ("offset=50000, figures kept", "&offset=50000", False, 200),
-                 ("status=FINISHED: from the store", "&status=FINISHED", False, 50),
-                 ("default order, figures dropped: from the store", "", True, 50))
+        cases = (
+            ("default order, figures kept", "", False, 200),
+            ("sort=-started_at, figures kept", "&sort=-started_at", False, 200),
+            ("offset=50000, figures kept", "&offset=50000", False, 200),
+            ("status=FINISHED: from the store", "&status=FINISHED", False, 50),
+            ("default order, figures dropped: from the store", "", True, 50),
+        )
         for label, query, drop, n in cases:
             times = []
             for _ in range(n):
                 if drop:
                     server.browser._figures.clear()
                 times.append(_timed(base + f"api/workflows/{wid}/tasks?limit=100{query}"))
-            print(f"/api/workflows/{{id}}/tasks?limit=100 ({label}): p50 {_pct(times, .5) * 1000:.1f} ms, "
-                  f"p99 {_pct(times, .99) * 1000:.1f} ms ({len(times)} requests)")
+            print(
+                f"/api/workflows/{{id}}/tasks?limit=100 ({label}): p50 {_pct(times, 0.5) * 1000:.1f} ms, "
+                f"p99 {_pct(times, 0.99) * 1000:.1f} ms ({len(times)} requests)"
+            )
         ids = [f"bench-{i:08d}" for i in range(0, args.big, max(1, args.big // 50))][:50]
         t0 = time.perf_counter()
         DBAPI(settings).get_lineage(ids[0], "both", 1)
-        print(f"lineage index brought up to date by the first lineage query: {time.perf_counter() - t0:.2f} s "
-              "(LMDB computes the entity ids of tasks written since the last lineage query, all of them the first "
-              "time)")
+        print(
+            f"lineage index brought up to date by the first lineage query: {time.perf_counter() - t0:.2f} s "
+            "(LMDB computes the entity ids of tasks written since the last lineage query, all of them the first "
+            "time)"
+        )
         pages = []
         for tid in ids:
             t0 = time.perf_counter()
             for path in (f"tasks/{tid}", "static/app.js", "static/app.css", f"api/tasks/{tid}"):
                 _get(base + path)
             pages.append(time.perf_counter() - t0)
-        print(f"task page (HTML + assets + /api/tasks/{{id}} with parent, children, lineage): "
-              f"p50 {_pct(pages, .5) * 1000:.1f} ms, max {max(pages) * 1000:.1f} ms ({len(pages)} tasks)")
+        print(
+            f"task page (HTML + assets + /api/tasks/{{id}} with parent, children, lineage): "
+            f"p50 {_pct(pages, 0.5) * 1000:.1f} ms, max {max(pages) * 1000:.1f} ms ({len(pages)} tasks)"
+        )
         lat = live_latency(server, base, wid, DBAPI(settings))
-        print(f"live view: task stored -> event received: median {statistics.median(lat) * 1000:.0f} ms, "
-              f"max {max(lat) * 1000:.0f} ms ({len(lat)} tasks; poll every {server.poll_secs} s)")
+        print(
+            f"live view: task stored -> event received: median {statistics.median(lat) * 1000:.0f} ms, "
+            f"max {max(lat) * 1000:.0f} ms ({len(lat)} tasks; poll every {server.poll_secs} s)"
+        )
         seen = browser_live(base, wid, DBAPI(settings))
         if seen:
-            print(f"  headless Chromium: new count on the page median {statistics.median(s for s, _ in seen):.3f} s, "
-                  f"max {max(s for s, _ in seen):.3f} s; page redrawn (a new pass over the {args.big} tasks) "
-                  f"median {statistics.median(r for _, r in seen):.3f} s ({len(seen)} tasks)")
+            print(
+                f"  headless Chromium: new count on the page median {statistics.median(s for s, _ in seen):.3f} s, "
+                f"max {max(s for s, _ in seen):.3f} s; page redrawn (a new pass over the {args.big} tasks) "
+                f"median {statistics.median(r for _, r in seen):.3f} s ({len(seen)} tasks)"
+            )
     finally:
         server.stop()
         if mongo is not None:

@@ -176,3 +176,96 @@ def sort_and_limit(docs: Iterable[dict], sort: Any, limit: int) -> list[dict]:
 
     pick = heapq.nlargest if fields[0][1] else heapq.nsmallest
     return pick(limit, docs, key=key)
+
+
+# -- undecoded reads (the provenance browser's pass over a workflow's tasks) ------------------------------------------
+
+
+def indexed_raw(store: Any, collection: str, field: str, value: Any, skip: Any = ()) -> list[tuple[bytes, bytes]]:
+    """(key, stored bytes) of the documents whose indexed top-level field equals value, in key order, undecoded;
+    keys in skip (a set) are left out. An index read plus one getmulti: nothing is decoded, so a caller can decode
+    with lean_unpack (telemetry snapshots left as references) and read only the snapshots it needs."""
+    from flowcept_lmdb import _postings as postings
+    from flowcept_lmdb._codec import lookup_key
+
+    ik = lookup_key(value)
+    if ik is None:
+        raise ValueError(f"indexed_raw: {field}={value!r} is not a value an index holds (a string or a number)")
+
+    def read(txn: Any) -> list[tuple[bytes, bytes]]:
+        shared = store._env()
+        index = shared.indexes[collection].get(field)
+        if index is None:
+            raise ValueError(
+                f"indexed_raw: {collection}.{field} is not indexed; indexed: {sorted(shared.indexes[collection])}"
+            )
+        keys = postings.lookup(txn, index, ik)
+        if skip:
+            keys = [k for k in keys if k not in skip]
+        return txn.cursor(db=shared.docs[collection]).getmulti(keys) if keys else []
+
+    return store._read(read)
+
+
+def raw_by_keys(store: Any, collection: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """(key, stored bytes) of the documents with these keys (absent ones left out), undecoded."""
+    if not keys:
+        return []
+    return store._read(lambda txn: txn.cursor(db=store._env().docs[collection]).getmulti(sorted(keys)))
+
+
+def lean_unpack(raws: list[bytes]) -> list[dict]:
+    """The documents stored as raws, with their telemetry snapshots left as references (see snapshot_ref): no
+    snapshot is read or decoded. A msgpack extension value comes out as ``slice(code, data)`` (built in C, unlike
+    msgpack.ExtType: a third of the decoding time otherwise), a JSON document's reference as its JSON form."""
+    import functools
+
+    import msgpack
+    import orjson
+
+    from flowcept_core.plugin import gc_paused
+
+    lean = functools.partial(msgpack.unpackb, ext_hook=slice)
+
+    def one(raw: bytes) -> dict:
+        if raw[0] == 0x7B:  # "{": a JSON document (see _encoded)
+            return orjson.loads(raw)
+        return msgpack.unpackb(raw, raw=False, strict_map_key=False, ext_hook=slice)
+
+    with gc_paused(promote=True):
+        if raws and raws[0][0] != 0x7B:
+            try:
+                return list(map(lean, raws))
+            except ValueError:  # a JSON document among them, or a map key other than str / bytes
+                pass
+        return list(map(one, raws))
+
+
+def snapshot_ref(value: Any) -> bytes | None:
+    """The digest a lean_unpack'ed document holds in place of a telemetry snapshot, or None when value is not a
+    reference."""
+    from flowcept_lmdb._snapshots import JSON_REF_KEY, SNAPSHOT_EXT
+
+    if type(value) is slice:
+        return value.stop if value.start == SNAPSHOT_EXT and type(value.stop) is bytes else None
+    if type(value) is dict and len(value) == 1 and type(value.get(JSON_REF_KEY)) is str:
+        try:
+            return bytes.fromhex(value[JSON_REF_KEY])
+        except ValueError:
+            return None
+    return None
+
+
+def read_snapshots(store: Any, digests: Iterable[bytes]) -> dict[bytes, dict]:
+    """The telemetry snapshots with these digests, each read and decoded once (missing ones left out)."""
+    import msgpack
+
+    wanted = sorted(set(digests))
+    if not wanted:
+        return {}
+
+    def read(txn: Any) -> dict[bytes, bytes]:
+        db = store._env().snapshots
+        return {d: raw for d in wanted if (raw := txn.get(d, db=db)) is not None}
+
+    return {d: msgpack.unpackb(raw, raw=False, strict_map_key=False) for d, raw in store._read(read).items()}

@@ -28,20 +28,34 @@ _EPILOG = """examples:
 def build_parser() -> argparse.ArgumentParser:
     """The options of ``flowcept ui``."""
     parser = argparse.ArgumentParser(
-        prog="flowcept ui", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
+        prog="flowcept ui",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
         description="Browse stored provenance in a web browser: workflows, tasks, timelines, telemetry, lineage. "
-                    "Read-only; every asset is served locally (works offline).")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1); any non-loopback address requires a token")
+        "Read-only; every asset is served locally (works offline).",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); any non-loopback address requires a token",
+    )
     parser.add_argument("--port", type=int, default=None, help="port (default web_server.port, else 5000; 0: any)")
-    parser.add_argument("--store", default=None,
-                        help="where to read: 'lmdb', 'mongodb', an LMDB directory, or a mongodb:// URI "
-                             "(default: the store the settings enable)")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="where to read: 'lmdb', 'mongodb', an LMDB directory, or a mongodb:// URI "
+        "(default: the store the settings enable)",
+    )
     parser.add_argument("--db", default=None, help="MongoDB database name with a mongodb store (databases.mongodb.db)")
     parser.add_argument("--token", default=None, help="token clients must give (Bearer header or ?token=)")
     parser.add_argument("--settings", default=None, help="settings.yaml to use (default: the usual lookup)")
-    parser.add_argument("--warm", type=int, default=3, metavar="N",
-                        help="compute the pages of the N most recent workflows in the background at start (default 3)")
+    parser.add_argument(
+        "--warm",
+        type=int,
+        default=3,
+        metavar="N",
+        help="compute the pages of the N most recent workflows in the background at start (default 3)",
+    )
     return parser
 
 
@@ -59,11 +73,11 @@ def settings_for_store(store: str | None, db: str | None = None, settings_path: 
     elif store.startswith(("mongodb://", "mongodb+srv://")):
         overrides = {"databases.mongodb.enabled": True, "databases.mongodb.uri": store}
     elif os.path.isdir(store):
-        overrides = {"databases.lmdb.enabled": True, "databases.lmdb.path": store,
-                     "databases.mongodb.enabled": False}
+        overrides = {"databases.lmdb.enabled": True, "databases.lmdb.path": store, "databases.mongodb.enabled": False}
     else:
-        raise ValueError(f"--store {store!r}: expected 'lmdb', 'mongodb', a mongodb:// URI or an existing LMDB "
-                         "directory")
+        raise ValueError(
+            f"--store {store!r}: expected 'lmdb', 'mongodb', a mongodb:// URI or an existing LMDB directory"
+        )
     if db:
         overrides["databases.mongodb.db"] = db
     return load_settings(settings_path, overrides=overrides or None)
@@ -89,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flowcept ui: reading the {server.browser.store_name()} store, read-only", flush=True)
         if server.token:
             why = "is not loopback" if not is_loopback(args.host) else "was given a token"
-            print(f"flowcept ui: {args.host} {why}: every request needs the token (open "
-                  f"{server.url}?token={server.token} or send 'Authorization: Bearer {server.token}')", flush=True)
+            print(
+                f"flowcept ui: {args.host} {why}: every request needs the token (open "
+                f"{server.url}?token={server.token} or send 'Authorization: Bearer {server.token}')",
+                flush=True,
+            )
         print(f"flowcept ui: serving on {server.url} (Ctrl+C stops)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

@@ -8,7 +8,9 @@ an unchanged workflow reads nothing more.
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -17,14 +19,20 @@ from typing import Any
 
 from flowcept_core.plugin import DBAPI, enabled_store_names, open_store
 from flowcept_ui import params as p
-from flowcept_ui.analysis import TASK_FIELDS, analyze
+from flowcept_ui.analysis import TASK_FIELDS, Columns
 from flowcept_ui.lineage import task_lineage
+
+try:  # undecoded reads of the LMDB store (the store plugin may be absent)
+    from flowcept_lmdb import _query as lmdb_query
+except ImportError:  # pragma: no cover - flowcept installs flowcept-lmdb
+    lmdb_query = None
 
 __all__ = ["Browser"]
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
 EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
 _INDEXED = {"workflow_id", "activity_id", "parent_task_id"}  # index reads on LMDB and MongoDB
+UPDATE_ROWS = 2000  # new tasks per live-view update answer at most
 COUNT_TTL = 0.25  # seconds a count is reused (below the live view's poll interval, so no change is missed)
 
 
@@ -68,8 +76,9 @@ class Browser:
         self._counts[key] = (now, n)
         return n
 
-    def _find(self, flt: dict, sort: list | None = None, limit: int = 0, projection: Any = None,
-              collection: str = "tasks") -> list[dict]:
+    def _find(
+        self, flt: dict, sort: list | None = None, limit: int = 0, projection: Any = None, collection: str = "tasks"
+    ) -> list[dict]:
         if collection == "tasks" and sort == [("task_id", 1)] and self.store_name() == "lmdb":
             sort = None  # LMDB hands an index's documents over in id order already; sorting would read them all
         return self.db.query(flt, projection=projection, limit=limit, sort=sort, collection=collection) or []
@@ -105,7 +114,8 @@ class Browser:
         raise p.NotFoundError(f"no workflow with workflow_id={workflow_id!r}")
 
     def figures(self, workflow_id: str) -> dict:
-        """analyze() of the workflow's tasks, kept while the task count is unchanged."""
+        """The workflow page's figures (analysis.Columns.figures), kept while the task count is unchanged; when it
+        changed, only the new tasks and those not finished yet are read and added to the kept columns."""
         with self._lock:
             computing = self._computing.setdefault(workflow_id, threading.Lock())
         with computing:
@@ -115,31 +125,79 @@ class Browser:
                 if kept is not None and kept[0] == count:
                     self._figures.move_to_end(workflow_id)
                     return kept[1]
-            # LMDB decodes whole documents either way (projecting them afterwards only adds work); MongoDB sends less
-            projection = None if self.store_name() == "lmdb" else TASK_FIELDS
-            figures = analyze(self._find({"workflow_id": workflow_id}, projection=projection))
+            cols = kept[2] if kept is not None else None
+            lmdb = self._lmdb()
+            if cols is None:
+                cols = Columns(tel_ref=lmdb_query.snapshot_ref if lmdb is not None else None)
+                cols.generation = secrets.token_hex(4)
+            if lmdb is not None:
+                self._read_lmdb(lmdb, workflow_id, cols)
+                resolve = functools.partial(lmdb_query.read_snapshots, lmdb)
+            else:
+                self._read_store(workflow_id, cols)
+                resolve = None
+            figures = cols.figures(resolve)
+            figures["generation"] = cols.generation
             with self._lock:
-                self._figures[workflow_id] = (count, figures)
+                self._figures[workflow_id] = (count, figures, cols)
+                self._figures.move_to_end(workflow_id)
                 while len(self._figures) > _CACHE_SIZE:
                     self._figures.popitem(last=False)
                 if len(self._computing) > 4 * _CACHE_SIZE:
                     self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
             return figures
 
+    def _lmdb(self) -> Any:
+        """The LMDB store when it is the read store and offers undecoded reads, else None."""
+        if self.store_name() != "lmdb" or lmdb_query is None:
+            return None
+        store = open_store(self.settings, "lmdb")
+        return store if hasattr(store, "_read") and hasattr(store, "_env") else None
+
+    def _read_lmdb(self, store: Any, workflow_id: str, cols: Columns) -> None:
+        """Read the workflow's tasks not in cols yet, and again those not finished, undecoded first; decode them
+        without their telemetry snapshots (cols resolves the few it draws)."""
+        from flowcept_lmdb._codec import doc_key
+
+        again = [doc_key("tasks", "task_id", tid) for tid in cols.unfinished()]
+        found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id, skip=cols.keys)
+        if again:
+            found = found + lmdb_query.raw_by_keys(store, "tasks", again)
+        if found:
+            cols.keys.update(k for k, _ in found)
+            cols.add(lmdb_query.lean_unpack([raw for _, raw in found]))
+
+    def _read_store(self, workflow_id: str, cols: Columns) -> None:
+        """Any store: every task the first time (projected), then the new and unfinished ones by id."""
+        if not len(cols):
+            cols.add(self._find({"workflow_id": workflow_id}, projection=TASK_FIELDS))
+            return
+        ids = self._find({"workflow_id": workflow_id}, projection=["task_id"])
+        wanted = [d["task_id"] for d in ids if d.get("task_id") not in cols.row] + cols.unfinished()
+        if wanted:
+            cols.add(self._find({"task_id": {"$in": wanted}}, projection=TASK_FIELDS))
+
     def warm(self, workflows: int = 3) -> None:
         """Compute the figures of the most recently started workflows (called in the background at server start,
         so the first view of a large recent workflow does not wait for its pass over the tasks)."""
-        for doc in self._find({}, sort=[("started_at", -1)], limit=workflows, projection=["workflow_id"],
-                              collection="workflows"):
+        for doc in self._find(
+            {}, sort=[("started_at", -1)], limit=workflows, projection=["workflow_id"], collection="workflows"
+        ):
             self.figures(doc["workflow_id"])
 
     def workflow(self, workflow_id: str) -> dict:
         """The record plus counts by status and activity (with duration statistics)."""
         record = self.workflow_record(workflow_id)
         f = self.figures(workflow_id)
-        return {"workflow": record, "task_count": f["task_count"], "by_status": f["by_status"],
-                "activities": f["activities"], "first_started_at": f["first_started_at"],
-                "last_ended_at": f["last_ended_at"], "error_count": f["error_count"]}
+        return {
+            "workflow": record,
+            "task_count": f["task_count"],
+            "by_status": f["by_status"],
+            "activities": f["activities"],
+            "first_started_at": f["first_started_at"],
+            "last_ended_at": f["last_ended_at"],
+            "error_count": f["error_count"],
+        }
 
     def workflow_charts(self, workflow_id: str) -> dict:
         """Timeline bars, telemetry series, errors with their messages and metric trends."""
@@ -149,11 +207,15 @@ class Browser:
 
     def state(self, workflow_id: str) -> dict:
         """What the live view watches: the task count and the workflow's status (two id/index reads)."""
-        docs = self._find({"workflow_id": workflow_id}, limit=1, projection=["status", "ended_at"],
-                          collection="workflows")
+        docs = self._find(
+            {"workflow_id": workflow_id}, limit=1, projection=["status", "ended_at"], collection="workflows"
+        )
         record = docs[0] if docs else {}
-        return {"task_count": self.count("tasks", {"workflow_id": workflow_id}), "status": record.get("status"),
-                "ended_at": record.get("ended_at")}
+        return {
+            "task_count": self.count("tasks", {"workflow_id": workflow_id}),
+            "status": record.get("status"),
+            "ended_at": record.get("ended_at"),
+        }
 
     def tasks(self, workflow_id: str, q: Mapping[str, str]) -> dict:
         """A workflow's tasks filtered by activity_id, status and time, sorted, paginated."""
@@ -192,25 +254,30 @@ class Browser:
         count = self.count("tasks", {"workflow_id": workflow_id})
         with self._lock:
             kept = self._figures.get(workflow_id)
-        if kept is None or kept[0] != count:
+            computing = self._computing.get(workflow_id)
+        if kept is None or kept[0] != count or computing is None:
             return None
-        rows = kept[1]["_index"]
-        if "activity_id" in flt:
-            rows = [r for r in rows if r[1] == flt["activity_id"]]
-        if "started_at" in flt:
-            lo, hi = flt["started_at"].get("$gte", float("-inf")), flt["started_at"].get("$lte", float("inf"))
-            rows = [r for r in rows if type(r[2]) in (int, float) and lo <= r[2] <= hi]
-        field, direction = sort[0]
-        if field == "started_at":  # as the stores sort: no value first, ties in id order
-            if rows is kept[1]["_index"]:
-                rows = _by_start(kept[1], direction)
-            else:
-                rows = sorted(rows, key=_start_key, reverse=direction == -1)
-        elif direction == -1:
-            rows = rows[::-1]
-        ids = [r[0] for r in rows[offset:offset + limit]]
+        with computing:  # the rows are not being added to meanwhile
+            cols = kept[2]
+            if len(cols) != count:
+                return None
+            rows = cols.id_order()
+            if "activity_id" in flt:
+                act = flt["activity_id"]
+                rows = [r for r in rows if cols.acts[r] == act]
+            if "started_at" in flt:
+                lo, hi = flt["started_at"].get("$gte", float("-inf")), flt["started_at"].get("$lte", float("inf"))
+                starts = cols.starts
+                rows = [r for r in rows if type(starts[r]) in (int, float) and lo <= starts[r] <= hi]
+            field, direction = sort[0]
+            if field == "started_at":
+                rows = cols.start_order(rows, direction)
+            elif direction == -1:
+                rows = rows[::-1]
+            ids = [cols.ids[r] for r in rows[offset : offset + limit]]
+            total = len(rows)
         docs = {d["task_id"]: d for d in self._find({"task_id": {"$in": ids}})} if ids else {}
-        return _paged([_task_row(docs[i]) for i in ids if i in docs], len(rows), limit, offset)
+        return _paged([_task_row(docs[i]) for i in ids if i in docs], total, limit, offset)
 
     # -- tasks and campaigns -----------------------------------------------------------------------------------------
 
@@ -225,51 +292,132 @@ class Browser:
             found = self._find({"task_id": task["parent_task_id"]}, limit=1)
             parent = _task_row(found[0]) if found else {"task_id": task["parent_task_id"], "missing": True}
         children = [_task_row(d) for d in self._find({"parent_task_id": task_id}, sort=[("task_id", 1)], limit=500)]
-        return {"task": task, "parent": parent, "children": children,
-                "lineage": task_lineage(self.db, task, self._find)}
+        return {
+            "task": task,
+            "parent": parent,
+            "children": children,
+            "lineage": task_lineage(self.db, task, self._find),
+        }
 
-    def campaign(self, campaign_id: str) -> dict:
-        """The campaign's workflows with their task counts."""
-        docs = self._find({"campaign_id": campaign_id}, sort=[("started_at", 1)], collection="workflows")
-        tasks = self.count("tasks", {"campaign_id": campaign_id})
-        if not docs and not tasks:
+    def campaign(self, campaign_id: str, q: Mapping[str, str] | None = None) -> dict:
+        """The campaign's workflows with their task counts, paginated (limit, offset, sort), with the campaign's
+        workflow and task totals."""
+        q = q or {}
+        limit, offset = p.page(q)
+        sort = p.sort_spec(q, p.WORKFLOW_SORT_FIELDS, "started_at")
+        flt = {"campaign_id": campaign_id}
+        total = self.count("workflows", flt)
+        tasks = self.count("tasks", flt)
+        if not total and not tasks:
             raise p.NotFoundError(f"no campaign with campaign_id={campaign_id!r}")
-        workflows = [_workflow_row(d, self.count("tasks", {"workflow_id": d["workflow_id"]})) for d in docs]
-        return {"campaign_id": campaign_id, "workflow_count": len(workflows), "task_count": tasks,
-                "workflows": workflows}
+        docs = self._find(flt, sort=sort, limit=offset + limit, collection="workflows")[offset:] if total else []
+        items = [_workflow_row(d, self.count("tasks", {"workflow_id": d["workflow_id"]})) for d in docs]
+        return {
+            "campaign_id": campaign_id,
+            "workflow_count": total,
+            "task_count": tasks,
+            **_paged(items, total, limit, offset),
+        }
 
-
-def _by_start(figures: dict, direction: int) -> list[tuple]:
-    """The workflow's index sorted by start time (ascending or descending), sorted once and kept with the figures."""
-    key = f"_index_by_start_{direction}"
-    rows = figures.get(key)
-    if rows is None:
-        rows = figures[key] = sorted(figures["_index"], key=_start_key, reverse=direction == -1)
-    return rows
-
-
-def _start_key(row: tuple) -> tuple:
-    return (1, row[2]) if type(row[2]) in (int, float) else (-1, 0)
+    def updates(self, workflow_id: str, q: Mapping[str, str]) -> dict:
+        """What the live view adds to a drawn workflow page: the summary, errors, trends and telemetry (all small)
+        and the tasks that arrived after the first ``since`` of the page's ``generation`` (at most UPDATE_ROWS;
+        ``next_since`` says where to continue). ``reload`` is true when the server no longer holds that generation
+        (the page then loads everything again)."""
+        record = self.workflow_record(workflow_id)
+        since = p.integer(q, "since", 0, 0, 10**12)
+        generation = p.text(q, "generation")
+        f = self.figures(workflow_id)
+        with self._lock:
+            kept = self._figures.get(workflow_id)
+        cols = kept[2] if kept is not None else None
+        reload = cols is None or generation != f["generation"] or since > f["seq"]
+        rows = (
+            [] if reload else [_column_row(cols, i) for i in cols.rows_since(since, min(UPDATE_ROWS, f["seq"] - since))]
+        )
+        return {
+            "workflow": record,
+            "generation": f["generation"],
+            "seq": f["seq"],
+            "reload": reload,
+            "since": since,
+            "next_since": since + len(rows),
+            **{
+                k: f[k]
+                for k in (
+                    "task_count",
+                    "by_status",
+                    "activities",
+                    "first_started_at",
+                    "last_ended_at",
+                    "error_count",
+                    "errors",
+                    "trends",
+                    "telemetry",
+                )
+            },
+            "timeline_of": f["timeline"]["of"],
+            "tasks": rows,
+        }
 
 
 def _paged(items: list, total: int | None, limit: int, offset: int, more: bool | None = None) -> dict:
     """A page: items, total (None when not counted), limit, offset and next_offset (None on the last page)."""
     if total is not None:
         more = offset + len(items) < total
-    return {"items": items, "total": total, "limit": limit, "offset": offset,
-            "next_offset": offset + len(items) if more else None}
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + len(items) if more else None,
+    }
 
 
-_WORKFLOW_ROW = ("workflow_id", "name", "campaign_id", "user", "status", "started_at", "ended_at", "utc_timestamp",
-                 "parent_workflow_id", "hostname")
-_TASK_ROW = ("task_id", "activity_id", "status", "started_at", "ended_at", "parent_task_id", "workflow_id",
-             "hostname", "stderr")
+_WORKFLOW_ROW = (
+    "workflow_id",
+    "name",
+    "campaign_id",
+    "user",
+    "status",
+    "started_at",
+    "ended_at",
+    "utc_timestamp",
+    "parent_workflow_id",
+    "hostname",
+)
+_TASK_ROW = (
+    "task_id",
+    "activity_id",
+    "status",
+    "started_at",
+    "ended_at",
+    "parent_task_id",
+    "workflow_id",
+    "hostname",
+    "stderr",
+)
 
 
 def _workflow_row(doc: dict, task_count: int) -> dict:
     row = {k: doc.get(k) for k in _WORKFLOW_ROW}
     row["task_count"] = task_count
     return row
+
+
+def _column_row(cols: Any, i: int) -> dict:
+    """A task row (as _task_row) from the kept columns."""
+    start, end = cols.starts[i], cols.ends[i]
+    return {
+        "task_id": cols.ids[i],
+        "activity_id": cols.acts[i],
+        "status": cols.statuses[i],
+        "started_at": start,
+        "ended_at": end,
+        "parent_task_id": cols.parents[i],
+        "stderr": cols.stderrs[i],
+        "duration": end - start if type(start) in (int, float) and type(end) in (int, float) else None,
+    }
 
 
 def _task_row(doc: dict) -> dict:

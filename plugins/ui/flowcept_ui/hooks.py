@@ -10,5 +10,11 @@ __all__ = ["flowcept_cli_commands"]
 @hookimpl
 def flowcept_cli_commands() -> list[CliCommandSpec]:
     """Called once when the registry collects CLI commands; returns the ``ui`` command."""
-    return [CliCommandSpec("ui", "flowcept_ui.cli:main", extra="ui",
-                           summary="browse stored provenance in a web browser (read-only, 127.0.0.1 by default)")]
+    return [
+        CliCommandSpec(
+            "ui",
+            "flowcept_ui.cli:main",
+            extra="ui",
+            summary="browse stored provenance in a web browser (read-only, 127.0.0.1 by default)",
+        )
+    ]

@@ -103,9 +103,13 @@ def _from_get_lineage(db: Any, task: dict, find: Callable[..., list[dict]]) -> d
             break
         v = values[value_id]
         text = repr(v.get("value"))
-        nodes[value_id] = {"task_id": value_id, "kind": "value", "activity_id": f"{v.get('name', 'value')} = "
-                           f"{text if len(text) <= 24 else text[:23] + '…'}", "side": "value",
-                           "depth": sum(depths) / len(depths)}
+        nodes[value_id] = {
+            "task_id": value_id,
+            "kind": "value",
+            "activity_id": f"{v.get('name', 'value')} = {text if len(text) <= 24 else text[:23] + '…'}",
+            "side": "value",
+            "depth": sum(depths) / len(depths),
+        }
     edges = [e for e in edges if e["from"] in nodes and e["to"] in nodes]
     out = {"source": "get_lineage", "nodes": list(nodes.values()), "edges": edges}
     if len(entries) > len(shown):

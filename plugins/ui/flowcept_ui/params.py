@@ -5,8 +5,19 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 
-__all__ = ["ApiError", "NotFoundError", "page", "time_value", "sort_spec", "text", "TASK_SORT_FIELDS",
-           "WORKFLOW_SORT_FIELDS", "MAX_LIMIT", "time_range"]
+__all__ = [
+    "ApiError",
+    "NotFoundError",
+    "page",
+    "integer",
+    "time_value",
+    "sort_spec",
+    "text",
+    "TASK_SORT_FIELDS",
+    "WORKFLOW_SORT_FIELDS",
+    "MAX_LIMIT",
+    "time_range",
+]
 
 MAX_LIMIT = 1000
 TASK_SORT_FIELDS = ("task_id", "started_at", "ended_at", "activity_id", "status")
@@ -39,7 +50,8 @@ def text(params: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def _integer(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def integer(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """The integer parameter (lo..hi), default when absent."""
     raw = text(params, name)
     if raw is None:
         return default
@@ -54,8 +66,7 @@ def _integer(params: Mapping[str, str], name: str, default: int, lo: int, hi: in
 
 def page(params: Mapping[str, str], default_limit: int = 50) -> tuple[int, int]:
     """(limit, offset) from ``limit`` (1..MAX_LIMIT) and ``offset`` (>= 0)."""
-    return (_integer(params, "limit", default_limit, 1, MAX_LIMIT),
-            _integer(params, "offset", 0, 0, 10**9))
+    return (integer(params, "limit", default_limit, 1, MAX_LIMIT), integer(params, "offset", 0, 0, 10**9))
 
 
 def time_value(params: Mapping[str, str], name: str) -> float | None:
@@ -70,8 +81,9 @@ def time_value(params: Mapping[str, str], name: str) -> float | None:
     try:
         when = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(f"{name}={raw!r} is not a time; give Unix seconds (1733300000) or ISO 8601 "
-                       "(2026-12-04T07:00:00Z)") from None
+        raise ApiError(
+            f"{name}={raw!r} is not a time; give Unix seconds (1733300000) or ISO 8601 (2026-12-04T07:00:00Z)"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=_dt.UTC)
     return when.timestamp()

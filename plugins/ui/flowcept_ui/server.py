@@ -37,13 +37,17 @@ __all__ = ["UIServer", "is_loopback", "POLL_SECS"]
 POLL_SECS = 0.3  # the live view's store poll
 KEEPALIVE_SECS = 15.0
 _STATIC = Path(__file__).parent / "static"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 _PAGES = ("workflows", "tasks", "campaigns")
 _COOKIE = "flowcept_ui_token"
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'",
+    "connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -75,8 +79,15 @@ class UIServer:
     """The provenance browser's server over ``settings``' read store. token: required from clients when set;
     generated when host is not loopback and none is given."""
 
-    def __init__(self, settings: Any, host: str = "127.0.0.1", port: int = 5000, token: str | None = None,
-                 poll_secs: float = POLL_SECS, warm: int = 0):
+    def __init__(
+        self,
+        settings: Any,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        token: str | None = None,
+        poll_secs: float = POLL_SECS,
+        warm: int = 0,
+    ):
         if not is_loopback(host) and not token:
             token = secrets.token_urlsafe(24)
         self.token = token
@@ -161,8 +172,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle(head=True)
 
     def _refuse(self) -> None:
-        self._send_json({"error": {"status": 405, "message": f"{self.command} is not allowed: the provenance "
-                                   "browser is read-only (GET and HEAD only)"}}, 405, extra={"Allow": "GET, HEAD"})
+        self._send_json(
+            {
+                "error": {
+                    "status": 405,
+                    "message": f"{self.command} is not allowed: the provenance "
+                    "browser is read-only (GET and HEAD only)",
+                }
+            },
+            405,
+            extra={"Allow": "GET, HEAD"},
+        )
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
 
@@ -197,13 +217,25 @@ class _Handler(BaseHTTPRequestHandler):
             if query.get("token") and parts[:1] != ["api"]:  # keep it in a cookie, drop it from the address
                 rest = "&".join(f"{k}={v}" for k, v in query.items() if k != "token")
                 target = urlsplit(self.path).path + (f"?{rest}" if rest else "")
-                self._send(b"", 303, "text/plain", extra={
-                    "Location": target, "Set-Cookie": f"{_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"})
+                self._send(
+                    b"",
+                    303,
+                    "text/plain",
+                    extra={"Location": target, "Set-Cookie": f"{_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"},
+                )
                 return False
             return True
-        self._send_json({"error": {"status": 401, "message": "this server requires its token (printed at start): "
-                                   "open the address with ?token=TOKEN or send Authorization: Bearer TOKEN"}}, 401,
-                        extra={"WWW-Authenticate": "Bearer"})
+        self._send_json(
+            {
+                "error": {
+                    "status": 401,
+                    "message": "this server requires its token (printed at start): "
+                    "open the address with ?token=TOKEN or send Authorization: Bearer TOKEN",
+                }
+            },
+            401,
+            extra={"WWW-Authenticate": "Bearer"},
+        )
         return False
 
     # -- pages and assets --------------------------------------------------------------------------------------------
@@ -235,6 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body = b.tasks(parts[1], query)
             elif len(parts) == 3 and parts[0] == "workflows" and parts[2] == "charts":
                 body = b.workflow_charts(parts[1])
+            elif len(parts) == 3 and parts[0] == "workflows" and parts[2] == "updates":
+                body = b.updates(parts[1], query)
             elif len(parts) == 3 and parts[0] == "workflows" and parts[2] == "state":
                 b.workflow_record(parts[1])
                 body = b.state(parts[1])
@@ -244,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif len(parts) == 2 and parts[0] == "tasks":
                 body = b.task(parts[1])
             elif len(parts) == 2 and parts[0] == "campaigns":
-                body = b.campaign(parts[1])
+                body = b.campaign(parts[1], query)
             else:
                 raise NotFoundError(f"no API path /api/{'/'.join(parts)}; see /api/openapi.json")
         except Exception as e:
@@ -257,8 +291,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Server-sent events: ``event: state`` with the workflow's task count and status, sent at once and on
         every change (the store is polled every poll_secs), and a comment every KEEPALIVE_SECS."""
         self.send_response(200)
-        for k, v in {"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                     "X-Accel-Buffering": "no", "Connection": "close", **_SECURITY_HEADERS}.items():
+        for k, v in {
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+            "Connection": "close",
+            **_SECURITY_HEADERS,
+        }.items():
             self.send_header(k, v)
         self.end_headers()
         self.close_connection = True

@@ -53,8 +53,14 @@ def main() -> int:
     sys.path.insert(0, str(HERE.parent / "tests"))
     with tempfile.TemporaryDirectory() as where:
         env = {**os.environ, "FLOWCEPT_SETTINGS_PATH": os.path.join(where, "none.yaml")}
-        run = subprocess.run([sys.executable, str(HERE.parent / "tests" / "known_run.py")], cwd=where, env=env,
-                             capture_output=True, text=True, check=True)
+        run = subprocess.run(
+            [sys.executable, str(HERE.parent / "tests" / "known_run.py")],
+            cwd=where,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         workflow_id = run.stdout.strip().splitlines()[-1]
         from flowcept_ui.cli import settings_for_store
         from flowcept_ui.server import UIServer
@@ -62,8 +68,14 @@ def main() -> int:
         server = UIServer(settings_for_store(os.path.join(where, "flowcept_lmdb")), port=0).start()
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars",
-                    "--window-size=1400,900", "--force-device-scale-factor=1"):
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--window-size=1400,900",
+            "--force-device-scale-factor=1",
+        ):
             options.add_argument(arg)
         driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
         try:

@@ -36,24 +36,27 @@ class KnownRun:
 def known_run(tmp_path_factory: pytest.TempPathFactory) -> KnownRun:
     where = tmp_path_factory.mktemp("known_run")
     env = {**os.environ, "FLOWCEPT_SETTINGS_PATH": str(where / "none.yaml")}
-    out = subprocess.run([sys.executable, str(HERE / "known_run.py")], cwd=where, env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(HERE / "known_run.py")], cwd=where, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     workflow_id = out.stdout.strip().splitlines()[-1]
     return KnownRun(str(where / "flowcept_lmdb"), str(where / "flowcept_buffer.jsonl"), workflow_id)
 
 
 def lmdb_settings(path: str):
-    return load_settings(overrides={"databases.lmdb.enabled": True, "databases.lmdb.path": path,
-                                    "databases.mongodb.enabled": False})
+    return load_settings(
+        overrides={"databases.lmdb.enabled": True, "databases.lmdb.path": path, "databases.mongodb.enabled": False}
+    )
 
 
 @pytest.fixture(scope="session")
 def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A MongoDB-wire server for the session (NX-27017), or FLOWCEPT_TEST_MONGODB_URI; skips when none starts."""
     pytest.importorskip("pymongo", reason="pymongo is not installed: pip install -e plugins/mongodb")
-    testserver = pytest.importorskip("flowcept_mongodb.testserver",
-                                     reason="the mongodb plugin is not installed: pip install -e plugins/mongodb")
+    testserver = pytest.importorskip(
+        "flowcept_mongodb.testserver", reason="the mongodb plugin is not installed: pip install -e plugins/mongodb"
+    )
     existing = os.environ.get("FLOWCEPT_TEST_MONGODB_URI")
     if existing:
         yield existing
@@ -72,9 +75,14 @@ def mongo_known_run(mongo_uri: str, known_run: KnownRun):
     """Settings reading a fresh MongoDB database holding the known run's documents exactly as LMDB holds them."""
     from flowcept_core.query import DBAPI, open_store
 
-    settings = load_settings(overrides={"databases.mongodb.enabled": True, "databases.mongodb.uri": mongo_uri,
-                                        "databases.mongodb.db": f"ui_test_{os.getpid()}",
-                                        "databases.lmdb.enabled": False})
+    settings = load_settings(
+        overrides={
+            "databases.mongodb.enabled": True,
+            "databases.mongodb.uri": mongo_uri,
+            "databases.mongodb.db": f"ui_test_{os.getpid()}",
+            "databases.lmdb.enabled": False,
+        }
+    )
     source = DBAPI(lmdb_settings(known_run.lmdb_path))
     target = open_store(settings, "mongodb")
     for collection in ("workflows", "tasks"):

@@ -22,14 +22,21 @@ TIMEOUT = 60
 def browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install selenium")
     if not os.path.exists(CHROMIUM) or not os.path.exists(DRIVER):
-        pytest.skip("chromium or chromedriver is missing: apt-get install -y chromium chromium-driver "
-                    "(scripts/test installs them when run as root)")
+        pytest.skip(
+            "chromium or chromedriver is missing: apt-get install -y chromium chromium-driver "
+            "(scripts/test installs them when run as root)"
+        )
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service(DRIVER))
     driver.set_page_load_timeout(TIMEOUT)
@@ -56,8 +63,12 @@ def test_workflow_list_finds_the_run_and_links_to_its_page(browser, known_run, s
     rows[0].find_element("link text", WORKFLOW_NAME).click()
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, TIMEOUT).until(lambda d: d.current_url.endswith(known_run.workflow_id)
-                                          and d.find_element("tag name", "body").get_attribute("data-ready"))
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: (
+            d.current_url.endswith(known_run.workflow_id)
+            and d.find_element("tag name", "body").get_attribute("data-ready")
+        )
+    )
     assert _css(browser, "#wf-summary h1")[0].text == WORKFLOW_NAME
 
 
@@ -113,14 +124,31 @@ def test_workflow_page_of_a_running_workflow_updates_without_reloading(browser, 
     settings = lmdb_settings(str(tmp_path / "live_lmdb"))
     db = DBAPI(settings)
     db.insert_or_update_workflow({"workflow_id": "wf-live", "name": "live run", "status": "RUNNING"})
-    db.insert_or_update_task({"task_id": "t-1", "workflow_id": "wf-live", "activity_id": "step", "status": "FINISHED",
-                              "started_at": 1.0, "ended_at": 2.0})
+    db.insert_or_update_task(
+        {
+            "task_id": "t-1",
+            "workflow_id": "wf-live",
+            "activity_id": "step",
+            "status": "FINISHED",
+            "started_at": 1.0,
+            "ended_at": 2.0,
+        }
+    )
     server, _ = serve(settings, poll_secs=0.1)
     _open(browser, f"{server.url}workflows/wf-live")
     browser.execute_script("window.__same_page = true")
     WebDriverWait(browser, TIMEOUT).until(lambda d: d.find_element("id", "live").is_displayed())
-    db.insert_or_update_task({"task_id": "t-2", "workflow_id": "wf-live", "activity_id": "step", "status": "ERROR",
-                              "started_at": 2.0, "ended_at": 3.0, "stderr": "RuntimeError: late failure"})
+    db.insert_or_update_task(
+        {
+            "task_id": "t-2",
+            "workflow_id": "wf-live",
+            "activity_id": "step",
+            "status": "ERROR",
+            "started_at": 2.0,
+            "ended_at": 3.0,
+            "stderr": "RuntimeError: late failure",
+        }
+    )
     WebDriverWait(browser, TIMEOUT).until(lambda d: d.find_element("id", "task-count").text == "2")
     WebDriverWait(browser, TIMEOUT).until(lambda d: "late failure" in d.find_element("id", "errors").text)
     assert browser.execute_script("return window.__same_page") is True

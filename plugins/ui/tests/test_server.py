@@ -76,8 +76,9 @@ def test_live_view_announces_a_task_stored_while_it_listens(tmp_path, serve):
 
 
 def test_flowcept_ui_help_comes_from_the_plugin():
-    out = subprocess.run([sys.executable, "-m", "flowcept_core.cli", "ui", "--help"], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "flowcept_core.cli", "ui", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "--store" in out.stdout and "--token" in out.stdout
 
 
@@ -89,8 +90,14 @@ def test_upstream_start_flags_run_flowcept_ui():
 
 def test_flowcept_ui_without_the_plugin_names_the_plugin_to_install(tmp_path):
     env = {**os.environ, "FLOWCEPT_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    out = subprocess.run([sys.executable, "-m", "flowcept_core.cli", "ui"], capture_output=True, text=True,
-                         timeout=120, env=env, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "flowcept_core.cli", "ui"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2
     assert 'pip install "flowcept[ui]"' in out.stderr and "flowcept-ui" in out.stderr
 
@@ -101,8 +108,9 @@ def test_bad_store_option_is_a_usage_error(tmp_path):
     assert main(["--store", str(tmp_path / "missing")]) == 2
 
 
-@pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
-                                           ("0.0.0.0", False), ("10.1.2.3", False)])
+@pytest.mark.parametrize(
+    "host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False), ("10.1.2.3", False)]
+)
 def test_only_loopback_hosts_go_without_a_token(host, loopback):
     from flowcept_ui.server import is_loopback
 
@@ -124,9 +132,13 @@ def test_flowcept_ui_serves_until_interrupted(known_run, tmp_path):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "flowcept_core.cli", "ui", "--store", known_run.lmdb_path,
-                             "--port", "0", "--warm", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowcept_core.cli", "ui", "--store", known_run.lmdb_path, "--port", "0", "--warm", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 120
@@ -153,9 +165,26 @@ def test_flowcept_ui_on_another_host_prints_the_token_it_requires(known_run, tmp
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "flowcept_core.cli", "ui", "--store", known_run.lmdb_path,
-                             "--host", "0.0.0.0", "--port", "0", "--warm", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flowcept_core.cli",
+            "ui",
+            "--store",
+            known_run.lmdb_path,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--warm",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 120
