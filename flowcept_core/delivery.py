@@ -28,6 +28,8 @@ class Delivery:
     unpublished = 0
     errors = 0
     _retry_at = 0.0
+    _offered: dict | None = None  # workflow_id -> messages handed to _publish (the end marker's workflow_counts)
+    _dropped: dict | None = None  # workflow_id -> those of them neither published nor spilled
 
     def attach_sink(self, sink: Any) -> None:
         """Deliver to the MQ sink (before start(); with nothing to keep here, a networked MQ gets packed records)."""
@@ -47,6 +49,11 @@ class Delivery:
         mq.buffer_size is how many pending messages trigger a flush; a flush that finds more sends them in chunks
         of up to _CHUNK, since each MQ message costs a round of client overhead whatever its size.
         """
+        from flowcept_core.consumers.streams import count_by_workflow
+
+        if self._offered is None:
+            self._offered, self._dropped = {}, {}
+        count_by_workflow(batch, self._offered)
         size = max(self.batch_size, _CHUNK)
         chunks = [batch[i:i + size] for i in range(0, len(batch), size)]
         if self.spill is not None and not self.spill.empty and not self._deliver_spilled():
@@ -72,6 +79,9 @@ class Delivery:
     def _spill(self, chunk: list[dict]) -> None:
         if self.spill is None or not self.spill.add(chunk):
             self.unpublished += message_count(chunk)
+            from flowcept_core.consumers.streams import count_by_workflow
+
+            count_by_workflow(chunk, self._dropped)
 
     def _deliver_spilled(self, force: bool = False) -> bool:
         """Publish spilled batches oldest first; False if the broker still refuses (retried every few seconds)."""
@@ -119,9 +129,13 @@ class Delivery:
             self._publish(list(final))
         # message_count: messages this producer put on the stream before the marker (start marker included);
         # spilled ones count too: the spill is delivered in order, before the marker
+        # workflow_counts: the same messages by workflow_id (see flowcept_core.consumers.streams)
         spilled = self.spill.pending_messages if self.spill is not None else 0
+        dropped = self._dropped or {}
+        by_workflow = [[wf, n - dropped.get(wf, 0)] for wf, n in (self._offered or {}).items()]
         marker = {"type": CONTROL_TYPE, "info": END_OF_STREAM, "producer_id": self.producer_id,
-                  "workflow_id": self.workflow_id, "message_count": self.published + spilled}
+                  "workflow_id": self.workflow_id, "message_count": self.published + spilled,
+                  "workflow_counts": [pair for pair in by_workflow if pair[1] > 0]}
         self._publish([marker])
         if self.spill is not None and not self.spill.empty:
             deadline = time.monotonic() + (timeout if timeout is not None else 30)
