@@ -203,7 +203,7 @@ class Browser:
         """Timeline bars, telemetry series, errors with their messages and metric trends."""
         self.workflow_record(workflow_id)
         f = self.figures(workflow_id)
-        return {key: f[key] for key in ("task_count", "timeline", "telemetry", "errors", "trends")}
+        return {key: f[key] for key in ("task_count", "timeline", "telemetry", "errors", "trends", "seq", "generation")}
 
     def state(self, workflow_id: str) -> dict:
         """What the live view watches: the task count and the workflow's status (two id/index reads)."""

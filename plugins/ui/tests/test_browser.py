@@ -116,6 +116,35 @@ def test_campaign_page_lists_the_workflow(browser, known_run, serve):
     server, _ = serve(lmdb_settings(known_run.lmdb_path))
     _open(browser, f"{server.url}campaigns/{CAMPAIGN_ID}")
     assert WORKFLOW_NAME in _css(browser, "#campaign-workflows")[0].text
+    assert "1–1 of 1" in browser.find_element("id", "campaign-pager").text
+
+
+def test_campaign_page_pages_through_its_workflows(browser, tmp_path, serve):
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_api import PAGED_CAMPAIGN, PAGED_WORKFLOWS, _paged_campaign
+
+    settings = lmdb_settings(str(tmp_path / "paged_lmdb"))
+    _paged_campaign(settings)
+    server, _ = serve(settings)
+    _open(browser, f"{server.url}campaigns/{PAGED_CAMPAIGN}?limit=3")
+    summary = browser.find_element("id", "campaign-summary").text
+    assert f"workflows\n{PAGED_WORKFLOWS}" in summary and f"tasks\n{sum(range(PAGED_WORKFLOWS))}" in summary
+    seen = []
+    for expected in ("1–3 of 7", "4–6 of 7", "7–7 of 7"):
+        assert expected in browser.find_element("id", "campaign-pager").text
+        seen += [r.text.split("\n")[0].split(" ")[0:2] for r in _css(browser, "#campaign-workflows tbody tr")]
+        nexts = browser.find_elements("link text", "next ›")
+        if expected.startswith("7"):
+            assert not nexts
+            break
+        nexts[0].click()
+        WebDriverWait(browser, TIMEOUT).until(
+            lambda d, e=expected: (
+                e not in d.find_element("id", "campaign-pager").text
+                and d.find_element("tag name", "body").get_attribute("data-ready")
+            )
+        )
+    assert [" ".join(x) for x in seen] == [f"paged {n}" for n in range(PAGED_WORKFLOWS)]
 
 
 def test_workflow_page_of_a_running_workflow_updates_without_reloading(browser, tmp_path, serve):
@@ -149,6 +178,49 @@ def test_workflow_page_of_a_running_workflow_updates_without_reloading(browser, 
             "stderr": "RuntimeError: late failure",
         }
     )
+    browser.execute_script(
+        "window.__timeline = document.querySelector('#timeline svg');"
+        "window.__first_row = document.querySelector('table.tasks tbody tr')"
+    )
+    drawn = browser.find_element("tag name", "body").get_attribute("data-drawn")
+    db.insert_or_update_task(
+        {
+            "task_id": "t-2",
+            "workflow_id": "wf-live",
+            "activity_id": "step",
+            "status": "ERROR",
+            "started_at": 2.0,
+            "ended_at": 3.0,
+            "stderr": "RuntimeError: late failure",
+        }
+    )
     WebDriverWait(browser, TIMEOUT).until(lambda d: d.find_element("id", "task-count").text == "2")
     WebDriverWait(browser, TIMEOUT).until(lambda d: "late failure" in d.find_element("id", "errors").text)
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: d.find_element("tag name", "body").get_attribute("data-drawn") != drawn
+    )
+    assert browser.execute_script("return window.__same_page") is True
+    # appended, not drawn again: the same timeline and task table, one bar and one row more
+    assert browser.execute_script("return document.querySelector('#timeline svg') === window.__timeline") is True
+    assert browser.execute_script("return document.querySelector('table.tasks tbody tr') === window.__first_row")
+    assert [r.get_attribute("data-task") for r in _css(browser, "#timeline svg rect.bar")] == ["t-1", "t-2"]
+    rows = _css(browser, "table.tasks tbody tr")
+    assert len(rows) == 2 and "t-2" in rows[1].text and "ERROR" in rows[1].text
+    assert "1–2 of 2" in browser.find_element("id", "task-pager").text
+    assert "ERROR 1" in browser.find_element("id", "by-status").text
+    for n in range(3, 6):  # a burst: each arrives, appended after the others
+        db.insert_or_update_task(
+            {
+                "task_id": f"t-{n}",
+                "workflow_id": "wf-live",
+                "activity_id": "other",
+                "status": "FINISHED",
+                "started_at": float(n),
+                "ended_at": n + 0.5,
+            }
+        )
+    WebDriverWait(browser, TIMEOUT).until(lambda d: len(_css(d, "table.tasks tbody tr")) == 5)
+    WebDriverWait(browser, TIMEOUT).until(lambda d: len(_css(d, "#timeline svg rect.bar")) == 5)
+    assert browser.execute_script("return document.querySelector('table.tasks tbody tr') === window.__first_row")
+    assert _css(browser, 'tr[data-activity="other"]')  # the activity table of the update
     assert browser.execute_script("return window.__same_page") is True

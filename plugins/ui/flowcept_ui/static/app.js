@@ -75,25 +75,62 @@ function lineChart(series, opts) {
 function legend(names) {
   return h("div", {class: "legend"}, names.map((n, i) => { const sw = h("i"); sw.style.background = SERIES[i % SERIES.length]; return h("span", {}, sw, n); }));
 }
+// The timeline: one lane per activity, a bar per task (the server sends at most a few thousand); add() appends new
+// bars (the live view) and moves the others only when the time span or the lanes change.
+const GANTT_MAX = 6000;
 function gantt(tl) {
-  const bars = tl.bars.filter((b) => typeof b.started_at === "number");
-  const lanes = [...new Set(bars.map((b) => b.activity_id))];
-  const W = 900, L = 140, R = 10, lane = 22, H = 24 + lanes.length * lane;
-  const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "task timeline", class: "gantt"});
-  if (!bars.length) { svg.append(s("text", {x: W / 2, y: 16, "text-anchor": "middle"}, "no timed tasks")); return svg; }
-  const t0 = Math.min(...bars.map((b) => b.started_at));
-  const t1 = Math.max(...bars.map((b) => b.ended_at ?? b.started_at)) || t0 + 1;
-  const X = (t) => L + ((t - t0) / Math.max(t1 - t0, 1e-9)) * (W - L - R);
-  lanes.forEach((a, i) => svg.append(s("text", {x: L - 6, y: 16 + i * lane + 12, "text-anchor": "end"}, a.length > 20 ? a.slice(0, 19) + "…" : a)));
-  for (const b of bars) {
-    const i = lanes.indexOf(b.activity_id), x = X(b.started_at), w = Math.max(X(b.ended_at ?? b.started_at) - x, 2);
-    const a = s("a", {href: "/tasks/" + enc(b.task_id)});
-    a.append(s("rect", {x: x.toFixed(1), y: 16 + i * lane, width: w.toFixed(1), height: lane - 6, rx: 2, class: "bar",
-      fill: COLORS[b.status] || "#7f8c8d", "data-task": b.task_id}, s("title", {}, `${b.activity_id} ${b.status || ""} ${fmtDur((b.ended_at ?? b.started_at) - b.started_at)}`)));
-    svg.append(a);
+  const W = 900, L = 140, R = 10, lane = 22;
+  const g = {bars: [], lanes: [], t0: 0, t1: 1, rects: []};
+  const svg = s("svg", {role: "img", "aria-label": "task timeline", class: "gantt"});
+  const timed = (b) => typeof b.started_at === "number";
+  const X = (t) => L + ((t - g.t0) / Math.max(g.t1 - g.t0, 1e-9)) * (W - L - R);
+  const span = (bars) => { for (const b of bars) { g.t0 = Math.min(g.t0, b.started_at); g.t1 = Math.max(g.t1, b.ended_at ?? b.started_at); } };
+  function place(rect, b) {
+    const x = X(b.started_at);
+    rect.setAttribute("x", x.toFixed(1));
+    rect.setAttribute("width", Math.max(X(b.ended_at ?? b.started_at) - x, 2).toFixed(1));
   }
-  svg.append(s("text", {x: L, y: 10}, fmtTime(t0)), s("text", {x: W - R, y: 10, "text-anchor": "end"}, fmtTime(t1)));
-  return svg;
+  function bar(b) {
+    const a = s("a", {href: "/tasks/" + enc(b.task_id)});
+    const rect = s("rect", {y: 16 + g.lanes.indexOf(b.activity_id) * lane, height: lane - 6, rx: 2, class: "bar",
+      fill: COLORS[b.status] || "#7f8c8d", "data-task": b.task_id}, s("title", {}, `${b.activity_id} ${b.status || ""} ${fmtDur((b.ended_at ?? b.started_at) - b.started_at)}`));
+    place(rect, b);
+    a.append(rect);
+    g.rects.push([rect, b]);
+    return a;
+  }
+  function labels() {
+    svg.querySelectorAll("text.when").forEach((t) => t.remove());
+    svg.append(s("text", {x: L, y: 10, class: "when"}, fmtTime(g.t0)), s("text", {x: W - R, y: 10, "text-anchor": "end", class: "when"}, fmtTime(g.t1)));
+  }
+  function layout() {
+    g.lanes = [...new Set(g.bars.map((b) => b.activity_id))];
+    const H = 24 + g.lanes.length * lane;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    g.rects = [];
+    if (!g.bars.length) { svg.replaceChildren(s("text", {x: W / 2, y: 16, "text-anchor": "middle"}, "no timed tasks")); return; }
+    g.t0 = Infinity; g.t1 = -Infinity; span(g.bars);
+    svg.replaceChildren(...g.lanes.map((a, i) => s("text", {x: L - 6, y: 16 + i * lane + 12, "text-anchor": "end"}, a.length > 20 ? a.slice(0, 19) + "…" : a)),
+      ...g.bars.map(bar));
+    labels();
+  }
+  function add(bars) {
+    bars = bars.filter(timed);
+    if (!bars.length) return;
+    g.bars.push(...bars);
+    if (!g.rects.length || g.bars.length > GANTT_MAX || bars.some((b) => !g.lanes.includes(b.activity_id))) {
+      if (g.bars.length > GANTT_MAX) g.bars = g.bars.filter((b, i) => b.status === "ERROR" || i % 2 === 0 || i >= g.bars.length - bars.length);
+      layout();
+      return;
+    }
+    const t0 = g.t0, t1 = g.t1;
+    span(bars);
+    if (g.t0 !== t0 || g.t1 !== t1) { for (const [rect, b] of g.rects) place(rect, b); labels(); }
+    svg.append(...bars.map(bar));
+  }
+  g.bars = tl.bars.filter(timed);
+  layout();
+  return {el: svg, add, count: () => g.bars.length};
 }
 function lineageGraph(lin, selfId) {
   const cols = new Map();
@@ -176,44 +213,74 @@ function activityTable(acts) {
     ["min", "mean", "median", "max", "total"].map((k) => h("td", {class: "num"}, fmtDur(a.duration[k]))))), "activities");
 }
 
-const wfState = {id: null, filters: {}, offset: 0, shownCount: null, timer: null, loadMs: 0};
+const wfState = {id: null, filters: {}, offset: 0, shownCount: null, timer: null, page: null, seq: 0, generation: null};
+const taskRow = (t) => h("tr", {}, h("td", {}, taskLink(t.task_id)), h("td", {}, t.activity_id), h("td", {}, badge(t.status)),
+  h("td", {}, fmtTime(t.started_at)), h("td", {class: "num"}, fmtDur(t.duration)), h("td", {}, t.parent_task_id ? taskLink(t.parent_task_id) : "—"));
+function pager(page) {
+  const shown = `${page.offset + 1}–${page.offset + page.items.length}`;
+  const el = h("div", {class: "pager", id: "task-pager"}, h("span", {class: "muted"}, !page.items.length ? "no tasks"
+    : page.total === null ? (page.next_offset === null ? shown : `${shown} of more`) : `${shown} of ${page.total}`));
+  if (page.offset > 0) el.append(h("button", {class: "plain", onclick: () => { wfState.offset = Math.max(0, page.offset - page.limit); loadTasks(); }}, "‹ previous"));
+  if (page.next_offset !== null) el.append(h("button", {class: "plain", onclick: () => { wfState.offset = page.next_offset; loadTasks(); }}, "next ›"));
+  return el;
+}
 async function loadTasks() {
   const p = new URLSearchParams({limit: "100", offset: String(wfState.offset), ...wfState.filters});
-  const page = await api(`/api/workflows/${enc(wfState.id)}/tasks?` + p);
-  const rows = page.items.map((t) => h("tr", {}, h("td", {}, taskLink(t.task_id)), h("td", {}, t.activity_id), h("td", {}, badge(t.status)),
-    h("td", {}, fmtTime(t.started_at)), h("td", {class: "num"}, fmtDur(t.duration)), h("td", {}, t.parent_task_id ? taskLink(t.parent_task_id) : "—")));
-  const shown = `${page.offset + 1}–${page.offset + page.items.length}`;
-  const pager = h("div", {class: "pager"}, h("span", {class: "muted"}, !page.items.length ? "no tasks"
-    : page.total === null ? (page.next_offset === null ? shown : `${shown} of more`) : `${shown} of ${page.total}`));
-  if (page.offset > 0) pager.append(h("button", {class: "plain", onclick: () => { wfState.offset = Math.max(0, page.offset - page.limit); loadTasks(); }}, "‹ previous"));
-  if (page.next_offset !== null) pager.append(h("button", {class: "plain", onclick: () => { wfState.offset = page.next_offset; loadTasks(); }}, "next ›"));
-  document.getElementById("task-list").replaceChildren(table(["task", "activity", "status", "started (UTC)", {t: "duration", num: 1}, "parent"], rows, "tasks"), pager);
+  const page = wfState.page = await api(`/api/workflows/${enc(wfState.id)}/tasks?` + p);
+  document.getElementById("task-list").replaceChildren(table(["task", "activity", "status", "started (UTC)", {t: "duration", num: 1}, "parent"],
+    page.items.map(taskRow), "tasks"), pager(page));
+}
+// new tasks (the live view): appended when the page shown is the last one and sorts them last, else only counted
+function addTaskRows(rows) {
+  const page = wfState.page, f = wfState.filters;
+  if (!page || !rows.length) return;
+  const match = rows.filter((t) => (!f.activity_id || t.activity_id === f.activity_id) && (!f.status || t.status === f.status));
+  if (page.total !== null) page.total += match.length;
+  const last = !f.sort || f.sort === "task_id" || f.sort === "started_at";
+  if (page.next_offset === null && last) {
+    const room = page.limit - page.items.length, body = document.querySelector("#task-list table.tasks tbody");
+    if (body) body.append(...match.slice(0, room).map(taskRow));
+    page.items.push(...match.slice(0, room));
+    if (match.length > room) page.next_offset = page.offset + page.items.length;
+  }
+  const old = document.getElementById("task-pager");
+  if (old) old.replaceWith(pager(page));
 }
 
-async function workflowPage(id, refresh) {
-  wfState.id = id;
-  const began = performance.now();
-  const [wf, charts] = await Promise.all([api("/api/workflows/" + enc(id)), api(`/api/workflows/${enc(id)}/charts`)]);
+function summaryCard(wf) {
   const rec = wf.workflow;
-  document.title = (rec.name || id) + " · flowcept";
-  wfState.shownCount = wf.task_count;
-  wfState.shownStatus = rec.status ?? null;
-  const summary = card("wf-summary", null, h("h1", {}, rec.name || "(unnamed workflow)"), kv([
+  return card("wf-summary", null, h("h1", {}, rec.name || "(unnamed workflow)"), kv([
     ["workflow id", rec.workflow_id], ["campaign", rec.campaign_id ? link("/campaigns/" + enc(rec.campaign_id), rec.campaign_id) : "—"],
     ["user", rec.user], ["status", badge(rec.status)], ["started", fmtTime(rec.started_at ?? wf.first_started_at)],
     ["ended", fmtTime(rec.ended_at ?? wf.last_ended_at)], ["host", rec.hostname],
     ["tasks", h("span", {id: "task-count"}, String(wf.task_count))],
     ["by status", h("span", {id: "by-status"}, Object.entries(wf.by_status).map(([k, v]) => h("span", {}, badge(k), " " + v + "  ")))],
   ]));
-  const tel = charts.telemetry;
-  const telSeries = ["cpu %", "memory %", "GPU %"].map((name, i) => ({name, points: tel.points.map((p) => [p[0], p[i + 1]])}))
+}
+const errorsCard = (errors, count) => card("errors", `Errors (${errors.length < count ? errors.length + " of " : ""}${count})`,
+  errors.length ? h("ul", {}, errors.map((e) => h("li", {}, taskLink(e.task_id, e.activity_id), " ",
+    h("span", {class: "muted"}, fmtTime(e.started_at)), h("div", {class: "error-msg"}, e.message)))) : h("p", {class: "muted"}, "No errors."));
+function telemetryCard(tel) {
+  const series = ["cpu %", "memory %", "GPU %"].map((name, i) => ({name, points: tel.points.map((p) => [p[0], p[i + 1]])}))
     .filter((x) => x.points.some((p) => typeof p[1] === "number"));
-  const errs = charts.errors.length ? h("ul", {}, charts.errors.map((e) => h("li", {}, taskLink(e.task_id, e.activity_id), " ",
-    h("span", {class: "muted"}, fmtTime(e.started_at)), h("div", {class: "error-msg"}, e.message))))
-    : h("p", {class: "muted"}, "No errors.");
-  const trends = charts.trends.length ? charts.trends.map((t) => h("div", {class: "trend", "data-trend": t.activity_id + "." + t.name},
-    h("div", {class: "muted"}, `${t.activity_id} → ${t.name} (${t.count} values, by ${t.x})`), lineChart([{name: t.name, points: t.points}], {label: t.name})))
-    : [h("p", {class: "muted"}, "No generated value repeats.")];
+  return card("telemetry", `Telemetry (${tel.of} samples)`, lineChart(series, {label: "telemetry", xTime: true, yMin: 0, yMax: 100}), legend(series.map((x) => x.name)));
+}
+const trendsCard = (trends) => card("trends", "Metric trends", ...(trends.length ? trends.map((t) => h("div", {class: "trend", "data-trend": t.activity_id + "." + t.name},
+  h("div", {class: "muted"}, `${t.activity_id} → ${t.name} (${t.count} values, by ${t.x})`), lineChart([{name: t.name, points: t.points}], {label: t.name})))
+  : [h("p", {class: "muted"}, "No generated value repeats.")]));
+const timelineTitle = (shown, of) => `Timeline (${shown} of ${of} tasks)`;
+const markDrawn = () => { document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1); };  // for tests
+
+async function workflowPage(id, refresh) {
+  wfState.id = id;
+  const [wf, charts] = await Promise.all([api("/api/workflows/" + enc(id)), api(`/api/workflows/${enc(id)}/charts`)]);
+  const rec = wf.workflow;
+  document.title = (rec.name || id) + " · flowcept";
+  wfState.shownCount = wf.task_count;
+  wfState.shownStatus = rec.status ?? null;
+  wfState.seq = charts.seq;
+  wfState.generation = charts.generation;
+  wfState.timelineOf = charts.timeline.of;
   const filters = h("form", {class: "search", id: "task-filter"},
     h("select", {name: "activity_id"}, h("option", {value: ""}, "all activities"), wf.activities.map((a) => h("option", {value: a.activity_id}, a.activity_id))),
     h("select", {name: "status"}, h("option", {value: ""}, "all statuses"), Object.keys(wf.by_status).map((k) => h("option", {value: k}, k))),
@@ -224,19 +291,40 @@ async function workflowPage(id, refresh) {
     wfState.filters = Object.fromEntries([...new FormData(filters)].filter(([, v]) => v));
     wfState.offset = 0; loadTasks().catch(fail);
   });
-  main().replaceChildren(summary,
+  wfState.gantt = gantt(charts.timeline);
+  main().replaceChildren(summaryCard(wf),
     card("activities-card", "Activities", activityTable(wf.activities)),
-    card("errors", `Errors (${charts.errors.length < wf.error_count ? charts.errors.length + " of " : ""}${wf.error_count})`, errs),
-    card("timeline", `Timeline (${charts.timeline.shown} of ${charts.timeline.of} tasks)`, gantt(charts.timeline),
+    errorsCard(charts.errors, wf.error_count),
+    card("timeline", timelineTitle(charts.timeline.shown, charts.timeline.of), wfState.gantt.el,
       h("div", {class: "legend"}, Object.entries(COLORS).map(([k, c]) => { const sw = h("i"); sw.style.background = c; return h("span", {}, sw, k); }))),
-    h("div", {class: "grid"},
-      card("telemetry", `Telemetry (${tel.of} samples)`, lineChart(telSeries, {label: "telemetry", xTime: true, yMin: 0, yMax: 100}), legend(telSeries.map((x) => x.name))),
-      card("trends", "Metric trends", ...trends)),
+    h("div", {class: "grid"}, telemetryCard(charts.telemetry), trendsCard(charts.trends)),
     card("tasks-card", "Tasks", filters, h("div", {id: "task-list"}, h("p", {class: "muted"}, "Loading…"))));
   await loadTasks();
-  wfState.loadMs = performance.now() - began;
-  document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1);  // redraws, for tests
+  markDrawn();
   if (!refresh) watch(id);
+}
+
+// The live view: each change of the task count or status brings /updates (the tasks stored since the page was
+// drawn, and the small panels); new tasks are appended to the timeline and the task list, nothing is drawn again.
+async function applyUpdates(id) {
+  for (;;) {
+    const u = await api(`/api/workflows/${enc(id)}/updates?` + new URLSearchParams({since: String(wfState.seq), generation: wfState.generation || ""}));
+    if (u.reload) { await workflowPage(id, true); return; }
+    wfState.seq = u.next_since;
+    wfState.shownCount = u.task_count;
+    wfState.shownStatus = u.workflow.status ?? null;
+    document.getElementById("wf-summary").replaceWith(summaryCard(u));
+    document.querySelector("#activities-card table").replaceWith(activityTable(u.activities));
+    document.getElementById("errors").replaceWith(errorsCard(u.errors, u.error_count));
+    document.getElementById("telemetry").replaceWith(telemetryCard(u.telemetry));
+    document.getElementById("trends").replaceWith(trendsCard(u.trends));
+    wfState.gantt.add(u.tasks);
+    wfState.timelineOf += u.tasks.filter((t) => typeof t.started_at === "number").length;
+    document.querySelector("#timeline h2").textContent = timelineTitle(wfState.gantt.count(), wfState.timelineOf);
+    addTaskRows(u.tasks);
+    if (u.next_since >= u.seq) break;
+  }
+  markDrawn();
 }
 
 function watch(id) {
@@ -246,7 +334,7 @@ function watch(id) {
   src.addEventListener("state", (ev) => {
     wfState.latest = JSON.parse(ev.data);
     liveBadge.hidden = wfState.latest.status === "FINISHED" || wfState.latest.status === "ERROR";
-    const count = document.getElementById("task-count");  // at once; the rest follows with the redraw
+    const count = document.getElementById("task-count");  // at once; the rest follows with the update
     if (count && typeof wfState.latest.task_count === "number") count.textContent = String(wfState.latest.task_count);
     schedule(id);
   });
@@ -255,12 +343,10 @@ function watch(id) {
 function schedule(id) {
   const st = wfState.latest;
   if (!st || wfState.timer || (st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
-  // coalesce bursts of new tasks into one redraw (one at a time); a page that took over 1 s to draw waits as long
+  // one update at a time; a burst of new tasks arrives in one
   wfState.timer = setTimeout(() => {
-    const scroll = window.scrollY;
-    workflowPage(id, true).then(() => window.scrollTo(0, scroll)).catch(fail)
-      .finally(() => { wfState.timer = null; schedule(id); });
-  }, 150 + (wfState.loadMs > 1000 ? Math.min(wfState.loadMs, 5000) : 0));
+    applyUpdates(id).catch(fail).finally(() => { wfState.timer = null; schedule(id); });
+  }, 50);
 }
 
 async function taskPage(id) {
@@ -286,12 +372,20 @@ async function taskPage(id) {
 }
 
 async function campaignPage(id) {
-  const c = await api("/api/campaigns/" + enc(id));
+  const q = new URLSearchParams(location.search);
+  const params = new URLSearchParams({limit: "50"});
+  for (const k of ["offset", "sort", "limit"]) if (q.get(k)) params.set(k, q.get(k));
+  const c = await api(`/api/campaigns/${enc(id)}?` + params);
   document.title = "Campaign " + id + " · flowcept";
+  const pager = h("div", {class: "pager", id: "campaign-pager"}, h("span", {class: "muted"},
+    c.items.length ? `${c.offset + 1}–${c.offset + c.items.length} of ${c.total}` : `none of ${c.total}`));
+  const to = (offset) => { const n = new URLSearchParams(q); n.set("offset", offset); return "?" + n; };
+  if (c.offset > 0) pager.append(link(to(Math.max(0, c.offset - c.limit)), "‹ previous"));
+  if (c.next_offset !== null) pager.append(link(to(c.next_offset), "next ›"));
   main().replaceChildren(card("campaign-summary", null, h("h1", {}, "Campaign " + id), kv([["workflows", c.workflow_count], ["tasks", c.task_count]])),
     card("campaign-workflows", "Workflows", table(["name", "workflow id", "status", "started (UTC)", {t: "tasks", num: 1}],
-      c.workflows.map((w) => h("tr", {}, h("td", {}, wfLink(w.workflow_id, w.name || "(unnamed)")), h("td", {class: "muted"}, w.workflow_id),
-        h("td", {}, badge(w.status)), h("td", {}, fmtTime(w.started_at ?? w.utc_timestamp)), h("td", {class: "num"}, w.task_count))), "workflows")));
+      c.items.map((w) => h("tr", {}, h("td", {}, wfLink(w.workflow_id, w.name || "(unnamed)")), h("td", {class: "muted"}, w.workflow_id),
+        h("td", {}, badge(w.status)), h("td", {}, fmtTime(w.started_at ?? w.utc_timestamp)), h("td", {class: "num"}, w.task_count))), "workflows"), pager));
 }
 
 function route() {
