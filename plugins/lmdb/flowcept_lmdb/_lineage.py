@@ -9,10 +9,13 @@ their entity keys in a read transaction (writers are not held up), then puts the
 Catch-ups run:
 
 - in the background (:class:`Indexer`, a daemon thread of each open store): once no task was written for IDLE_S
-  seconds, in steps of BACKGROUND_STEP tasks, giving way after each step and stopping at the next write, so capture
-  and storage are never held up by more than one short write transaction; closing the store stops it at once (what
-  is left waits for the next idle period or query). It also looks every POLL_S seconds for tasks other processes
-  wrote, and indexes a store written before this index existed.
+  seconds, in steps of BACKGROUND_STEP tasks, giving way after each step and stopping at the next write: a writer
+  waits for one step's write transaction at most, and capture, which hands its records to a storing thread, not at
+  all. A write transaction's cost is mostly its commit, which writes every index page the step touched (entity keys
+  are hashes, so spread over the whole index): steps double while their write transaction takes less than half of
+  BACKGROUND_HOLD_S and halve when it takes more than twice that, between 100 and BACKGROUND_MAX_STEP tasks.
+  Closing the store stops it at once (what is left waits for the next idle period or query). It also looks every
+  POLL_S seconds for tasks other processes wrote, and indexes a store written before this index existed.
 - on the query path, as the fallback: the first lineage query after writes indexes whatever is still pending (in
   steps of _STEP tasks), so an answer is always complete.
 
@@ -49,7 +52,9 @@ _BUILT = b"\xffbuilt"  # in lx:pending once every task stored before the pending
 _SEQ = b"\xfeseq"  # in lx:pending: the last sequence number given
 _FROM = b"\xfdfrom"  # in lx:pending while every task is being indexed: sequence number covered + key to resume at
 _STEP = 50_000  # tasks per step of a catch-up on the query path
-BACKGROUND_STEP = 2_000  # tasks per step of a background catch-up (a few ms of work, under 1 ms of write lock)
+BACKGROUND_STEP = 1_000  # tasks in the first step of a background catch-up
+BACKGROUND_MAX_STEP = 16_000  # tasks per step at most
+BACKGROUND_HOLD_S = 0.05  # a background step's write transaction aims at this many seconds (steps grow or shrink)
 IDLE_S = 0.75  # a background catch-up starts once no task was written for this long
 POLL_S = 5.0  # how often an idle indexer looks for tasks written by other processes
 _first = itemgetter(0)
@@ -147,15 +152,19 @@ def _pairs(found: Any) -> dict[str, list[tuple[bytes, bytes]]]:
     return {"used": used, "generated": generated}
 
 
-def catch_up_step(store: Any, limit: int) -> bool:
+def catch_up_step(store: Any, limit: int, held: list[float] | None = None) -> bool:
     """One step of a catch-up (up to limit tasks): read and compute in a read transaction, then put in a short
-    write transaction. Returns True while work may be left."""
+    write transaction (its seconds appended to held, when given). Returns True while work may be left."""
     shared = store._env()
     docs, lineage = shared.docs["tasks"], shared.lineage
     plan = store._read(lambda txn: _plan(txn, docs, lineage, limit))
     if plan is None:
         return False
-    return bool(store._write(lambda txn: _apply(txn, lineage, plan)))
+    t0 = time.perf_counter()
+    more = bool(store._write(lambda txn: _apply(txn, lineage, plan)))
+    if held is not None:
+        held.append(time.perf_counter() - t0)
+    return more
 
 
 def _plan(txn: Any, docs: Any, lineage: dict[str, Any], limit: int) -> tuple | None:
@@ -289,9 +298,10 @@ class Indexer:
 
     ``start()`` / ``stop()`` are called by the store (open / close). ``written()`` is called for each upsert of
     tasks in this process (from note_written): it marks the time and wakes the thread, which waits until IDLE_S
-    seconds passed without a write, then catches up in steps of BACKGROUND_STEP tasks, yielding after each and
-    giving up at the next write (it comes back after the next idle period). Errors are not raised: the query path
-    catches up whatever is left. ``steps`` counts the steps done (for tests and benchmarks).
+    seconds passed without a write, then catches up in steps (sized so that a step's write transaction takes about
+    BACKGROUND_HOLD_S), yielding after each and giving up at the next write (it comes back after the next idle
+    period). Errors are not raised: the query path catches up whatever is left. ``steps`` counts the steps done
+    and ``idle`` is set while nothing is left to index (for tests and benchmarks).
     """
 
     def __init__(
@@ -300,6 +310,7 @@ class Indexer:
         self._store = store
         self.idle_s = IDLE_S if idle_s is None else idle_s
         self.step = BACKGROUND_STEP if step is None else step
+        self.max_step = max(self.step, BACKGROUND_MAX_STEP)
         self.poll_s = POLL_S if poll_s is None else poll_s
         self._wake = threading.Event()
         self._stopping = False
@@ -371,12 +382,14 @@ class Indexer:
             self.idle.set()
             return
         lock = _catch_up_lock(store._env().lineage)
+        step = self.step
+        held: list[float] = []
         while not self._stopping:
             writes = self._writes
             if not lock.acquire(blocking=False):
                 return  # a query is catching up
             try:
-                more = catch_up_step(store, self.step)
+                more = catch_up_step(store, step, held)
             finally:
                 lock.release()
             self.steps += 1
@@ -387,6 +400,10 @@ class Indexer:
                 self._wake.set()  # written meanwhile: wait for the next idle period
                 return
             time.sleep(0)  # give way to the threads that capture and store
+            if held and held[-1] < BACKGROUND_HOLD_S / 2:  # larger steps write fewer index pages per task
+                step = min(step * 2, self.max_step)
+            elif held and held[-1] > BACKGROUND_HOLD_S * 2:
+                step = max(step // 2, min(self.step, 100))
 
 
 def _behind_of(store: Any) -> Any:
