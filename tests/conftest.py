@@ -6,6 +6,7 @@ import pytest
 
 from flowcept_core.runtime import reset_runtime
 from flowcept_core.testing.defaults import builtin_defaults
+from flowcept_core.testing.services import redis_answers
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,24 @@ def mongo_uri(tmp_path_factory):
         pytest.skip(f"MongoDB-wire server could not start: {uri}")
     yield uri
     stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory):
+    """The port of a Redis for the module's tests: the pre-started one on 6379 when it answers PING, else a private
+    redis-server (stopped after the module); skips them, saying why, when the redis plugin is missing or neither."""
+    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
+    if redis_answers("127.0.0.1", 6379):
+        yield 6379
+        return
+    from tests.services import OwnRedis
+
+    server = OwnRedis(tmp_path_factory.mktemp("redis"), persist=False)
+    why = server.start()
+    if why is not None:
+        pytest.skip(f"no Redis on 6379 and redis-server could not start: {why}")
+    yield server.port
+    server.stop()
 
 
 @pytest.fixture

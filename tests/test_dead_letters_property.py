@@ -5,7 +5,6 @@ ends up in exactly one of the two, and the inserter keeps running."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from typing import Any
 
@@ -144,32 +143,6 @@ def _property(settings_: Any, in_process: bool, inject: Any = None) -> None:
 
 def test_in_process_mq_every_good_message_is_stored_and_every_bad_one_dead_lettered(tmp_path, monkeypatch):
     _property(_settings(tmp_path, monkeypatch, {"type": "memory"}), in_process=True)
-
-
-def _redis_port() -> int | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return 6379 if s.recv(64).startswith(b"+PONG") else None
-    except OSError:
-        return None
-
-
-@pytest.fixture
-def redis_port(tmp_path_factory):
-    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
-    port = _redis_port()
-    if port is not None:
-        yield port
-        return
-    from tests.services import OwnRedis
-
-    server = OwnRedis(tmp_path_factory.mktemp("redis"), persist=False)
-    why = server.start()
-    if why is not None:
-        pytest.skip(f"no Redis on 6379 and redis-server could not start: {why}")
-    yield server.port
-    server.stop()
 
 
 def test_redis_every_good_message_is_stored_and_every_bad_one_dead_lettered(tmp_path, monkeypatch, redis_port):

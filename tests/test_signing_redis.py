@@ -3,13 +3,11 @@ newer-version entries dead-lettered and acknowledged; the plain wire format read
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from typing import Any
 
 import msgpack
-import pytest
 
 from flowcept import Flowcept, flowcept_task
 from flowcept_core.consumers.document_inserter import DocumentInserter
@@ -18,28 +16,6 @@ from flowcept_core.settings import get_settings
 from flowcept_core.stores import close_stores
 from flowcept_core.wire import WIRE_VERSION, WireCodec, encode_batch
 from tests._util import use_settings
-
-
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory) -> Any:
-    """The pre-started Redis on 6379 when it answers PING, else a private redis-server; skips when neither."""
-    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            if s.recv(64).startswith(b"+PONG"):
-                yield 6379
-                return
-    except OSError:
-        pass
-    from tests.services import OwnRedis
-
-    server = OwnRedis(tmp_path_factory.mktemp("redis"), persist=False)
-    why = server.start()
-    if why is not None:
-        pytest.skip(f"no Redis on 6379 and redis-server could not start: {why}")
-    yield server.port
-    server.stop()
 
 
 def _settings(tmp_path, monkeypatch, port: int, **mq: Any):

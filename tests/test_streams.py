@@ -6,7 +6,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,7 +24,6 @@ from flowcept_core.consumers.streams import StreamTracker, count_by_workflow
 from flowcept_core.packed import pack
 from flowcept_core.settings import get_settings
 from flowcept_core.stores import close_stores
-from flowcept_core.testing.services import redis_answers
 from flowcept_core.wire import decode_batch, encode_batch
 from tests._util import use_settings
 
@@ -263,27 +261,12 @@ def test_a_producer_counts_packed_messages_under_the_workflows_the_consumer_sees
 
 
 @pytest.fixture(params=["memory", "redis"])
-def mq_section(request, tmp_path_factory) -> Iterator[dict]:
-    """The in-process MQ, and Redis (a networked MQ: the producer sends packed batches): the pre-started server on
-    6379 when it answers, else a redis-server of this test; skips, saying why, when neither is possible."""
+def mq_section(request) -> dict:
+    """The in-process MQ, and Redis (a networked MQ: the producer sends packed batches; see redis_port)."""
     if request.param == "memory":
-        yield {"type": "memory"}
-        return
-    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
-    channel = f"streams-{uuid.uuid4().hex[:10]}"
-    if redis_answers("127.0.0.1", 6379):
-        yield {"type": "redis", "host": "127.0.0.1", "port": 6379, "channel": channel}
-        return
-    from tests.services import OwnRedis
-
-    server = OwnRedis(tmp_path_factory.mktemp("redis"), persist=False)
-    why = server.start()
-    if why is not None:
-        pytest.skip(f"no Redis: nothing answers on 127.0.0.1:6379 and a redis-server could not start: {why}")
-    try:
-        yield {"type": "redis", "host": "127.0.0.1", "port": server.port, "channel": channel}
-    finally:
-        server.stop()
+        return {"type": "memory"}
+    port = request.getfixturevalue("redis_port")
+    return {"type": "redis", "host": "127.0.0.1", "port": port, "channel": f"streams-{uuid.uuid4().hex[:10]}"}
 
 
 def test_a_nested_run_publishing_for_the_outer_workflow_reports_no_loss(mq_section, tmp_path, monkeypatch):

@@ -13,8 +13,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from flowcept import Flowcept, FlowceptTask, flowcept_task
 from tests._util import use_settings
 
@@ -118,30 +116,6 @@ def test_a_value_whose_conversion_raises_is_stored_as_a_marker(tmp_path, monkeyp
         echo(1)
     stored = Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})
     assert sorted(str(d["used"]["x"])[:7] for d in stored) == ["1", "Hostile"]
-
-
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory) -> Any:
-    """The pre-started Redis on 6379 when it answers PING, else a private redis-server; skips when neither."""
-    pytest.importorskip("flowcept_redis", reason="the redis plugin is not installed")
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            if s.recv(64).startswith(b"+PONG"):
-                yield 6379
-                return
-    except OSError:
-        pass
-    from tests.services import OwnRedis
-
-    server = OwnRedis(tmp_path_factory.mktemp("redis"), persist=False)
-    why = server.start()
-    if why is not None:
-        pytest.skip(f"no Redis on 6379 and redis-server could not start: {why}")
-    yield server.port
-    server.stop()
 
 
 def redis_settings(tmp_path: Any, monkeypatch: Any, port: int, **project: Any) -> str:
