@@ -57,6 +57,7 @@ BACKGROUND_MAX_STEP = 16_000  # tasks per step at most
 BACKGROUND_HOLD_S = 0.05  # a background step's write transaction aims at this many seconds (steps grow or shrink)
 IDLE_S = 0.75  # a background catch-up starts once no task was written for this long
 POLL_S = 5.0  # how often an idle indexer looks for tasks written by other processes
+_COMMIT_S = 2.0  # how long after a write is noted its commit may still be on its way
 _first = itemgetter(0)
 _JSON = 0x7B  # "{": a JSON document (see _encoded); msgpack documents start otherwise
 _unpackb = msgpack.unpackb
@@ -378,9 +379,13 @@ class Indexer:
 
     def _catch_up(self) -> None:
         store = self._store
-        if not store._read(_behind_of(store)):
-            self.idle.set()
-            return
+        behind = _behind_of(store)
+        # written() is called inside the writer's transaction: a write noted just now may not be committed yet
+        while not store._read(behind):
+            if self._stopping or time.monotonic() - self._last_write > self.idle_s + _COMMIT_S:
+                self.idle.set()
+                return
+            time.sleep(0.02)
         lock = _catch_up_lock(store._env().lineage)
         step = self.step
         held: list[float] = []
