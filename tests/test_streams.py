@@ -310,3 +310,17 @@ def test_a_nested_run_publishing_for_the_outer_workflow_reports_no_loss(mq_secti
     assert [sum(tracker.counted[p].values()) for p in producers] == [tracker.ended[p][1] for p in producers]
     assert tracker.announced == {wf: tracker.arrived[wf] for wf in ("outer-wf", "inner-wf")}
     close_stores()
+
+
+def test_counting_never_raises_on_a_batch_it_cannot_read():
+    broken = {
+        "type": "flowcept_packed",
+        "v": 1,
+        "run": {"workflow_id": "w"},
+        "count": 3,
+        "templates": {"0": {"kind": "no-such-kind"}},
+        "records": [0, 1, 2],
+    }
+    counts: dict = {}
+    count_by_workflow([broken, "not a message", {"type": "task", "workflow_id": "w"}], counts)
+    assert counts == {"w": 4, None: 1}

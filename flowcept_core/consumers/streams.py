@@ -146,11 +146,16 @@ def count_by_workflow(batch: list[dict], counts: dict[str | None, int]) -> None:
     each under the workflow the consumer will see once it is expanded)."""
     get = counts.get
     for msg in batch:
-        if msg.get("type") == PACKED_TYPE:
-            _count_packed(msg, counts)
-            continue
-        wf = msg.get("workflow_id")
-        counts[wf] = get(wf, 0) + 1
+        if msg.__class__ is not dict:
+            counts[None] = get(None, 0) + 1
+        elif msg.get("type") == PACKED_TYPE:
+            try:
+                _count_packed(msg, counts)
+            except Exception:  # counting must never stop publishing: count what the consumer will expand
+                _count_expanded(msg, counts)
+        else:
+            wf = msg.get("workflow_id")
+            counts[wf] = get(wf, 0) + 1
 
 
 def _count_packed(msg: dict, counts: dict[str | None, int]) -> None:
@@ -198,6 +203,18 @@ def _count_packed(msg: dict, counts: dict[str | None, int]) -> None:
         _tally_built(msg, slow, tally)
     for wf, k in tally.items():
         counts[wf] = counts.get(wf, 0) + k
+
+
+def _count_expanded(msg: dict, counts: dict[str | None, int]) -> None:
+    from flowcept_core.packed import expand
+
+    try:
+        for m in expand(msg):
+            wf = m.get("workflow_id")
+            counts[wf] = counts.get(wf, 0) + 1
+    except Exception:  # the consumer cannot expand it either (it dead-letters it): its messages never arrive
+        wf = (msg.get("run") or {}).get("workflow_id")
+        counts[wf] = counts.get(wf, 0) + int(msg.get("count") or 0)
 
 
 def _tally_built(msg: dict, records: list[tuple[int, list]], tally: dict[Any, int]) -> None:
