@@ -14,8 +14,9 @@ Catch-ups run:
   all. A write transaction's cost is mostly its commit, which writes every index page the step touched (entity keys
   are hashes, so spread over the whole index): steps double while their write transaction takes less than half of
   BACKGROUND_HOLD_S and halve when it takes more than twice that, between 100 and BACKGROUND_MAX_STEP tasks.
-  Closing the store stops it at once (what is left waits for the next idle period or query). It also looks every
-  POLL_S seconds for tasks other processes wrote, and indexes a store written before this index existed.
+  Closing the store stops it at once (what is left waits for the next idle period or query). The thread starts
+  with the first write of tasks through the store: a process that only reads never indexes in the background (its
+  first lineage query catches up, as for a store written before this index existed).
 - on the query path, as the fallback: the first lineage query after writes indexes whatever is still pending (in
   steps of _STEP tasks), so an answer is always complete.
 
@@ -56,7 +57,6 @@ BACKGROUND_STEP = 1_000  # tasks in the first step of a background catch-up
 BACKGROUND_MAX_STEP = 16_000  # tasks per step at most
 BACKGROUND_HOLD_S = 0.05  # a background step's write transaction aims at this many seconds (steps grow or shrink)
 IDLE_S = 0.75  # a background catch-up starts once no task was written for this long
-POLL_S = 5.0  # how often an idle indexer looks for tasks written by other processes
 _COMMIT_S = 2.0  # how long after a write is noted its commit may still be on its way
 _first = itemgetter(0)
 _JSON = 0x7B  # "{": a JSON document (see _encoded); msgpack documents start otherwise
@@ -305,14 +305,11 @@ class Indexer:
     and ``idle`` is set while nothing is left to index (for tests and benchmarks).
     """
 
-    def __init__(
-        self, store: Any, idle_s: float | None = None, step: int | None = None, poll_s: float | None = None
-    ) -> None:
+    def __init__(self, store: Any, idle_s: float | None = None, step: int | None = None) -> None:
         self._store = store
         self.idle_s = IDLE_S if idle_s is None else idle_s
         self.step = BACKGROUND_STEP if step is None else step
         self.max_step = max(self.step, BACKGROUND_MAX_STEP)
-        self.poll_s = POLL_S if poll_s is None else poll_s
         self._wake = threading.Event()
         self._stopping = False
         self._last_write = time.monotonic()
@@ -328,7 +325,6 @@ class Indexer:
         self._key = id(lineage)
         with _listeners_lock:
             _listeners[self._key] = (*_listeners.get(self._key, ()), self)
-        self._spawn()
 
     def _spawn(self) -> None:
         self._pid = os.getpid()
@@ -339,7 +335,7 @@ class Indexer:
         self._last_write = time.monotonic()
         self._writes += 1
         self.idle.clear()
-        if self._pid != os.getpid() and not self._stopping:  # after fork: this process has no thread yet
+        if self._pid != os.getpid() and not self._stopping:  # the first write here (or after fork): no thread yet
             self._spawn()
         self._wake.set()
 
@@ -360,11 +356,8 @@ class Indexer:
 
     def _run(self) -> None:
         try:
-            self._wake.set()  # a first look at open: the store may hold tasks never indexed
             while not self._stopping:
-                if not self._wake.wait(self.poll_s):
-                    if self._stopping or not self._store._read(_behind_of(self._store)):
-                        continue  # nothing written by other processes either
+                self._wake.wait()
                 self._wake.clear()
                 while not self._stopping:  # until no write for idle_s seconds
                     quiet = time.monotonic() - self._last_write

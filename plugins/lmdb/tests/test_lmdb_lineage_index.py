@@ -204,3 +204,25 @@ def test_processes_catching_up_one_directory_at_once_give_complete_answers(tmp_p
         assert json.dumps(get_lineage(store, "t000899", "upstream", 3)["tasks"][-1]["task_id"]) == '"t000896"'
     finally:
         store.close()
+
+
+def test_a_store_that_only_reads_does_not_index_in_the_background(tmp_path, monkeypatch):
+    from flowcept_lmdb import _lineage
+    from flowcept_lmdb.store import LMDBStore
+
+    from flowcept_core.settings import Settings
+
+    settings = Settings({"databases": {"lmdb": {"enabled": True, "path": str(tmp_path / "s")}}})
+    writer = LMDBStore(settings)
+    writer.upsert("tasks", _chain(50))
+    writer.close()  # at once: nothing indexed yet
+    monkeypatch.setattr(_lineage, "IDLE_S", 0.0)
+    reader = LMDBStore(settings)
+    try:
+        assert len(reader.find("tasks", {"workflow_id": "w"})) == 50
+        time.sleep(0.3)
+        assert reader.lineage_indexer._thread is None and _behind(reader)
+        _same_answers(reader, ["t000013"])  # the query path catches up
+        assert not _behind(reader)
+    finally:
+        reader.close()
