@@ -24,8 +24,9 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, (StoreUnavailableError, OSError))
 
 
-def write_isolating(stores: list[Any], coll: str, docs: list[dict],
-                    refuse_all: bool = False) -> list[tuple[dict, BaseException]]:
+def write_isolating(
+    stores: list[Any], coll: str, docs: list[dict], refuse_all: bool = False
+) -> list[tuple[dict, BaseException]]:
     """Upsert docs into every store; returns the documents every attempt refused, with the error.
 
     Called by the DocumentInserter when it flushes. Raises the store's error when it is transient (nothing is
@@ -57,14 +58,15 @@ def write_isolating(stores: list[Any], coll: str, docs: list[dict],
 
 
 def write_encoded(
-    stores: list[Any], coll: str, docs: list[dict], bodies: list[bytes] | None
+    stores: list[Any], coll: str, docs: list[dict], heads: list | None
 ) -> list[tuple[dict, BaseException]]:
-    """write_isolating(), through the stores' upsert_json(coll, docs, bodies) when every store has one (bodies: each
-    document's JSON without its telemetry snapshots and registered_at; see flowcept_core.direct)."""
-    if bodies is not None and all(hasattr(store, "upsert_json") for store in stores):
+    """write_isolating(), through the stores' upsert_json(coll, docs, heads) when every store has one (heads: each
+    document's JSON without its telemetry snapshots and registered_at, less its closing brace; see
+    flowcept_core.direct)."""
+    if heads is not None and all(hasattr(store, "upsert_json") for store in stores):
         try:
             for store in stores:
-                store.upsert_json(coll, docs, bodies)
+                store.upsert_json(coll, docs, heads)
             return []
         except Exception as e:
             if is_transient(e):
@@ -78,7 +80,7 @@ def _unpackable(docs: list[dict]) -> list[int]:
     packer = msgpack.Packer(use_bin_type=True)
     out: list[int] = []
     for start in range(0, len(docs), _SCAN_CHUNK):
-        chunk = docs[start:start + _SCAN_CHUNK]
+        chunk = docs[start : start + _SCAN_CHUNK]
         try:
             packer.pack(chunk)
             continue
@@ -104,8 +106,9 @@ def _write_or_bisect(stores: list[Any], coll: str, docs: list[dict], refused: li
         _bisect(stores, coll, docs, e, refused)
 
 
-def _bisect(stores: list[Any], coll: str, docs: list[dict], err: BaseException,
-            refused: list[tuple[dict, BaseException]]) -> None:
+def _bisect(
+    stores: list[Any], coll: str, docs: list[dict], err: BaseException, refused: list[tuple[dict, BaseException]]
+) -> None:
     if len(docs) == 1:
         refused.append((docs[0], err))
         return

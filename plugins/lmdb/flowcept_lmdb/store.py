@@ -103,10 +103,11 @@ class LMDBStore:
         if batch:
             self._write(lambda txn: self._upsert_in(txn, collection, batch, more))
 
-    def upsert_json(self, collection: str, docs: list[dict], bodies: list[bytes]) -> None:
+    def upsert_json(self, collection: str, docs: list[dict], heads: list[bytes | memoryview]) -> None:
         """upsert(collection, docs), given each document's JSON (orjson) without its telemetry snapshots and
-        registered_at (the default pipeline encodes a task once for the buffer file and the store): a document
-        whose id is not stored yet is kept as that JSON with those fields appended (see _encoded)."""
+        registered_at and without its closing brace (``head``: the default pipeline encodes a task once for the
+        buffer file and the store): a document whose id is not stored yet is kept as that JSON with those fields
+        appended (see _encoded)."""
         self._check(collection)
         id_field = ID_FIELDS[collection]
         keys = []
@@ -116,13 +117,13 @@ class LMDBStore:
                 key = doc_key(collection, id_field, v)
             keys.append(key)
         if keys:
-            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, bodies))
+            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, heads))
 
-    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list[dict], bodies: list[bytes]) -> None:
+    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list[dict], heads: list) -> None:
         shared = self._env()
         db, indexes = shared.docs[collection], shared.indexes[collection]
         with gc_paused():
-            again = write_json_batch(txn, db, indexes, keys, docs, bodies, pack, collection, shared.snapshots)
+            again = write_json_batch(txn, db, indexes, keys, docs, heads, pack, collection, shared.snapshots)
         if collection == "tasks":
             note_written(txn, shared.lineage, keys)
         if again:  # stored before, or an id given twice: merged in order onto what is stored
@@ -213,8 +214,11 @@ class LMDBStore:
             try:
                 # buffers=False: keys and values come as bytes; decoding bytes is faster than decoding the
                 # memoryviews buffers=True gives, which more than pays for the copy.
-                with shared.gate.shared(), shared.env.begin(buffers=False) as txn, \
-                        reading(txn, shared.snapshots, shared.snapshot_cache):
+                with (
+                    shared.gate.shared(),
+                    shared.env.begin(buffers=False) as txn,
+                    reading(txn, shared.snapshots, shared.snapshot_cache),
+                ):
                     return fn(txn)
             except lmdb.MapResizedError:
                 shared.adopt_resize()
@@ -260,8 +264,16 @@ class LMDBStore:
         shared = self._env()
         with gc_paused():  # see gc_paused: the decoded and merged documents are acyclic temporaries
             # pack is passed as this module's global, looked up now: tests replace it to fail mid-transaction.
-            write_batch(txn, shared.docs[collection], shared.indexes[collection], batch, more, pack, collection,
-                        shared.snapshots)
+            write_batch(
+                txn,
+                shared.docs[collection],
+                shared.indexes[collection],
+                batch,
+                more,
+                pack,
+                collection,
+                shared.snapshots,
+            )
         if collection == "tasks":
             note_written(txn, shared.lineage, list(batch))
 
