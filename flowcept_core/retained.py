@@ -22,6 +22,7 @@ import threading
 import weakref
 from typing import Any
 
+from flowcept_core.files import write_pieces
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import dumps_line
 
@@ -35,7 +36,6 @@ _FRAGMENTS_MAX = 256
 _KEEP_BYTES = 32 << 20  # encoded size of the messages kept as built (as dicts ~3x that: ~800 B a small task)
 _READ_BYTES = 1 << 18  # spool bytes decoded at a time
 _CHUNK = 256  # messages encoded at a time
-_IOV_MAX = 1024  # buffers per writev (the POSIX minimum of IOV_MAX is 16; Linux and macOS allow 1024)
 
 
 def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, Any]]) -> int:
@@ -179,7 +179,7 @@ class Retained:
                     self._flush()
             else:
                 self._flush(create=True)  # what is in memory goes first (and the spool file is opened)
-                self._size += _write_all(self._fd, pieces)
+                self._size += write_pieces(self._fd, pieces)
             self._keep_from_here()
 
     def _keep_from_here(self) -> None:
@@ -199,14 +199,10 @@ class Retained:
             if type(template) is not TaskTemplate:
                 entry = self._templates[id(template)] = (template, False)
                 return False
-            plain = all(
-                v is None or type(v) is str
-                for v in (template.activity_id, template.workflow_id, template.campaign_id, template.subtype)
-            )
+            plain = all(v is None or type(v) is str for v in (
+                template.activity_id, template.workflow_id, template.campaign_id, template.subtype))
             entry = self._templates[id(template)] = (
-                template,
-                plain and template.tags is None and template.custom_metadata is None,
-            )
+                template, plain and template.tags is None and template.custom_metadata is None)
         return entry[1]
 
     def pin(self, msg: dict) -> None:
@@ -230,7 +226,7 @@ class Retained:
             self._finalizer = weakref.finalize(self, _remove, fd, path)
         view = memoryview(self._buf)
         while view:
-            view = view[os.write(self._fd, view) :]
+            view = view[os.write(self._fd, view):]
         view.release()
         self._size += len(self._buf)
         self._buf = bytearray()
@@ -254,7 +250,7 @@ class Retained:
             self._stale.pop(offset, None)
             padded = line[:-1] + b" " * (room - len(line)) + b"\n"
             if offset >= self._size:
-                self._buf[offset - self._size : offset - self._size + room] = padded
+                self._buf[offset - self._size:offset - self._size + room] = padded
             else:
                 os.pwrite(self._fd, padded, offset)
 
@@ -321,11 +317,8 @@ class Retained:
         """
         with self._lock:
             directory = os.path.dirname(os.path.abspath(path))
-            if (
-                final
-                and not self._stale
-                and (self.spool_dir is not None and os.path.abspath(self.spool_dir) == directory)
-            ):
+            if final and not self._stale and (self.spool_dir is not None
+                                              and os.path.abspath(self.spool_dir) == directory):
                 self._flush(create=True)  # nothing kept: still an (empty) file
                 os.replace(self.spool_path, path)
                 self.spool_path = path
@@ -377,21 +370,6 @@ def _close(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
-
-
-def _write_all(fd: int, pieces: list[bytes]) -> int:
-    """Write pieces to fd in order (writev, _IOV_MAX at a time; a short write is completed). Returns the bytes."""
-    total = 0
-    for start in range(0, len(pieces), _IOV_MAX):
-        chunk = pieces[start : start + _IOV_MAX]
-        size = sum(map(len, chunk))
-        done = os.writev(fd, chunk)
-        if done < size:  # rare (a signal, a nearly full disk): the rest, joined
-            view = memoryview(b"".join(chunk))[done:]
-            while view:
-                view = view[os.write(fd, view) :]
-        total += size
-    return total
 
 
 def _remove(fd: int | None, path: str) -> None:

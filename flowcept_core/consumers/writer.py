@@ -24,9 +24,8 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, (StoreUnavailableError, OSError))
 
 
-def write_isolating(
-    stores: list[Any], coll: str, docs: list[dict], refuse_all: bool = False
-) -> list[tuple[dict, BaseException]]:
+def write_isolating(stores: list[Any], coll: str, docs: list[dict],
+                    refuse_all: bool = False) -> list[tuple[dict, BaseException]]:
     """Upsert docs into every store; returns the documents every attempt refused, with the error.
 
     Called by the DocumentInserter when it flushes. Raises the store's error when it is transient (nothing is
@@ -80,7 +79,7 @@ def _unpackable(docs: list[dict]) -> list[int]:
     packer = msgpack.Packer(use_bin_type=True)
     out: list[int] = []
     for start in range(0, len(docs), _SCAN_CHUNK):
-        chunk = docs[start : start + _SCAN_CHUNK]
+        chunk = docs[start:start + _SCAN_CHUNK]
         try:
             packer.pack(chunk)
             continue
@@ -106,9 +105,8 @@ def _write_or_bisect(stores: list[Any], coll: str, docs: list[dict], refused: li
         _bisect(stores, coll, docs, e, refused)
 
 
-def _bisect(
-    stores: list[Any], coll: str, docs: list[dict], err: BaseException, refused: list[tuple[dict, BaseException]]
-) -> None:
+def _bisect(stores: list[Any], coll: str, docs: list[dict], err: BaseException,
+            refused: list[tuple[dict, BaseException]]) -> None:
     if len(docs) == 1:
         refused.append((docs[0], err))
         return

@@ -214,11 +214,8 @@ class LMDBStore:
             try:
                 # buffers=False: keys and values come as bytes; decoding bytes is faster than decoding the
                 # memoryviews buffers=True gives, which more than pays for the copy.
-                with (
-                    shared.gate.shared(),
-                    shared.env.begin(buffers=False) as txn,
-                    reading(txn, shared.snapshots, shared.snapshot_cache),
-                ):
+                with shared.gate.shared(), shared.env.begin(buffers=False) as txn, \
+                        reading(txn, shared.snapshots, shared.snapshot_cache):
                     return fn(txn)
             except lmdb.MapResizedError:
                 shared.adopt_resize()
@@ -264,16 +261,8 @@ class LMDBStore:
         shared = self._env()
         with gc_paused():  # see gc_paused: the decoded and merged documents are acyclic temporaries
             # pack is passed as this module's global, looked up now: tests replace it to fail mid-transaction.
-            write_batch(
-                txn,
-                shared.docs[collection],
-                shared.indexes[collection],
-                batch,
-                more,
-                pack,
-                collection,
-                shared.snapshots,
-            )
+            write_batch(txn, shared.docs[collection], shared.indexes[collection], batch, more, pack, collection,
+                        shared.snapshots)
         if collection == "tasks":
             note_written(txn, shared.lineage, list(batch))
 
