@@ -39,7 +39,7 @@ class DirectStore:
         self.group = group
         self.encoder = _Encoder()
         self.pending: list[dict] = []  # task messages built and encoded, not written yet
-        self.bodies: list[bytes] = []  # their JSON without telemetry snapshots (see _Encoder)
+        self.heads: list[memoryview] = []  # their JSON without telemetry snapshots nor closing brace (see _Encoder)
         self.plain: list[dict] = []  # task messages orjson does not encode as they are
 
     def active(self) -> bool:
@@ -49,11 +49,11 @@ class DirectStore:
     def flush(self, run: Any) -> None:
         """Write the queued documents (called at the end of each drain, under the run's drain lock, and past
         _BATCH); what the store does not take is published instead."""
-        docs, bodies, plain = self.pending, self.bodies, self.plain
+        docs, heads, plain = self.pending, self.heads, self.plain
         if not docs and not plain:
             return
-        self.pending, self.bodies, self.plain = [], [], []
-        left = self.inserter.store_now(docs, bodies) if docs else []
+        self.pending, self.heads, self.plain = [], [], []
+        left = self.inserter.store_now(docs, heads) if docs else []
         if plain:
             left += self.inserter.store_now(plain)
         if left:
@@ -66,9 +66,9 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
     published. Returns the number of messages."""
     retained = run.retained
     encode = direct.encoder.encode
-    docs, bodies, plain, msgs = direct.pending, direct.bodies, direct.plain, []
-    lines = bytearray()  # buffer-file lines of encoded messages, not handed to retained yet
-    n_lines = count = 0
+    docs, heads, plain, msgs = direct.pending, direct.heads, direct.plain, []
+    lines: list = []  # buffer-file lines of encoded messages (two pieces each), not handed to retained yet
+    count = 0
     i, n = 0, len(raw)
     while i < n:
         item = raw[i]
@@ -89,20 +89,17 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
             continue
         count += 1
         if type(item) is not dict:
-            body = encode(msg, lines if retained is not None else None)
-            if body is not None:
+            if encode(msg, lines, heads):
                 docs.append(msg)
-                bodies.append(body)
-                n_lines += 1
                 continue
             plain.append(msg)  # not JSON as it is: kept and stored the general way
         if retained is not None:
-            if n_lines:
-                retained.add_lines(lines, n_lines)
-                lines, n_lines = bytearray(), 0
+            if lines:
+                retained.add_encoded(lines, len(lines) // 2)
+                lines = []
             retained.add([msg])
-    if n_lines and retained is not None:
-        retained.add_lines(lines, n_lines)
+    if lines and retained is not None:
+        retained.add_encoded(lines, len(lines) // 2)
     if msgs:
         run._publish(msgs)
     if len(docs) + len(plain) >= _BATCH:
@@ -112,8 +109,10 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
 
 class _Encoder:
     """One JSON encoding of a task message for both the buffer file and the store: the message without its
-    telemetry snapshots (``body``), to which the buffer-file line appends each snapshot's JSON (encoded once per
-    snapshot) and the store its own references (see the lmdb store's upsert_json)."""
+    telemetry snapshots (``body``). Its buffer-file line is the body without its closing brace (``head``) followed by
+    a tail holding the snapshots' JSON (encoded once per pair of snapshots, shared by the lines of every task that
+    shares them, written with writev: nothing is copied per line); the store appends its own references to the
+    snapshots to the same head (see the lmdb store's upsert_json)."""
 
     def __init__(self) -> None:
         import orjson
@@ -121,39 +120,45 @@ class _Encoder:
         self._dumps = orjson.dumps
         self._errors = (TypeError, orjson.JSONEncodeError)
         self._snapshots: dict[int, tuple[dict, bytes]] = {}  # id(snapshot) -> (it, its JSON)
+        self._last: tuple[Any, Any, bytes] = (None, None, b"}\n")  # the last pair of snapshots seen, their tail
 
-    def encode(self, msg: dict, lines: bytearray | None) -> bytes | None:
-        """msg's body (None when orjson refuses a value as it is); its buffer-file line is appended to lines."""
+    def encode(self, msg: dict, pieces: list, heads: list) -> bool:
+        """Append msg's buffer-file line (as pieces) and head to pieces and heads; False when orjson refuses a value
+        as it is."""
         tel0 = msg.get("telemetry_at_start")
         tel1 = msg.get("telemetry_at_end")
-        if type(tel0) is not dict or type(tel1) is not dict:  # no telemetry (or not a snapshot): one dumps
-            if tel0 is not None or tel1 is not None:
-                return None
+        last = self._last
+        if tel0 is not last[0] or tel1 is not last[1] or tel0 is None:
+            if type(tel0) is not dict or type(tel1) is not dict:  # no telemetry (or not a snapshot): one dumps
+                if tel0 is not None or tel1 is not None:
+                    return False
+                try:
+                    body = self._dumps(msg)
+                except self._errors:
+                    return False
+                head = memoryview(body)[:-1]
+                pieces += (head, b"}\n")
+                heads.append(head)
+                return True
             try:
-                body = self._dumps(msg)
+                start = self._snapshot(tel0)
+                end = start if tel1 is tel0 else self._snapshot(tel1)
             except self._errors:
-                return None
-            if lines is not None:
-                lines += body
-                lines += b"\n"
-            return body
+                return False
+            tail = b"".join((b',"telemetry_at_start":', start, b',"telemetry_at_end":', end, b"}\n"))
+            last = self._last = (tel0, tel1, tail)
         del msg["telemetry_at_start"], msg["telemetry_at_end"]  # the last two fields: re-added below, still last
         try:
-            start = self._snapshot(tel0)
-            end = start if tel1 is tel0 else self._snapshot(tel1)
             body = self._dumps(msg)
         except self._errors:
-            body = None
-        if body is not None and lines is not None:
-            lines += body[:-1]
-            lines += b',"telemetry_at_start":'
-            lines += start
-            lines += b',"telemetry_at_end":'
-            lines += end
-            lines += b"}\n"
-        msg["telemetry_at_start"] = tel0
-        msg["telemetry_at_end"] = tel1
-        return body
+            return False
+        finally:
+            msg["telemetry_at_start"] = tel0
+            msg["telemetry_at_end"] = tel1
+        head = memoryview(body)[:-1]
+        pieces += (head, last[2])
+        heads.append(head)
+        return True
 
     def _snapshot(self, snap: dict) -> bytes:
         entry = self._snapshots.get(id(snap))

@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from flowcept_core.logger import get_logger
 from flowcept_core.value_sharing import ValueSharer
 
-__all__ = ["dump_path", "read_jsonl", "iter_jsonl", "consolidate_files", "delete_file"]
+__all__ = ["dump_path", "read_jsonl", "iter_jsonl", "consolidate_files", "delete_file", "write_pieces"]
 
 
 
@@ -168,8 +167,25 @@ def delete_file(path: str) -> bool:
     """Delete path if it exists; True when a file was removed."""
     try:
         os.remove(path)
-        get_logger().debug(f"deleted buffer file {path}")
         return True
     except FileNotFoundError:
-        get_logger().debug(f"buffer file {path} not found; nothing to delete")
         return False
+
+
+_IOV_MAX = 1024  # buffers per writev (the POSIX minimum of IOV_MAX is 16; Linux and macOS allow 1024)
+
+
+def write_pieces(fd: int, pieces: list) -> int:
+    """Write pieces (bytes-like) to fd in order, with writev, _IOV_MAX at a time (a short write is completed).
+    Returns the number of bytes written."""
+    total = 0
+    for start in range(0, len(pieces), _IOV_MAX):
+        chunk = pieces[start : start + _IOV_MAX]
+        size = sum(map(len, chunk))
+        done = os.writev(fd, chunk)
+        if done < size:  # rare (a signal, a nearly full disk): the rest, joined
+            view = memoryview(b"".join(chunk))[done:]
+            while view:
+                view = view[os.write(fd, view) :]
+        total += size
+    return total

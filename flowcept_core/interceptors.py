@@ -104,11 +104,18 @@ def start_interceptors(controller: Any, settings: Any, run: Any) -> list[Any]:
     """
     from flowcept_core.emitter import RunEmitter
     from flowcept_core.plugin_settings import check_plugin_settings
-    from flowcept_core.registry import get_registry
+    from flowcept_core.runtime import RUNTIME
 
-    registry = get_registry()
     chosen = chosen_interceptors(controller._interceptor_names, settings)
     named = [(k, kind) for k, kind in chosen if isinstance(k, str)]
+    if chosen == [(BUILTIN, BUILTIN)] and RUNTIME.registry is None:
+        # decorators only, plugins not discovered yet (they are by the start-up thread): the built-in interceptor
+        # as the registry would give it, without loading the registry (pluggy) on the caller's path
+        registry = None
+    else:
+        from flowcept_core.registry import get_registry
+
+        registry = get_registry()
     for warning in check_plugin_settings(settings, named, registry):  # SettingsError for a bad plugin key
         from flowcept_core.logger import get_logger
 
@@ -119,6 +126,13 @@ def start_interceptors(controller: Any, settings: Any, run: Any) -> list[Any]:
         if not isinstance(key, str):  # an interceptor object given to Flowcept(interceptors=[...])
             key.start(emitter)
             started.append(key)
+            continue
+        if registry is None:
+            from flowcept_core.builtins.instrumentation import InstrumentationInterceptor
+
+            interceptor = InstrumentationInterceptor(settings)
+            interceptor.start(emitter)
+            started.append(interceptor)
             continue
         spec = registry.resolve("interceptor", kind)
         options = {k: v for k, v in controller._adapter_kwargs.items() if k in spec.kwargs}

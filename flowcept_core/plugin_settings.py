@@ -7,7 +7,6 @@ SettingsError naming the key, the value and what is allowed; unknown keys are lo
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 __all__ = ["check_plugin_settings", "declared_mq_keys"]
@@ -70,6 +69,8 @@ def check_plugin_settings(settings: Any, interceptors: list[tuple[str, str]] | N
             continue
         section = registry.resolve("interceptor", kind).settings
         if section is not None and section.path.startswith("adapters."):
+            import dataclasses
+
             section = dataclasses.replace(section, path=f"adapters.{key}")
             warnings += section.validate(settings, core_keys=("kind", "enabled"))
         elif section is not None:

@@ -97,7 +97,7 @@ class PluginRegistry:
         self.failures: dict[str, str] = {}  # entry-point or spec name -> reason
         self._dist_of: dict[str, str] = {}  # registered plugin name -> distribution
         self._cache: dict[str, tuple[dict[str, Provided], dict[str, list[Provided]]]] = {}
-        from flowcept_core import builtins
+        from flowcept_core.builtins import hooks as builtins
 
         self.register(builtins, name="flowcept-builtins", dist=BUILTIN_DIST)
         self._pending = bool(autoload) and lazy and not self.strict

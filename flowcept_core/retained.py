@@ -22,6 +22,7 @@ import threading
 import weakref
 from typing import Any
 
+from flowcept_core.files import write_pieces
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import dumps_line
 
@@ -167,14 +168,19 @@ class Retained:
             if len(self._buf) >= _MEMORY_BYTES:
                 self._flush()
 
-    def add_lines(self, lines: bytearray, count: int) -> None:
-        """Keep count messages given as their JSONL lines (encoded by the drain; none of them pinned)."""
+    def add_encoded(self, pieces: list, count: int) -> None:
+        """Keep count messages given as the pieces of their JSONL lines (bytes-like; encoded by the drain, none of
+        them pinned). Past _MEMORY_BYTES they are written to the spool file as they are (writev: no joined copy)."""
         with self._lock:
             self.count += count
-            self._buf += lines
+            if self._fd is None and len(self._buf) < _MEMORY_BYTES:
+                self._buf += b"".join(pieces)
+                if len(self._buf) >= _MEMORY_BYTES:
+                    self._flush()
+            else:
+                self._flush(create=True)  # what is in memory goes first (and the spool file is opened)
+                self._size += write_pieces(self._fd, pieces)
             self._keep_from_here()
-            if len(self._buf) >= _MEMORY_BYTES:
-                self._flush()
 
     def _keep_from_here(self) -> None:
         """Messages kept as built start after what was added so far (those before are read back from lines)."""

@@ -1,20 +1,3 @@
-"""Built-in plugins, registered through the same hooks as installed plugins: the memory MQ and the
-instrumentation interceptor."""
-
-from __future__ import annotations
-
-from flowcept_core.hookspecs import hookimpl
-from flowcept_core.specs import InterceptorSpec, Key, MQBackendSpec, SettingsSection
-
-
-@hookimpl
-def flowcept_mq_backends():
-    return [MQBackendSpec("memory", "flowcept_core.builtins.memory_mq:MemoryMQ",
-                          summary="in-process publish/subscribe (no server; producers and consumers in one process)")]
-
-
-@hookimpl
-def flowcept_interceptors():
-    return [InterceptorSpec("instrumentation", "flowcept_core.builtins.instrumentation:InstrumentationInterceptor",
-                            SettingsSection("instrumentation", {"enabled": Key(bool, True)}, closed=False),
-                            "decorators, FlowceptTask and loops in this process")]
+"""Built-in plugins: the in-process MQ (memory_mq) and the instrumentation interceptor; registered through the same
+hooks as installed plugins (see hooks). Importing this package imports nothing else, so a run with the defaults does
+not load the plugin machinery on the caller's path."""

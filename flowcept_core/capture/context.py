@@ -9,6 +9,7 @@ parent; it follows asyncio tasks natively, and threads started (or pool jobs sub
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 from contextvars import ContextVar
 
@@ -95,12 +96,51 @@ def propagate_context_to_threads() -> None:
 
     Only acts while a task is executing (PARENT set); other threads start exactly as before.
     """
-    global _installed, _orig_submit
+    global _installed
     if _installed:
         return
     _installed = True
-    from concurrent.futures import ThreadPoolExecutor
-
-    _orig_submit = ThreadPoolExecutor.submit
     threading.Thread.start = _thread_start  # type: ignore[method-assign]
-    ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
+    pool = sys.modules.get("concurrent.futures.thread")
+    if pool is not None:
+        _patch_pool(pool)
+    else:  # not imported yet (importing it costs start() a few ms): patched when something imports it
+        sys.meta_path.insert(0, _PoolImportHook())
+
+
+def _patch_pool(module: Any) -> None:
+    global _orig_submit
+    executor = module.ThreadPoolExecutor
+    if executor.submit is not _submit:
+        _orig_submit = executor.submit
+        executor.submit = _submit  # type: ignore[method-assign]
+
+
+class _PoolImportHook:
+    """A meta path finder that only watches for concurrent.futures.thread: the module is loaded as usual by the
+    other finders, then ThreadPoolExecutor.submit is wrapped (see propagate_context_to_threads). Removes itself."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "concurrent.futures.thread":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+
+        class _Loader:
+            def create_module(self, spec: Any) -> Any:
+                return loader.create_module(spec)
+
+            def exec_module(self, module: Any) -> None:
+                loader.exec_module(module)
+                _patch_pool(module)
+
+        spec.loader = _Loader()
+        return spec

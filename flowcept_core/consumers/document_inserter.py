@@ -249,12 +249,12 @@ class DocumentInserter(BaseConsumer):
             sub.ack()
 
     # writing ---------------------------------------------------------------------------------------
-    def store_now(self, docs: list[dict], bodies: list[bytes] | None = None) -> list[dict]:
+    def store_now(self, docs: list[dict], heads: list | None = None) -> list[dict]:
         """Called by a run's drain in this process (see flowcept_core.direct) with task messages built from capture
         records (valid, fresh ids): prepare them in place and write them to every store at once, in the caller's
-        thread. bodies: their JSON without telemetry snapshots, for stores that take it (upsert_json). Returns the
-        documents not stored (refused, or all of them when a store failed), for the caller to publish: then this
-        inserter retries them from the MQ and dead-letters what the stores refuse."""
+        thread. heads: their JSON without telemetry snapshots and closing brace, for stores that take it
+        (upsert_json). Returns the documents not stored (refused, or all of them when a store failed), for the caller
+        to publish: then this inserter retries them from the MQ and dead-letters what the stores refuse."""
         registered = time.time() if self.enrich else None
         if registered is not None:
             for doc in docs:
@@ -262,10 +262,10 @@ class DocumentInserter(BaseConsumer):
                     doc["registered_at"] = registered
         if self.remove_empty:
             docs = [{k: v for k, v in doc.items() if v not in (None, "", {}, [])} for doc in docs]
-            bodies = None
+            heads = None
         try:
             with gc_paused():
-                refused = write_encoded(self.stores, "tasks", docs, bodies)
+                refused = write_encoded(self.stores, "tasks", docs, heads)
         except Exception as e:
             self.logger.error(
                 f"storing {len(docs)} tasks directly failed ({type(e).__name__}: {e}); they go through the MQ"

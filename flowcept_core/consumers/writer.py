@@ -57,14 +57,15 @@ def write_isolating(stores: list[Any], coll: str, docs: list[dict],
 
 
 def write_encoded(
-    stores: list[Any], coll: str, docs: list[dict], bodies: list[bytes] | None
+    stores: list[Any], coll: str, docs: list[dict], heads: list | None
 ) -> list[tuple[dict, BaseException]]:
-    """write_isolating(), through the stores' upsert_json(coll, docs, bodies) when every store has one (bodies: each
-    document's JSON without its telemetry snapshots and registered_at; see flowcept_core.direct)."""
-    if bodies is not None and all(hasattr(store, "upsert_json") for store in stores):
+    """write_isolating(), through the stores' upsert_json(coll, docs, heads) when every store has one (heads: each
+    document's JSON without its telemetry snapshots and registered_at, less its closing brace; see
+    flowcept_core.direct)."""
+    if heads is not None and all(hasattr(store, "upsert_json") for store in stores):
         try:
             for store in stores:
-                store.upsert_json(coll, docs, bodies)
+                store.upsert_json(coll, docs, heads)
             return []
         except Exception as e:
             if is_transient(e):

@@ -1,7 +1,8 @@
 """Documents that arrive JSON-encoded: the default pipeline's direct writes (upsert_json), kept as JSON values.
 
-The caller encoded each document once (orjson) without its telemetry snapshots and ``registered_at``; the stored
-value is that JSON with ``registered_at`` and a reference per snapshot appended: ``{"\\u0000snapshot": "<digest>"}``,
+The caller encoded each document once (orjson) without its telemetry snapshots and ``registered_at``, and gives that
+JSON without its closing brace (its ``head``: bytes or a memoryview of the buffer-file line); the stored value is the
+head with ``registered_at`` and a reference per snapshot appended: ``{"\\u0000snapshot": "<digest>"}``,
 the digest of the snapshot stored once in ``snap`` (the same entries msgpack documents refer to). A JSON value starts
 with ``{``, which no msgpack document does, so both kinds live side by side and _codec.unpack tells them apart; on
 read a reference becomes the snapshot again (see _snapshots.reading), so documents come out as they went in.
@@ -24,6 +25,7 @@ from flowcept_lmdb._snapshots import SNAPSHOT_FIELDS, SnapshotRefs
 __all__ = ["write_json_batch"]
 
 _first = itemgetter(0)
+_NONE = object()
 _START, _END = (f',"{f}":'.encode() for f in SNAPSHOT_FIELDS)
 
 
@@ -33,40 +35,41 @@ def write_json_batch(
     indexes: dict[str, Any],
     keys: list[bytes],
     docs: list[dict],
-    bodies: list[bytes],
+    heads: list[bytes | memoryview],
     pack: Callable[[dict, str, str], bytes],
     collection: str,
     snapshots: Any,
 ) -> list[int]:
-    """Put the documents whose id is not stored yet (values built from bodies), with their index entries and
+    """Put the documents whose id is not stored yet (values built from heads), with their index entries and
     snapshots. Returns the positions of the others (stored before, or an id given twice), to merge the usual way."""
     cursor = txn.cursor(db=db)
     stored = cursor.getmulti(keys)
     taken = set(map(_first, stored))
     refs = SnapshotRefs(pack, collection, ID_FIELDS[collection])
     json_ref = refs.json_ref
-    registered: dict[Any, bytes] = {}
     fresh: dict[bytes, dict] = {}
     puts: list[tuple[bytes, bytes]] = []
     again: list[int] = []
-    for i, (key, doc, body) in enumerate(zip(keys, docs, bodies, strict=True)):
+    join = b"".join
+    # what follows the head: registered_at and the snapshot references, "}" (the same for every document of a batch
+    # that shares its snapshots, as consecutive tasks mostly do)
+    last: tuple[Any, Any, Any, bytes] = (_NONE, _NONE, _NONE, b"}")
+    for i, (key, doc, head) in enumerate(zip(keys, docs, heads, strict=True)):
         if key in taken or key in fresh:
             again.append(i)
             continue
-        parts = [body[:-1]]
-        at = doc.get("registered_at")
-        if at is not None:
-            enc = registered.get(at)
-            if enc is None:
-                enc = registered[at] = b',"registered_at":' + orjson.dumps(at)
-            parts.append(enc)
-        start, end = doc.get("telemetry_at_start"), doc.get("telemetry_at_end")
-        if type(start) is dict:
-            parts += (_START, json_ref(start, doc))
-        if type(end) is dict:
-            parts += (_END, json_ref(end, doc))
-        parts.append(b"}")
-        puts.append((key, b"".join(parts)))
+        at, start, end = doc.get("registered_at"), doc.get("telemetry_at_start"), doc.get("telemetry_at_end")
+        if at is not last[0] or start is not last[1] or end is not last[2]:
+            parts = []
+            if at is not None:
+                parts += (b',"registered_at":', orjson.dumps(at))
+            if type(start) is dict:
+                parts += (_START, json_ref(start, doc))
+            if type(end) is dict:
+                parts += (_END, json_ref(end, doc))
+            parts.append(b"}")
+            last = (at, start, end, join(parts))
+        puts.append((key, join((head, last[3]))))
         fresh[key] = doc
     refs.store(txn, snapshots)
     for field, idx in indexes.items():

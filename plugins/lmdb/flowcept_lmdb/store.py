@@ -105,10 +105,11 @@ class LMDBStore:
         if batch:
             self._write(lambda txn: self._upsert_in(txn, collection, batch, more))
 
-    def upsert_json(self, collection: str, docs: list[dict], bodies: list[bytes]) -> None:
+    def upsert_json(self, collection: str, docs: list[dict], heads: list[bytes | memoryview]) -> None:
         """upsert(collection, docs), given each document's JSON (orjson) without its telemetry snapshots and
-        registered_at (the default pipeline encodes a task once for the buffer file and the store): a document
-        whose id is not stored yet is kept as that JSON with those fields appended (see _encoded)."""
+        registered_at and without its closing brace (``head``: the default pipeline encodes a task once for the
+        buffer file and the store): a document whose id is not stored yet is kept as that JSON with those fields
+        appended (see _encoded)."""
         self._check(collection)
         id_field = ID_FIELDS[collection]
         keys = []
@@ -118,13 +119,13 @@ class LMDBStore:
                 key = doc_key(collection, id_field, v)
             keys.append(key)
         if keys:
-            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, bodies))
+            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, heads))
 
-    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list[dict], bodies: list[bytes]) -> None:
+    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list[dict], heads: list) -> None:
         shared = self._env()
         db, indexes = shared.docs[collection], shared.indexes[collection]
         with gc_paused():
-            again = write_json_batch(txn, db, indexes, keys, docs, bodies, pack, collection, shared.snapshots)
+            again = write_json_batch(txn, db, indexes, keys, docs, heads, pack, collection, shared.snapshots)
         if collection == "tasks":
             note_written(txn, shared.lineage, keys)
         if again:  # stored before, or an id given twice: merged in order onto what is stored
