@@ -87,6 +87,7 @@ def test_consumer_knows_when_threads_producing_one_workflow_are_all_done(tmp_pat
 
     keeper = Keeper().start(daemon=True)
     producer1 = Flowcept(workflow_id="shared-wf", save_workflow=False).start()
+    producer1._wait_started()  # its start marker is published before producer 2's stream, however loaded the host
     with Flowcept(workflow_id="shared-wf", save_workflow=False):  # producer 2, nested
         for i in range(100):
             work(i)
