@@ -248,6 +248,7 @@ class ProvnSink(_Relations):
         self.buf = bytearray()
         self.pad = "    " if bundle else "  "
         self.ids = ids
+        self._ids: dict[str, str] = {}
 
     def node(self, section: str, ident: str, attrs: dict[str, Any]) -> None:
         if section == "activity":
@@ -264,6 +265,40 @@ class ProvnSink(_Relations):
         values = [_provn_id(body[n]) if n in body else "-" for n in names]
         attrs = {k: v for k, v in body.items() if k not in names}
         self.buf += f"{self.pad}{section}({', '.join(values)}{_provn_attrs(attrs)})\n".encode("utf-8", "surrogatepass")
+
+    def _id(self, ident: str) -> str:
+        """_provn_id(ident), remembered for the last few (a task's identifier is in each of its relations)."""
+        found = self._ids.get(ident)
+        if found is None:
+            if len(self._ids) >= 64:
+                self._ids.clear()
+            found = self._ids[ident] = _provn_id(ident)
+        return found
+
+    def _line(self, text: str) -> None:
+        next(self.ids)
+        self.buf += text.encode("utf-8", "surrogatepass")
+
+    def used(self, activity: str, entity: str, role: str) -> None:
+        self._line(f"{self.pad}used({self._id(activity)}, {self._id(entity)}, -, [prov:role={_provn_literal(role)}])\n")
+
+    def generated(self, entity: str, activity: str, role: str) -> None:
+        self._line(
+            f"{self.pad}wasGeneratedBy({self._id(entity)}, {self._id(activity)}, -, "
+            f"[prov:role={_provn_literal(role)}])\n"
+        )
+
+    def associated(self, activity: str, agent: str) -> None:
+        self._line(f"{self.pad}wasAssociatedWith({self._id(activity)}, {self._id(agent)}, -)\n")
+
+    def started(self, activity: str, starter: str) -> None:
+        self._line(f"{self.pad}wasStartedBy({self._id(activity)}, -, {self._id(starter)}, -)\n")
+
+    def informed(self, informed: str, informant: str) -> None:
+        self._line(f"{self.pad}wasInformedBy({self._id(informed)}, {self._id(informant)})\n")
+
+    def derived(self, generated: str, used: str, activity: str) -> None:
+        self._line(f"{self.pad}wasDerivedFrom({self._id(generated)}, {self._id(used)}, {self._id(activity)}, -, -)\n")
 
     def write(self, out: IO[bytes], indent: bytes, lead: bool = False) -> bool:
         out.write(self.buf)
