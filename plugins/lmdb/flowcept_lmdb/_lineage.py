@@ -340,7 +340,7 @@ class Indexer:
         self._wake.set()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread (it finishes the step it is in, a few ms); idempotent."""
+        """Stop the thread (it finishes the step it is in: tens of ms); idempotent."""
         self._stopping = True
         self._wake.set()
         if self._key is not None:
