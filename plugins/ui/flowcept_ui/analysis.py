@@ -18,7 +18,7 @@ import bisect
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterable
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from typing import Any
 
 from flowcept_core.plugin import Status
@@ -167,23 +167,20 @@ class Columns:
             else []
         )
 
-    def add(self, docs: list[dict]) -> int:
-        """Add the tasks (a task already held is replaced); returns how many rows were appended."""
+    def add(self, docs: list[dict], unique: bool = False) -> int:
+        """Add the tasks (a task already held is replaced); returns how many rows were appended. unique: the
+        caller knows the documents are new here and their ids distinct (skips checking)."""
         if not docs:
             return 0
         get = dict.get
         ids = list(map(get, docs, repeat("task_id")))
-        fresh = not self.ids or self.row.keys().isdisjoint(ids)
-        if fresh and len(set(ids)) == len(ids):
+        if unique or ((not self.ids or self.row.keys().isdisjoint(ids)) and len(set(ids)) == len(ids)):
             self.ids += ids
             self.acts += map(get, docs, repeat("activity_id"))
             self.statuses += map(get, docs, repeat("status"))
             self.starts += map(get, docs, repeat("started_at"))
             self.ends += map(get, docs, repeat("ended_at"))
-            self.parents += map(get, docs, repeat("parent_task_id"))
-            self.tels += map(get, docs, repeat("telemetry_at_end"), repeat(_ABSENT))
-            self.gens += map(get, docs, repeat("generated"))
-            self.stderrs += map(get, docs, repeat("stderr"))
+            self._optional(docs)
             return len(ids)
         appended = 0
         for doc in docs:
@@ -211,6 +208,13 @@ class Columns:
             self.gens[i], self.stderrs[i] = doc.get("generated"), doc.get("stderr")
         return appended
 
+    def _optional(self, docs: list[dict]) -> None:
+        get = dict.get
+        self.parents += map(get, docs, repeat("parent_task_id"))
+        self.tels += map(get, docs, repeat("telemetry_at_end"), repeat(_ABSENT))
+        self.gens += map(get, docs, repeat("generated"))
+        self.stderrs += map(get, docs, repeat("stderr"))
+
     # -- figures -----------------------------------------------------------------------------------------------------
 
     def figures(self, resolve: Callable[[list], dict] | None = None) -> dict:
@@ -221,97 +225,112 @@ class Columns:
         acts = self.acts if all(self.acts) else [a or "(none)" for a in self.acts]
         statuses = self.statuses if all(self.statuses) else [s or _UNKNOWN for s in self.statuses]
         starts, ends = _numbers(self.starts), _numbers(self.ends)
-        pairs = Counter(zip(acts, statuses, strict=True))
-        by_status: Counter = Counter()
-        counts: Counter = Counter()
-        for (act, status), c in pairs.items():
-            by_status[status] += c
-            counts[act] += c
+        # rows with a start, in start order (ties in row order); then per activity: all its rows in that order,
+        # those with no start last
+        timed = range(n) if None not in starts else [i for i in range(n) if starts[i] is not None]
+        order = list(timed) if all(map(operator.le, starts, starts[1:])) else sorted(timed, key=starts.__getitem__)
+        if len(order) < n:
+            have = set(order)
+            everything = order + [i for i in range(n) if i not in have]
+        else:
+            everything = order
+        groups = _groups(acts, everything)
         # durations: end - start where both are numbers and end >= start
         if None not in starts and None not in ends:
             durs: list = list(map(operator.sub, ends, starts))
         else:
             durs = [e - s if s is not None and e is not None else None for s, e in zip(starts, ends, strict=True)]
         activities = []
-        for act, count in counts.items():
-            chosen = durs if len(counts) == 1 else compress(durs, map(operator.eq, acts, repeat(act)))
+        by_status: Counter = Counter()
+        for act, rows in groups.items():
+            chosen = map(durs.__getitem__, rows)
             ds = sorted(d for d in chosen if d is not None) if None in durs else sorted(chosen)
             ds = ds[bisect.bisect_left(ds, 0) :]
-            by = {s: c for (a, s), c in pairs.items() if a == act}
+            sts = list(map(statuses.__getitem__, rows))
+            by = {st: sts.count(st) for st in set(sts)}
+            by_status.update(by)
             activities.append(
                 {
                     "activity_id": act,
-                    "count": count,
+                    "count": len(rows),
                     "by_status": dict(sorted(by.items())),
                     "duration": _duration_stats(ds),
                 }
             )
         activities.sort(key=lambda a: (-a["count"], str(a["activity_id"])))
-        # rows with a start, in start order (ties in row order)
-        timed = range(n) if None not in starts else [i for i in range(n) if starts[i] is not None]
-        order = sorted(timed, key=starts.__getitem__)
         numeric_ends = [e for e in ends if e is not None] if None in ends else ends
         last = max(numeric_ends) if numeric_ends else None
         first = starts[order[0]] if order else None
-        errors = []
-        at = -1
-        while len(errors) < ERRORS_MAX:
+        failed, at = [], -1  # every error's row, then the first ERRORS_MAX in start order (no start last)
+        while True:
             try:
                 at = statuses.index(_ERROR, at + 1)
             except ValueError:
                 break
-            errors.append(
-                {
-                    "task_id": self.ids[at],
-                    "activity_id": acts[at],
-                    "started_at": self.starts[at],
-                    "message": self.stderrs[at] or "(no message recorded)",
-                }
-            )
+            failed.append(at)
+        failed.sort(key=lambda i: (starts[i] is None, starts[i] or 0.0, i))
+        errors = [
+            {
+                "task_id": self.ids[i],
+                "activity_id": acts[i],
+                "started_at": self.starts[i],
+                "message": self.stderrs[i] or "(no message recorded)",
+            }
+            for i in failed[:ERRORS_MAX]
+        ]
         return {
             "task_count": n,
             "by_status": dict(sorted(by_status.items())),
             "activities": activities,
             "first_started_at": first,
             "last_ended_at": last,
-            "timeline": self._timeline(order, acts, statuses, starts, ends),
+            "timeline": self._timeline(order, groups, statuses, starts, ends),
             "telemetry": self._telemetry(order, resolve),
             "errors": errors,
             "error_count": by_status.get(_ERROR, 0),
-            "trends": self._trends(acts, order),
+            "trends": self._trends(groups),
             "seq": n,
         }
 
-    def _timeline(self, order: list, acts: list, statuses: list, starts: list, ends: list) -> dict:
-        """Every bar when there are at most TIMELINE_MAX, else per lane and time bucket the bars with the earliest
-        start, the latest end and the first error (in start order)."""
+    def _timeline(self, order: list, groups: dict[Any, list[int]], statuses: list, starts: list, ends: list) -> dict:
+        """Every bar when there are at most TIMELINE_MAX, else per lane (activity) and time bucket the bars with the
+        earliest start, the latest end and the first error; bars in start order."""
         if len(order) <= TIMELINE_MAX:
             rows = order
         else:
             t0, t1 = starts[order[0]], starts[order[-1]]
-            lanes = {a: k for k, a in enumerate(dict.fromkeys(acts))}
-            per_lane = max(8, TIMELINE_BUCKETS // len(lanes))
-            scale = (per_lane - 1) / (t1 - t0) if t1 > t0 else 0.0
-            lane_of = map(lanes.__getitem__, map(acts.__getitem__, order))
-            bucket_of = map(
-                int, map(operator.mul, map(operator.sub, map(starts.__getitem__, order), repeat(t0)), repeat(scale))
-            )
-            keys = list(map(operator.add, map(operator.mul, lane_of, repeat(per_lane)), bucket_of))
-            # per (lane, bucket): the earliest start (the first in start order), the latest end, the first error
-            picked = set(dict(zip(reversed(keys), reversed(order), strict=True)).values())
-            key_of = dict(zip(order, keys, strict=True))
-            by_end = sorted(
-                order if None not in ends else [i for i in order if ends[i] is not None], key=ends.__getitem__
-            )
-            picked.update(dict(zip(map(key_of.__getitem__, by_end), by_end, strict=True)).values())
-            failed = [i for i in order if statuses[i] == _ERROR] if _ERROR in statuses else []
-            failed.reverse()
-            picked.update(dict(zip(map(key_of.__getitem__, failed), failed, strict=True)).values())
+            per_lane = max(8, TIMELINE_BUCKETS // len(groups))
+            width = (t1 - t0) / per_lane
+            edges = [t0 + j * width for j in range(1, per_lane)] if width > 0 else []
+            picked: set[int] = set()
+            for lane in groups.values():
+                ss = list(map(starts.__getitem__, lane))  # ascending, no start last
+                k = len(ss) - ss.count(None)
+                if not k:
+                    continue
+                lane, ss = lane[:k], ss[:k]
+                bounds = [0, *(bisect.bisect_left(ss, e, 0, k) for e in edges), k]
+                es = list(map(ends.__getitem__, lane))
+                if None in es:
+                    es = [e if e is not None else float("-inf") for e in es]
+                sts = list(map(statuses.__getitem__, lane))
+                failed = _ERROR in sts
+                for lo, hi in zip(bounds, bounds[1:], strict=False):
+                    if lo == hi:
+                        continue
+                    picked.add(lane[lo])  # the earliest start
+                    seg = es[lo:hi]
+                    latest = max(seg)
+                    if latest != float("-inf"):
+                        picked.add(lane[lo + seg.index(latest)])
+                    if failed and _ERROR in sts[lo:hi]:
+                        picked.add(lane[sts.index(_ERROR, lo, hi)])
             rows = sorted(picked, key=lambda i: (starts[i], i))
+        acts = self.acts
         bars = [
             {
                 "task_id": self.ids[i],
-                "activity_id": acts[i],
+                "activity_id": acts[i] or "(none)",
                 "status": self.statuses[i],
                 "started_at": starts[i],
                 "ended_at": ends[i],
@@ -345,23 +364,18 @@ class Columns:
             "of": with_telemetry,
         }  # of: tasks with telemetry
 
-    def _trends(self, acts: list, order: list) -> list[dict]:
+    def _trends(self, groups: dict[Any, list[int]]) -> list[dict]:
         """Series of numeric generated values an activity produced at least twice, in start order (tasks with no
         start last; x: 1, 2, ...); at most SERIES_MAX points each, evenly chosen."""
         if not any(self.gens):
             return []
-        if len(order) < len(self.ids):
-            timed = set(order)
-            order = order + [i for i in range(len(self.ids)) if i not in timed]
-        gens = list(map(self.gens.__getitem__, order))
-        acts_o = list(map(acts.__getitem__, order))
-        single = len(set(acts_o)) == 1
+        gens = self.gens
         plain = set(map(type, gens)) <= {dict, type(None)}
         out = []
-        for act in dict.fromkeys(acts_o):
-            chosen = gens if single else compress(gens, map(operator.eq, acts_o, repeat(act)))
+        for act, rows in groups.items():
+            chosen = map(gens.__getitem__, rows)
             dicts = list(filter(None, chosen)) if plain else [g for g in chosen if type(g) is dict and g]
-            for name, seen in Counter(chain.from_iterable(dicts)).items():
+            for name, seen in _key_counts(dicts).items():
                 if seen < 2:
                     continue
                 values = (
@@ -422,6 +436,36 @@ class Columns:
         if whole:
             self._orders[direction] = (n, out)
         return out
+
+
+def _groups(acts: list, rows: list[int]) -> dict[Any, list[int]]:
+    """{activity: its rows, in the order of rows}, activities in order of first appearance in acts; rows holds
+    every row once."""
+    code = {a: i for i, a in enumerate(dict.fromkeys(acts))}
+    if len(code) == 1:
+        return {next(iter(code)): rows}
+    codes = list(map(code.__getitem__, acts))
+    sizes = Counter(codes) if len(code) > 16 else {i: codes.count(i) for i in code.values()}
+    by_code = sorted(rows, key=codes.__getitem__)  # stable: each activity's rows keep their order
+    out, at = {}, 0
+    for act, i in code.items():
+        out[act] = by_code[at : at + sizes[i]]
+        at += sizes[i]
+    return out
+
+
+def _key_counts(dicts: list[dict]) -> dict:
+    """How many of dicts hold each key; when a few dicts show every key (the usual case: an activity's outputs have
+    the same names), counted by lookups in C instead of walking every dict."""
+    sample = dicts[:: max(1, len(dicts) // 64)]
+    names = dict.fromkeys(chain.from_iterable(sample))
+    counts = {}
+    for name in names:
+        values = list(map(dict.get, dicts, repeat(name), repeat(_ABSENT)))
+        counts[name] = len(values) - values.count(_ABSENT)
+    if sum(counts.values()) == sum(map(len, dicts)):
+        return counts
+    return dict(Counter(chain.from_iterable(dicts)))
 
 
 def analyze(tasks: Iterable[dict], resolve: Callable[[list], dict] | None = None) -> dict:

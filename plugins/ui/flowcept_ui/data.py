@@ -9,6 +9,7 @@ an unchanged workflow reads nothing more.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import secrets
 import threading
@@ -28,6 +29,8 @@ except ImportError:  # pragma: no cover - flowcept installs flowcept-lmdb
     lmdb_query = None
 
 __all__ = ["Browser"]
+
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
 EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
@@ -65,7 +68,7 @@ class Browser:
 
         A count is reused for COUNT_TTL seconds: the calls one page view makes (summary, charts, task list) and the
         live view's polls read the index once."""
-        key = (collection, repr(sorted(flt.items())))
+        key = _count_key(collection, flt)
         now = time.monotonic()
         kept = self._counts.get(key)
         if kept is not None and now - kept[0] < COUNT_TTL:
@@ -119,20 +122,24 @@ class Browser:
         with self._lock:
             computing = self._computing.setdefault(workflow_id, threading.Lock())
         with computing:
-            count = self.count("tasks", {"workflow_id": workflow_id})
+            lmdb = self._lmdb()
             with self._lock:
                 kept = self._figures.get(workflow_id)
+            if kept is not None or lmdb is None:  # the first read of an LMDB workflow counts its tasks itself
+                count = self.count("tasks", {"workflow_id": workflow_id})
                 if kept is not None and kept[0] == count:
-                    self._figures.move_to_end(workflow_id)
+                    with self._lock:
+                        self._figures.move_to_end(workflow_id)
                     return kept[1]
             cols = kept[2] if kept is not None else None
-            lmdb = self._lmdb()
             if cols is None:
                 cols = Columns(tel_ref=lmdb_query.snapshot_ref if lmdb is not None else None)
                 cols.generation = secrets.token_hex(4)
             if lmdb is not None:
                 self._read_lmdb(lmdb, workflow_id, cols)
                 resolve = functools.partial(lmdb_query.read_snapshots, lmdb)
+                count = len(cols.keys)  # what the index listed: the count, as of this read
+                self._counts[_count_key("tasks", {"workflow_id": workflow_id})] = (time.monotonic(), count)
             else:
                 self._read_store(workflow_id, cols)
                 resolve = None
@@ -164,8 +171,9 @@ class Browser:
         if again:
             found = found + lmdb_query.raw_by_keys(store, "tasks", again)
         if found:
-            cols.keys.update(k for k, _ in found)
-            cols.add(lmdb_query.lean_unpack([raw for _, raw in found]))
+            fresh = not cols.keys and not again  # the first read: every key once
+            cols.keys.update(map(_first, found))
+            cols.add(lmdb_query.lean_unpack(list(map(_second, found))), unique=fresh)
 
     def _read_store(self, workflow_id: str, cols: Columns) -> None:
         """Any store: every task the first time (projected), then the new and unfinished ones by id."""
@@ -359,6 +367,10 @@ class Browser:
             "timeline_of": f["timeline"]["of"],
             "tasks": rows,
         }
+
+
+def _count_key(collection: str, flt: dict) -> tuple[str, str]:
+    return collection, repr(sorted(flt.items()))
 
 
 def _paged(items: list, total: int | None, limit: int, offset: int, more: bool | None = None) -> dict:
