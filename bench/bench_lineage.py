@@ -3,7 +3,7 @@
 before it), the steady state 10 levels deep (upstream, downstream, both), and what indexing costs per task.
 
     .venv/bin/python bench/bench_lineage.py [--n 1000000] [--fresh 100000] [--depth 10] [--reps 50]
-                                            [--codec json|msgpack] [--store DIR] [--quick]
+                                            [--codec json|msgpack] [--store DIR] [--quick] [--hold S]
 
 --quick is --n 100000 --fresh 20000 --reps 20. The store (a fresh directory, default
 /tmp/flowcept_bench_lineage_<n>) is written by direct upserts of 5000-task batches, as the inserter writes them
@@ -85,10 +85,14 @@ def main() -> int:
     ap.add_argument("--codec", choices=("json", "msgpack"), default="json")
     ap.add_argument("--store")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--hold", type=float, help="seconds a background step's write transaction aims at")
     args = ap.parse_args()
     if args.quick:
         args.n, args.fresh, args.reps = 100_000, 20_000, 20
     from flowcept_lmdb import _lineage
+
+    if args.hold is not None:
+        _lineage.BACKGROUND_HOLD_S = args.hold
     from flowcept_lmdb.store import LMDBStore
 
     from flowcept_core.lineage import get_lineage
@@ -182,8 +186,8 @@ def main() -> int:
     t0 = time.perf_counter()
     store.close()
     print(
-        f"  close: {(time.perf_counter() - t0) * 1000:.1f} ms (background step size {_lineage.BACKGROUND_STEP}, "
-        f"idle wait {_lineage.IDLE_S} s)"
+        f"  close: {(time.perf_counter() - t0) * 1000:.1f} ms (background steps after {_lineage.IDLE_S} s idle, "
+        f"sized for {_lineage.BACKGROUND_HOLD_S * 1000:.0f} ms write transactions)"
     )
     return 0
 
