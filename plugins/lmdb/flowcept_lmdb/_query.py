@@ -269,3 +269,34 @@ def read_snapshots(store: Any, digests: Iterable[bytes]) -> dict[bytes, dict]:
         return {d: raw for d in wanted if (raw := txn.get(d, db=db)) is not None}
 
     return {d: msgpack.unpackb(raw, raw=False, strict_map_key=False) for d, raw in store._read(read).items()}
+
+
+def indexed_count(store: Any, collection: str, field: str, value: Any) -> int | None:
+    """How many documents the index of a top-level field lists under value, read from the headers of its posting
+    chunks (nothing decoded: a 100k-document workflow is ~25 chunks). Equal to count(collection, {field: value}) for
+    a string value (the index is exact for those; a document key is never listed twice). None when field is not
+    indexed or value is not a string."""
+    from flowcept_lmdb import _postings as postings
+    from flowcept_lmdb._codec import is_exact, lookup_key
+
+    if not isinstance(value, str) or not is_exact(value):
+        return None
+
+    def read(txn: Any) -> int | None:
+        index = store._env().indexes[collection].get(field)
+        if index is None:
+            return None
+        total = 0
+        for _, raw in postings._chunks(txn.cursor(db=index), lookup_key(value)):
+            head = raw[0]
+            if 0x90 <= head <= 0x9F:
+                total += head & 0x0F
+            elif head == 0xDC:
+                total += int.from_bytes(raw[1:3], "big")
+            elif head == 0xDD:
+                total += int.from_bytes(raw[1:5], "big")
+            else:
+                raise ValueError(f"index chunk of {collection}.{field}={value!r} is not a msgpack array")
+        return total
+
+    return store._read(read)

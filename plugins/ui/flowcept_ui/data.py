@@ -73,7 +73,12 @@ class Browser:
         kept = self._counts.get(key)
         if kept is not None and now - kept[0] < COUNT_TTL:
             return kept[1]
-        n = int(open_store(self.settings, enabled_store_names(self.settings)[0]).count(collection, flt))
+        n = None
+        if len(flt) == 1 and self._lmdb() is not None:  # one indexed field: the index's chunk headers say it
+            ((field, value),) = flt.items()
+            n = lmdb_query.indexed_count(self._lmdb(), collection, field, value)
+        if n is None:
+            n = int(open_store(self.settings, enabled_store_names(self.settings)[0]).count(collection, flt))
         if len(self._counts) > 1000:
             self._counts.clear()
         self._counts[key] = (now, n)
@@ -123,13 +128,11 @@ class Browser:
             computing = self._computing.setdefault(workflow_id, threading.Lock())
         with computing:
             lmdb = self._lmdb()
+            count = self.count("tasks", {"workflow_id": workflow_id})
             with self._lock:
                 kept = self._figures.get(workflow_id)
-            if kept is not None or lmdb is None:  # the first read of an LMDB workflow counts its tasks itself
-                count = self.count("tasks", {"workflow_id": workflow_id})
                 if kept is not None and kept[0] == count:
-                    with self._lock:
-                        self._figures.move_to_end(workflow_id)
+                    self._figures.move_to_end(workflow_id)
                     return kept[1]
             cols = kept[2] if kept is not None else None
             if cols is None:
@@ -138,8 +141,6 @@ class Browser:
             if lmdb is not None:
                 self._read_lmdb(lmdb, workflow_id, cols)
                 resolve = functools.partial(lmdb_query.read_snapshots, lmdb)
-                count = len(cols.keys)  # what the index listed: the count, as of this read
-                self._counts[_count_key("tasks", {"workflow_id": workflow_id})] = (time.monotonic(), count)
             else:
                 self._read_store(workflow_id, cols)
                 resolve = None

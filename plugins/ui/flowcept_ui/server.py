@@ -19,6 +19,8 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import select
+import socket
 import threading
 import time
 from http.cookies import SimpleCookie
@@ -325,6 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 written = time.monotonic()
             ui.stopping.wait(ui.poll_secs)
+            if _closed(self.connection):  # the page went away: stop polling for it
+                return
 
     # -- responses ---------------------------------------------------------------------------------------------------
 
@@ -340,6 +344,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """True when the client closed its end (readable, with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _error_of(e: Exception) -> tuple[int, str]:

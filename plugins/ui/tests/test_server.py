@@ -75,6 +75,32 @@ def test_live_view_announces_a_task_stored_while_it_listens(tmp_path, serve):
     stop.set()
 
 
+def test_live_view_stops_polling_when_the_page_goes_away(tmp_path, serve, monkeypatch):
+    import socket
+    import time
+
+    settings = lmdb_settings(str(tmp_path / "gone_lmdb"))
+    DBAPI(settings).insert_or_update_workflow({"workflow_id": "wf-gone", "name": "gone", "status": "RUNNING"})
+    server, _ = serve(settings, poll_secs=0.02)
+    polls = []
+    state = server.browser.state
+    monkeypatch.setattr(server.browser, "state", lambda wid: polls.append(wid) or state(wid))
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /api/workflows/wf-gone/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(30)
+        got = b""
+        while b"event: state" not in got:
+            chunk = sock.recv(4096)
+            assert chunk, got
+            got += chunk
+        time.sleep(0.2)
+        assert polls, "the stream polls the store while the page listens"
+    time.sleep(0.3)  # the page closed: the stream notices within a poll or two
+    after = len(polls)
+    time.sleep(0.5)
+    assert len(polls) == after
+
+
 def test_flowcept_ui_help_comes_from_the_plugin():
     out = subprocess.run(
         [sys.executable, "-m", "flowcept_core.cli", "ui", "--help"], capture_output=True, text=True, timeout=120
