@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowcept_core.gcpause import gc_paused
 from flowcept_core.logger import get_logger
+from flowcept_core.serialize import all_plain as _all_plain
 
 __all__ = ["DirectStore", "drain_direct"]
 
@@ -53,11 +55,41 @@ class DirectStore:
         if not docs and not plain:
             return
         self.pending, self.heads, self.plain = [], [], []
-        left = self.inserter.store_now(docs, heads) if docs else []
+        left = self._store(docs, heads) if docs else []
         if plain:
             left += self.inserter.store_now(plain)
         if left:
             run._publish(left)
+
+    def _store(self, docs: list[dict], heads: list) -> list[dict]:
+        """Store documents given with their heads (the stores' upsert_json: heads are their JSON without telemetry
+        snapshots, registered_at and closing brace); when that fails, as whole messages (rebuilt from their heads:
+        some documents hold only what the store reads besides the head) the usual way, which isolates what a store
+        refuses. Returns what is left to publish."""
+        inserter = self.inserter
+        if not inserter.remove_empty and all(hasattr(store, "upsert_json") for store in inserter.stores):
+            inserter.mark_registered(docs)
+            try:
+                with gc_paused():
+                    for store in inserter.stores:
+                        store.upsert_json("tasks", docs, heads)
+                inserter.count_stored(len(docs))
+                return []
+            except Exception:  # stored the usual way below, which reports and isolates what a store refuses
+                pass
+        return inserter.store_now([_rebuild(doc, head) for doc, head in zip(docs, heads, strict=True)])
+
+
+def _rebuild(doc: dict, head: Any) -> dict:
+    """The whole message of a document queued with its head (its JSON without snapshots, registered_at and closing
+    brace): what the head says, then registered_at and the snapshots the document holds."""
+    import orjson
+
+    msg = orjson.loads(bytes(head) + b"}")
+    for key in ("registered_at", "telemetry_at_start", "telemetry_at_end"):
+        if key in doc:
+            msg[key] = doc[key]
+    return msg
 
 
 def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
@@ -66,12 +98,15 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
     published. Returns the number of messages."""
     retained = run.retained
     encode = direct.encoder.encode
+    encode_record = direct.encoder.encode_record
+    fast = not direct.inserter.remove_empty
     docs, heads, plain, msgs = direct.pending, direct.heads, direct.plain, []
     lines: list = []  # buffer-file lines of encoded messages (two pieces each), not handed to retained yet
     count = 0
     i, n = 0, len(raw)
     while i < n:
         item = raw[i]
+        at = i
         try:
             if type(item) is dict:
                 i += 1
@@ -79,11 +114,16 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
                 msgs.append(msg)
             else:
                 width = item.width
-                msg = item.materialize(raw[i : i + width], run)
+                rec = raw[i : i + width]
                 i += width
+                doc = encode_record(item, rec, run, lines, heads) if fast else None
+                if doc is not None:  # the common record, encoded without building its message
+                    docs.append(doc)
+                    count += 1
+                    continue
+                msg = item.materialize(rec, run)
         except Exception as e:  # a capture bug must not lose the rest of the window
-            if type(item) is not dict:
-                i += item.width
+            i = at + (1 if type(item) is dict else item.width)
             run.errors += 1
             get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
             continue
@@ -121,6 +161,7 @@ class _Encoder:
         self._errors = (TypeError, orjson.JSONEncodeError)
         self._snapshots: dict[int, tuple[dict, bytes]] = {}  # id(snapshot) -> (it, its JSON)
         self._last: tuple[Any, Any, bytes] = (None, None, b"}\n")  # the last pair of snapshots seen, their tail
+        self._shapes: dict[int, tuple[Any, _Shape | None]] = {}  # id(template) -> (it, its shape or None)
 
     def encode(self, msg: dict, pieces: list, heads: list) -> bool:
         """Append msg's buffer-file line (as pieces) and head to pieces and heads; False when orjson refuses a value
@@ -160,6 +201,90 @@ class _Encoder:
         heads.append(head)
         return True
 
+    def encode_record(self, template: Any, rec: list, run: Any, pieces: list, heads: list) -> dict | None:
+        """The common task record (a decorated function with positional JSON-scalar arguments, a JSON-scalar or no
+        result, no error, one telemetry snapshot or none) encoded without building its message: the same bytes
+        ``encode(template.materialize(rec, run))`` gives, appended to pieces and heads. Returns the fields the store
+        reads besides the head (id, indexed fields, snapshots; see the lmdb store's upsert_json), or None when the
+        record is not of that kind (the caller builds the message)."""
+        shape = self._shapes.get(id(template))
+        if shape is None or shape[0] is not template:
+            shape = self._shapes[id(template)] = (template, _shape(template, run))
+        shape = shape[1]
+        if shape is None:
+            return None
+        _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec  # TASK's fields, in order
+        if kwargs or err is not None or len(args) > shape.n_names:
+            return None
+        limits = run.limits
+        if template.safe_for is not limits.redact and template.has_secret_params(limits.redact):
+            return None
+        if not _all_plain(args, limits.max_bytes):
+            return None
+        if tel0 is not tel1:
+            return None  # a telemetry summary to compute: built the usual way
+        if tel0 is None and run.telemetry is not None:  # called before the first reading (as materialize does)
+            tel0 = tel1 = run.telemetry.snapshot
+        dumps = self._dumps
+        if result is None:
+            gen = b""
+        elif _all_plain((result,), limits.max_bytes):
+            gen = b',"generated":{"arg_0":' + dumps(result) + b"}"
+        else:
+            return None
+        task_id = run.format_id(tid)
+        doc = {
+            "task_id": task_id,
+            "activity_id": shape.activity_id,
+            "workflow_id": shape.workflow_id,
+            "campaign_id": shape.campaign_id,
+        }
+        if parent is None:
+            tail_ids = b""
+        else:
+            if type(parent) is int:
+                parent = run.format_id(parent)
+            elif type(parent) is not str:
+                return None
+            doc["parent_task_id"] = parent
+            tail_ids = b',"parent_task_id":' + dumps(parent)
+        if len(args) == 1:
+            used = shape.one_arg + dumps(args[0]) + b"}"
+        else:
+            used = dumps(dict(zip(shape.names, args, strict=False)))
+        body = b"".join(
+            (
+                b'{"type":"task","task_id":',
+                dumps(task_id),
+                shape.ids,
+                used,
+                b',"started_at":',
+                dumps(t0),
+                b',"ended_at":',
+                dumps(t1),
+                b',"status":"FINISHED"',
+                gen,
+                tail_ids,
+                shape.host,
+            )
+        )
+        if tel0 is None:
+            tail = b"}\n"
+        else:
+            last = self._last
+            if tel0 is not last[0] or tel1 is not last[1]:
+                if type(tel0) is not dict:
+                    return None
+                start = self._snapshot(tel0)
+                tail = b"".join((b',"telemetry_at_start":', start, b',"telemetry_at_end":', start, b"}\n"))
+                last = self._last = (tel0, tel1, tail)
+            tail = last[2]
+            doc["telemetry_at_start"] = doc["telemetry_at_end"] = tel0
+        head = memoryview(body)
+        pieces += (head, tail)
+        heads.append(head)
+        return doc
+
     def _snapshot(self, snap: dict) -> bytes:
         entry = self._snapshots.get(id(snap))
         if entry is None or entry[0] is not snap:
@@ -167,3 +292,78 @@ class _Encoder:
                 self._snapshots.clear()
             entry = self._snapshots[id(snap)] = (snap, self._dumps(snap))
         return entry[1]
+
+
+class _Shape:
+    """What a template's messages share in this run, pre-encoded (see _Encoder.encode_record)."""
+
+    __slots__ = ("activity_id", "workflow_id", "campaign_id", "names", "n_names", "ids", "one_arg", "host")
+
+    def __init__(self, template: Any, run: Any, dumps: Any):
+        self.activity_id = template.activity_id
+        self.workflow_id = template.workflow_id or run.workflow_id
+        self.campaign_id = template.campaign_id or run.campaign_id
+        self.names = template.names
+        self.n_names = len(template.names)
+        self.ids = b"".join(
+            (
+                b',"activity_id":',
+                dumps(self.activity_id),
+                b',"workflow_id":',
+                dumps(self.workflow_id),
+                b',"campaign_id":',
+                dumps(self.campaign_id),
+                b',"used":',
+            )
+        )
+        self.one_arg = b"{" + dumps(self.names[0]) + b":" if self.names else b""
+        self.host = b""  # the host fields as they end the message (after a comma), when the run adds them
+
+
+_MESSAGE_KEYS = frozenset(
+    (
+        "type",
+        "task_id",
+        "activity_id",
+        "workflow_id",
+        "campaign_id",
+        "used",
+        "started_at",
+        "ended_at",
+        "status",
+        "generated",
+        "parent_task_id",
+        "telemetry_at_start",
+        "telemetry_at_end",
+    )
+)
+
+
+def _shape(template: Any, run: Any) -> _Shape | None:
+    """The template's shape when its records may be encoded directly, else None (they are built the usual way)."""
+    import orjson
+
+    from flowcept_core.capture.templates import TaskTemplate
+
+    if type(template) is not TaskTemplate or template.lightweight or template.args_handler is not None:
+        return None
+    if template.tags is not None or template.custom_metadata is not None or template.subtype is not None:
+        return None
+    if template.defaults or template.skip or template.output_names is not None:
+        return None
+    if "workflow_id" in template.names or "campaign_id" in template.names:  # they override the run's ids
+        return None
+    if any(type(n) is not str for n in template.names):
+        return None
+    shape = _Shape(template, run, orjson.dumps)
+    if any(v is not None and type(v) is not str for v in (shape.activity_id, shape.workflow_id, shape.campaign_id)):
+        return None
+    if run.enrich and run.host_fields:  # set before anything is drained
+        fields = run.host_fields
+        if set(fields) & _MESSAGE_KEYS:  # one would replace a message field in place
+            return None
+        try:
+            shape.host = b"," + orjson.dumps(fields)[1:-1]
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+    return shape

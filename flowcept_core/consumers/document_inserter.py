@@ -23,7 +23,7 @@ from typing import Any
 from flowcept_core.constants import END_OF_STREAM, FINISHED
 from flowcept_core.consumers.base import BaseConsumer
 from flowcept_core.consumers.streams import StreamTracker
-from flowcept_core.consumers.writer import write_encoded, write_isolating
+from flowcept_core.consumers.writer import write_isolating
 from flowcept_core.deadletter import DEAD_LETTER_ID, DEAD_LETTERS, dead_letter, message_problem
 from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
 from flowcept_core.gcpause import gc_paused
@@ -249,31 +249,32 @@ class DocumentInserter(BaseConsumer):
             sub.ack()
 
     # writing ---------------------------------------------------------------------------------------
-    def store_now(self, docs: list[dict], heads: list | None = None) -> list[dict]:
-        """Called by a run's drain in this process (see flowcept_core.direct) with task messages built from capture
-        records (valid, fresh ids): prepare them in place and write them to every store at once, in the caller's
-        thread. heads: their JSON without telemetry snapshots and closing brace, for stores that take it
-        (upsert_json). Returns the documents not stored (refused, or all of them when a store failed), for the caller
-        to publish: then this inserter retries them from the MQ and dead-letters what the stores refuse."""
-        registered = time.time() if self.enrich else None
-        if registered is not None:
-            for doc in docs:
-                if "registered_at" not in doc:
-                    doc["registered_at"] = registered
+    def store_now(self, docs: list[dict]) -> list[dict]:
+        """Called by a run's drain in this process (flowcept_core.direct) with task messages built from capture records
+        (valid, fresh ids): write them to every store at once, in the caller's thread. Returns the documents not
+        stored (refused, or all when a store failed) for the caller to publish: this inserter retries those."""
+        self.mark_registered(docs)
         if self.remove_empty:
             docs = [{k: v for k, v in doc.items() if v not in (None, "", {}, [])} for doc in docs]
-            heads = None
         try:
             with gc_paused():
-                refused = write_encoded(self.stores, "tasks", docs, heads)
+                refused = write_isolating(self.stores, "tasks", docs)
         except Exception as e:
-            self.logger.error(
-                f"storing {len(docs)} tasks directly failed ({type(e).__name__}: {e}); they go through the MQ"
-            )
+            self.logger.error(f"storing {len(docs)} tasks directly failed ({type(e).__name__}: {e}); they go through "
+                              "the MQ")
             return docs
-        with self._count_lock:
-            self.stored += len(docs) - len(refused)
+        self.count_stored(len(docs) - len(refused))
         return [doc for doc, _ in refused]
+
+    def count_stored(self, n: int) -> None:
+        with self._count_lock:
+            self.stored += n
+
+    def mark_registered(self, docs: list[dict]) -> None:
+        """Set registered_at on the documents that have none (when messages are enriched)."""
+        registered = time.time() if self.enrich else None
+        for doc in docs if registered is not None else ():
+            doc.setdefault("registered_at", registered)
 
     def flush(self) -> None:
         """Write every pending document to every store; documents a store refuses become dead letters, written

@@ -16,7 +16,7 @@ import msgpack
 
 from flowcept_core.stores import StoreUnavailableError
 
-__all__ = ["is_transient", "write_encoded", "write_isolating"]
+__all__ = ["is_transient", "write_isolating"]
 
 
 def is_transient(err: BaseException) -> bool:
@@ -54,23 +54,6 @@ def write_isolating(stores: list[Any], coll: str, docs: list[dict],
     if len(refused) == len(docs) > 1 and not refuse_all:
         raise first
     return refused
-
-
-def write_encoded(
-    stores: list[Any], coll: str, docs: list[dict], heads: list | None
-) -> list[tuple[dict, BaseException]]:
-    """write_isolating(), through the stores' upsert_json(coll, docs, heads) when every store has one (heads: each
-    document's JSON without its telemetry snapshots and registered_at, less its closing brace; see
-    flowcept_core.direct)."""
-    if heads is not None and all(hasattr(store, "upsert_json") for store in stores):
-        try:
-            for store in stores:
-                store.upsert_json(coll, docs, heads)
-            return []
-        except Exception as e:
-            if is_transient(e):
-                raise
-    return write_isolating(stores, coll, docs)
 
 
 def _unpackable(docs: list[dict]) -> list[int]:

@@ -1,8 +1,9 @@
 """Documents that arrive JSON-encoded: the default pipeline's direct writes (upsert_json), kept as JSON values.
 
 The caller encoded each document once (orjson) without its telemetry snapshots and ``registered_at``, and gives that
-JSON without its closing brace (its ``head``: bytes or a memoryview of the buffer-file line); the stored value is the
-head with ``registered_at`` and a reference per snapshot appended: ``{"\\u0000snapshot": "<digest>"}``,
+JSON without its closing brace (its ``head``: bytes or a memoryview); the head is the document, with ``registered_at``
+and the snapshots the document dict holds (it may hold only those, its id and its indexed fields). The stored value is
+the head with ``registered_at`` and a reference per snapshot appended: ``{"\\u0000snapshot": "<digest>"}``,
 the digest of the snapshot stored once in ``snap`` (the same entries msgpack documents refer to). A JSON value starts
 with ``{``, which no msgpack document does, so both kinds live side by side and _codec.unpack tells them apart; on
 read a reference becomes the snapshot again (see _snapshots.reading), so documents come out as they went in.
@@ -22,7 +23,7 @@ from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import _new_entries
 from flowcept_lmdb._snapshots import SNAPSHOT_FIELDS, SnapshotRefs
 
-__all__ = ["write_json_batch"]
+__all__ = ["whole_document", "write_json_batch"]
 
 _first = itemgetter(0)
 _NONE = object()
@@ -80,3 +81,12 @@ def write_json_batch(
     puts.sort()  # in key order, consecutive writes land on the same pages
     cursor.putmulti(puts, dupdata=False, overwrite=True)
     return again
+
+
+def whole_document(doc: dict, head: Any) -> dict:
+    """The document given as doc and its head (see the module's doc), as one dict."""
+    whole = orjson.loads(bytes(head) + b"}")
+    for field in ("registered_at", *SNAPSHOT_FIELDS):
+        if field in doc:
+            whole[field] = doc[field]
+    return whole

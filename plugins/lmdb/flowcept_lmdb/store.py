@@ -35,7 +35,7 @@ from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import write_batch
 from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_key, pack, unpack, unpack_all
 from flowcept_lmdb._config import prepare_directory, read_config
-from flowcept_lmdb._encoded import write_json_batch
+from flowcept_lmdb._encoded import whole_document, write_json_batch
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
 from flowcept_lmdb._lineage import Indexer, note_written, tasks_by_entity
 from flowcept_lmdb._query import fast_predicate, sort_and_limit
@@ -130,7 +130,7 @@ class LMDBStore:
             note_written(txn, shared.lineage, keys)
         if again:  # stored before, or an id given twice: merged in order onto what is stored
             for i in again:
-                self._upsert_in(txn, collection, {keys[i]: docs[i]}, {})
+                self._upsert_in(txn, collection, {keys[i]: whole_document(docs[i], heads[i])}, {})
 
     def find(
         self, collection: str, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None

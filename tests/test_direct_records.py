@@ -1,0 +1,188 @@
+"""The default pipeline encodes the common task record without building its message (flowcept_core.direct,
+_Encoder.encode_record): the bytes must be exactly those of the message built the usual way, records of any other
+kind must be left to the usual way, and a store that fails on such documents must still get whole messages."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flowcept import Flowcept, flowcept_task
+from flowcept_core.direct import DirectStore, _Encoder, _rebuild
+
+
+@flowcept_task
+def one(x):
+    return x
+
+
+@flowcept_task
+def two(a, b):
+    return None
+
+
+@flowcept_task
+def none():
+    return 7
+
+
+@flowcept_task
+def with_default(x, y=2):
+    return x
+
+
+@flowcept_task
+def fails(x):
+    raise ValueError("no")
+
+
+@flowcept_task
+def outer(x):
+    return one(x) + 1
+
+
+def _records(calls) -> tuple[list[list], object]:
+    """The flat records of calls, captured in a started default run and taken off its buffer undrained."""
+    fc = Flowcept(workflow_name="direct-records").start()
+    fc._wait_started()
+    run = fc._run
+    with run._drain_lock:
+        start = len(run.items)
+        for fn, args in calls:
+            try:
+                fn(*args)
+            except ValueError:
+                pass
+        raw = run.items[start:]
+        del run.items[start:]
+    recs, i = [], 0
+    while i < len(raw):
+        item = raw[i]
+        width = 1 if type(item) is dict else item.width
+        recs.append(raw[i : i + width])
+        i += width
+    return recs, (fc, run)
+
+
+def _both_ways(rec: list, run) -> tuple[tuple | None, tuple]:
+    pieces, heads = [], []
+    doc = _Encoder().encode_record(rec[0], rec, run, pieces, heads)
+    fast = None if doc is None else (b"".join(bytes(p) for p in pieces), bytes(heads[0]), doc)
+    msg = rec[0].materialize(rec, run)
+    pieces2, heads2 = [], []
+    assert _Encoder().encode(msg, pieces2, heads2)
+    return fast, (b"".join(bytes(p) for p in pieces2), bytes(heads2[0]), msg)
+
+
+def _check(fast, usual) -> None:
+    line, head, doc = fast
+    line2, head2, msg = usual
+    assert line == line2 and head == head2
+    assert orjson.loads(line) == msg
+    for key, value in doc.items():  # what the store reads besides the head agrees with the message
+        assert msg[key] is value or msg[key] == value
+    assert _rebuild(doc, head) == msg
+
+
+def test_common_records_encode_to_the_bytes_of_their_messages(defaults):
+    calls = [
+        (one, (1,)),
+        (one, (2.5,)),
+        (one, ("é ü 漢字",)),
+        (one, (True,)),
+        (one, (None,)),
+        (one, (-(2**63),)),
+        (two, (1, "b")),
+        (none, ()),
+        (outer, (3,)),
+    ]
+    recs, (fc, run) = _records(calls)
+    early = recs[0][:9] + [None, None]  # recorded before telemetry's first reading: the run's latest is used
+    try:
+        fast = [_both_ways(rec, run) for rec in [*recs, early]]
+    finally:
+        fc.stop()
+    assert all(f is not None for f, _ in fast)  # every one of these takes the direct way
+    for f, usual in fast:
+        _check(f, usual)
+    nested = [u[2] for _, u in fast if u[2]["activity_id"] == "one" and u[2].get("parent_task_id")]
+    assert len(nested) == 1  # the call inside outer: its parent id is encoded too
+
+
+def test_other_records_are_left_to_the_usual_way(defaults):
+    calls = [
+        (one, ("http://user:pw@host",)),
+        (one, (2**64,)),
+        (one, (math.nan,)),
+        (one, ([1, 2],)),
+        (with_default, (1,)),
+        (fails, (1,)),
+        (one, ("x" * 2_000_000,)),
+    ]
+    recs, (fc, run) = _records(calls)
+    try:
+        encoder = _Encoder()
+        assert [encoder.encode_record(rec[0], rec, run, [], []) for rec in recs] == [None] * len(recs)
+    finally:
+        fc.stop()
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_scalars, _scalars), min_size=1, max_size=20))
+def test_any_scalar_arguments_encode_like_their_messages(defaults, pairs):
+    recs, (fc, run) = _records([(two, p) for p in pairs] + [(one, (p[0],)) for p in pairs])
+    try:
+        for rec in recs:
+            fast, usual = _both_ways(rec, run)
+            if fast is not None:
+                _check(fast, usual)
+            else:  # only values the usual way must clean (a URL, too long, not UTF-8) are left to it
+                args = rec[5]
+                assert any(type(a) is str and ("://" in a or not a.isascii()) for a in args)
+    finally:
+        fc.stop()
+
+
+def test_a_store_failing_on_encoded_documents_gets_whole_messages(defaults):
+    with Flowcept(workflow_name="direct-fallback") as fc:
+        fc._wait_started()
+        direct = fc._run.direct
+        assert isinstance(direct, DirectStore)
+        store = direct.inserter.stores[0]
+        real = store.upsert_json
+        store.upsert_json = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("refused as JSON"))
+        try:
+            for i in range(300):
+                one(i)
+            fc._run.drain()
+        finally:
+            store.upsert_json = real
+    stored = Flowcept.db.task_query({"workflow_id": fc.current_workflow_id})
+    assert sorted(t["used"]["x"] for t in stored) == list(range(300))
+    assert all(t["generated"] == {"arg_0": t["used"]["x"]} and t["telemetry_at_end"]["cpu"] for t in stored)
+
+
+def test_a_task_id_stored_before_is_merged_with_the_whole_encoded_document(defaults):
+    from flowcept_lmdb.store import LMDBStore
+
+    from flowcept_core.settings import get_settings
+
+    store = LMDBStore(get_settings())
+    store.upsert("tasks", [{"task_id": "t1", "workflow_id": "w", "custom_metadata": {"k": 1}}])
+    head = orjson.dumps({"type": "task", "task_id": "t1", "workflow_id": "w", "used": {"x": 1}, "status": "FINISHED"})
+    store.upsert_json("tasks", [{"task_id": "t1", "workflow_id": "w", "registered_at": 5.0}], [head[:-1]])
+    got = store.find("tasks", {"task_id": "t1"})[0]
+    assert got["used"] == {"x": 1} and got["custom_metadata"] == {"k": 1} and got["status"] == "FINISHED"
+    assert got["registered_at"] == 5.0
