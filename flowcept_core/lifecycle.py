@@ -21,13 +21,14 @@ _started = RUNTIME.started  # strong refs: a started Flowcept nobody holds must 
 def _stop_on_sigterm() -> None:
     """Make SIGTERM (what job schedulers and kill send) exit through atexit, so running Flowcepts are stopped and
     nothing captured is lost. Installed only from the main thread and only over the default action."""
-    import signal
+    import _signal  # what the signal module wraps (importing signal builds its enums: ~2 ms of start())
 
     if threading.current_thread() is not threading.main_thread():
         return
     try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        current = _signal.getsignal(_signal.SIGTERM)
+        if type(current) is int and current == _signal.SIG_DFL:
+            _signal.signal(_signal.SIGTERM, _exit_on_sigterm)
     except (ValueError, OSError):  # not supported here (e.g. an embedded interpreter)
         pass
 
