@@ -66,7 +66,8 @@ def _run(code: str, tmp_path) -> str:
 
 def test_start_with_defaults_loads_no_plugin_machinery_on_the_callers_thread(tmp_path):
     seen = set(json.loads(_run(_SPY, tmp_path)))
-    assert not seen & {"pluggy", "logging", "dataclasses", "inspect", "concurrent.futures", "signal", "flowcept_core.registry"}
+    slow = {"pluggy", "logging", "dataclasses", "inspect", "concurrent.futures", "signal", "flowcept_core.registry"}
+    assert not seen & slow
 
 
 def test_a_thread_pool_imported_after_start_gives_its_jobs_the_task_as_parent(tmp_path):
