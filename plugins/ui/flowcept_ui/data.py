@@ -35,6 +35,7 @@ _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 _CACHE_SIZE = 16  # workflows whose figures are kept
 EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
 _INDEXED = {"workflow_id", "activity_id", "parent_task_id"}  # index reads on LMDB and MongoDB
+FULL_EVERY = 2.0  # seconds: the live view's updates compute the durations, telemetry and trends at most this often
 UPDATE_ROWS = 2000  # new tasks per live-view update answer at most
 COUNT_TTL = 0.25  # seconds a count is reused (below the live view's poll interval, so no change is missed)
 
@@ -121,33 +122,43 @@ class Browser:
             return {"workflow_id": workflow_id}  # tasks stored before (or without) their workflow record
         raise p.NotFoundError(f"no workflow with workflow_id={workflow_id!r}")
 
-    def figures(self, workflow_id: str) -> dict:
+    def figures(self, workflow_id: str, light: bool = False) -> dict:
         """The workflow page's figures (analysis.Columns.figures), kept while the task count is unchanged; when it
-        changed, only the new tasks and those not finished yet are read and added to the kept columns."""
+        changed, only the new tasks and those not finished yet are read and added to the kept columns.
+
+        light (the live view's updates): within FULL_EVERY seconds of the last full computation, only the counts,
+        errors and bounds are computed again (a few C passes over the columns); the durations, telemetry and
+        trends stay those of the last full computation and the figures say ``"stale": true``."""
         with self._lock:
             computing = self._computing.setdefault(workflow_id, threading.Lock())
         with computing:
             lmdb = self._lmdb()
             count = self.count("tasks", {"workflow_id": workflow_id})
+            now = time.monotonic()
             with self._lock:
                 kept = self._figures.get(workflow_id)
                 if kept is not None and kept[0] == count:
-                    self._figures.move_to_end(workflow_id)
-                    return kept[1]
+                    fresh_enough = light and now - kept[3] < FULL_EVERY
+                    if not kept[1].get("stale") or fresh_enough:
+                        self._figures.move_to_end(workflow_id)
+                        return kept[1]
             cols = kept[2] if kept is not None else None
             if cols is None:
                 cols = Columns(tel_ref=lmdb_query.snapshot_ref if lmdb is not None else None)
                 cols.generation = secrets.token_hex(4)
-            if lmdb is not None:
-                self._read_lmdb(lmdb, workflow_id, cols)
-                resolve = functools.partial(lmdb_query.read_snapshots, lmdb)
+            resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
+            if kept is None or kept[0] != count:
+                if lmdb is not None:
+                    self._read_lmdb(lmdb, workflow_id, cols)
+                else:
+                    self._read_store(workflow_id, cols)
+            if light and kept is not None and now - kept[3] < FULL_EVERY:
+                figures, full_at = cols.light_figures(kept[1]), kept[3]
             else:
-                self._read_store(workflow_id, cols)
-                resolve = None
-            figures = cols.figures(resolve)
+                figures, full_at = cols.figures(resolve), now
             figures["generation"] = cols.generation
             with self._lock:
-                self._figures[workflow_id] = (count, figures, cols)
+                self._figures[workflow_id] = (count, figures, cols, full_at)
                 self._figures.move_to_end(workflow_id)
                 while len(self._figures) > _CACHE_SIZE:
                     self._figures.popitem(last=False)
@@ -336,7 +347,7 @@ class Browser:
         record = self.workflow_record(workflow_id)
         since = p.integer(q, "since", 0, 0, 10**12)
         generation = p.text(q, "generation")
-        f = self.figures(workflow_id)
+        f = self.figures(workflow_id, light=True)
         with self._lock:
             kept = self._figures.get(workflow_id)
         cols = kept[2] if kept is not None else None
