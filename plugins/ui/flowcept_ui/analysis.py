@@ -146,6 +146,8 @@ class Columns:
         self.stderrs: list = []
         self._row: dict[Any, int] = {}  # task id -> row, built when first needed
         self.keys: set = set()  # the store keys read (LMDB), to read only new ones later
+        self.last_chunk = -1  # the last index chunk read (LMDB): new keys are listed there or after
+        self.id_sorted = -1  # the number of rows when the caller knew them in id order (LMDB's first read)
         self.generation = ""  # names this set of rows (the live view asks for rows after a position in it)
         self._orders: dict = {}
 
@@ -467,7 +469,9 @@ class Columns:
         kept = self._orders.get("id")
         if kept is None or kept[0] != n:
             ids = self.ids
-            if set(map(type, ids)) == {str}:
+            if self.id_sorted == n:
+                rows = range(n)
+            elif set(map(type, ids)) == {str}:
                 rows = range(n) if all(map(operator.lt, ids, ids[1:])) else sorted(range(n), key=ids.__getitem__)
             else:
                 rows = sorted(range(n), key=lambda i: ids[i] if isinstance(ids[i], str) else "")

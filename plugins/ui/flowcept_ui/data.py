@@ -9,6 +9,7 @@ an unchanged workflow reads nothing more.
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import re
 import secrets
@@ -30,7 +31,15 @@ except ImportError:  # pragma: no cover - flowcept installs flowcept-lmdb
 
 __all__ = ["Browser"]
 
+log = logging.getLogger("flowcept_ui")
+
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
+
+
+def _exact_key(found: tuple[bytes, bytes]) -> bool:
+    """True when an LMDB document key is a string id's own UTF-8 (see flowcept_lmdb._codec)."""
+    return 0 < len(found[0]) and found[0][0] < 0xFD
+
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
 EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
@@ -57,6 +66,7 @@ class Browser:
         self._figures: OrderedDict[str, tuple[int, dict]] = OrderedDict()
         self._computing: dict[str, threading.Lock] = {}  # one pass per workflow at a time; others wait for it
         self._counts: dict[tuple[str, str], tuple[float, int]] = {}
+        self._refreshing: set[str] = set()  # workflows whose full figures are being computed in the background
 
     # -- the store ---------------------------------------------------------------------------------------------------
 
@@ -126,9 +136,9 @@ class Browser:
         """The workflow page's figures (analysis.Columns.figures), kept while the task count is unchanged; when it
         changed, only the new tasks and those not finished yet are read and added to the kept columns.
 
-        light (the live view's updates): within FULL_EVERY seconds of the last full computation, only the counts,
-        errors and bounds are computed again (a few C passes over the columns); the durations, telemetry and
-        trends stay those of the last full computation and the figures say ``"stale": true``."""
+        light (the live view's updates): only the counts, errors and bounds are computed again (a few C passes over
+        the columns); the durations, telemetry and trends stay those of the last full computation, the figures say
+        ``"stale": true`` and a full computation follows in the background, FULL_EVERY seconds after the last."""
         with self._lock:
             computing = self._computing.setdefault(workflow_id, threading.Lock())
         with computing:
@@ -137,11 +147,9 @@ class Browser:
             now = time.monotonic()
             with self._lock:
                 kept = self._figures.get(workflow_id)
-                if kept is not None and kept[0] == count:
-                    fresh_enough = light and now - kept[3] < FULL_EVERY
-                    if not kept[1].get("stale") or fresh_enough:
-                        self._figures.move_to_end(workflow_id)
-                        return kept[1]
+                if kept is not None and kept[0] == count and (light or not kept[1].get("stale")):
+                    self._figures.move_to_end(workflow_id)
+                    return kept[1]
             cols = kept[2] if kept is not None else None
             if cols is None:
                 cols = Columns(tel_ref=lmdb_query.snapshot_ref if lmdb is not None else None)
@@ -149,11 +157,12 @@ class Browser:
             resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
             if kept is None or kept[0] != count:
                 if lmdb is not None:
-                    self._read_lmdb(lmdb, workflow_id, cols)
+                    self._read_lmdb(lmdb, workflow_id, cols, count)
                 else:
                     self._read_store(workflow_id, cols)
-            if light and kept is not None and now - kept[3] < FULL_EVERY:
+            if light and kept is not None:
                 figures, full_at = cols.light_figures(kept[1]), kept[3]
+                self._full_later(workflow_id, full_at + FULL_EVERY)
             else:
                 figures, full_at = cols.figures(resolve), now
             figures["generation"] = cols.generation
@@ -166,6 +175,25 @@ class Browser:
                     self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
             return figures
 
+    def _full_later(self, workflow_id: str, when: float) -> None:
+        """Compute the workflow's figures in full at monotonic time ``when`` (in a thread; one per workflow)."""
+        with self._lock:
+            if workflow_id in self._refreshing:
+                return
+            self._refreshing.add(workflow_id)
+
+        def run() -> None:
+            try:
+                time.sleep(max(0.0, when - time.monotonic()))
+                self.figures(workflow_id)
+            except Exception as e:  # the store went away: the next page load or update says so
+                log.debug("flowcept ui: computing the figures of %s: %s", workflow_id, e)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(workflow_id)
+
+        threading.Thread(target=run, name="flowcept-ui-figures", daemon=True).start()
+
     def _lmdb(self) -> Any:
         """The LMDB store when it is the read store and offers undecoded reads, else None."""
         if self.store_name() != "lmdb" or lmdb_query is None:
@@ -173,19 +201,31 @@ class Browser:
         store = open_store(self.settings, "lmdb")
         return store if hasattr(store, "_read") and hasattr(store, "_env") else None
 
-    def _read_lmdb(self, store: Any, workflow_id: str, cols: Columns) -> None:
+    def _read_lmdb(self, store: Any, workflow_id: str, cols: Columns, count: int) -> None:
         """Read the workflow's tasks not in cols yet, and again those not finished, undecoded first; decode them
-        without their telemetry snapshots (cols resolves the few it draws)."""
+        without their telemetry snapshots (cols resolves the few it draws). After the first read only the index's
+        last chunks are looked at: new tasks are listed there."""
         from flowcept_lmdb._codec import doc_key
 
         again = [doc_key("tasks", "task_id", tid) for tid in cols.unfinished()]
-        found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id, skip=cols.keys)
+        if not cols.keys:
+            cols.last_chunk = lmdb_query.last_chunk(store, "tasks", "workflow_id", workflow_id)  # read first
+            found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id)
+        else:
+            found, last = lmdb_query.indexed_raw_from(
+                store, "tasks", "workflow_id", workflow_id, cols.keys, max(0, cols.last_chunk)
+            )
+            if len(cols.keys) + len(found) < count:  # keys landed in an earlier chunk (after a removal): all
+                found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id, skip=cols.keys)
+            cols.last_chunk = max(cols.last_chunk, last)
         if again:
             found = found + lmdb_query.raw_by_keys(store, "tasks", again)
         if found:
             fresh = not cols.keys and not again  # the first read: every key once
             cols.keys.update(map(_first, found))
             cols.add(lmdb_query.lean_unpack(list(map(_second, found))), unique=fresh)
+            if fresh and _exact_key(found[-1]):  # in key order, each key its id's UTF-8 (others sort last): id order
+                cols.id_sorted = len(cols)
 
     def _read_store(self, workflow_id: str, cols: Columns) -> None:
         """Any store: every task the first time (projected), then the new and unfinished ones by id."""
