@@ -171,7 +171,11 @@ def _jsonl_documents(
     in_campaign: set[str] = set()  # workflow ids of the campaign's tasks
     for block in iter_jsonl_blocks(path, "reading buffer file", skipped):
         for msg in block:
-            found = _kind(msg)
+            kind = msg.get("type", "task") if type(msg) is dict else None
+            if kind == "task" and (tid := msg.get("task_id")) is not None:  # the common case of _kind, inlined
+                found: tuple[bool, str] | None = (True, tid if type(tid) is str else str(tid))
+            else:
+                found = _kind(msg)
             if found is None:
                 continue
             is_task, key = found
@@ -195,10 +199,14 @@ def _jsonl_documents(
         pending: dict[str, dict] = {}
         for block in iter_jsonl_blocks(path, "exporting", [0]):
             for msg in block:
-                found = _kind(msg)
-                if found is None or not found[0]:
-                    continue
-                key = found[1]
+                kind = msg.get("type", "task") if type(msg) is dict else None
+                if kind == "task" and (tid := msg.get("task_id")) is not None:
+                    key = tid if type(tid) is str else str(tid)
+                else:
+                    found = _kind(msg)
+                    if found is None or not found[0]:
+                        continue
+                    key = found[1]
                 left = counts.get(key, 1)
                 old = pending.pop(key, None)
                 doc = msg if old is None else merge_documents(old, msg)
