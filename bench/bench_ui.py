@@ -22,6 +22,7 @@ at the time: the machine may be shared, and a loaded machine slows every figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import queue
 import statistics
@@ -343,6 +344,8 @@ def main() -> int:
             colds.append(first_view(fresh.url, wid))
         finally:
             fresh.stop()
+            del fresh
+            gc.collect()  # as in a process just started: nothing left of the previous server
     server = UIServer(settings, port=0).start()  # no warming: the first view computes the figures
     base = server.url
     try:
