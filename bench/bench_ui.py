@@ -22,6 +22,7 @@ at the time: the machine may be shared, and a loaded machine slows every figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import queue
 import statistics
@@ -193,20 +194,35 @@ def _driver():
     return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 
 
+def _attr(driver, name: str):
+    return driver.find_element("tag name", "body").get_attribute(name)
+
+
+def _wait(driver, name: str, differs_from=None, timeout: float = 120.0):
+    """The body's attribute once set (and different from differs_from); polled every 50 ms, so that the polling
+    itself (a WebDriver round trip each) takes little from the page and the server; times come from the page."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        value = _attr(driver, name)
+        if value and value != differs_from:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(f"the page did not set {name}")
+
+
 def browser_live(base: str, wid: str, db, rounds: int = 5) -> list[tuple[float, float]] | None:
-    """(seconds until the page shows the new count, seconds until it has added the task) per task stored."""
+    """(seconds until the page shows the new count, seconds until it has added the task) per task stored, from the
+    page's own clock (data-count-at, data-drawn-at: ms since the epoch, the same clock as time.time() here)."""
     driver = _driver()
     if driver is None:
         return None
     out = []
     try:
         driver.get(base + f"workflows/{wid}")
-        while not driver.find_element("tag name", "body").get_attribute("data-ready"):
-            time.sleep(0.005)
+        _wait(driver, "data-ready")
         for n in range(rounds):
             time.sleep(1.0)
-            count = driver.find_element("id", "task-count").text
-            drawn = driver.find_element("tag name", "body").get_attribute("data-drawn")
+            counted, drawn = _attr(driver, "data-count-at"), _attr(driver, "data-drawn-at")
             now = time.time()
             db.insert_or_update_task(
                 {
@@ -218,32 +234,24 @@ def browser_live(base: str, wid: str, db, rounds: int = 5) -> list[tuple[float, 
                     "ended_at": now,
                 }
             )
-            stored = time.perf_counter()
-            while driver.find_element("id", "task-count").text == count:
-                time.sleep(0.005)
-            shown = time.perf_counter() - stored
-            deadline = time.perf_counter() + 120
-            while driver.find_element("tag name", "body").get_attribute("data-drawn") == drawn:
-                if time.perf_counter() > deadline:
-                    break
-                time.sleep(0.01)
-            out.append((shown, time.perf_counter() - stored))
+            stored = time.time()
+            counted = int(_wait(driver, "data-count-at", counted)) / 1000
+            drawn = int(_wait(driver, "data-drawn-at", drawn)) / 1000
+            out.append((counted - stored, drawn - stored))
     finally:
         driver.quit()
     return out
 
 
 def browser_view(base: str, wid: str) -> float | None:
+    """Seconds from navigation start to the page drawn, from the page's own clock (data-ready-ms)."""
     driver = _driver()
     if driver is None:
         return None
     try:
         driver.get(base)  # the browser itself warm; the server's figures for wid are not
-        t0 = time.perf_counter()
         driver.get(base + f"workflows/{wid}")
-        while not driver.find_element("tag name", "body").get_attribute("data-ready"):
-            time.sleep(0.005)
-        return time.perf_counter() - t0
+        return float(_wait(driver, "data-ready-ms")) / 1000
     finally:
         driver.quit()
 
@@ -336,6 +344,8 @@ def main() -> int:
             colds.append(first_view(fresh.url, wid))
         finally:
             fresh.stop()
+            del fresh
+            gc.collect()  # as in a process just started: nothing left of the previous server
     server = UIServer(settings, port=0).start()  # no warming: the first view computes the figures
     base = server.url
     try:

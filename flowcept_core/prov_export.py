@@ -171,7 +171,11 @@ def _jsonl_documents(
     in_campaign: set[str] = set()  # workflow ids of the campaign's tasks
     for block in iter_jsonl_blocks(path, "reading buffer file", skipped):
         for msg in block:
-            found = _kind(msg)
+            kind = msg.get("type", "task") if type(msg) is dict else None
+            if kind == "task" and (tid := msg.get("task_id")) is not None:  # the common case of _kind, inlined
+                found: tuple[bool, str] | None = (True, tid if type(tid) is str else str(tid))
+            else:
+                found = _kind(msg)
             if found is None:
                 continue
             is_task, key = found
@@ -195,10 +199,14 @@ def _jsonl_documents(
         pending: dict[str, dict] = {}
         for block in iter_jsonl_blocks(path, "exporting", [0]):
             for msg in block:
-                found = _kind(msg)
-                if found is None or not found[0]:
-                    continue
-                key = found[1]
+                kind = msg.get("type", "task") if type(msg) is dict else None
+                if kind == "task" and (tid := msg.get("task_id")) is not None:
+                    key = tid if type(tid) is str else str(tid)
+                else:
+                    found = _kind(msg)
+                    if found is None or not found[0]:
+                        continue
+                    key = found[1]
                 left = counts.get(key, 1)
                 old = pending.pop(key, None)
                 doc = msg if old is None else merge_documents(old, msg)
@@ -247,7 +255,7 @@ class _Builder:
         self._workflow_ids: dict[str | None, str] = {}  # workflow id -> its activity's identifier
         self._attr_names: dict[str, str | None] = {}  # document field -> its PROV attribute name (None: left out)
         self._entities: dict[str, str] = {}  # entity id -> its identifier
-        self._task_attr_names: dict[Any, str | None] = {}  # task document field -> attribute name (None: left out)
+        self._task_fields: dict[tuple, list[tuple[Any, str]]] = {}  # a task's fields -> (field, attribute) to write
 
     def totals(self) -> dict[str, int]:
         """Called once, after the last record: the activities, entities, agents and relations written."""
@@ -318,15 +326,19 @@ class _Builder:
         if label is not None:
             attrs["prov:label"] = label if type(label) is str else str(prov_scalar(label))
         _times(attrs, doc)
-        names = self._task_attr_names
-        for key, value in doc.items():  # task_tuple's properties, straight into attributes
-            if value is None:
-                continue
-            name = names.get(key, "")
-            if name == "":
-                skip = key in _TASK_SKIP or key in _TIMES
-                name = names[key] = None if skip else "flowcept:" + local(key if type(key) is str else str(key))
-            if name is not None:
+        shape = tuple(doc)  # the documents of a run mostly have the same fields in the same order
+        fields = self._task_fields.get(shape)
+        if fields is None:
+            if len(self._task_fields) >= 256:
+                self._task_fields.clear()
+            fields = self._task_fields[shape] = [
+                (key, "flowcept:" + local(key if type(key) is str else str(key)))
+                for key in shape
+                if key not in _TASK_SKIP and key not in _TIMES
+            ]
+        for key, name in fields:  # task_tuple's properties, straight into attributes
+            value = doc[key]
+            if value is not None:
                 attrs[name] = value if type(value) is str else prov_scalar(value)
         sink.node("activity", ident, attrs)
         self.tasks += 1

@@ -11,6 +11,7 @@ identifier is one PROV-N can write, and the same in both formats (PROV-N backsla
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ def prov_time(ts: Any) -> str | None:
     """An epoch-seconds timestamp (or an ISO string, kept) as an xsd:dateTime string; None when there is none."""
     if type(ts) is float:
         try:
-            return datetime.fromtimestamp(ts, UTC).isoformat()
+            return _utc_iso(ts)
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(ts, bool) or ts is None:
@@ -70,6 +71,29 @@ def prov_time(ts: Any) -> str | None:
         except (OverflowError, OSError, ValueError):
             return None
     return ts if isinstance(ts, str) and ts else None
+
+
+_SECONDS: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS" (UTC)
+
+
+def _utc_iso(ts: float) -> str:
+    """datetime.fromtimestamp(ts, UTC).isoformat(), its date and time formatted once per second: the microseconds
+    rounded as datetime does (half to even, of the fraction as a double), the rest from a per-second cache."""
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        us -= 1_000_000
+        whole += 1.0
+    elif us < 0:
+        us += 1_000_000
+        whole -= 1.0
+    sec = int(whole)
+    head = _SECONDS.get(sec)
+    if head is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        head = _SECONDS[sec] = datetime.fromtimestamp(sec, UTC).isoformat()[:19]
+    return f"{head}.{us:06d}+00:00" if us else head + "+00:00"
 
 
 class _Relations:

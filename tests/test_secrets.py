@@ -17,7 +17,6 @@ import pytest
 
 from flowcept import Flowcept
 from tests._util import use_settings
-from tests.test_values_capture import redis_port  # noqa: F401  (fixture)
 
 SECRETS = ("hunter2-pos", "k-default-val", "tok-kw-val", "sess-XYZ-val", "nested-pw-val", "Bearer abc-val",
            "xk-header-val", "url-pw-val", "cred-pw-val", "AK-generated-val", "meta-token-val", "kv-secret-pw",

@@ -12,8 +12,11 @@ Catch-ups run:
   seconds, in steps of BACKGROUND_STEP tasks, giving way after each step and stopping at the next write: a writer
   waits for one step's write transaction at most, and capture, which hands its records to a storing thread, not at
   all. A write transaction's cost is mostly its commit, which writes every index page the step touched (entity keys
-  are hashes, so spread over the whole index): steps double while their write transaction takes less than half of
-  BACKGROUND_HOLD_S and halve when it takes more than twice that, between 100 and BACKGROUND_MAX_STEP tasks.
+  are hashes, so spread over the whole index), and larger steps write fewer pages per task: steps double while
+  their write transaction takes less than half of the target and halve when it takes more than twice that, between
+  100 and BACKGROUND_MAX_STEP tasks. The target is BACKGROUND_HOLD_S, growing with the time the store has been idle
+  (by half of it per second, up to BACKGROUND_MAX_HOLD_S): a write right after a pause waits little, and a store left
+  idle (a run that ended) is indexed with larger steps.
   Closing the store stops it at once (what is left waits for the next idle period or query). The thread starts
   with the first write of tasks through the store: a process that only reads never indexes in the background (its
   first lineage query catches up, as for a store written before this index existed).
@@ -54,8 +57,9 @@ _SEQ = b"\xfeseq"  # in lx:pending: the last sequence number given
 _FROM = b"\xfdfrom"  # in lx:pending while every task is being indexed: sequence number covered + key to resume at
 _STEP = 50_000  # tasks per step of a catch-up on the query path
 BACKGROUND_STEP = 1_000  # tasks in the first step of a background catch-up
-BACKGROUND_MAX_STEP = 16_000  # tasks per step at most
+BACKGROUND_MAX_STEP = 16_000  # tasks per step at most (its read transaction: ~0.15 s of CPU)
 BACKGROUND_HOLD_S = 0.05  # a background step's write transaction aims at this many seconds (steps grow or shrink)
+BACKGROUND_MAX_HOLD_S = 0.25  # ... and at most this many, after a long idle period
 IDLE_S = 0.75  # a background catch-up starts once no task was written for this long
 _COMMIT_S = 2.0  # how long after a write is noted its commit may still be on its way
 _first = itemgetter(0)
@@ -300,9 +304,9 @@ class Indexer:
     ``start()`` / ``stop()`` are called by the store (open / close). ``written()`` is called for each upsert of
     tasks in this process (from note_written): it marks the time and wakes the thread, which waits until IDLE_S
     seconds passed without a write, then catches up in steps (sized so that a step's write transaction takes about
-    BACKGROUND_HOLD_S), yielding after each and giving up at the next write (it comes back after the next idle
-    period). Errors are not raised: the query path catches up whatever is left. ``steps`` counts the steps done
-    and ``idle`` is set while nothing is left to index (for tests and benchmarks).
+    BACKGROUND_HOLD_S, more as the idle period goes on), yielding after each and giving up at the next write (it
+    comes back after the next idle period). Errors are not raised: the query path catches up whatever is left.
+    ``steps`` counts the steps done and ``idle`` is set while nothing is left to index (for tests and benchmarks).
     """
 
     def __init__(self, store: Any, idle_s: float | None = None, step: int | None = None) -> None:
@@ -398,9 +402,11 @@ class Indexer:
                 self._wake.set()  # written meanwhile: wait for the next idle period
                 return
             time.sleep(0)  # give way to the threads that capture and store
-            if held and held[-1] < BACKGROUND_HOLD_S / 2:  # larger steps write fewer index pages per task
+            quiet = time.monotonic() - self._last_write
+            target = min(BACKGROUND_HOLD_S * (1 + quiet / 2), max(BACKGROUND_MAX_HOLD_S, BACKGROUND_HOLD_S))
+            if held and held[-1] < target / 2:  # larger steps write fewer index pages per task
                 step = min(step * 2, self.max_step)
-            elif held and held[-1] > BACKGROUND_HOLD_S * 2:
+            elif held and held[-1] > target * 2:
                 step = max(step // 2, min(self.step, 100))
 
 

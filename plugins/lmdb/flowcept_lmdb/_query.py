@@ -207,6 +207,51 @@ def indexed_raw(store: Any, collection: str, field: str, value: Any, skip: Any =
     return store._read(read)
 
 
+def indexed_raw_from(
+    store: Any, collection: str, field: str, value: Any, skip: Any, first_chunk: int
+) -> tuple[list[tuple[bytes, bytes]], int]:
+    """indexed_raw for the keys listed in value's posting chunks numbered first_chunk and later, and the number of
+    its last chunk (-1: none). Keys are only ever added to the last chunk or to new ones (see _postings.add), so a
+    caller that remembers the last chunk number finds every key added since by reading from that chunk on."""
+    import msgpack
+
+    from flowcept_lmdb import _postings as postings
+    from flowcept_lmdb._codec import lookup_key
+
+    ik = lookup_key(value)
+    if ik is None:
+        raise ValueError(f"indexed_raw_from: {field}={value!r} is not a value an index holds (a string or a number)")
+    prefix, want = ik + b"\x00", len(ik) + postings.SUFFIX
+
+    def read(txn: Any) -> tuple[list[tuple[bytes, bytes]], int]:
+        shared = store._env()
+        cursor = txn.cursor(db=shared.indexes[collection][field])
+        keys: set[bytes] = set()
+        last = -1
+        if cursor.set_range(prefix + max(0, first_chunk).to_bytes(4, "big")):
+            for key, raw in cursor:
+                if not key.startswith(prefix):
+                    break
+                if len(key) == want:
+                    keys.update(msgpack.unpackb(raw))
+                    last = int.from_bytes(key[-4:], "big")
+        fresh = sorted(k for k in keys if k not in skip)
+        return (txn.cursor(db=shared.docs[collection]).getmulti(fresh) if fresh else []), last
+
+    return store._read(read)
+
+
+def last_chunk(store: Any, collection: str, field: str, value: Any) -> int:
+    """The number of the last posting chunk of value in the index of field (-1: none); see indexed_raw_from."""
+    from flowcept_lmdb import _postings as postings
+    from flowcept_lmdb._codec import lookup_key
+
+    ik = lookup_key(value)
+    if ik is None:
+        return -1
+    return store._read(lambda txn: postings._last_chunk(txn.cursor(db=store._env().indexes[collection][field]), ik)[1])
+
+
 def raw_by_keys(store: Any, collection: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
     """(key, stored bytes) of the documents with these keys (absent ones left out), undecoded."""
     if not keys:

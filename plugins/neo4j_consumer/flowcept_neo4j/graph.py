@@ -28,7 +28,9 @@ from flowcept_core.plugin import StoreError, map_task, map_workflow
 __all__ = ["NodeKind", "NODE_KINDS", "Rel", "pack", "unpack", "node_properties", "relations", "CONSTRAINTS",
            "INDEXES", "PUSHDOWN", "WriteConflict", "other_key", "lock_statement", "write_statement",
            "create_rel_statement", "delete_rel_statement", "INFORMED_BY_USED", "INFORMED_BY_GENERATED",
-           "INFORMED_BY_MAX_DEGREE"]
+           "INFORMED_BY_MAX_DEGREE", "create_nodes_statement", "set_nodes_statement", "find_nodes_statement",
+           "create_others_statement", "link_statement", "informed_from_used", "informed_from_generated",
+           "INFORMED_BY_LINK"]
 
 DOC = "_doc"  # the merged document, msgpack
 WRITER = "_w"  # the token of the transaction that last locked or created the node (see lock_statement)
@@ -152,7 +154,41 @@ def other_key(label: str) -> str:
 def lock_statement(kind: NodeKind) -> str:
     """Lock the batch's existing nodes (a write takes the lock) and read their documents, under the lock."""
     return (f"UNWIND $ids AS id MATCH (n:{kind.label} {{{kind.key}: id}}) SET n.{WRITER} = $token "
-            f"RETURN id, n.{DOC} AS doc")
+            f"RETURN id, elementId(n) AS eid, n.{DOC} AS doc")
+
+
+# Nodes and relationships new to the graph are CREATEd and linked by the element ids the transaction itself got
+# (MATCH ... WHERE elementId(n) = ...): MERGE and key lookups cost a server several times as much per row. A node
+# another writer creates at the same time fails the transaction on the unique constraint, and the store retries it
+# (the retry finds the node and updates it). Results come back as one record of lists (cheap for the driver).
+def create_nodes_statement(kind: NodeKind) -> str:
+    """Create the batch's new document nodes (rows: id, props, doc); returns their keys and element ids."""
+    return (f"UNWIND $rows AS r CREATE (n:{kind.label} {{{kind.key}: r.id}}) SET n += r.props, n.{DOC} = r.doc "
+            "RETURN collect(r.id) AS ids, collect(elementId(n)) AS eids")
+
+
+def set_nodes_statement() -> str:
+    """Write merged documents into nodes the transaction locked (rows: eid, props, doc)."""
+    return f"UNWIND $rows AS r MATCH (n) WHERE elementId(n) = r.eid SET n += r.props, n.{DOC} = r.doc"
+
+
+def find_nodes_statement(label: str) -> str:
+    """Element ids of the nodes with these keys (the other ends of relationships)."""
+    return (f"UNWIND $keys AS k MATCH (o:{label} {{{other_key(label)}: k}}) "
+            "RETURN collect(k) AS ids, collect(elementId(o)) AS eids")
+
+
+def create_others_statement(label: str) -> str:
+    """Create missing other ends (rows: k, op: key and properties): placeholders, agents, entities."""
+    return (f"UNWIND $rows AS r CREATE (o:{label}) SET o = r.op "
+            "RETURN collect(r.k) AS ids, collect(elementId(o)) AS eids")
+
+
+def link_statement(rel_type: str, prop_names: tuple = ()) -> str:
+    """Create one relationship per row between two nodes given by element id (rows: s start, e end, p props)."""
+    props = (" {" + ", ".join(f"{name}: r.p[{i}]" for i, name in enumerate(prop_names)) + "}") if prop_names else ""
+    return (f"UNWIND $rows AS r MATCH (s) WHERE elementId(s) = r.s MATCH (e) WHERE elementId(e) = r.e "
+            f"CREATE (s)-[:{rel_type}{props}]->(e)")
 
 
 def write_statement(kind: NodeKind) -> str:
@@ -193,3 +229,14 @@ INFORMED_BY_USED = ("UNWIND $rows AS r MATCH (t:Task {task_id: r.t}) MATCH (e:En
 INFORMED_BY_GENERATED = ("UNWIND $rows AS r MATCH (g:Task {task_id: r.t}) MATCH (e:Entity {entity_id: r.e}) " +
                          _SMALL + "MATCH (e)<-[:USED]-(c:Task) WHERE c <> g "
                          "MERGE (c)-[:WAS_INFORMED_BY]->(g)")
+
+# The same data flow for rows given by element ids (rows: t task, e entity), returning the (consumer, generator)
+# pairs instead of merging them, so the store creates the links that cannot exist yet and merges only the others.
+informed_from_used = ("UNWIND $rows AS r MATCH (e) WHERE elementId(e) = r.e WITH r, e " + _SMALL +
+                      "MATCH (e)-[:WAS_GENERATED_BY]->(g:Task) WHERE elementId(g) <> r.t "
+                      "RETURN collect(r.t) AS c, collect(elementId(g)) AS g")
+informed_from_generated = ("UNWIND $rows AS r MATCH (e) WHERE elementId(e) = r.e WITH r, e " + _SMALL +
+                           "MATCH (e)<-[:USED]-(c:Task) WHERE elementId(c) <> r.t "
+                           "RETURN collect(elementId(c)) AS c, collect(r.t) AS g")
+INFORMED_BY_LINK = ("UNWIND $rows AS r MATCH (c) WHERE elementId(c) = r.s MATCH (g) WHERE elementId(g) = r.e "
+                    "MERGE (c)-[:WAS_INFORMED_BY]->(g)")

@@ -12,21 +12,24 @@ from typing import Any
 
 from flowcept_core.plugin import merge_documents
 from flowcept_neo4j.graph import (
-    INFORMED_BY_GENERATED,
+    INFORMED_BY_LINK,
     INFORMED_BY_MAX_DEGREE,
-    INFORMED_BY_USED,
     NODE_KINDS,
     NodeKind,
-    WriteConflict,
-    create_rel_statement,
+    create_nodes_statement,
+    create_others_statement,
     delete_rel_statement,
+    find_nodes_statement,
+    informed_from_generated,
+    informed_from_used,
+    link_statement,
     lock_statement,
     node_properties,
     other_key,
     pack,
     relations,
+    set_nodes_statement,
     unpack,
-    write_statement,
 )
 
 __all__ = ["GraphWrites"]
@@ -36,43 +39,47 @@ class GraphWrites:
     """Mixin: the transaction functions of Neo4jStore."""
 
     def _write_batch(self, tx: Any, collection: str, folded: dict[str, dict], token: str) -> None:
-        """Write the folded documents (key -> merged message). Raises WriteConflict (the transaction is rolled back)
-        when another writer created one of the nodes after the lock; the caller retries with a new token."""
+        """Write the folded documents (key -> merged message): nodes seen for the first time are created, the others
+        locked, merged and set; then the relationships that changed. A node another writer creates meanwhile fails
+        the transaction on its unique constraint (ConstraintError), and the caller retries it."""
         kind = NODE_KINDS[collection]
-        stored = {r["id"]: r["doc"] for r in tx.run(lock_statement(kind), ids=list(folded), token=token)}
-        rows, created, removed, used, generated = [], defaultdict(list), defaultdict(list), [], []
+        stored = {r["id"]: (r["eid"], r["doc"]) for r in tx.run(lock_statement(kind), ids=list(folded), token=token)}
+        new_rows, set_rows, removed = [], [], defaultdict(list)
+        added: list[tuple[str, Any]] = []  # (node key, Rel) for each relationship to create
         reflow: dict[str, list[str]] = {"USED": [], "WAS_GENERATED_BY": []}  # tasks whose data flow is redone
+        kept_flow: list[tuple[str, Any]] = []  # data flow to derive again for those tasks
         for key, new in folded.items():
-            raw = stored.get(key)
+            eid, raw = stored.get(key, (None, None))
             old = unpack(raw) if raw is not None else None
             doc = merge_documents(old, new)
             if old is not None and doc == old:
                 continue  # a redelivered message: nothing changes
-            rows.append({"id": key, "props": node_properties(collection, doc), "doc": pack(doc)})
+            row = {"props": node_properties(collection, doc), "doc": pack(doc)}
+            if key in stored:
+                set_rows.append({"eid": eid, **row})
+            else:
+                new_rows.append({"id": key, **row})
             before, after = relations(collection, old), relations(collection, doc)
-            for rel in after - before:
-                other = {other_key(rel.other_label): rel.other_key, **dict(rel.other_props)}
-                created[(rel.type, rel.outgoing, rel.other_label)].append(
-                    {"s": key, "o": rel.other_key, "op": other, "rp": dict(rel.props)})
-                if collection == "tasks" and rel.type == "USED":
-                    used.append({"t": key, "e": rel.other_key})
-                elif collection == "tasks" and rel.type == "WAS_GENERATED_BY":
-                    generated.append({"t": key, "e": rel.other_key})
+            added.extend((key, rel) for rel in after - before)
             lost = before - after
             for rel in lost:
                 removed[(rel.type, rel.outgoing, rel.other_label)].append(
                     {"s": key, "o": rel.other_key, "name": dict(rel.props).get("name")})
             if collection == "tasks":  # a value that changed: its data flow links are derived again from the paths
-                for rel_type, rows_of in (("USED", used), ("WAS_GENERATED_BY", generated)):
+                for rel_type in ("USED", "WAS_GENERATED_BY"):
                     if any(rel.type == rel_type for rel in lost):
                         reflow[rel_type].append(key)
-                        rows_of.extend({"t": key, "e": rel.other_key} for rel in after - (after - before)
-                                       if rel.type == rel_type)
-        if not rows:
+                        kept_flow.extend((key, rel) for rel in after & before if rel.type == rel_type)
+        if not new_rows and not set_rows:
             return
-        written = tx.run(write_statement(kind), rows=rows, token=token).single()["written"]
-        if written != len(rows):
-            raise WriteConflict(f"{len(rows) - written} of {len(rows)} nodes were created by another writer")
+        eids = {key: eid for key, (eid, _) in stored.items()}
+        created_nodes: set[str] = set()
+        if new_rows:
+            rec = tx.run(create_nodes_statement(kind), rows=new_rows).single()
+            eids.update(zip(rec["ids"], rec["eids"], strict=True))
+            created_nodes.update(rec["eids"])
+        if set_rows:
+            tx.run(set_nodes_statement(), rows=set_rows).consume()
         for (rel_type, outgoing, label), rel_rows in removed.items():
             tx.run(delete_rel_statement(kind, rel_type, outgoing, label), rows=rel_rows).consume()
         if reflow["USED"]:
@@ -81,12 +88,72 @@ class GraphWrites:
         if reflow["WAS_GENERATED_BY"]:
             tx.run("UNWIND $keys AS k MATCH (:Task {task_id: k})<-[x:WAS_INFORMED_BY]-() DELETE x",
                    keys=reflow["WAS_GENERATED_BY"]).consume()
-        for (rel_type, outgoing, label), rel_rows in created.items():
-            tx.run(create_rel_statement(kind, rel_type, outgoing, label), rows=rel_rows).consume()
-        if used:
-            tx.run(INFORMED_BY_USED, rows=used, max_degree=INFORMED_BY_MAX_DEGREE).consume()
-        if generated:
-            tx.run(INFORMED_BY_GENERATED, rows=generated, max_degree=INFORMED_BY_MAX_DEGREE).consume()
+        others, new_others = self._other_ends(tx, kind, eids, added + kept_flow)
+        links: dict[tuple[str, tuple], list[dict]] = defaultdict(list)
+        for key, rel in added:
+            s, o = eids[key], others[(rel.other_label, rel.other_key)]
+            names = tuple(name for name, _ in rel.props)
+            links[(rel.type, names)].append({"s": s, "e": o, "p": [v for _, v in rel.props]} if rel.outgoing
+                                            else {"s": o, "e": s, "p": [v for _, v in rel.props]})
+        for (rel_type, names), rows in links.items():
+            tx.run(link_statement(rel_type, names), rows=rows).consume()
+        if collection == "tasks":
+            self._link_data_flow(tx, eids, others, new_others, created_nodes, added, kept_flow)
+
+    def _other_ends(self, tx: Any, kind: NodeKind, eids: dict[str, str],
+                    rels: list[tuple[str, Any]]) -> tuple[dict[tuple[str, str], str], set[str]]:
+        """Element ids of the relationships' other nodes, by (label, key): this batch's own nodes, the stored ones
+        (one lookup per label), and the missing ones created (returned apart: nothing points to them yet)."""
+        wanted: dict[str, dict[str, dict]] = defaultdict(dict)
+        found: dict[tuple[str, str], str] = {}
+        for _, rel in rels:
+            if rel.other_label == kind.label and rel.other_key in eids:
+                found[(rel.other_label, rel.other_key)] = eids[rel.other_key]
+            else:
+                wanted[rel.other_label].setdefault(
+                    rel.other_key, {other_key(rel.other_label): rel.other_key, **dict(rel.other_props)})
+        created: set[str] = set()
+        for label, props in wanted.items():
+            rec = tx.run(find_nodes_statement(label), keys=list(props)).single()
+            found.update(((label, k), e) for k, e in zip(rec["ids"], rec["eids"], strict=True))
+            missing = [{"k": k, "op": op} for k, op in props.items() if (label, k) not in found]
+            if missing:
+                rec = tx.run(create_others_statement(label), rows=missing).single()
+                found.update(((label, k), e) for k, e in zip(rec["ids"], rec["eids"], strict=True))
+                created.update(rec["eids"])
+        return found, created
+
+    def _link_data_flow(self, tx: Any, eids: dict[str, str], others: dict[tuple[str, str], str],
+                        new_entities: set[str], new_tasks: set[str], added: list[tuple[str, Any]],
+                        kept_flow: list[tuple[str, Any]]) -> None:
+        """WAS_INFORMED_BY from each task that used a value to each task that generated it, for the batch's new
+        USED / WAS_GENERATED_BY relationships. An entity created in this batch has all its paths in the batch, so
+        its links are derived here; those of stored entities are read from the graph. Links touching a task created
+        in this batch cannot exist yet and are created; the others are merged."""
+        by_entity: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"USED": [], "WAS_GENERATED_BY": []})
+        graph_rows: dict[str, list[dict]] = {"USED": [], "WAS_GENERATED_BY": []}
+        for key, rel in added + kept_flow:
+            if rel.type not in graph_rows:
+                continue
+            task, entity = eids[key], others[(rel.other_label, rel.other_key)]
+            if entity in new_entities:
+                by_entity[entity][rel.type].append(task)
+            else:
+                graph_rows[rel.type].append({"t": task, "e": entity})
+        pairs: set[tuple[str, str]] = set()
+        for flow in by_entity.values():
+            if len(flow["WAS_GENERATED_BY"]) <= INFORMED_BY_MAX_DEGREE:
+                pairs.update((c, g) for c in flow["USED"] for g in flow["WAS_GENERATED_BY"] if c != g)
+        for rel_type, statement in (("USED", informed_from_used), ("WAS_GENERATED_BY", informed_from_generated)):
+            if graph_rows[rel_type]:
+                rec = tx.run(statement, rows=graph_rows[rel_type], max_degree=INFORMED_BY_MAX_DEGREE).single()
+                pairs.update(zip(rec["c"], rec["g"], strict=True))
+        fresh = [{"s": c, "e": g} for c, g in pairs if c in new_tasks or g in new_tasks]
+        known = [{"s": c, "e": g} for c, g in pairs if c not in new_tasks and g not in new_tasks]
+        if fresh:
+            tx.run(link_statement("WAS_INFORMED_BY"), rows=fresh).consume()
+        if known:
+            tx.run(INFORMED_BY_LINK, rows=known).consume()
 
     def _delete_nodes(self, tx: Any, kind: NodeKind, keys: list[str]) -> None:
         """Turn the nodes into placeholders without their own relationships; remove those nothing points to."""

@@ -146,6 +146,8 @@ class Columns:
         self.stderrs: list = []
         self._row: dict[Any, int] = {}  # task id -> row, built when first needed
         self.keys: set = set()  # the store keys read (LMDB), to read only new ones later
+        self.last_chunk = -1  # the last index chunk read (LMDB): new keys are listed there or after
+        self.id_sorted = -1  # the number of rows when the caller knew them in id order (LMDB's first read)
         self.generation = ""  # names this set of rows (the live view asks for rows after a position in it)
         self._orders: dict = {}
 
@@ -261,23 +263,7 @@ class Columns:
         numeric_ends = [e for e in ends if e is not None] if None in ends else ends
         last = max(numeric_ends) if numeric_ends else None
         first = starts[order[0]] if order else None
-        failed, at = [], -1  # every error's row, then the first ERRORS_MAX in start order (no start last)
-        while True:
-            try:
-                at = statuses.index(_ERROR, at + 1)
-            except ValueError:
-                break
-            failed.append(at)
-        failed.sort(key=lambda i: (starts[i] is None, starts[i] or 0.0, i))
-        errors = [
-            {
-                "task_id": self.ids[i],
-                "activity_id": acts[i],
-                "started_at": self.starts[i],
-                "message": self.stderrs[i] or "(no message recorded)",
-            }
-            for i in failed[:ERRORS_MAX]
-        ]
+        errors = self._errors(acts, statuses, starts)
         return {
             "task_count": n,
             "by_status": dict(sorted(by_status.items())),
@@ -291,6 +277,75 @@ class Columns:
             "trends": self._trends(groups),
             "seq": n,
         }
+
+    def light_figures(self, previous: dict) -> dict:
+        """previous (figures of fewer rows) with the counts by status and activity, errors and bounds of all rows;
+        durations, timeline, telemetry and trends are previous' (an activity new since then gets its durations),
+        and "stale" says so."""
+        n = len(self.ids)
+        acts = self.acts if all(self.acts) else [a or "(none)" for a in self.acts]
+        statuses = self.statuses if all(self.statuses) else [s or _UNKNOWN for s in self.statuses]
+        starts, ends = _numbers(self.starts), _numbers(self.ends)
+        pairs = Counter(zip(acts, statuses, strict=True))
+        by_act: dict[Any, dict] = {}
+        by_status: Counter = Counter()
+        for (act, status), c in pairs.items():
+            by_act.setdefault(act, {})[status] = c
+            by_status[status] += c
+        before = {a["activity_id"]: a["duration"] for a in previous["activities"]}
+        activities = []
+        for act, by in by_act.items():
+            duration = before.get(act)
+            if duration is None:
+                ds = [
+                    e - s
+                    for a, s, e in zip(acts, starts, ends, strict=True)
+                    if a == act and s is not None and e is not None and e >= s
+                ]
+                duration = _duration_stats(sorted(ds))
+            activities.append(
+                {
+                    "activity_id": act,
+                    "count": sum(by.values()),
+                    "by_status": dict(sorted(by.items())),
+                    "duration": duration,
+                }
+            )
+        activities.sort(key=lambda a: (-a["count"], str(a["activity_id"])))
+        timed = [s for s in starts if s is not None] if None in starts else starts
+        numeric_ends = [e for e in ends if e is not None] if None in ends else ends
+        return {
+            **previous,
+            "task_count": n,
+            "by_status": dict(sorted(by_status.items())),
+            "activities": activities,
+            "first_started_at": min(timed) if timed else None,
+            "last_ended_at": max(numeric_ends) if numeric_ends else None,
+            "errors": self._errors(acts, statuses, starts),
+            "error_count": by_status.get(_ERROR, 0),
+            "seq": n,
+            "stale": True,
+        }
+
+    def _errors(self, acts: list, statuses: list, starts: list) -> list[dict]:
+        """The first ERRORS_MAX errors in start order (no start last)."""
+        failed, at = [], -1
+        while True:
+            try:
+                at = statuses.index(_ERROR, at + 1)
+            except ValueError:
+                break
+            failed.append(at)
+        failed.sort(key=lambda i: (starts[i] is None, starts[i] or 0.0, i))
+        return [
+            {
+                "task_id": self.ids[i],
+                "activity_id": acts[i],
+                "started_at": self.starts[i],
+                "message": self.stderrs[i] or "(no message recorded)",
+            }
+            for i in failed[:ERRORS_MAX]
+        ]
 
     def _timeline(self, order: list, groups: dict[Any, list[int]], statuses: list, starts: list, ends: list) -> dict:
         """Every bar when there are at most TIMELINE_MAX, else per lane (activity) and time bucket the bars with the
@@ -414,7 +469,9 @@ class Columns:
         kept = self._orders.get("id")
         if kept is None or kept[0] != n:
             ids = self.ids
-            if set(map(type, ids)) == {str}:
+            if self.id_sorted == n:
+                rows = range(n)
+            elif set(map(type, ids)) == {str}:
                 rows = range(n) if all(map(operator.lt, ids, ids[1:])) else sorted(range(n), key=ids.__getitem__)
             else:
                 rows = sorted(range(n), key=lambda i: ids[i] if isinstance(ids[i], str) else "")

@@ -9,6 +9,7 @@ an unchanged workflow reads nothing more.
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import re
 import secrets
@@ -30,11 +31,20 @@ except ImportError:  # pragma: no cover - flowcept installs flowcept-lmdb
 
 __all__ = ["Browser"]
 
+log = logging.getLogger("flowcept_ui")
+
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
+
+
+def _exact_key(found: tuple[bytes, bytes]) -> bool:
+    """True when an LMDB document key is a string id's own UTF-8 (see flowcept_lmdb._codec)."""
+    return 0 < len(found[0]) and found[0][0] < 0xFD
+
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
 EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
 _INDEXED = {"workflow_id", "activity_id", "parent_task_id"}  # index reads on LMDB and MongoDB
+FULL_EVERY = 2.0  # seconds: the live view's updates compute the durations, telemetry and trends at most this often
 UPDATE_ROWS = 2000  # new tasks per live-view update answer at most
 COUNT_TTL = 0.25  # seconds a count is reused (below the live view's poll interval, so no change is missed)
 
@@ -56,6 +66,7 @@ class Browser:
         self._figures: OrderedDict[str, tuple[int, dict]] = OrderedDict()
         self._computing: dict[str, threading.Lock] = {}  # one pass per workflow at a time; others wait for it
         self._counts: dict[tuple[str, str], tuple[float, int]] = {}
+        self._refreshing: set[str] = set()  # workflows whose full figures are being computed in the background
 
     # -- the store ---------------------------------------------------------------------------------------------------
 
@@ -121,39 +132,67 @@ class Browser:
             return {"workflow_id": workflow_id}  # tasks stored before (or without) their workflow record
         raise p.NotFoundError(f"no workflow with workflow_id={workflow_id!r}")
 
-    def figures(self, workflow_id: str) -> dict:
+    def figures(self, workflow_id: str, light: bool = False) -> dict:
         """The workflow page's figures (analysis.Columns.figures), kept while the task count is unchanged; when it
-        changed, only the new tasks and those not finished yet are read and added to the kept columns."""
+        changed, only the new tasks and those not finished yet are read and added to the kept columns.
+
+        light (the live view's updates): only the counts, errors and bounds are computed again (a few C passes over
+        the columns); the durations, telemetry and trends stay those of the last full computation, the figures say
+        ``"stale": true`` and a full computation follows in the background, FULL_EVERY seconds after the last."""
         with self._lock:
             computing = self._computing.setdefault(workflow_id, threading.Lock())
         with computing:
             lmdb = self._lmdb()
             count = self.count("tasks", {"workflow_id": workflow_id})
+            now = time.monotonic()
             with self._lock:
                 kept = self._figures.get(workflow_id)
-                if kept is not None and kept[0] == count:
+                if kept is not None and kept[0] == count and (light or not kept[1].get("stale")):
                     self._figures.move_to_end(workflow_id)
                     return kept[1]
             cols = kept[2] if kept is not None else None
             if cols is None:
                 cols = Columns(tel_ref=lmdb_query.snapshot_ref if lmdb is not None else None)
                 cols.generation = secrets.token_hex(4)
-            if lmdb is not None:
-                self._read_lmdb(lmdb, workflow_id, cols)
-                resolve = functools.partial(lmdb_query.read_snapshots, lmdb)
+            resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
+            if kept is None or kept[0] != count:
+                if lmdb is not None:
+                    self._read_lmdb(lmdb, workflow_id, cols, count)
+                else:
+                    self._read_store(workflow_id, cols)
+            if light and kept is not None:
+                figures, full_at = cols.light_figures(kept[1]), kept[3]
+                self._full_later(workflow_id, full_at + FULL_EVERY)
             else:
-                self._read_store(workflow_id, cols)
-                resolve = None
-            figures = cols.figures(resolve)
+                figures, full_at = cols.figures(resolve), now
             figures["generation"] = cols.generation
             with self._lock:
-                self._figures[workflow_id] = (count, figures, cols)
+                self._figures[workflow_id] = (count, figures, cols, full_at)
                 self._figures.move_to_end(workflow_id)
                 while len(self._figures) > _CACHE_SIZE:
                     self._figures.popitem(last=False)
                 if len(self._computing) > 4 * _CACHE_SIZE:
                     self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
             return figures
+
+    def _full_later(self, workflow_id: str, when: float) -> None:
+        """Compute the workflow's figures in full at monotonic time ``when`` (in a thread; one per workflow)."""
+        with self._lock:
+            if workflow_id in self._refreshing:
+                return
+            self._refreshing.add(workflow_id)
+
+        def run() -> None:
+            try:
+                time.sleep(max(0.0, when - time.monotonic()))
+                self.figures(workflow_id)
+            except Exception as e:  # the store went away: the next page load or update says so
+                log.debug("flowcept ui: computing the figures of %s: %s", workflow_id, e)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(workflow_id)
+
+        threading.Thread(target=run, name="flowcept-ui-figures", daemon=True).start()
 
     def _lmdb(self) -> Any:
         """The LMDB store when it is the read store and offers undecoded reads, else None."""
@@ -162,19 +201,31 @@ class Browser:
         store = open_store(self.settings, "lmdb")
         return store if hasattr(store, "_read") and hasattr(store, "_env") else None
 
-    def _read_lmdb(self, store: Any, workflow_id: str, cols: Columns) -> None:
+    def _read_lmdb(self, store: Any, workflow_id: str, cols: Columns, count: int) -> None:
         """Read the workflow's tasks not in cols yet, and again those not finished, undecoded first; decode them
-        without their telemetry snapshots (cols resolves the few it draws)."""
+        without their telemetry snapshots (cols resolves the few it draws). After the first read only the index's
+        last chunks are looked at: new tasks are listed there."""
         from flowcept_lmdb._codec import doc_key
 
         again = [doc_key("tasks", "task_id", tid) for tid in cols.unfinished()]
-        found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id, skip=cols.keys)
+        if not cols.keys:
+            cols.last_chunk = lmdb_query.last_chunk(store, "tasks", "workflow_id", workflow_id)  # read first
+            found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id)
+        else:
+            found, last = lmdb_query.indexed_raw_from(
+                store, "tasks", "workflow_id", workflow_id, cols.keys, max(0, cols.last_chunk)
+            )
+            if len(cols.keys) + len(found) < count:  # keys landed in an earlier chunk (after a removal): all
+                found = lmdb_query.indexed_raw(store, "tasks", "workflow_id", workflow_id, skip=cols.keys)
+            cols.last_chunk = max(cols.last_chunk, last)
         if again:
             found = found + lmdb_query.raw_by_keys(store, "tasks", again)
         if found:
             fresh = not cols.keys and not again  # the first read: every key once
             cols.keys.update(map(_first, found))
             cols.add(lmdb_query.lean_unpack(list(map(_second, found))), unique=fresh)
+            if fresh and _exact_key(found[-1]):  # in key order, each key its id's UTF-8 (others sort last): id order
+                cols.id_sorted = len(cols)
 
     def _read_store(self, workflow_id: str, cols: Columns) -> None:
         """Any store: every task the first time (projected), then the new and unfinished ones by id."""
@@ -336,7 +387,7 @@ class Browser:
         record = self.workflow_record(workflow_id)
         since = p.integer(q, "since", 0, 0, 10**12)
         generation = p.text(q, "generation")
-        f = self.figures(workflow_id)
+        f = self.figures(workflow_id, light=True)
         with self._lock:
             kept = self._figures.get(workflow_id)
         cols = kept[2] if kept is not None else None

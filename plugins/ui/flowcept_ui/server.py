@@ -134,6 +134,19 @@ class UIServer:
         except Exception as e:  # a store that cannot answer yet: the pages will say so
             log.warning("flowcept ui: warming the recent workflows failed: %s", e)
 
+    def prefetch(self, workflow_id: str) -> None:
+        """Compute a workflow's figures in the background while its page loads (its API calls then wait for this
+        computation instead of starting their own); an unknown workflow or a failing store is left to the API."""
+
+        def run() -> None:
+            try:
+                self.browser.workflow_record(workflow_id)
+                self.browser.figures(workflow_id)
+            except Exception as e:
+                log.debug("flowcept ui: prefetching %s: %s", workflow_id, e)
+
+        threading.Thread(target=run, name="flowcept-ui-prefetch", daemon=True).start()
+
     def start(self) -> UIServer:
         """Serve in a daemon thread; returns self."""
         self._thread = threading.Thread(target=self.serve_forever, name="flowcept-ui", daemon=True)
@@ -248,6 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
             ctype = _TYPES.get(Path(name).suffix, "application/octet-stream")
             self._send(self.ui.assets[name], 200, ctype, head, {"Cache-Control": "max-age=300"})
         elif not parts or (len(parts) == 2 and parts[0] in _PAGES):
+            if parts and parts[0] == "workflows" and not head:  # the page will ask for its figures: start now
+                self.ui.prefetch(parts[1])
             self._send(self.ui.assets["index.html"], 200, _TYPES[".html"], head, {"Cache-Control": "no-cache"})
         else:
             self._send(b"Not found: " + self.path.encode("utf-8", "replace"), 404, "text/plain; charset=utf-8", head)

@@ -4,6 +4,7 @@ figures from LMDB's undecoded read as from whole documents, and the live view's 
 from __future__ import annotations
 
 import random
+import time
 
 from conftest import lmdb_settings
 from flowcept_ui.analysis import TIMELINE_MAX, Columns, analyze
@@ -112,3 +113,37 @@ def test_lmdb_figures_from_undecoded_documents_equal_those_from_whole_documents(
     expected = analyze(db.query({"workflow_id": "wf"}))
     for key in ("task_count", "by_status", "activities", "errors", "trends"):
         assert again[key] == expected[key], key
+
+
+def test_live_updates_count_every_new_task_at_once_and_the_rest_at_most_every_few_seconds(tmp_path, monkeypatch):
+    from flowcept_core.query import open_store
+
+    settings = lmdb_settings(str(tmp_path / "lmdb"))
+    store = open_store(settings, "lmdb")
+    tasks = _tasks(600, seed=5)
+    store.upsert("tasks", tasks[:500])
+    browser = Browser(settings)
+    full = browser.figures("wf")
+    store.upsert("tasks", tasks[500:])
+    browser._counts.clear()
+    light = browser.figures("wf", light=True)
+    expected = analyze(tasks)
+    assert light["stale"] and light["task_count"] == 600 and light["seq"] == 600
+    for key in ("by_status", "errors", "error_count", "first_started_at", "last_ended_at"):
+        assert light[key] == expected[key], key
+    assert [(a["activity_id"], a["count"], a["by_status"]) for a in light["activities"]] == [
+        (a["activity_id"], a["count"], a["by_status"]) for a in expected["activities"]
+    ]
+    assert light["trends"] == full["trends"]  # from the last full computation
+    assert browser.figures("wf")["trends"] == expected["trends"]  # a page load computes everything
+    assert not browser.figures("wf", light=True).get("stale")
+    monkeypatch.setattr("flowcept_ui.data.FULL_EVERY", 0.2)
+    store.upsert("tasks", [{**tasks[0], "task_id": "late", "status": "ERROR"}])
+    browser._counts.clear()
+    assert browser.figures("wf", light=True)["stale"]
+    deadline = time.monotonic() + 30
+    while browser.figures("wf", light=True).get("stale"):  # computed in full in the background, soon after
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    again = browser.figures("wf", light=True)
+    assert again["task_count"] == 601 and again["error_count"] == expected["error_count"] + 1

@@ -269,7 +269,8 @@ const trendsCard = (trends) => card("trends", "Metric trends", ...(trends.length
   h("div", {class: "muted"}, `${t.activity_id} → ${t.name} (${t.count} values, by ${t.x})`), lineChart([{name: t.name, points: t.points}], {label: t.name})))
   : [h("p", {class: "muted"}, "No generated value repeats.")]));
 const timelineTitle = (shown, of) => `Timeline (${shown} of ${of} tasks)`;
-const markDrawn = () => { document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1); };  // for tests
+// for tests and benchmarks: how many times the page was drawn or updated, and when (ms since the epoch)
+const markDrawn = () => { document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1); document.body.dataset.drawnAt = String(Date.now()); };
 
 async function workflowPage(id, refresh) {
   wfState.id = id;
@@ -322,9 +323,12 @@ async function applyUpdates(id) {
     wfState.timelineOf += u.tasks.filter((t) => typeof t.started_at === "number").length;
     document.querySelector("#timeline h2").textContent = timelineTitle(wfState.gantt.count(), wfState.timelineOf);
     addTaskRows(u.tasks);
+    wfState.stale = u.stale;
     if (u.next_since >= u.seq) break;
   }
   markDrawn();
+  // durations, telemetry and trends of an update may lag (the server computes them every 2 s at most): ask again
+  if (wfState.stale) setTimeout(() => { wfState.refresh = true; schedule(id); }, 2100);
 }
 
 function watch(id) {
@@ -335,16 +339,20 @@ function watch(id) {
     wfState.latest = JSON.parse(ev.data);
     liveBadge.hidden = wfState.latest.status === "FINISHED" || wfState.latest.status === "ERROR";
     const count = document.getElementById("task-count");  // at once; the rest follows with the update
-    if (count && typeof wfState.latest.task_count === "number") count.textContent = String(wfState.latest.task_count);
+    if (count && typeof wfState.latest.task_count === "number" && count.textContent !== String(wfState.latest.task_count)) {
+      count.textContent = String(wfState.latest.task_count);
+      document.body.dataset.countAt = String(Date.now());
+    }
     schedule(id);
   });
 }
 
 function schedule(id) {
   const st = wfState.latest;
-  if (!st || wfState.timer || (st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
+  if (!st || wfState.timer || (!wfState.refresh && st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
   // one update at a time; a burst of new tasks arrives in one
   wfState.timer = setTimeout(() => {
+    wfState.refresh = false;
     applyUpdates(id).catch(fail).finally(() => { wfState.timer = null; schedule(id); });
   }, 50);
 }
@@ -392,6 +400,6 @@ function route() {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const pages = {workflows: workflowPage, tasks: taskPage, campaigns: campaignPage};
   const run = parts.length === 2 && pages[parts[0]] ? pages[parts[0]](parts[1]) : homePage();
-  run.then(() => document.body.setAttribute("data-ready", "1")).catch(fail);
+  run.then(() => { document.body.dataset.readyMs = String(performance.now()); document.body.setAttribute("data-ready", "1"); }).catch(fail);
 }
 document.addEventListener("DOMContentLoaded", route);
