@@ -156,10 +156,13 @@ class Browser:
                 cols.generation = secrets.token_hex(4)
             resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
             if kept is None or kept[0] != count:
-                if lmdb is not None:
-                    self._read_lmdb(lmdb, workflow_id, cols, count)
-                else:
-                    self._read_store(workflow_id, cols)
+                self._read(lmdb, workflow_id, cols, count)
+                if kept is not None and len(cols) > self._recount(workflow_id):
+                    # tasks left the workflow (deleted, or moved to another): its rows are read anew
+                    cols = Columns(tel_ref=cols.tel_ref)
+                    cols.generation = secrets.token_hex(4)
+                    self._read(lmdb, workflow_id, cols, count)
+                    kept = None
             if light and kept is not None:
                 figures, full_at = cols.light_figures(kept[1]), kept[3]
                 self._full_later(workflow_id, full_at + FULL_EVERY)
@@ -174,6 +177,17 @@ class Browser:
                 if len(self._computing) > 4 * _CACHE_SIZE:
                     self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
             return figures
+
+    def _read(self, lmdb: Any, workflow_id: str, cols: Columns, count: int) -> None:
+        if lmdb is not None:
+            self._read_lmdb(lmdb, workflow_id, cols, count)
+        else:
+            self._read_store(workflow_id, cols)
+
+    def _recount(self, workflow_id: str) -> int:
+        """The workflow's task count, read now (not the one reused for COUNT_TTL)."""
+        self._counts.pop(_count_key("tasks", {"workflow_id": workflow_id}), None)
+        return self.count("tasks", {"workflow_id": workflow_id})
 
     def _full_later(self, workflow_id: str, when: float) -> None:
         """Compute the workflow's figures in full at monotonic time ``when`` (in a thread; one per workflow)."""
