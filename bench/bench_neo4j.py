@@ -133,9 +133,14 @@ class _BarePlan:
                 rec = tx.run(f"MERGE (h:Bare{label} {{{prop}: $k}}) SET h += $p RETURN elementId(h) AS e", k=key,
                              p=props).single()
                 eids[key] = rec["e"]
+            keys = [e["k"] for _, entities, _ in self.batches for e in entities]
+            rec = tx.run("UNWIND $keys AS k MATCH (e:BareEntity {entity_id: k}) "
+                         "RETURN collect(k) AS k, collect(elementId(e)) AS e", keys=keys).single()
+            eids.update(zip(rec["k"], rec["e"], strict=True))  # values an earlier run made (lr)
             tx.commit()
         for tasks, entities, links in self.batches:
             with session.begin_transaction() as tx:
+                entities = [e for e in entities if e["k"] not in eids]
                 if entities:
                     rec = tx.run("UNWIND $rows AS r CREATE (e:BareEntity) SET e = r.op "
                                  "RETURN collect(r.k) AS k, collect(elementId(e)) AS e", rows=entities).single()
