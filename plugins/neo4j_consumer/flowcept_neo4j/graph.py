@@ -25,7 +25,8 @@ import msgpack
 
 from flowcept_core.plugin import StoreError, map_task, map_workflow
 
-__all__ = ["NodeKind", "NODE_KINDS", "Rel", "pack", "unpack", "node_properties", "relations", "CONSTRAINTS",
+__all__ = ["mapped", "hub_create_statement", "HUB_TYPES",
+           "NodeKind", "NODE_KINDS", "Rel", "pack", "unpack", "node_properties", "relations", "CONSTRAINTS",
            "INDEXES", "PUSHDOWN", "WriteConflict", "other_key", "lock_statement", "write_statement",
            "create_rel_statement", "delete_rel_statement", "INFORMED_BY_USED", "INFORMED_BY_GENERATED",
            "INFORMED_BY_MAX_DEGREE", "create_nodes_statement", "set_nodes_statement", "find_nodes_statement",
@@ -89,13 +90,19 @@ def _scalars(doc: dict) -> dict:
             and (not isinstance(v, int) or -(2**63) <= v < 2**63)}
 
 
-def node_properties(coll: str, doc: dict) -> dict:
-    """The node's properties besides its key and ``_doc``: the mapping's PROV attributes for tasks and workflows,
-    the top-level scalars otherwise. Names starting with ``_`` are the store's own and left out."""
-    if coll == "tasks":
-        props = map_task(doc).properties
-    elif coll == "workflows":
-        props = map_workflow(doc).properties
+def mapped(coll: str, doc: dict | None) -> Any:
+    """The PROV mapping of a task or workflow document (None otherwise), to hand to node_properties and relations."""
+    if not doc:
+        return None
+    return map_task(doc) if coll == "tasks" else map_workflow(doc) if coll == "workflows" else None
+
+
+def node_properties(coll: str, doc: dict, m: Any = None) -> dict:
+    """The node's properties besides its key and ``_doc``: the mapping's PROV attributes for tasks and workflows
+    (``m``: their mapping when already computed), the top-level scalars otherwise. Names starting with ``_`` are
+    the store's own and left out."""
+    if coll in ("tasks", "workflows"):
+        props = (m or mapped(coll, doc)).properties
     else:
         props = _scalars(doc)
     kind = NODE_KINDS[coll]
@@ -120,12 +127,13 @@ def _agent_rels(agents: tuple) -> set[Rel]:
                 (("kind", a.kind), ("agent_id", a.agent_id))) for a in agents}
 
 
-def relations(coll: str, doc: dict | None) -> set[Rel]:
-    """The relationships the mapping gives the document's node (none for collections outside PROV)."""
+def relations(coll: str, doc: dict | None, m: Any = None) -> set[Rel]:
+    """The relationships the mapping gives the document's node (none for collections outside PROV); ``m``: its
+    mapping when already computed."""
     if not doc:
         return set()
     if coll == "tasks":
-        m = map_task(doc)
+        m = m or map_task(doc)
         rels = _agent_rels(m.agents)
         if m.workflow_id:
             rels.add(Rel("PART_OF", True, "Workflow", m.workflow_id))
@@ -137,7 +145,7 @@ def relations(coll: str, doc: dict | None) -> set[Rel]:
                     for e in m.generated)
         return rels
     if coll == "workflows":
-        m = map_workflow(doc)
+        m = m or map_workflow(doc)
         rels = _agent_rels(m.agents)
         if m.campaign_id:
             rels.add(Rel("PART_OF", True, "Campaign", m.campaign_id))
@@ -165,6 +173,20 @@ def create_nodes_statement(kind: NodeKind) -> str:
     """Create the batch's new document nodes (rows: id, props, doc); returns their keys and element ids."""
     return (f"UNWIND $rows AS r CREATE (n:{kind.label} {{{kind.key}: r.id}}) SET n += r.props, n.{DOC} = r.doc "
             "RETURN collect(r.id) AS ids, collect(elementId(n)) AS eids")
+
+
+# Relationships from a new node to a node many share (its workflow, campaign, agents) are created with the node:
+# the hubs are found once per statement, which costs a server less than one link statement per type.
+HUB_TYPES = ("PART_OF", "WAS_ASSOCIATED_WITH")
+
+
+def hub_create_statement(kind: NodeKind, hub_types: tuple) -> str:
+    """Create new document nodes (rows: id, props, doc), each linked to the hubs ($hubs: element ids, one per type
+    in hub_types, in that order); returns their keys and element ids."""
+    found = " ".join(f"MATCH (h{i}) WHERE elementId(h{i}) = $hubs[{i}]" for i in range(len(hub_types)))
+    links = ", ".join(f"(n)-[:{t}]->(h{i})" for i, t in enumerate(hub_types))
+    return (f"{found} UNWIND $rows AS r CREATE (n:{kind.label} {{{kind.key}: r.id}}) SET n += r.props, "
+            f"n.{DOC} = r.doc CREATE {links} RETURN collect(r.id) AS ids, collect(elementId(n)) AS eids")
 
 
 def set_nodes_statement() -> str:
@@ -230,13 +252,12 @@ INFORMED_BY_GENERATED = ("UNWIND $rows AS r MATCH (g:Task {task_id: r.t}) MATCH 
                          _SMALL + "MATCH (e)<-[:USED]-(c:Task) WHERE c <> g "
                          "MERGE (c)-[:WAS_INFORMED_BY]->(g)")
 
-# The same data flow for rows given by element ids (rows: t task, e entity), returning the (consumer, generator)
-# pairs instead of merging them, so the store creates the links that cannot exist yet and merges only the others.
-informed_from_used = ("UNWIND $rows AS r MATCH (e) WHERE elementId(e) = r.e WITH r, e " + _SMALL +
-                      "MATCH (e)-[:WAS_GENERATED_BY]->(g:Task) WHERE elementId(g) <> r.t "
-                      "RETURN collect(r.t) AS c, collect(elementId(g)) AS g")
-informed_from_generated = ("UNWIND $rows AS r MATCH (e) WHERE elementId(e) = r.e WITH r, e " + _SMALL +
-                           "MATCH (e)<-[:USED]-(c:Task) WHERE elementId(c) <> r.t "
-                           "RETURN collect(elementId(c)) AS c, collect(r.t) AS g")
+# The same data flow for entities given by element ids ($es, each once), returning (entity, generator) or
+# (entity, consumer) pairs instead of merging links, so the store pairs them with the batch's tasks, creates the
+# links that cannot exist yet and merges only the others.
+informed_from_used = ("UNWIND $es AS eid MATCH (e) WHERE elementId(e) = eid WITH eid, e " + _SMALL +
+                      "MATCH (e)-[:WAS_GENERATED_BY]->(g:Task) RETURN collect(eid) AS e, collect(elementId(g)) AS o")
+informed_from_generated = ("UNWIND $es AS eid MATCH (e) WHERE elementId(e) = eid WITH eid, e " + _SMALL +
+                           "MATCH (e)<-[:USED]-(c:Task) RETURN collect(eid) AS e, collect(elementId(c)) AS o")
 INFORMED_BY_LINK = ("UNWIND $rows AS r MATCH (c) WHERE elementId(c) = r.s MATCH (g) WHERE elementId(g) = r.e "
                     "MERGE (c)-[:WAS_INFORMED_BY]->(g)")

@@ -12,18 +12,22 @@ from typing import Any
 
 from flowcept_core.plugin import merge_documents
 from flowcept_neo4j.graph import (
+    HUB_TYPES,
     INFORMED_BY_LINK,
     INFORMED_BY_MAX_DEGREE,
     NODE_KINDS,
     NodeKind,
+    WriteConflict,
     create_nodes_statement,
     create_others_statement,
     delete_rel_statement,
     find_nodes_statement,
+    hub_create_statement,
     informed_from_generated,
     informed_from_used,
     link_statement,
     lock_statement,
+    mapped,
     node_properties,
     other_key,
     pack,
@@ -33,6 +37,8 @@ from flowcept_neo4j.graph import (
 )
 
 __all__ = ["GraphWrites"]
+
+_HUB_GROUP_MIN = 20  # fewer new nodes with the same hubs are linked to them by the general link statements
 
 
 class GraphWrites:
@@ -54,12 +60,13 @@ class GraphWrites:
             doc = merge_documents(old, new)
             if old is not None and doc == old:
                 continue  # a redelivered message: nothing changes
-            row = {"props": node_properties(collection, doc), "doc": pack(doc)}
+            m = mapped(collection, doc)
+            row = {"props": node_properties(collection, doc, m), "doc": pack(doc)}
             if key in stored:
                 set_rows.append({"eid": eid, **row})
             else:
                 new_rows.append({"id": key, **row})
-            before, after = relations(collection, old), relations(collection, doc)
+            before, after = relations(collection, old), relations(collection, doc, m)
             added.extend((key, rel) for rel in after - before)
             lost = before - after
             for rel in lost:
@@ -73,11 +80,12 @@ class GraphWrites:
         if not new_rows and not set_rows:
             return
         eids = {key: eid for key, (eid, _) in stored.items()}
+        batch = {r["id"] for r in new_rows} | set(eids)  # this batch's nodes: their element ids come from the writes
+        others, new_others = self._other_ends(
+            tx, [rel for _, rel in added + kept_flow if rel.other_label != kind.label or rel.other_key not in batch])
         created_nodes: set[str] = set()
         if new_rows:
-            rec = tx.run(create_nodes_statement(kind), rows=new_rows).single()
-            eids.update(zip(rec["ids"], rec["eids"], strict=True))
-            created_nodes.update(rec["eids"])
+            added = self._create_nodes(tx, kind, new_rows, added, others, eids, created_nodes)
         if set_rows:
             tx.run(set_nodes_statement(), rows=set_rows).consume()
         for (rel_type, outgoing, label), rel_rows in removed.items():
@@ -88,7 +96,7 @@ class GraphWrites:
         if reflow["WAS_GENERATED_BY"]:
             tx.run("UNWIND $keys AS k MATCH (:Task {task_id: k})<-[x:WAS_INFORMED_BY]-() DELETE x",
                    keys=reflow["WAS_GENERATED_BY"]).consume()
-        others, new_others = self._other_ends(tx, kind, eids, added + kept_flow)
+        others.update(((kind.label, key), eid) for key, eid in eids.items())
         links: dict[tuple[str, tuple], list[dict]] = defaultdict(list)
         for key, rel in added:
             s, o = eids[key], others[(rel.other_label, rel.other_key)]
@@ -100,18 +108,40 @@ class GraphWrites:
         if collection == "tasks":
             self._link_data_flow(tx, eids, others, new_others, created_nodes, added, kept_flow)
 
-    def _other_ends(self, tx: Any, kind: NodeKind, eids: dict[str, str],
-                    rels: list[tuple[str, Any]]) -> tuple[dict[tuple[str, str], str], set[str]]:
-        """Element ids of the relationships' other nodes, by (label, key): this batch's own nodes, the stored ones
-        (one lookup per label), and the missing ones created (returned apart: nothing points to them yet)."""
+    def _create_nodes(self, tx: Any, kind: NodeKind, rows: list[dict], added: list[tuple[str, Any]],
+                      others: dict[tuple[str, str], str], eids: dict[str, str], created: set[str]) -> list:
+        """Create the new nodes, those sharing the same hubs (workflow, agents) in one statement each with their
+        links to them; adds their element ids to eids and created. Returns the relationships still to create."""
+        hubs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for key, rel in added:
+            if rel.outgoing and rel.type in HUB_TYPES and not rel.props and rel.other_label != kind.label:
+                hubs[key].append((rel.type, others[(rel.other_label, rel.other_key)]))
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for row in rows:
+            groups[tuple(sorted(hubs.get(row["id"], ())))].append(row)
+        linked: set[str] = set()
+        for signature, part in groups.items():
+            if len(part) < _HUB_GROUP_MIN or not signature:
+                rec = tx.run(create_nodes_statement(kind), rows=part).single()
+            else:
+                rec = tx.run(hub_create_statement(kind, tuple(t for t, _ in signature)), rows=part,
+                             hubs=[e for _, e in signature]).single()
+                linked.update(rec["ids"])
+            if len(rec["ids"]) != len(part):  # a hub removed meanwhile: the transaction is rolled back and retried
+                raise WriteConflict(f"{len(part) - len(rec['ids'])} of {len(part)} nodes were not written")
+            eids.update(zip(rec["ids"], rec["eids"], strict=True))
+            created.update(rec["eids"])
+        return [(key, rel) for key, rel in added if key not in linked or not (
+            rel.outgoing and rel.type in HUB_TYPES and not rel.props and rel.other_label != kind.label)]
+
+    def _other_ends(self, tx: Any, rels: list[Any]) -> tuple[dict[tuple[str, str], str], set[str]]:
+        """Element ids of the relationships' other nodes outside the batch, by (label, key): the stored ones (one
+        lookup per label), and the missing ones created (returned apart too: nothing points to them yet)."""
         wanted: dict[str, dict[str, dict]] = defaultdict(dict)
         found: dict[tuple[str, str], str] = {}
-        for _, rel in rels:
-            if rel.other_label == kind.label and rel.other_key in eids:
-                found[(rel.other_label, rel.other_key)] = eids[rel.other_key]
-            else:
-                wanted[rel.other_label].setdefault(
-                    rel.other_key, {other_key(rel.other_label): rel.other_key, **dict(rel.other_props)})
+        for rel in rels:
+            wanted[rel.other_label].setdefault(
+                rel.other_key, {other_key(rel.other_label): rel.other_key, **dict(rel.other_props)})
         created: set[str] = set()
         for label, props in wanted.items():
             rec = tx.run(find_nodes_statement(label), keys=list(props)).single()
@@ -146,8 +176,14 @@ class GraphWrites:
                 pairs.update((c, g) for c in flow["USED"] for g in flow["WAS_GENERATED_BY"] if c != g)
         for rel_type, statement in (("USED", informed_from_used), ("WAS_GENERATED_BY", informed_from_generated)):
             if graph_rows[rel_type]:
-                rec = tx.run(statement, rows=graph_rows[rel_type], max_degree=INFORMED_BY_MAX_DEGREE).single()
-                pairs.update(zip(rec["c"], rec["g"], strict=True))
+                rec = tx.run(statement, es=sorted({r["e"] for r in graph_rows[rel_type]}),
+                             max_degree=INFORMED_BY_MAX_DEGREE).single()
+                ends: dict[str, list[str]] = defaultdict(list)
+                for entity, task in zip(rec["e"], rec["o"], strict=True):
+                    ends[entity].append(task)
+                for r in graph_rows[rel_type]:
+                    pairs.update(((r["t"], o) if rel_type == "USED" else (o, r["t"])) for o in ends.get(r["e"], ())
+                                 if o != r["t"])
         fresh = [{"s": c, "e": g} for c, g in pairs if c in new_tasks or g in new_tasks]
         known = [{"s": c, "e": g} for c, g in pairs if c not in new_tasks and g not in new_tasks]
         if fresh:

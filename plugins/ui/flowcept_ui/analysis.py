@@ -154,6 +154,14 @@ class Columns:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def copy(self) -> Columns:
+        """The rows as they are now (list copies: a few ms for 100k), to compute figures from while rows are added."""
+        other = Columns(self.tel_ref)
+        for name in ("ids", "acts", "statuses", "starts", "ends", "parents", "tels", "gens", "stderrs"):
+            setattr(other, name, getattr(self, name)[:])
+        other.generation, other.id_sorted = self.generation, self.id_sorted
+        return other
+
     @property
     def row(self) -> dict[Any, int]:
         """Task id -> row."""

@@ -66,7 +66,7 @@ class Browser:
         self._figures: OrderedDict[str, tuple[int, dict]] = OrderedDict()
         self._computing: dict[str, threading.Lock] = {}  # one pass per workflow at a time; others wait for it
         self._counts: dict[tuple[str, str], tuple[float, int]] = {}
-        self._refreshing: set[str] = set()  # workflows whose full figures are being computed in the background
+        self._refreshing: dict[str, threading.Thread] = {}  # workflow -> the thread computing its full figures
 
     # -- the store ---------------------------------------------------------------------------------------------------
 
@@ -156,10 +156,13 @@ class Browser:
                 cols.generation = secrets.token_hex(4)
             resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
             if kept is None or kept[0] != count:
-                if lmdb is not None:
-                    self._read_lmdb(lmdb, workflow_id, cols, count)
-                else:
-                    self._read_store(workflow_id, cols)
+                self._read(lmdb, workflow_id, cols, count)
+                if kept is not None and len(cols) > self._recount(workflow_id):
+                    # tasks left the workflow (deleted, or moved to another): its rows are read anew
+                    cols = Columns(tel_ref=cols.tel_ref)
+                    cols.generation = secrets.token_hex(4)
+                    self._read(lmdb, workflow_id, cols, count)
+                    kept = None
             if light and kept is not None:
                 figures, full_at = cols.light_figures(kept[1]), kept[3]
                 self._full_later(workflow_id, full_at + FULL_EVERY)
@@ -175,24 +178,67 @@ class Browser:
                     self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
             return figures
 
-    def _full_later(self, workflow_id: str, when: float) -> None:
-        """Compute the workflow's figures in full at monotonic time ``when`` (in a thread; one per workflow)."""
+    def _read(self, lmdb: Any, workflow_id: str, cols: Columns, count: int) -> None:
+        if lmdb is not None:
+            self._read_lmdb(lmdb, workflow_id, cols, count)
+        else:
+            self._read_store(workflow_id, cols)
+
+    def _recount(self, workflow_id: str) -> int:
+        """The workflow's task count, read now (not the one reused for COUNT_TTL)."""
+        self._counts.pop(_count_key("tasks", {"workflow_id": workflow_id}), None)
+        return self.count("tasks", {"workflow_id": workflow_id})
+
+    def _full_later(self, workflow_id: str, when: float, again: bool = False) -> None:
+        """Compute the workflow's figures in full at monotonic time ``when`` (in a thread; one per workflow; again:
+        called from that thread, which hands over to the new one)."""
         with self._lock:
-            if workflow_id in self._refreshing:
+            if workflow_id in self._refreshing and not again:
                 return
-            self._refreshing.add(workflow_id)
 
-        def run() -> None:
-            try:
-                time.sleep(max(0.0, when - time.monotonic()))
-                self.figures(workflow_id)
-            except Exception as e:  # the store went away: the next page load or update says so
-                log.debug("flowcept ui: computing the figures of %s: %s", workflow_id, e)
-            finally:
-                with self._lock:
-                    self._refreshing.discard(workflow_id)
+            def run() -> None:
+                try:
+                    time.sleep(max(0.0, when - time.monotonic()))
+                    self._full_aside(workflow_id)
+                except Exception as e:  # the store went away: the next page load or update says so
+                    log.debug("flowcept ui: computing the figures of %s: %s", workflow_id, e)
+                finally:
+                    with self._lock:
+                        if self._refreshing.get(workflow_id) is thread:
+                            del self._refreshing[workflow_id]
 
-        threading.Thread(target=run, name="flowcept-ui-figures", daemon=True).start()
+            thread = threading.Thread(target=run, name="flowcept-ui-figures", daemon=True)
+            self._refreshing[workflow_id] = thread
+        thread.start()
+
+    def _full_aside(self, workflow_id: str) -> None:
+        """The full figures of the kept rows, computed on a copy of them outside the workflow's lock (updates and
+        task-list pages go on meanwhile); rows added in the meantime are counted in, and computed in full later."""
+        with self._lock:
+            computing = self._computing.get(workflow_id)
+        if computing is None:
+            return
+        with computing:
+            with self._lock:
+                kept = self._figures.get(workflow_id)
+            if kept is None or not kept[1].get("stale"):
+                return
+            cols, count, rows = kept[2], kept[0], kept[2].copy()
+        lmdb = self._lmdb()
+        resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
+        figures, full_at = rows.figures(resolve), time.monotonic()
+        figures["generation"] = rows.generation
+        with computing:
+            with self._lock:
+                now = self._figures.get(workflow_id)
+            if now is None or now[2] is not cols:
+                return  # read anew meanwhile
+            if len(cols) != len(rows):  # more rows since the copy: their counts on top, the rest again later
+                figures, count = cols.light_figures(figures), now[0]
+                figures["generation"] = cols.generation
+                self._full_later(workflow_id, full_at + FULL_EVERY, again=True)
+            with self._lock:
+                self._figures[workflow_id] = (count, figures, cols, full_at)
 
     def _lmdb(self) -> Any:
         """The LMDB store when it is the read store and offers undecoded reads, else None."""

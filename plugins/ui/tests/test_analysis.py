@@ -147,3 +147,40 @@ def test_live_updates_count_every_new_task_at_once_and_the_rest_at_most_every_fe
         time.sleep(0.05)
     again = browser.figures("wf", light=True)
     assert again["task_count"] == 601 and again["error_count"] == expected["error_count"] + 1
+
+
+def test_lmdb_index_counts_and_the_keys_added_since_a_chunk(tmp_path):
+    from flowcept_lmdb import _query as q
+
+    from flowcept_core.query import open_store
+
+    settings = lmdb_settings(str(tmp_path / "lmdb"))
+    store = open_store(settings, "lmdb")
+    tasks = _tasks(700, seed=9)
+    for i, t in enumerate(tasks):
+        t["workflow_id"], t["campaign_id"] = ("wf-a" if i < 500 else "wf-b"), "camp"
+    store.upsert("tasks", tasks[:300])
+    store.upsert("tasks", tasks[300:])
+    for field, value in (
+        ("workflow_id", "wf-a"),
+        ("workflow_id", "wf-b"),
+        ("campaign_id", "camp"),
+        ("workflow_id", "nope"),
+        ("activity_id", "a"),
+    ):
+        assert q.indexed_count(store, "tasks", field, value) == store.count("tasks", {field: value}), (field, value)
+    assert q.indexed_count(store, "tasks", "status", "FINISHED") is None  # not indexed: the caller counts
+    last = q.last_chunk(store, "tasks", "workflow_id", "wf-a")
+    known = {t["task_id"].encode() for t in tasks[:500]}
+    added = [{**tasks[0], "task_id": f"added-{n}"} for n in range(5)]
+    store.upsert("tasks", added)
+    found, now_last = q.indexed_raw_from(store, "tasks", "workflow_id", "wf-a", known, last)
+    assert sorted(k for k, _ in found) == sorted(t["task_id"].encode() for t in added) and now_last >= last
+    # a task leaving the workflow: the kept rows are read anew, so the figures count what the store holds
+    browser = Browser(settings)
+    assert browser.figures("wf-a")["task_count"] == 505
+    store.upsert("tasks", [{"task_id": tasks[3]["task_id"], "workflow_id": "wf-b"}])
+    browser._counts.clear()
+    again = browser.figures("wf-a")
+    assert again["task_count"] == 504 == store.count("tasks", {"workflow_id": "wf-a"})
+    assert tasks[3]["task_id"] not in {b["task_id"] for b in again["timeline"]["bars"]}
