@@ -294,22 +294,23 @@ class Run(Delivery):
 
     # flusher ------------------------------------------------------------------------
     def hold(self) -> None:
-        """Keep drains waiting until release() (called by the thread that finishes starting the run). The flusher
-        runs meanwhile, without draining: past the bound, producers wait for release() (see _regulate)."""
+        """Keep drains waiting until release(). The thread finishing the run's start calls start_flusher() (starting
+        a thread waits until it runs: not the caller's time) and later release(). The run begins regulated: past the
+        bound, producers wait for release() (see _regulate)."""
         self._drain_lock.acquire()
         self._held = True
-        self._start_flusher()
+        if self._thread is None:
+            self.append, self.extend = self._append_helping, self._extend_helping
 
     def release(self) -> None:
         self._held = False
         self._drain_lock.release()
 
-    def _start_flusher(self) -> None:
+    def start_flusher(self) -> None:
         if self._thread is None:
             # begin regulated: a program that calls at full speed right after start() stays within the bound from
             # its first call; the flusher's first quiet poll (a few ms) brings the fast path back
-            self.append = self._append_helping
-            self.extend = self._extend_helping
+            self.append, self.extend = self._append_helping, self._extend_helping
             self._thread = threading.Thread(target=self._flush_loop, daemon=True,
                                             name=f"flowcept-flusher-{self.workflow_id[:8]}")
             self._thread.start()
@@ -325,7 +326,7 @@ class Run(Delivery):
         if self.sink is not None:
             self._publish([{"type": CONTROL_TYPE, "info": START_OF_STREAM, "producer_id": self.producer_id,
                             "workflow_id": self.workflow_id}])
-        self._start_flusher()
+        self.start_flusher()
 
     def _flush_loop(self) -> None:
         last = time.monotonic()

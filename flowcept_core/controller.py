@@ -15,7 +15,7 @@ from flowcept_core.capture.context import error_text
 from flowcept_core.lifecycle import _started, _stop_forgotten, _stop_on_sigterm  # noqa: F401 (read by name)
 from flowcept_core.logger import get_logger
 from flowcept_core.runtime import RUNTIME
-from flowcept_core.startup import Startup
+from flowcept_core.startup import StartThread, Startup
 from flowcept_core.workflow_record import WorkflowRecord
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs more than the rest of `import flowcept`
@@ -104,7 +104,7 @@ class Flowcept(Startup, WorkflowRecord):
         self._run: Run | None = None
         self._interceptors: list[Any] = []
         self._sampler: Any = None
-        self._init_thread: threading.Thread | None = None
+        self._init_thread: StartThread | None = None
         self._workflow_msg: dict | None = None
         self._inserter: Any = None
         self._consumers: list[Any] = []
@@ -148,9 +148,7 @@ class Flowcept(Startup, WorkflowRecord):
                 self._workflow_msg = {}
                 run.track(self._workflow_msg)
                 run.emit(self._workflow_msg)
-            self._init_thread = threading.Thread(target=self._finish_start, args=(settings, run, defer, started_at),
-                                                 name="flowcept-start", daemon=True)
-            self._init_thread.start()
+            self._init_thread = StartThread(self._finish_start, settings, run, defer, started_at)
             RUNTIME.current_workflow_id = Flowcept.current_workflow_id = self.current_workflow_id  # class: seeds' API
             Flowcept.campaign_id = self.campaign_id
             self.is_started = True

@@ -25,7 +25,7 @@ class Startup:
     _sampler: Any
     _inserter: Any
     _consumers: list[Any]
-    _init_thread: threading.Thread | None
+    _init_thread: StartThread | None
     _workflow_msg: dict | None
 
     def _build_run(self, settings: Settings, open_sink: bool = True) -> Run:
@@ -103,6 +103,7 @@ class Startup:
         """The start-up thread: first telemetry reading, persistence (default store), the workflow message's
         system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
         try:
+            run.start_flusher()  # regulates the backlog meanwhile (hold() began the run regulated)
             from flowcept_core.registry import get_registry
             from flowcept_core.sysinfo import host_fields
 
@@ -179,3 +180,22 @@ def _explicit_delivery(settings: Settings) -> bool:
                for name, sec in dbs.items())
 
 
+class StartThread:
+    """The start-up thread of a run, started without waiting for it to run (threading.Thread.start waits until the
+    new thread is scheduled: milliseconds of start() on a busy machine). join() waits until it is done."""
+
+    def __init__(self, target: Any, *args: Any):
+        import _thread
+
+        self._done = threading.Event()
+        self._target, self._args = target, args
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        try:
+            self._target(*self._args)
+        finally:
+            self._done.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
