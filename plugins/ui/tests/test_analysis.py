@@ -137,7 +137,7 @@ def test_live_updates_count_every_new_task_at_once_and_the_rest_at_most_every_fe
     assert light["trends"] == full["trends"]  # from the last full computation
     assert browser.figures("wf")["trends"] == expected["trends"]  # a page load computes everything
     assert not browser.figures("wf", light=True).get("stale")
-    monkeypatch.setattr("flowcept_ui.data.FULL_EVERY", 0.2)
+    monkeypatch.setattr("flowcept_ui.workflow_figures.FULL_EVERY", 0.2)
     store.upsert("tasks", [{**tasks[0], "task_id": "late", "status": "ERROR"}])
     browser._counts.clear()
     assert browser.figures("wf", light=True)["stale"]
