@@ -82,7 +82,8 @@ class Figures(Series):
         # rows with a start, in start order (ties in row order); then per activity: all its rows in that order,
         # those with no start last
         timed = range(n) if None not in starts else [i for i in range(n) if starts[i] is not None]
-        order = list(timed) if all(map(operator.le, starts, starts[1:])) else sorted(timed, key=starts.__getitem__)
+        in_order = None not in starts and all(map(operator.le, starts, starts[1:]))
+        order = list(timed) if in_order else sorted(timed, key=starts.__getitem__)
         if len(order) < n:
             have = set(order)
             everything = order + [i for i in range(n) if i not in have]

@@ -184,3 +184,15 @@ def test_lmdb_index_counts_and_the_keys_added_since_a_chunk(tmp_path):
     again = browser.figures("wf-a")
     assert again["task_count"] == 504 == store.count("tasks", {"workflow_id": "wf-a"})
     assert tasks[3]["task_id"] not in {b["task_id"] for b in again["timeline"]["bars"]}
+
+
+def test_tasks_without_a_start_after_tasks_with_one_are_drawn_last_not_an_error():
+    figures = analyze(
+        [
+            {"task_id": "a", "activity_id": "f", "started_at": 1.0, "ended_at": 2.0, "status": "FINISHED"},
+            {"task_id": "b", "activity_id": "f", "status": "SUBMITTED"},
+            {"task_id": "c", "activity_id": "g", "started_at": 0.5, "ended_at": 0.7, "status": "FINISHED"},
+        ]
+    )
+    assert figures["task_count"] == 3 and figures["by_status"] == {"FINISHED": 2, "SUBMITTED": 1}
+    assert figures["first_started_at"] == 0.5
