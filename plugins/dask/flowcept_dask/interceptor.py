@@ -185,7 +185,12 @@ class DaskInterceptor(Interceptor):
 
     def _task_fields(self, record: dict) -> dict[str, Any]:
         """The task message fields of one scheduler record (joined with its worker record)."""
-        worker = decode_record(record.get("worker"))
+        try:
+            worker = decode_record(record.get("worker"))
+        except Exception as e:  # the task is still recorded, from what the scheduler knows
+            get_logger().error(f"dask interceptor: the worker's record of task {record.get('task_id')!r} is "
+                               f"unreadable ({type(e).__name__}: {e}); its inputs and outputs are not recorded")
+            worker = {}
         values = self.config_values
         fields: dict[str, Any] = {
             "task_id": record["task_id"], "status": record["status"], "adapter_id": "dask",

@@ -25,7 +25,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from flowcept_core.plugin import PARENT
+from flowcept_core.plugin import PARENT, sanitize
 from flowcept_dask.records import (
     ERRORS_TOPIC,
     METADATA_KEY,
@@ -183,12 +183,14 @@ class FlowceptDaskWorkerAdapter(WorkerPlugin):
                 record["started_at"] = started
                 record["ended_at"] = time.time()
             if config.get("worker_should_get_input", True):
-                record["used"] = inputs_by_name(func, args, kwargs)
+                record["used"] = sanitize(inputs_by_name(func, args, kwargs))
             if error is not None:
                 record["stderr"] = f"{type(error).__name__}: {error}"
                 record["traceback"] = "".join(traceback.format_exception(error))
             elif config.get("worker_should_get_output", True):
-                record["generated"] = outputs_by_name(result)
+                record["generated"] = sanitize(outputs_by_name(result))
+            # sanitized: a fused subgraph's inputs are dicts keyed by tuples, which msgpack carries as array keys
+            # that no reader can decode
             self._done[key] = encode_record(record)
         except Exception as e:
             _log_error(f"flowcept could not record Dask task {key!r}: {type(e).__name__}: {e}")

@@ -247,5 +247,8 @@ def test_delayed_graphs_and_collections_are_captured(dask_client, write_settings
     a_key, b_key = holder["keys"]
     assert docs[a_key]["used"] == {"x": 1, "y": 2} and docs[a_key]["generated"] == {"arg_0": 3}
     assert docs[b_key]["used"] == {"x": 3, "y": 4} and docs[b_key]["dependencies"] == [a_key]
-    assert all(d["status"] == "FINISHED" and d["activity_id"] for d in docs.values())
+    statuses = {k: (d.get("status"), d.get("activity_id")) for k, d in docs.items()}
+    assert all(status == "FINISHED" and activity for status, activity in statuses.values()), statuses
+    # a fused subgraph's inputs (dicts keyed by tuples) reach the store with their task
+    assert all(d.get("used") for k, d in docs.items() if "from_sequence" in k)
     assert len(docs) > 2  # the bag's partitions and its reduction
