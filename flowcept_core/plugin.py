@@ -13,7 +13,8 @@ What it offers, by use:
   ``equality_keys``, ``project``, ``sort_documents``, ``get_path``, ``value_kind``, ``MISSING``, ``FilterError``,
   ``aggregate``, ``result_field``
 - PROV mapping (graph stores, exports): ``map_task``, ``map_workflow``, ``TaskMapping``, ``WorkflowMapping``,
-  ``EntityRef``, ``AgentRef``, ``value_entity_id``, ``entity_ids``, ``prov_scalar``, ``ProvMappingError``
+  ``EntityRef``, ``AgentRef``, ``value_entity_id``, ``entity_ids``, ``canonical_bytes``, ``DATA_ID_KEY``,
+  ``prov_scalar``, ``ProvMappingError``
 - lineage (stores with their own ``get_lineage``): ``lineage_walk`` (the reference walk over a store's ``find`` and
   ``tasks_by_entity``), ``check_lineage_args``, ``LineageError``, ``UnknownTaskError``
 - errors: ``MQError``, ``MQConnectionError``, ``MQClosedError``, ``StoreError``, ``StoreUnavailableError``,
@@ -93,6 +94,7 @@ _LAZY: dict[str, str] = {
     "AgentRef": "flowcept_core.prov_mapping", "EntityRef": "flowcept_core.prov_mapping",
     "ProvMappingError": "flowcept_core.prov_mapping", "TaskMapping": "flowcept_core.prov_mapping",
     "WorkflowMapping": "flowcept_core.prov_mapping", "entity_ids": "flowcept_core.prov_mapping",
+    "canonical_bytes": "flowcept_core.prov_mapping", "DATA_ID_KEY": "flowcept_core.prov_mapping",
     "lineage_walk": "flowcept_core.lineage:get_lineage", "check_lineage_args": "flowcept_core.lineage",
     "LineageError": "flowcept_core.lineage", "UnknownTaskError": "flowcept_core.lineage",
     "map_task": "flowcept_core.prov_mapping", "map_workflow": "flowcept_core.prov_mapping",

@@ -43,8 +43,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from flowcept_core.plugin import StoreError, entity_ids, gc_paused
-from flowcept_core.prov_mapping import DATA_ID_KEY, canonical_bytes
+from flowcept_core.plugin import DATA_ID_KEY, StoreError, canonical_bytes, entity_ids, gc_paused
 from flowcept_lmdb._codec import unpack
 from flowcept_lmdb._lineage_indexer import Indexer, _catch_up_lock, _listeners
 
