@@ -43,12 +43,16 @@ def check_plugin_settings(settings: Any, interceptors: list[tuple[str, str]] | N
     plugins_chosen = [kind for _, kind in interceptors or () if kind != BUILTIN]
     if not plugins_chosen and all(settings.section(name) == DEFAULTS.get(name, {}) for name in _PLUGIN_SECTIONS):
         return []  # the plugins' sections are the built-in defaults, valid as they are: no discovery needed
+    online = settings.get("project.db_flush_mode") == "online" and settings.get("mq.enabled", True)
+    databases = settings.section("databases")
+    if not plugins_chosen and not online and not any(isinstance(sec, dict) and sec.get("enabled")
+                                                     for sec in databases.values()):
+        return []  # no MQ, no store, only the built-in interceptor (its section is checked with the core's keys)
     if registry is None:
         from flowcept_core.registry import get_registry
 
         registry = get_registry()
     warnings: list[str] = []
-    online = settings.get("project.db_flush_mode") == "online" and settings.get("mq.enabled", True)
     mq_name = settings.get("mq.type") or "memory"
     if online and mq_name in registry.names("mq_backend"):
         section = registry.resolve("mq_backend", mq_name).settings
@@ -56,7 +60,6 @@ def check_plugin_settings(settings: Any, interceptors: list[tuple[str, str]] | N
         if section is not None:
             section.validate(settings)
         warnings += _unknown("mq", settings.section("mq"), [*DEFAULTS["mq"], *own])
-    databases = settings.section("databases")
     stores = set(registry.names("store"))
     for name, sec in databases.items():
         if isinstance(sec, dict) and sec.get("enabled") and name in stores:
