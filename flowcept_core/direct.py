@@ -6,15 +6,19 @@ capture record is valid and has a fresh id by construction, so the drain writes 
 took (up to 16,384 messages) per write transaction, and publishes only the rest (the workflow message, FlowceptTask
 and adapter messages, stream markers) as before.
 
-Each such message is JSON-encoded once (orjson): the encoding without its telemetry snapshots is the start of both its
-buffer-file line (the snapshots' JSON, encoded once per snapshot, appended) and the value the store keeps (references
-to the snapshots, stored once, appended by the store: ``upsert_json``). A message orjson refuses as it is (a bytes
+Each such task is JSON-encoded once (orjson), without its telemetry snapshots and closing brace (its *head*): the head
+starts both its buffer-file line (followed by a tail holding the snapshots' JSON, built once per pair of snapshots and
+shared; lines are written with writev, no copy per line) and the value the store keeps (followed by references to the
+snapshots, stored once: ``upsert_json``). The common record (positional JSON-scalar arguments and result, no error,
+one snapshot) is encoded straight from the record, without building its message (_Encoder.encode_record: the same
+bytes); the store is then handed only what it reads besides the head. A message orjson refuses as it is (a bytes
 value) is kept and stored the general way.
 
 The short cut is taken drain by drain, only while nothing but the persistence group reads the in-process MQ and the
 inserter runs: a consumer subscribing mid-run sees every message from its next drain on, as it would on the MQ. A
-batch the store does not take (a refused document, a full disk) is published instead, so the inserter retries it and
-dead-letters what the store refuses: nothing is dropped. The drain writes synchronously, so producers past
+batch the store does not take as JSON is stored again as whole messages (rebuilt from the heads) the usual way, which
+isolates a refused document; what is still not stored (a full disk) is published instead, so the inserter retries it
+and dead-letters what the store refuses: nothing is dropped. The drain writes synchronously, so producers past
 ``mq.max_pending_messages`` wait for the store as they waited for the MQ (backpressure), and everything a drain took
 is stored before the run's end-of-stream marker is published.
 """
