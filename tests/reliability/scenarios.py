@@ -106,6 +106,7 @@ def broker_outage(s: Scenario, n: int, down: Callable[[], None], up: Callable[[]
     Returns (outcome, tasks lost, messages the inserter reported missing).
     """
     ins = s.inserter()
+    ins.wait_line("READY", STORE_WAIT)  # paused before it connects, it would first connect during the outage
     p = s.producer("a", n, pace=0.05, every=100)
     p.wait_line(f"AT {max(100, n // 600 * 100)} ", STORE_WAIT)
     ins.signal(signal.SIGSTOP)
