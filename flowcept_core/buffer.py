@@ -30,7 +30,8 @@ from flowcept_core.direct import DirectStore, drain_direct
 from flowcept_core.ids import format_id
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import pack
-from flowcept_core.retained import Retained, drain_kept
+from flowcept_core.replay import drain_kept, window_end
+from flowcept_core.retained import Retained
 from flowcept_core.serialize import ValueLimits, sanitize, sanitize_dict
 from flowcept_core.telemetry.summary import attach_telemetry
 
@@ -216,11 +217,7 @@ class Run(Delivery):
             try:
                 while start < end:
                     # a window of whole records (small copies; no huge young list for the collector)
-                    pos, records = start, 0
-                    while pos < end and records < _WINDOW:
-                        item = items[pos]
-                        pos += 1 if type(item) is dict else item.width
-                        records += 1
+                    pos = window_end(items, start, end, _WINDOW)
                     raw = items[start:pos]
                     items[start:pos] = [None] * (pos - start)  # the records die with raw, not at the next drop
                     start = pos

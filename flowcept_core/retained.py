@@ -6,10 +6,12 @@ spliced in), held in memory up to ``_MEMORY_BYTES`` and then appended to a spool
 otherwise it is a private temporary file removed with the run. ``get_buffer()`` decodes what was kept, so it gives
 the same messages a reader of the buffer file gets.
 
-Offline, the newest messages built from capture records whose every value is a plain JSON value (no telemetry
-snapshot, tag list or metadata dict shared with other messages, nothing the encoder had to convert) are also kept as
-built, up to ``_KEEP_BYTES`` of their lines: decoding those lines would give equal, unshared dicts, so
-``get_buffer()`` hands them over as they are (once: later calls decode them) and decodes only the lines before them.
+Offline, the newest messages are kept unencoded, in a window bounded by their estimated memory (``_KEEP_BYTES``):
+capture records that can be built again at any time, as records (flowcept_core.replay: each ``get_buffer()`` builds
+fresh messages from them); messages of plain JSON values that share nothing with other messages (no telemetry
+snapshot, tag list or metadata dict), as built and as their lines: ``get_buffer()`` hands those dicts over (once:
+later calls decode their lines). What leaves the window, and the whole window when the lines are needed (a dump, the
+buffer file, a message that is not kept so), is encoded after the lines before it: the order never changes.
 
 Pinned messages (the workflow message, changed at stop) are written padded with spaces, so their final version is
 written over them in place; one that outgrew its room is spliced in when the messages are read or written out.
@@ -24,16 +26,19 @@ from typing import Any
 
 from flowcept_core.files import write_pieces
 from flowcept_core.logger import get_logger
+from flowcept_core.replay import Replay, drain_kept
 from flowcept_core.serialize import dumps_line
 
-__all__ = ["Retained", "encode_lines", "drain_kept"]
+__all__ = ["Retained", "encode_lines", "drain_kept"]  # drain_kept: see flowcept_core.replay
 
 _PAD = 512  # room left after a pinned line for the fields it gets at stop (ended_at, status, a short stderr)
 _FILE_MODE = 0o600
 _MEMORY_BYTES = 4 << 20  # encoded messages held in memory before they go to the spool file
 _SHARED_FIELDS = ("telemetry_at_start", "telemetry_at_end")
 _FRAGMENTS_MAX = 256
-_KEEP_BYTES = 32 << 20  # encoded size of the messages kept as built (as dicts ~3x that: ~800 B a small task)
+_KEEP_BYTES = 64 << 20  # estimated memory of the window kept unencoded (a plain task: ~280 B as a record, ~1 KB as
+# a dict and its line)
+_DICT_FACTOR = 4  # memory of a message kept as built and as its line, per byte of its line
 _READ_BYTES = 1 << 18  # spool bytes decoded at a time
 _CHUNK = 256  # messages encoded at a time
 
@@ -71,48 +76,6 @@ def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, An
     return refused
 
 
-def drain_kept(run: Any, raw: list) -> int:
-    """Build the messages of a window of the flat buffer of a run without a sink and keep them (run.retained);
-    chunks built from capture records only, with plain JSON values, are kept as built too. Returns the count."""
-    from flowcept_core.logger import get_logger
-
-    retained = run.retained
-    exact_template = retained.exact_template
-    ids = (run.workflow_id, run.campaign_id)
-    exact_run = all(type(v) is str for v in run.host_fields.values()) and all(v is None or type(v) is str for v in ids)
-    out: list[dict] = []
-    exact, last, last_exact = exact_run, None, False
-    count, i, n = 0, 0, len(raw)
-    while i < n:
-        item = raw[i]
-        try:
-            if type(item) is dict:
-                i += 1
-                exact = False
-                out.append(run._clean(item))
-            else:
-                width = item.width
-                msg = item.materialize(raw[i : i + width], run)
-                i += width
-                out.append(msg)
-        except Exception as e:  # a capture bug must not lose the rest of the window
-            if type(item) is not dict:
-                i += item.width
-            run.errors += 1
-            get_logger().error(f"could not build a provenance message: {type(e).__name__}: {e}")
-        else:
-            if exact and type(item) is not dict:
-                if item is not last:  # consecutive records of one template: checked once
-                    last, last_exact = item, exact_template(item)
-                if not last_exact or "telemetry_at_end" in msg or "telemetry_at_start" in msg:
-                    exact = False
-        if len(out) >= _CHUNK or (i >= n and out):
-            retained.add(out, exact=exact)
-            count += len(out)
-            out, exact = [], exact_run
-    return count
-
-
 class Retained:
     """The encoded messages of one run: in memory, then in a spool file. The run calls it under its drain lock."""
 
@@ -129,10 +92,11 @@ class Retained:
         self._stale: dict[int, dict] = {}  # offset -> new version that did not fit its room
         self._lock = threading.Lock()
         self._finalizer: Any = None
-        self._kept: list[dict] = []  # the messages whose lines start at _kept_at, as built (see the module's doc)
-        self._kept_at = 0
-        self._kept_bytes = 0
-        self._templates: dict[int, tuple[Any, bool]] = {}  # id(template) -> (it, whether its fields are plain)
+        self.replay = Replay()  # builders of records kept as they are (flowcept_core.replay)
+        self._tail: list[list] = []  # the window kept unencoded, oldest first: [kind, x, y, estimated memory] with
+        # kind "r" (x builds the messages of the flat records y), "d" (messages x as built, their lines y) or "l"
+        # (lines y of messages handed over as built)
+        self._tail_bytes = 0
 
     # adding -----------------------------------------------------------------------------------------------------
     def add(self, batch: list[dict], exact: bool = False) -> None:
@@ -142,37 +106,43 @@ class Retained:
         as built as well (handed to get_buffer instead of their decoded lines) unless the encoder refused one."""
         with self._lock:
             self.count += len(batch)
-            before = len(self._buf)
-            if not self._pinned:
-                refused = encode_lines(batch, self._buf, self._fragments)
+            if exact and not self._pinned:
+                lines = bytearray()
+                if not encode_lines(batch, lines, self._fragments):
+                    self._keep(["d", batch, lines, _DICT_FACTOR * len(lines)])
+                    return
+                self._settle()
+                self._buf += lines
             else:
-                refused = 0
-                for msg in batch:
-                    pinned = self._pinned.get(id(msg))
-                    if pinned is not None and pinned[0] is msg:
-                        del self._pinned[id(msg)]
-                        refused = 1  # changes later: read back from its line
-                        line = dumps_line(pinned[1])
-                        self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
-                        self._buf += line[:-1] + b" " * _PAD + b"\n"
-                    else:
-                        refused += encode_lines([msg], self._buf, self._fragments)
-            added = len(self._buf) - before
-            if not exact or refused or added > _KEEP_BYTES:
-                self._keep_from_here()
-            elif self._kept_bytes + added <= _KEEP_BYTES:
-                self._kept += batch
-                self._kept_bytes += added
-            else:  # the bound: the newest batch is kept, those before are read back from their lines
-                self._kept, self._kept_bytes, self._kept_at = batch[:], added, self._size + before
+                self._settle()
+                if not self._pinned:
+                    encode_lines(batch, self._buf, self._fragments)
+                else:
+                    for msg in batch:
+                        pinned = self._pinned.get(id(msg))
+                        if pinned is not None and pinned[0] is msg:
+                            del self._pinned[id(msg)]
+                            line = dumps_line(pinned[1])
+                            self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
+                            self._buf += line[:-1] + b" " * _PAD + b"\n"
+                        else:
+                            encode_lines([msg], self._buf, self._fragments)
             if len(self._buf) >= _MEMORY_BYTES:
                 self._flush()
+
+    def add_records(self, build: Any, flat: list, count: int, size: int) -> None:
+        """Keep count capture records (flat) as they are, with the function that builds their messages (into a
+        list: build(flat, out)); size: their estimated memory (see flowcept_core.replay)."""
+        with self._lock:
+            self.count += count
+            self._keep(["r", build, flat, size])
 
     def add_encoded(self, pieces: list, count: int) -> None:
         """Keep count messages given as the pieces of their JSONL lines (bytes-like; encoded by the drain, none of
         them pinned). Past _MEMORY_BYTES they are written to the spool file as they are (writev: no joined copy)."""
         with self._lock:
             self.count += count
+            self._settle()
             if self._fd is None and len(self._buf) < _MEMORY_BYTES:
                 self._buf += b"".join(pieces)
                 if len(self._buf) >= _MEMORY_BYTES:
@@ -180,30 +150,36 @@ class Retained:
             else:
                 self._flush(create=True)  # what is in memory goes first (and the spool file is opened)
                 self._size += write_pieces(self._fd, pieces)
-            self._keep_from_here()
 
-    def _keep_from_here(self) -> None:
-        """Messages kept as built start after what was added so far (those before are read back from lines)."""
-        if self._kept:
-            self._kept = []
-        self._kept_bytes = 0
-        self._kept_at = self._size + len(self._buf)
+    def _keep(self, segment: list) -> None:
+        """Add segment to the window kept unencoded; the oldest leave it (encoded) past _KEEP_BYTES."""
+        self._tail.append(segment)
+        self._tail_bytes += segment[3]
+        while self._tail_bytes > _KEEP_BYTES and self._tail:
+            self._encode(self._tail.pop(0))
 
-    def exact_template(self, template: Any) -> bool:
-        """Whether template is a task decorator's whose own fields in a message (ids, names, subtype) are plain
-        strings, and it adds no tags or metadata (objects every message of the template shares). Cached."""
-        entry = self._templates.get(id(template))
-        if entry is None or entry[0] is not template:
-            from flowcept_core.capture.templates import TaskTemplate
+    def _settle(self) -> None:
+        """Encode the whole window kept unencoded (what is added next, or a dump, comes after it)."""
+        if self._tail:
+            from flowcept_core.gcpause import gc_paused
 
-            if type(template) is not TaskTemplate:
-                entry = self._templates[id(template)] = (template, False)
-                return False
-            plain = all(v is None or type(v) is str for v in (
-                template.activity_id, template.workflow_id, template.campaign_id, template.subtype))
-            entry = self._templates[id(template)] = (
-                template, plain and template.tags is None and template.custom_metadata is None)
-        return entry[1]
+            with gc_paused():  # acyclic dicts, dropped segment by segment
+                for segment in self._tail:
+                    self._encode(segment)
+            self._tail = []
+            self._tail_bytes = 0
+
+    def _encode(self, segment: list) -> None:
+        kind, x, y, size = segment
+        self._tail_bytes -= size
+        if kind == "r":
+            msgs: list[dict] = []
+            x(y, msgs)
+            encode_lines(msgs, self._buf, self._fragments)
+        else:
+            self._buf += y
+        if len(self._buf) >= _MEMORY_BYTES:
+            self._flush()
 
     def pin(self, msg: dict) -> None:
         """msg changes later (replace()): it is written with room to be overwritten in place."""
@@ -267,13 +243,22 @@ class Retained:
             out: list[dict] = []
             loads, share = orjson.loads, ValueSharer()
             with gc_paused(promote=True):  # only new, acyclic dicts; promoted at the end
-                for body in self._bodies(self._kept_at):
+                for body in self._bodies(self._size + len(self._buf)):
                     # one line per message, no blank lines: the body of a JSON array (padding is whitespace)
                     msgs = loads(b"[" + body.replace(b"\n", b",") + b"]")
                     share(msgs)
                     out += msgs
-            out += self._kept
-            self._keep_from_here()
+                for segment in self._tail:
+                    kind, x, y = segment[0], segment[1], segment[2]
+                    if kind == "r":
+                        x(y, out)  # fresh dicts each time
+                    elif kind == "d":  # handed over: the caller may change them, later calls read their lines
+                        out += x
+                        segment[0], segment[1] = "l", None
+                    else:
+                        msgs = loads(b"[" + bytes(y).rstrip(b"\n").replace(b"\n", b",") + b"]")
+                        share(msgs)
+                        out += msgs
             for offset, new in self._stale.items():  # rare: a pinned message that outgrew its room
                 out[self._line_index(offset)] = dict(new)
         return out
@@ -316,6 +301,7 @@ class Retained:
         messages from path afterwards.
         """
         with self._lock:
+            self._settle()
             directory = os.path.dirname(os.path.abspath(path))
             if final and not self._stale and (self.spool_dir is not None
                                               and os.path.abspath(self.spool_dir) == directory):

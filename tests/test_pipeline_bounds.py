@@ -138,6 +138,7 @@ def test_a_group_nobody_reads_keeps_its_newest_messages_and_says_so(monkeypatch,
 @pytest.fixture
 def small_memory(monkeypatch):
     monkeypatch.setattr(retained_module, "_MEMORY_BYTES", 4096)  # spool after a few messages
+    monkeypatch.setattr(retained_module, "_KEEP_BYTES", 0)  # none kept unencoded (as records or as built)
 
 
 def test_kept_messages_go_to_a_private_spool_beside_the_buffer_file(tmp_path, monkeypatch, small_memory):

@@ -36,6 +36,11 @@ def fails(x):
     raise ValueError("bad \ud800 value " + str(x))
 
 
+def _kept(retained, kinds: str = "rd") -> int:
+    """How many messages the window kept unencoded holds: as records ("r") or as built ("d")."""
+    return sum(len(seg[2]) // 11 if seg[0] == "r" else len(seg[1]) for seg in retained._tail if seg[0] in kinds)
+
+
 def _file_lines(path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -64,10 +69,10 @@ def test_get_buffer_gives_what_the_buffer_file_holds(tmp_path, monkeypatch):
         for i in range(2000):  # a long stretch of plain tasks: kept as built
             inc(i)
         fc._run.drain()
-        assert len(fc._run.retained._kept) >= 1500  # the path under test is taken
-        fc.dump_buffer(str(out))
+        assert _kept(fc._run.retained) >= 1500  # the path under test is taken
         got = fc.get_buffer()
-        assert not fc._run.retained._kept  # handed over
+        assert _kept(fc._run.retained, "r") >= 1500  # records stay: built again by each call
+        fc.dump_buffer(str(out))
         assert got == _file_lines(out)
         for m in got:
             m["status"] = "changed by the caller"
@@ -106,7 +111,7 @@ def test_handed_messages_share_no_container(tmp_path, monkeypatch):
 
 def test_the_messages_kept_as_built_are_bounded(tmp_path, monkeypatch):
     use_settings(tmp_path, monkeypatch)
-    monkeypatch.setattr(retained_module, "_KEEP_BYTES", 200 << 10)
+    monkeypatch.setattr(retained_module, "_KEEP_BYTES", 600 << 10)
     out = tmp_path / "copy.jsonl"
     with Flowcept() as fc:
         for i in range(5000):
@@ -114,10 +119,10 @@ def test_the_messages_kept_as_built_are_bounded(tmp_path, monkeypatch):
             if i % 1000 == 0:
                 fc._run.drain()
                 kept = fc._run.retained
-                assert kept._kept_bytes <= 200 << 10
-                assert len(kept._kept) * 150 <= 200 << 10  # each task's line is longer than 150 bytes
+                assert kept._tail_bytes <= 600 << 10
+                assert _kept(kept) * 150 <= 600 << 10  # a kept record takes more than 150 bytes
         fc._run.drain()
-        assert fc._run.retained._kept  # the newest are kept
+        assert _kept(fc._run.retained)  # the newest are kept
         fc.dump_buffer(str(out))
         got = fc.get_buffer()
     assert got == _file_lines(out)
@@ -131,7 +136,7 @@ def test_messages_sharing_values_are_read_back_from_their_lines(tmp_path, monkey
         for i in range(600):
             (tagged if not tree else inc)(i)
         fc._run.drain()
-        assert not fc._run.retained._kept
+        assert not fc._run.retained._tail
         got = fc.get_buffer()
     assert len(tasks(got)) == 600
     assert got[1:] == Flowcept.read_buffer_file()[1:]  # the workflow message changed at stop
