@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Any
 
 from flowcept_core.plugin import open_store
+from flowcept_ui import kept as kept_on_disk
 from flowcept_ui.analysis import TASK_FIELDS, Columns
 
 try:  # undecoded reads of the LMDB store (the store plugin may be absent)
@@ -39,6 +40,7 @@ def _exact_key(found: tuple[bytes, bytes]) -> bool:
 
 _CACHE_SIZE = 16  # workflows whose figures are kept
 FULL_EVERY = 2.0  # seconds: the live view's updates compute the durations, telemetry and trends at most this often
+KEEP_AFTER = 1.0  # seconds after a workflow's figures were computed from scratch: they are kept on disk
 
 
 def _count_key(collection: str, flt: dict) -> tuple[str, str]:
@@ -74,8 +76,15 @@ class WorkflowFigures:
                     self._figures.move_to_end(workflow_id)
                     return kept[1]
             cols = kept[2] if kept is not None else None
+            at = None  # the stamp of the tasks read from scratch (LMDB: their rows and figures are kept on disk)
             if cols is None:
-                cols = Columns(tel_ref=lmdb_query.snapshot_ref if lmdb is not None else None)
+                tel_ref = lmdb_query.snapshot_ref if lmdb is not None else None
+                if lmdb is not None and count >= kept_on_disk.KEEP_MIN_TASKS:
+                    at = kept_on_disk.stamp(lmdb, workflow_id)
+                    loaded = kept_on_disk.load(lmdb, workflow_id, at, tel_ref) if at is not None else None
+                    if loaded is not None:
+                        return self._keep(workflow_id, len(loaded[0]), loaded[1], loaded[0], now)
+                cols = Columns(tel_ref=tel_ref)
                 cols.generation = secrets.token_hex(4)
             resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
             if kept is None or kept[0] != count:
@@ -92,14 +101,34 @@ class WorkflowFigures:
             else:
                 figures, full_at = cols.figures(resolve), now
             figures["generation"] = cols.generation
-            with self._lock:
-                self._figures[workflow_id] = (count, figures, cols, full_at)
-                self._figures.move_to_end(workflow_id)
-                while len(self._figures) > _CACHE_SIZE:
-                    self._figures.popitem(last=False)
-                if len(self._computing) > 4 * _CACHE_SIZE:
-                    self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
-            return figures
+            if at is not None and kept is None and len(cols) >= kept_on_disk.KEEP_MIN_TASKS:
+                rows = cols.copy()
+                rows.keys, rows.last_chunk = set(cols.keys), cols.last_chunk
+                self._save_later(lmdb, workflow_id, at, rows, figures)
+            return self._keep(workflow_id, count, figures, cols, full_at)
+
+    def _keep(self, workflow_id: str, count: int, figures: dict, cols: Columns, full_at: float) -> dict:
+        with self._lock:
+            self._figures[workflow_id] = (count, figures, cols, full_at)
+            self._figures.move_to_end(workflow_id)
+            while len(self._figures) > _CACHE_SIZE:
+                self._figures.popitem(last=False)
+            if len(self._computing) > 4 * _CACHE_SIZE:
+                self._computing = {k: v for k, v in self._computing.items() if k in self._figures}
+        return figures
+
+    def _save_later(self, store: Any, workflow_id: str, at: bytes, rows: Columns, figures: dict) -> None:
+        """Keep the rows and figures on disk (flowcept_ui.kept) in a thread, KEEP_AFTER seconds later: the page's
+        answers and its next requests go first."""
+
+        def run() -> None:
+            try:
+                time.sleep(KEEP_AFTER)
+                kept_on_disk.save(store, workflow_id, at, rows, figures)
+            except Exception as e:  # the store closed meanwhile: computed again next time
+                log.debug("flowcept ui: keeping the figures of %s: %s", workflow_id, e)
+
+        threading.Thread(target=run, name="flowcept-ui-keep", daemon=True).start()
 
     def _read(self, lmdb: Any, workflow_id: str, cols: Columns, count: int) -> None:
         if lmdb is not None:
