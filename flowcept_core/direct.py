@@ -8,11 +8,11 @@ and adapter messages, stream markers) as before.
 
 Each such task is JSON-encoded once (orjson), without its telemetry snapshots and closing brace (its *head*): the head
 starts both its buffer-file line (followed by a tail holding the snapshots' JSON, built once per pair of snapshots and
-shared; lines are written with writev, no copy per line) and the value the store keeps (followed by references to the
-snapshots, stored once: ``upsert_json``). The common record (positional JSON-scalar arguments and result, no error,
-one snapshot) is encoded straight from the record, without building its message (_Encoder.encode_record: the same
-bytes); the store is then handed only what it reads besides the head. A message orjson refuses as it is (a bytes
-value) is kept and stored the general way.
+shared; a drain's lines are joined and written on the buffer spool's writer thread) and the value the store keeps
+(followed by references to the snapshots, stored once: ``upsert_json``). The common record (positional JSON-scalar
+arguments and result, no error, one snapshot) is encoded straight from the record, without building its message
+(_Encoder.encode_run, a loop's consecutive calls at once: the same bytes); the store is then handed only what it reads
+besides the head. A message orjson refuses as it is (a bytes value) is kept and stored the general way.
 
 The short cut is taken drain by drain, only while nothing but the persistence group reads the in-process MQ and the
 inserter runs: a consumer subscribing mid-run sees every message from its next drain on, as it would on the MQ. A
@@ -33,6 +33,7 @@ from flowcept_core.serialize import all_plain as _all_plain
 
 __all__ = ["DirectStore", "drain_direct"]
 
+_INF = float("inf")
 _BATCH = 16_384  # documents per write transaction at most: each commit is an fsync
 
 
@@ -102,7 +103,7 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
     published. Returns the number of messages."""
     retained = run.retained
     encode = direct.encoder.encode
-    encode_record = direct.encoder.encode_record
+    encode_run = direct.encoder.encode_run
     fast = not direct.inserter.remove_empty
     docs, heads, plain, msgs = direct.pending, direct.heads, direct.plain, []
     lines: list = []  # buffer-file lines of encoded messages (two pieces each), not handed to retained yet
@@ -118,13 +119,14 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
                 msgs.append(msg)
             else:
                 width = item.width
+                if fast:  # consecutive common records of one template (a loop's calls), in one tight loop
+                    j = encode_run(item, raw, i, run, lines, heads, docs)
+                    if j != i:
+                        count += (j - i) // width
+                        i = j
+                        continue
                 rec = raw[i : i + width]
                 i += width
-                doc = encode_record(item, rec, run, lines, heads) if fast else None
-                if doc is not None:  # the common record, encoded without building its message
-                    docs.append(doc)
-                    count += 1
-                    continue
                 msg = item.materialize(rec, run)
         except Exception as e:  # a capture bug must not lose the rest of the window
             i = at + (1 if type(item) is dict else item.width)
@@ -155,7 +157,7 @@ class _Encoder:
     """One JSON encoding of a task message for both the buffer file and the store: the message without its
     telemetry snapshots (``body``). Its buffer-file line is the body without its closing brace (``head``) followed by
     a tail holding the snapshots' JSON (encoded once per pair of snapshots, shared by the lines of every task that
-    shares them, written with writev: nothing is copied per line); the store appends its own references to the
+    shares them); the store appends its own references to the
     snapshots to the same head (see the lmdb store's upsert_json)."""
 
     def __init__(self) -> None:
@@ -205,89 +207,87 @@ class _Encoder:
         heads.append(head)
         return True
 
-    def encode_record(self, template: Any, rec: list, run: Any, pieces: list, heads: list) -> dict | None:
-        """The common task record (a decorated function with positional JSON-scalar arguments, a JSON-scalar or no
-        result, no error, one telemetry snapshot or none) encoded without building its message: the same bytes
-        ``encode(template.materialize(rec, run))`` gives, appended to pieces and heads. Returns the fields the store
-        reads besides the head (id, indexed fields, snapshots; see the lmdb store's upsert_json), or None when the
-        record is not of that kind (the caller builds the message)."""
+    def encode_run(self, template: Any, raw: list, i: int, run: Any, pieces: list, heads: list, docs: list) -> int:
+        """Encode the records of template from raw[i] on, while they are of the common kind (a decorated function
+        with positional JSON-scalar arguments, a JSON-scalar or no result, no error, one telemetry snapshot or none),
+        without building their messages: the bytes ``encode(template.materialize(rec, run))`` gives, appended to
+        pieces and heads; the fields the store reads besides the head (id, indexed fields, snapshots; see the lmdb
+        store's upsert_json) appended to docs. What holds for every record of a template is checked once. Returns
+        the index of the first record not encoded (i itself when it is not of that kind: the caller builds it)."""
         shape = self._shapes.get(id(template))
         if shape is None or shape[0] is not template:
             shape = self._shapes[id(template)] = (template, _shape(template, run))
         shape = shape[1]
-        if shape is None:
-            return None
-        _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec  # TASK's fields, in order
-        if kwargs or err is not None or len(args) > shape.n_names:
-            return None
         limits = run.limits
-        if template.safe_for is not limits.redact and template.has_secret_params(limits.redact):
-            return None
-        if not _all_plain(args, limits.max_bytes):
-            return None
-        if tel0 is not tel1:
-            return None  # a telemetry summary to compute: built the usual way
-        if tel0 is None and run.telemetry is not None:  # called before the first reading (as materialize does)
-            tel0 = tel1 = run.telemetry.snapshot
-        dumps = self._dumps
-        if result is None:
-            gen = b""
-        elif _all_plain((result,), limits.max_bytes):
-            gen = b',"generated":{"arg_0":' + dumps(result) + b"}"
-        else:
-            return None
-        task_id = run.format_id(tid)
-        doc = {
-            "task_id": task_id,
-            "activity_id": shape.activity_id,
-            "workflow_id": shape.workflow_id,
-            "campaign_id": shape.campaign_id,
-        }
-        if parent is None:
-            tail_ids = b""
-        else:
-            if type(parent) is int:
-                parent = run.format_id(parent)
-            elif type(parent) is not str:
-                return None
-            doc["parent_task_id"] = parent
-            tail_ids = b',"parent_task_id":' + dumps(parent)
-        if len(args) == 1:
-            used = shape.one_arg + dumps(args[0]) + b"}"
-        else:
-            used = dumps(dict(zip(shape.names, args, strict=False)))
-        body = b"".join(
-            (
-                b'{"type":"task","task_id":',
-                dumps(task_id),
-                shape.ids,
-                used,
-                b',"started_at":',
-                dumps(t0),
-                b',"ended_at":',
-                dumps(t1),
-                b',"status":"FINISHED"',
-                gen,
-                tail_ids,
-                shape.host,
-            )
-        )
-        if tel0 is None:
-            tail = b"}\n"
-        else:
-            last = self._last
-            if tel0 is not last[0] or tel1 is not last[1]:
-                if type(tel0) is not dict:
-                    return None
-                start = self._snapshot(tel0)
-                tail = b"".join((b',"telemetry_at_start":', start, b',"telemetry_at_end":', start, b"}\n"))
-                last = self._last = (tel0, tel1, tail)
-            tail = last[2]
-            doc["telemetry_at_start"] = doc["telemetry_at_end"] = tel0
-        head = memoryview(body)
-        pieces += (head, tail)
-        heads.append(head)
-        return doc
+        if shape is None or (template.safe_for is not limits.redact and template.has_secret_params(limits.redact)):
+            return i
+        max_bytes, telemetry, fmt, dumps = limits.max_bytes, run.telemetry, run.format_id, self._dumps
+        n_names, names, one_arg, host = shape.n_names, shape.names, shape.one_arg, shape.host
+        ids, activity_id, workflow_id, campaign_id = shape.ids, shape.activity_id, shape.workflow_id, shape.campaign_id
+        width, n, join = template.width, len(raw), b"".join
+        last = self._last
+        try:
+            while i < n and raw[i] is template:
+                _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = raw[i : i + width]
+                if kwargs or err is not None or tel0 is not tel1:
+                    break
+                nargs = len(args)
+                if nargs > n_names:
+                    break
+                if nargs == 1:
+                    a = args[0]
+                    t = type(a)
+                    if not ((t is int and -9223372036854775808 <= a <= 9223372036854775807) or t is bool
+                            or (t is float and -_INF < a < _INF) or _all_plain(args, max_bytes)):
+                        break
+                    used = one_arg + dumps(a) + b"}"
+                elif not _all_plain(args, max_bytes):
+                    break
+                else:
+                    used = dumps(dict(zip(names, args, strict=False)))
+                if result is None:
+                    gen = b""
+                else:
+                    t = type(result)
+                    if not ((t is int and -9223372036854775808 <= result <= 9223372036854775807) or t is bool
+                            or (t is float and -_INF < result < _INF) or _all_plain((result,), max_bytes)):
+                        break
+                    gen = b',"generated":{"arg_0":' + dumps(result) + b"}"
+                if tel0 is None and telemetry is not None:  # called before the first reading (as materialize does)
+                    tel0 = tel1 = telemetry.snapshot
+                task_id = fmt(tid)
+                doc = {"task_id": task_id, "activity_id": activity_id, "workflow_id": workflow_id,
+                       "campaign_id": campaign_id}
+                if parent is None:
+                    tail_ids = b""
+                else:
+                    if type(parent) is int:
+                        parent = fmt(parent)
+                    elif type(parent) is not str:
+                        break
+                    doc["parent_task_id"] = parent
+                    tail_ids = b',"parent_task_id":' + dumps(parent)
+                if tel0 is None:
+                    tail = b"}\n"
+                else:
+                    if tel0 is not last[0] or tel1 is not last[1]:
+                        if type(tel0) is not dict:
+                            break
+                        start = self._snapshot(tel0)
+                        tail = join((b',"telemetry_at_start":', start, b',"telemetry_at_end":', start, b"}\n"))
+                        last = self._last = (tel0, tel1, tail)
+                    tail = last[2]
+                    doc["telemetry_at_start"] = doc["telemetry_at_end"] = tel0
+                head = memoryview(join((b'{"type":"task","task_id":', dumps(task_id), ids, used, b',"started_at":',
+                                        dumps(t0), b',"ended_at":', dumps(t1), b',"status":"FINISHED"', gen,
+                                        tail_ids, host)))
+                pieces += (head, tail)
+                heads.append(head)
+                docs.append(doc)
+                i += width
+        except Exception:  # not encoded here: the caller builds this record the usual way (and reports a failure)
+            pass
+        return i
 
     def _snapshot(self, snap: dict) -> bytes:
         entry = self._snapshots.get(id(snap))
@@ -299,7 +299,7 @@ class _Encoder:
 
 
 class _Shape:
-    """What a template's messages share in this run, pre-encoded (see _Encoder.encode_record)."""
+    """What a template's messages share in this run, pre-encoded (see _Encoder.encode_run)."""
 
     __slots__ = ("activity_id", "workflow_id", "campaign_id", "names", "n_names", "ids", "one_arg", "host")
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from flowcept_core.value_sharing import ValueSharer
 
-__all__ = ["dump_path", "read_jsonl", "iter_jsonl", "consolidate_files", "delete_file", "write_pieces"]
+__all__ = ["dump_path", "read_jsonl", "iter_jsonl", "consolidate_files", "delete_file"]
 
 
 
@@ -170,22 +170,3 @@ def delete_file(path: str) -> bool:
         return True
     except FileNotFoundError:
         return False
-
-
-_IOV_MAX = 1024  # buffers per writev (the POSIX minimum of IOV_MAX is 16; Linux and macOS allow 1024)
-
-
-def write_pieces(fd: int, pieces: list) -> int:
-    """Write pieces (bytes-like) to fd in order, with writev, _IOV_MAX at a time (a short write is completed).
-    Returns the number of bytes written."""
-    total = 0
-    for start in range(0, len(pieces), _IOV_MAX):
-        chunk = pieces[start : start + _IOV_MAX]
-        size = sum(map(len, chunk))
-        done = os.writev(fd, chunk)
-        if done < size:  # rare (a signal, a nearly full disk): the rest, joined
-            view = memoryview(b"".join(chunk))[done:]
-            while view:
-                view = view[os.write(fd, view) :]
-        total += size
-    return total

@@ -24,7 +24,7 @@ import threading
 import weakref
 from typing import Any
 
-from flowcept_core.files import write_pieces
+from flowcept_core.appender import Appender
 from flowcept_core.logger import get_logger
 from flowcept_core.replay import Replay, drain_kept
 from flowcept_core.serialize import dumps_line
@@ -84,6 +84,7 @@ class Retained:
         self.spool_dir = spool_dir
         self.spool_path: str | None = None
         self._fd: int | None = None
+        self._writer: Appender | None = None  # writes to _fd
         self._size = 0  # bytes in the spool file
         self._buf = bytearray()  # bytes not in the file yet
         self._fragments: dict[int, tuple[dict, Any]] = {}
@@ -139,7 +140,7 @@ class Retained:
 
     def add_encoded(self, pieces: list, count: int) -> None:
         """Keep count messages given as the pieces of their JSONL lines (bytes-like; encoded by the drain, none of
-        them pinned). Past _MEMORY_BYTES they are written to the spool file as they are (writev: no joined copy)."""
+        them pinned). Past _MEMORY_BYTES they go to the spool file (joined, written by its writer thread)."""
         with self._lock:
             self.count += count
             self._settle()
@@ -149,7 +150,9 @@ class Retained:
                     self._flush()
             else:
                 self._flush(create=True)  # what is in memory goes first (and the spool file is opened)
-                self._size += write_pieces(self._fd, pieces)
+                block = b"".join(pieces)  # one write on the appender's thread (see flowcept_core.appender)
+                self._writer.append(block)
+                self._size += len(block)
 
     def _keep(self, segment: list) -> None:
         """Add segment to the window kept unencoded; the oldest leave it (encoded) past _KEEP_BYTES."""
@@ -198,12 +201,9 @@ class Retained:
             make_private_dirs(directory)  # a directory created here is 0700
             fd, path = tempfile.mkstemp(prefix=".flowcept-buffer-", suffix=".jsonl.part", dir=directory)
             os.fchmod(fd, _FILE_MODE)
-            self._fd, self.spool_path = fd, path
-            self._finalizer = weakref.finalize(self, _remove, fd, path)
-        view = memoryview(self._buf)
-        while view:
-            view = view[os.write(self._fd, view):]
-        view.release()
+            self._fd, self.spool_path, self._writer = fd, path, Appender(fd)
+            self._finalizer = weakref.finalize(self, _remove, fd, path, self._writer)
+        self._writer.append(self._buf)  # replaced below, never changed again
         self._size += len(self._buf)
         self._buf = bytearray()
 
@@ -228,6 +228,7 @@ class Retained:
             if offset >= self._size:
                 self._buf[offset - self._size:offset - self._size + room] = padded
             else:
+                self._writer.sync()
                 os.pwrite(self._fd, padded, offset)
 
     # reading and writing out ---------------------------------------------------------------------------------------
@@ -267,6 +268,8 @@ class Retained:
         """The bytes of the lines before offset end (a line boundary), in blocks of whole lines without their last
         newline: the spool file's, then those in memory."""
         pos, rest = 0, b""
+        if self._writer is not None:
+            self._writer.sync()
         while pos < min(end, self._size):  # through the open descriptor: the path may be gone or replaced
             read = os.pread(self._fd, min(_READ_BYTES, min(end, self._size) - pos), pos)
             if not read:
@@ -290,6 +293,7 @@ class Retained:
     def _line_index(self, offset: int) -> int:
         head = b""
         if self._size:
+            self._writer.sync()
             with open(self._readable_path(), "rb") as f:
                 head = f.read(min(offset, self._size))
         return head.count(b"\n") + self._buf[: max(offset - self._size, 0)].count(b"\n")
@@ -302,10 +306,13 @@ class Retained:
         """
         with self._lock:
             self._settle()
+            if self._writer is not None:
+                self._writer.sync()
             directory = os.path.dirname(os.path.abspath(path))
             if final and not self._stale and (self.spool_dir is not None
                                               and os.path.abspath(self.spool_dir) == directory):
                 self._flush(create=True)  # nothing kept: still an (empty) file
+                self._writer.sync()
                 os.replace(self.spool_path, path)
                 self.spool_path = path
                 if self._finalizer is not None:
@@ -358,7 +365,12 @@ def _close(fd: int) -> None:
         pass
 
 
-def _remove(fd: int | None, path: str) -> None:
+def _remove(fd: int | None, path: str, writer: Appender | None = None) -> None:
+    if writer is not None:
+        try:
+            writer.sync()  # the descriptor is not closed under its thread
+        except OSError:
+            pass
     if fd is not None:
         _close(fd)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flowcept_core.runtime import RUNTIME
 
-__all__ = ["StoreError", "StoreUnavailableError", "NoDatabaseError", "enabled_store_names", "open_store",
+__all__ = ["StoreError", "StoreUnavailableError", "NoDatabaseError", "enabled_store_names", "open_store", "sync_stores",
            "read_store_name", "close_stores"]
 
 
@@ -101,3 +101,16 @@ def close_stores() -> None:
             except Exception:
                 pass
         _open.clear()
+
+
+def sync_stores(stores: list[Any]) -> None:
+    """Make what the stores hold durable, for those that defer it (a store's optional sync()); failures logged."""
+    for store in stores:
+        sync = getattr(store, "sync", None)
+        if sync is not None:
+            try:
+                sync()
+            except Exception as e:
+                from flowcept_core.logger import get_logger
+
+                get_logger().error(f"could not sync {store!r}: {type(e).__name__}: {e}")

@@ -1,5 +1,5 @@
 """The default pipeline encodes the common task record without building its message (flowcept_core.direct,
-_Encoder.encode_record): the bytes must be exactly those of the message built the usual way, records of any other
+_Encoder.encode_run): the bytes must be exactly those of the message built the usual way, records of any other
 kind must be left to the usual way, and a store that fails on such documents must still get whole messages."""
 
 from __future__ import annotations
@@ -67,9 +67,17 @@ def _records(calls) -> tuple[list[list], object]:
     return recs, (fc, run)
 
 
+def _encode_one(encoder: _Encoder, rec: list, run, pieces: list, heads: list) -> dict | None:
+    """The document encode_run gives for the one record rec, or None when it leaves it to the usual way."""
+    docs: list = []
+    end = encoder.encode_run(rec[0], rec, 0, run, pieces, heads, docs)
+    assert end in (0, len(rec)) and len(docs) == (end > 0)
+    return docs[0] if docs else None
+
+
 def _both_ways(rec: list, run) -> tuple[tuple | None, tuple]:
     pieces, heads = [], []
-    doc = _Encoder().encode_record(rec[0], rec, run, pieces, heads)
+    doc = _encode_one(_Encoder(), rec, run, pieces, heads)
     fast = None if doc is None else (b"".join(bytes(p) for p in pieces), bytes(heads[0]), doc)
     msg = rec[0].materialize(rec, run)
     pieces2, heads2 = [], []
@@ -125,7 +133,7 @@ def test_other_records_are_left_to_the_usual_way(defaults):
     recs, (fc, run) = _records(calls)
     try:
         encoder = _Encoder()
-        assert [encoder.encode_record(rec[0], rec, run, [], []) for rec in recs] == [None] * len(recs)
+        assert [_encode_one(encoder, rec, run, [], []) for rec in recs] == [None] * len(recs)
     finally:
         fc.stop()
 
@@ -186,3 +194,23 @@ def test_a_task_id_stored_before_is_merged_with_the_whole_encoded_document(defau
     got = store.find("tasks", {"task_id": "t1"})[0]
     assert got["used"] == {"x": 1} and got["custom_metadata"] == {"k": 1} and got["status"] == "FINISHED"
     assert got["registered_at"] == 5.0
+
+
+def test_a_loop_of_records_is_encoded_at_once_up_to_the_first_of_another_kind(defaults):
+    calls = [(one, (1,)), (one, (2.5,)), (one, ("s",)), (one, ([1, 2],)), (one, (4,)), (two, (1, 2)), (one, (5,))]
+    recs, (fc, run) = _records(calls)
+    try:
+        raw = [x for rec in recs for x in rec]
+        width = len(recs[0])
+        encoder, pieces, heads, docs = _Encoder(), [], [], []
+        end = encoder.encode_run(recs[0][0], raw, 0, run, pieces, heads, docs)
+        assert end == 3 * width and len(docs) == len(heads) == 3  # stops at the list argument
+        usual = [_both_ways(rec, run)[1] for rec in recs[:3]]
+        assert b"".join(bytes(p) for p in pieces) == b"".join(u[0] for u in usual)
+        assert [d["task_id"] for d in docs] == [u[2]["task_id"] for u in usual]
+        assert encoder.encode_run(recs[3][0], raw, end, run, [], [], []) == end  # left to the caller
+        assert encoder.encode_run(recs[4][0], raw, 4 * width, run, [], [], []) == 5 * width  # another template
+        assert encoder.encode_run(recs[5][0], raw, 5 * width, run, [], [], []) == 6 * width
+        assert encoder.encode_run(recs[6][0], raw, 6 * width, run, [], [], []) == len(raw)
+    finally:
+        fc.stop()

@@ -28,6 +28,7 @@ from flowcept_core.deadletter import DEAD_LETTER_ID, DEAD_LETTERS, dead_letter, 
 from flowcept_core.documents import ID_FIELDS, collection_of, merge_documents
 from flowcept_core.gcpause import gc_paused
 from flowcept_core.runtime import RUNTIME
+from flowcept_core.stores import sync_stores
 from flowcept_core.wire import rejections, wire_codec
 
 __all__ = ["DocumentInserter", "persistence_group", "acquire_inserter", "release_inserter"]
@@ -243,10 +244,9 @@ class DocumentInserter(BaseConsumer):
         self._take_rejected()
         if msgs:
             self._dispatch(msgs)
-        if self._pending_count and self._flush_with_retry(give_up_after=30.0):
+        if not self._pending_count or self._flush_with_retry(give_up_after=30.0):
             sub.ack()
-        elif not self._pending_count:
-            sub.ack()
+        sync_stores(self.stores)  # what was stored is durable when the inserter ends
 
     # writing ---------------------------------------------------------------------------------------
     def store_now(self, docs: list[dict]) -> list[dict]:

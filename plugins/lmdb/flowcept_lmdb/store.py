@@ -75,8 +75,6 @@ class LMDBStore:
         self.lineage_indexer = Indexer(self)  # the lineage value index, caught up in the background when idle
         self.lineage_indexer.start()
 
-    # -- public API -------------------------------------------------------------------------------------------------
-
     def upsert(self, collection: str, docs: list[dict]) -> None:
         """Merge each doc into the stored one with the same id; several docs with one id merge in order.
 
@@ -185,18 +183,22 @@ class LMDBStore:
         except Exception:
             return False
 
+    def sync(self) -> None:
+        """Make every committed write durable now (commits do not sync the metadata page; see _env)."""
+        if (shared := self._shared) is not None:
+            shared.sync()
+
     def close(self) -> None:
-        """Release this store's hold on the environment (the last holder closes it); idempotent."""
+        """Release this store's hold on the environment (the last holder closes it), durable; idempotent."""
         self.lineage_indexer.stop()
         with self._close_lock:
             shared, self._shared = self._shared, None
         if shared is not None:
+            shared.sync(quiet=True)
             release_env(shared)
 
     def __repr__(self) -> str:
         return f"LMDBStore(path={self._cfg.path!r})"
-
-    # -- transactions -----------------------------------------------------------------------------------------------
 
     def _env(self) -> SharedEnv:
         shared = self._shared
