@@ -33,12 +33,10 @@ class Appender:
 
     def append(self, block: Any) -> None:
         """Queue block (bytes-like, not changed afterwards) to be written after those queued before it."""
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._cond:
             self._raise_error()
-            if self._pid != os.getpid():  # a forked child: the parent's thread is not here; write in place
-                self._blocks.clear()
-                _write_all(self.fd, block)
-                return
             while len(self._blocks) >= self._depth:
                 self._cond.wait()
                 self._raise_error()
@@ -50,12 +48,19 @@ class Appender:
 
     def sync(self) -> None:
         """Wait until every queued block is written (raises the write error, if one happened)."""
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._cond:
-            if self._pid != os.getpid():
-                self._blocks.clear()
             while self._blocks:
                 self._cond.wait()
             self._raise_error()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's thread is not here, and its lock may have been held at the fork. What
+        was queued is the parent's to write; this process starts afresh."""
+        self._blocks = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._error, self._thread, self._pid = None, None, os.getpid()
 
     def _raise_error(self) -> None:
         if self._error is not None:

@@ -53,3 +53,24 @@ def test_a_failed_write_is_raised_by_the_next_call(tmp_path):
         writer.sync()
     writer.sync()  # reported once
     os.close(fd)
+
+
+def test_a_forked_child_writes_its_own_blocks_without_the_parents_thread(tmp_path):
+    path = tmp_path / "fork.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    writer = Appender(fd)
+    writer.append(b"parent\n")
+    writer.sync()
+    with writer._cond:  # held at the fork, as when the parent's thread is mid-queue
+        pid = os.fork()
+        if pid == 0:  # the child: must not wait on the parent's lock or thread
+            try:
+                writer.append(b"child\n")
+                writer.sync()
+            finally:
+                os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    writer.sync()
+    assert path.read_bytes() == b"parent\nchild\n"
+    os.close(fd)
