@@ -219,7 +219,8 @@ class Run(Delivery):
                     # a window of whole records (small copies; no huge young list for the collector)
                     pos = window_end(items, start, end, _WINDOW)
                     raw = items[start:pos]
-                    items[start:pos] = [None] * (pos - start)  # the records die with raw, not at the next drop
+                    if not local:  # the records die with raw, not at the next drop (local: a pass less, gc paused)
+                        items[start:pos] = [None] * (pos - start)
                     start = pos
                     count += self._drain_window(raw)
                     if len(items) - start > self.max_entries and self.extend == items.extend:  # no poll meanwhile

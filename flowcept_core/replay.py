@@ -63,7 +63,8 @@ class Replay:
         return (wf, camp, host, run.limits, run.limits.redact, run.format_id)
 
     def builder(self, tmpl: Any, arity: int, shape: tuple) -> Any:
-        """The function building messages of tmpl's records with arity arguments (None: not kept as records)."""
+        """The functions building messages of tmpl's records with arity arguments (None: not kept as records):
+        build(flat, out) for any of them, and for records without parent and with a result."""
         entry = self._builders.get((id(tmpl), arity))
         if entry is None or entry[0] is not tmpl or entry[1] != shape:
             if len(self._builders) >= 1024:
@@ -94,9 +95,10 @@ def _output_key(tmpl: TaskTemplate) -> str | None:
     return None
 
 
-def _make_builder(tmpl: Any, arity: int, shape: tuple) -> Any:
-    """A builder for records whose values passed _plain: what TaskTemplate.materialize gives for them, as one dict
-    display (same keys, same order). None when the template's messages need more (see the module's doc)."""
+def _make_builder(tmpl: Any, arity: int, shape: tuple) -> tuple | None:
+    """Builders for records whose values passed _plain: what TaskTemplate.materialize gives for them, as one dict
+    display (same keys, same order); the second for records without parent and with a result. None when the
+    template's messages need more (see the module's doc)."""
     wf, camp, host, limits, redact, fmt = shape
     if type(tmpl) is not TaskTemplate or tmpl.lightweight or tmpl.args_handler is not None or tmpl.skip:
         return None
@@ -134,44 +136,67 @@ def _make_builder(tmpl: Any, arity: int, shape: tuple) -> Any:
         lines.append(f"        msg['subtype'] = {subtype}")
     if host:
         lines.append("        msg.update(_host)")
-    lines.append("        append(msg)")
-    namespace = {"_ids": ids, "fmt": fmt, "_host": dict(host)}
+    lines += [
+        "        append(msg)",
+        "def build_uniform(flat, out):  # no parent, a result: a copy of the whole message's first version",
+        "    append, it, copy = out.append, iter(flat), _proto.copy",
+        "    prefix, first = _ids._prefix, _ids._first",
+        f"    for _, tid, _, t0, t1, {target}, _, result, _, _, _ in zip(*[it] * {_W}):",
+        "        msg = copy()",
+        f"        msg['task_id'] = {task_id}",
+        f"        msg['used'] = {{{used}}}",
+        "        msg['started_at'] = t0",
+        "        msg['ended_at'] = t1",
+        f"        msg['generated'] = {{{out!r}: result}}",
+        "        append(msg)",
+    ]
+    proto = {"type": "task", "task_id": None, "activity_id": consts[0], "workflow_id": consts[1],
+             "campaign_id": consts[2], "used": None, "started_at": None, "ended_at": None, "status": FINISHED,
+             "generated": None}
+    if consts[3] is not None:
+        proto["subtype"] = consts[3]
+    proto.update(host)
+    namespace = {"_ids": ids, "fmt": fmt, "_host": dict(host), "_proto": proto}
     exec(compile("\n".join(lines), f"<flowcept builder {tmpl.activity_id}/{arity}>", "exec"), namespace)
-    return namespace["build"]
+    return namespace["build"], namespace["build_uniform"]
 
 
-def _plain(raw: list, a: int, b: int, arity: int, max_bytes: int) -> int:
-    """The estimated memory of the task records raw[a:b] (one template) when every one can be kept as it is: no
-    kwargs, error or telemetry, arity arguments, arguments and result plain JSON scalars (what all_plain accepts),
-    an int parent or none. -1 otherwise. Checked column by column (strided slices), not record by record."""
+def _plain(raw: list, a: int, b: int, arity: int, max_bytes: int) -> tuple[int, bool] | None:
+    """(estimated memory, whether none has a parent and all a result) of the task records raw[a:b] (one template)
+    when every one can be kept as it is: no kwargs, error or telemetry, arity arguments, arguments and result plain
+    JSON scalars (what all_plain accepts), an int parent or none. None otherwise. Checked column by column (strided
+    slices), not record by record."""
     n = (b - a) // _W
     for pos in (_ERROR, _TEL0, _TEL1):
         if raw[a + pos:b:_W].count(None) != n:
-            return -1
+            return None
     parents = raw[a + _PARENT:b:_W]
-    if any(raw[a + _KWARGS:b:_W]) or (parents.count(None) != n and not set(map(type, parents)) <= {_NONE, int}):
-        return -1
+    orphans = parents.count(None) == n
+    if any(raw[a + _KWARGS:b:_W]) or (not orphans and not set(map(type, parents)) <= {_NONE, int}):
+        return None
     args = raw[a + _ARGS:b:_W]
     if set(map(type, args)) != {tuple} or set(map(len, args)) != {arity}:
-        return -1
+        return None
     values = list(chain.from_iterable(args)) if arity else []
     values += raw[a + _RESULT:b:_W]
     types = set(map(type, values))
     if not types <= _SCALARS:
-        return -1
+        return None
     size = n * (_RECORD_BYTES + _VALUE_BYTES * arity)
     if str in types:
         strs = [v for v in values if type(v) is str]
         if max(map(len, strs)) > max_bytes >> 2:
-            return -1
+            return None
         joined = "\x00".join(strs)  # "://" cannot span two of them
         if "://" in joined or not (joined.isascii() or _utf8(joined)):
-            return -1
+            return None
         size += len(joined) + 50 * len(strs)
         values = [v for v in values if type(v) in _NUMBERS]
     elif _NONE in types:
         values = [v for v in values if v is not None]
-    return size if not values or _numbers(values, float in types) else -1
+    if values and not _numbers(values, float in types):
+        return None
+    return size, orphans and (_NONE not in types or None not in raw[a + _RESULT:b:_W])
 
 
 def _numbers(values: list, floats: bool) -> bool:
@@ -203,13 +228,13 @@ def _replayable(replay: Replay, shape: tuple, raw: list, a: int, b: int, tmpl: A
     as records, splitting a run that failed the bulk check in halves (one odd record costs a few checks)."""
     args = raw[a + _ARGS]
     arity = len(args) if type(args) is tuple else -1
-    build = replay.builder(tmpl, arity, shape) if arity >= 0 else None
-    if build is not None:
-        size = _plain(raw, a, b, arity, max_bytes)
-        if size >= 0:
-            found.append((a, b, build, size))
+    builds = replay.builder(tmpl, arity, shape) if arity >= 0 else None
+    if builds is not None:
+        plain = _plain(raw, a, b, arity, max_bytes)
+        if plain is not None:
+            found.append((a, b, builds[plain[1]], plain[0]))
             return
-    elif arity == len(tmpl.names):
+    if builds is None and arity == len(tmpl.names):
         return  # the template's messages are never built so
     k = (b - a) // _W
     if k >= 2 * _MIN_RECORDS:
