@@ -75,6 +75,8 @@ class Columns(Figures):
         self.last_chunk = -1  # the last index chunk read (LMDB): new keys are listed there or after
         self.id_sorted = -1  # the number of rows when the caller knew them in id order (LMDB's first read)
         self.generation = ""  # names this set of rows (the live view asks for rows after a position in it)
+        self.revision = 0  # how many times rows already held changed (a task finished, failed, ...)
+        self.changed: dict[int, int] = {}  # row -> the revision in which it last changed
         self._orders: dict = {}
 
     def __len__(self) -> int:
@@ -85,7 +87,7 @@ class Columns(Figures):
         other = Columns(self.tel_ref)
         for name in ("ids", "acts", "statuses", "starts", "ends", "parents", "tels", "gens", "stderrs"):
             setattr(other, name, getattr(self, name)[:])
-        other.generation, other.id_sorted = self.generation, self.id_sorted
+        other.generation, other.id_sorted, other.revision = self.generation, self.id_sorted, self.revision
         return other
 
     @property
@@ -118,10 +120,17 @@ class Columns(Figures):
             self.ends += map(get, docs, repeat("ended_at"))
             self._optional(docs)
             return len(ids)
-        appended = 0
+        appended, changed = 0, False
         for doc in docs:
             tid = doc.get("task_id")
             i = self.row.get(tid)
+            if i is not None and (
+                doc.get("status") != self.statuses[i]
+                or doc.get("ended_at") != self.ends[i]
+                or doc.get("stderr") != self.stderrs[i]
+            ):
+                self.changed[i] = self.revision + 1
+                changed = True
             if i is None:
                 i = self.row[tid] = len(self.ids)
                 for col in (
@@ -142,6 +151,7 @@ class Columns(Figures):
             self.starts[i], self.ends[i] = doc.get("started_at"), doc.get("ended_at")
             self.parents[i], self.tels[i] = doc.get("parent_task_id"), doc.get("telemetry_at_end", _ABSENT)
             self.gens[i], self.stderrs[i] = doc.get("generated"), doc.get("stderr")
+        self.revision += changed
         return appended
 
     def _optional(self, docs: list[dict]) -> None:
@@ -150,6 +160,10 @@ class Columns(Figures):
         self.tels += map(get, docs, repeat("telemetry_at_end"), repeat(_ABSENT))
         self.gens += map(get, docs, repeat("generated"))
         self.stderrs += map(get, docs, repeat("stderr"))
+
+    def changed_since(self, revision: int) -> list[int]:
+        """Rows already held that changed after revision (in row order)."""
+        return sorted(i for i, r in self.changed.items() if r > revision) if revision < self.revision else []
 
     def rows_since(self, seq: int, most: int) -> range:
         """Rows appended after the first seq (the live view's new tasks), at most ``most``."""

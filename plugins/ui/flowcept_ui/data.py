@@ -27,6 +27,7 @@ __all__ = ["Browser"]
 EXACT_TOTAL_MAX = 20_000  # a filtered task list of a larger workflow is counted only on indexed fields
 _INDEXED = {"workflow_id", "activity_id", "parent_task_id"}  # index reads on LMDB and MongoDB
 UPDATE_ROWS = 2000  # new tasks per live-view update answer at most
+WATCHED_MAX = 500  # unfinished tasks of a viewed workflow whose changes the live view notices (the first ones)
 COUNT_TTL = 0.25  # seconds a count is reused (below the live view's poll interval, so no change is missed)
 
 
@@ -48,6 +49,7 @@ class Browser(WorkflowFigures):
         self._computing: dict[str, threading.Lock] = {}  # one pass per workflow at a time; others wait for it
         self._counts: dict[tuple[str, str], tuple[float, int]] = {}
         self._refreshing: dict[str, threading.Thread] = {}  # workflow -> the thread computing its full figures
+        self._changed: set[str] = set()  # workflows whose held unfinished tasks changed in the store
 
     # -- the store ---------------------------------------------------------------------------------------------------
 
@@ -131,10 +133,13 @@ class Browser(WorkflowFigures):
         """Timeline bars, telemetry series, errors with their messages and metric trends."""
         self.workflow_record(workflow_id)
         f = self.figures(workflow_id)
-        return {key: f[key] for key in ("task_count", "timeline", "telemetry", "errors", "trends", "seq", "generation")}
+        keys = ("task_count", "timeline", "telemetry", "errors", "trends", "seq", "generation", "revision")
+        return {key: f[key] for key in keys}
 
     def state(self, workflow_id: str) -> dict:
-        """What the live view watches: the task count and the workflow's status (two id/index reads)."""
+        """What the live view watches: the task count and the workflow's status (two id/index reads), and
+        ``changed``: how many of the workflow's unfinished tasks held here (the first WATCHED_MAX) changed in the
+        store since they were read (read by id; the next figures read them again)."""
         docs = self._find(
             {"workflow_id": workflow_id}, limit=1, projection=["status", "ended_at"], collection="workflows"
         )
@@ -143,7 +148,31 @@ class Browser(WorkflowFigures):
             "task_count": self.count("tasks", {"workflow_id": workflow_id}),
             "status": record.get("status"),
             "ended_at": record.get("ended_at"),
+            "changed": self._unfinished_changed(workflow_id),
         }
+
+    def _unfinished_changed(self, workflow_id: str) -> int:
+        with self._lock:
+            kept = self._figures.get(workflow_id)
+        if kept is None:
+            return 0
+        cols = kept[2]
+        ids = cols.unfinished()[:WATCHED_MAX]
+        if not ids:
+            return 0
+        row, n = cols.row, 0
+        for d in self._find({"task_id": {"$in": ids}}, projection=["task_id", "status", "ended_at", "stderr"]):
+            i = row.get(d.get("task_id"))
+            if i is not None and (
+                d.get("status") != cols.statuses[i]
+                or d.get("ended_at") != cols.ends[i]
+                or d.get("stderr") != cols.stderrs[i]
+            ):
+                n += 1
+        if n:
+            with self._lock:
+                self._changed.add(workflow_id)
+        return n
 
     def tasks(self, workflow_id: str, q: Mapping[str, str]) -> dict:
         """A workflow's tasks filtered by activity_id, status and time, sorted, paginated."""
@@ -254,6 +283,7 @@ class Browser(WorkflowFigures):
         (the page then loads everything again)."""
         record = self.workflow_record(workflow_id)
         since = p.integer(q, "since", 0, 0, 10**12)
+        revision = p.integer(q, "revision", 0, 0, 10**12)
         generation = p.text(q, "generation")
         f = self.figures(workflow_id, light=True)
         with self._lock:
@@ -263,6 +293,7 @@ class Browser(WorkflowFigures):
         rows = (
             [] if reload else [_column_row(cols, i) for i in cols.rows_since(since, min(UPDATE_ROWS, f["seq"] - since))]
         )
+        changed = [] if reload else [_column_row(cols, i) for i in cols.changed_since(revision) if i < since]
         return {
             "workflow": record,
             "generation": f["generation"],
@@ -286,4 +317,6 @@ class Browser(WorkflowFigures):
             },
             "timeline_of": f["timeline"]["of"],
             "tasks": rows,
+            "revision": f["revision"],
+            "changed": changed,
         }

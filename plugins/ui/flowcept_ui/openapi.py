@@ -93,7 +93,7 @@ def openapi_document() -> dict:
             "get": {
                 "summary": "Timeline bars (at most a few thousand: per activity and time bucket the earliest start, "
                 "the latest end and the first error), CPU/memory/GPU over time, errors with messages, metric "
-                "trends; seq and generation name the rows drawn, for /updates",
+                "trends; seq, generation and revision name the rows drawn, for /updates",
                 "parameters": [wid],
                 "responses": _ok("the charts' data", "#/components/schemas/Object"),
             }
@@ -101,7 +101,8 @@ def openapi_document() -> dict:
         "/api/workflows/{workflow_id}/updates": {
             "get": {
                 "summary": "What the live view adds to a drawn page: summary, errors, trends, telemetry and the tasks "
-                "stored after the first 'since' of 'generation' (reload: true when that generation is gone)",
+                "stored after the first 'since' of 'generation', and in 'changed' those of the first 'since' that "
+                "changed after 'revision' (reload: true when that generation is gone)",
                 "parameters": [
                     wid,
                     _param(
@@ -110,13 +111,19 @@ def openapi_document() -> dict:
                         schema={"type": "integer", "minimum": 0},
                     ),
                     _param("generation", "the charts' generation"),
+                    _param(
+                        "revision",
+                        "the revision of the rows the page holds (charts' or the last update's revision)",
+                        schema={"type": "integer", "minimum": 0},
+                    ),
                 ],
                 "responses": _ok("the update", "#/components/schemas/Object"),
             }
         },
         "/api/workflows/{workflow_id}/state": {
             "get": {
-                "summary": "What the live view watches: task count and workflow status",
+                "summary": "What the live view watches: task count, workflow status, and how many of the workflow's "
+                "unfinished tasks changed since the server read them (changed)",
                 "parameters": [wid],
                 "responses": _ok("the state", "#/components/schemas/Object"),
             }

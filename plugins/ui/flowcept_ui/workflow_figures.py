@@ -56,6 +56,7 @@ class WorkflowFigures:
     _computing: dict[str, threading.Lock]
     _counts: dict[tuple[str, str], tuple[float, int]]
     _refreshing: dict[str, threading.Thread]
+    _changed: set[str]  # workflows whose held unfinished tasks changed in the store (see Browser.state)
 
     def figures(self, workflow_id: str, light: bool = False) -> dict:
         """The workflow page's figures (analysis.Columns.figures), kept while the task count is unchanged; when it
@@ -72,7 +73,9 @@ class WorkflowFigures:
             now = time.monotonic()
             with self._lock:
                 kept = self._figures.get(workflow_id)
-                if kept is not None and kept[0] == count and (light or not kept[1].get("stale")):
+                changed = workflow_id in self._changed  # held tasks changed (the live view saw it): read again
+                self._changed.discard(workflow_id)
+                if kept is not None and kept[0] == count and not changed and (light or not kept[1].get("stale")):
                     self._figures.move_to_end(workflow_id)
                     return kept[1]
             cols = kept[2] if kept is not None else None
@@ -83,11 +86,12 @@ class WorkflowFigures:
                     at = kept_on_disk.stamp(lmdb, workflow_id)
                     loaded = kept_on_disk.load(lmdb, workflow_id, at, tel_ref) if at is not None else None
                     if loaded is not None:
+                        loaded[1]["revision"] = loaded[0].revision
                         return self._keep(workflow_id, len(loaded[0]), loaded[1], loaded[0], now)
                 cols = Columns(tel_ref=tel_ref)
                 cols.generation = secrets.token_hex(4)
             resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
-            if kept is None or kept[0] != count:
+            if kept is None or kept[0] != count or changed:
                 self._read(lmdb, workflow_id, cols, count)
                 if kept is not None and len(cols) > self._recount(workflow_id):
                     # tasks left the workflow (deleted, or moved to another): its rows are read anew
@@ -100,7 +104,7 @@ class WorkflowFigures:
                 self._full_later(workflow_id, full_at + FULL_EVERY)
             else:
                 figures, full_at = cols.figures(resolve), now
-            figures["generation"] = cols.generation
+            figures["generation"], figures["revision"] = cols.generation, cols.revision
             if at is not None and kept is None and len(cols) >= kept_on_disk.KEEP_MIN_TASKS:
                 rows = cols.copy()
                 rows.keys, rows.last_chunk = set(cols.keys), cols.last_chunk
@@ -179,15 +183,16 @@ class WorkflowFigures:
         lmdb = self._lmdb()
         resolve = functools.partial(lmdb_query.read_snapshots, lmdb) if lmdb is not None else None
         figures, full_at = rows.figures(resolve), time.monotonic()
-        figures["generation"] = rows.generation
+        figures["generation"], figures["revision"] = rows.generation, rows.revision
         with computing:
             with self._lock:
                 now = self._figures.get(workflow_id)
             if now is None or now[2] is not cols:
                 return  # read anew meanwhile
-            if len(cols) != len(rows):  # more rows since the copy: their counts on top, the rest again later
+            if len(cols) != len(rows) or cols.revision != rows.revision:
+                # rows added or changed since the copy: their counts on top, the rest again later
                 figures, count = cols.light_figures(figures), now[0]
-                figures["generation"] = cols.generation
+                figures["generation"], figures["revision"] = cols.generation, cols.revision
                 self._full_later(workflow_id, full_at + FULL_EVERY, again=True)
             with self._lock:
                 self._figures[workflow_id] = (count, figures, cols, full_at)

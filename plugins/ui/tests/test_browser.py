@@ -224,3 +224,31 @@ def test_workflow_page_of_a_running_workflow_updates_without_reloading(browser, 
     assert browser.execute_script("return document.querySelector('table.tasks tbody tr') === window.__first_row")
     assert _css(browser, 'tr[data-activity="other"]')  # the activity table of the update
     assert browser.execute_script("return window.__same_page") is True
+
+
+def test_a_drawn_task_that_finishes_is_redrawn_in_place(browser, tmp_path, serve):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    settings = lmdb_settings(str(tmp_path / "live_lmdb"))
+    db = DBAPI(settings)
+    db.insert_or_update_workflow({"workflow_id": "wf-run", "name": "running", "status": "RUNNING"})
+    first = {"task_id": "t-1", "workflow_id": "wf-run", "activity_id": "step", "status": "RUNNING", "started_at": 1.0}
+    db.insert_or_update_task(first)
+    db.insert_or_update_task({**first, "task_id": "t-2", "status": "FINISHED", "started_at": 2.0, "ended_at": 4.0})
+    server, _ = serve(settings, poll_secs=0.1)
+    _open(browser, f"{server.url}workflows/wf-run")
+    WebDriverWait(browser, TIMEOUT).until(lambda d: d.find_element("id", "live").is_displayed())
+    browser.execute_script(
+        "window.__same_page = true; window.__timeline = document.querySelector('#timeline svg');"
+        "window.__bar = document.querySelector('#timeline rect[data-task=\"t-1\"]')"
+    )
+    assert "RUNNING" in _css(browser, 'table.tasks tbody tr[data-task="t-1"]')[0].text
+    db.insert_or_update_task({**first, "status": "FINISHED", "ended_at": 3.0})  # no new task: the count stays 2
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: "FINISHED" in _css(d, 'table.tasks tbody tr[data-task="t-1"]')[0].text
+    )
+    WebDriverWait(browser, TIMEOUT).until(lambda d: "FINISHED 2" in d.find_element("id", "by-status").text)
+    bar = browser.execute_script("return window.__bar")
+    assert bar.get_attribute("fill") == "#2f8f4e" and float(bar.get_attribute("width")) > 2
+    assert browser.execute_script("return document.querySelector('#timeline svg') === window.__timeline") is True
+    assert browser.execute_script("return window.__same_page") is True

@@ -67,11 +67,11 @@ def test_live_view_announces_a_task_stored_while_it_listens(tmp_path, serve):
     got: queue.Queue = queue.Queue()
     stop = threading.Event()
     threading.Thread(target=_events, args=(server.port, "wf-live", got, stop), daemon=True).start()
-    assert got.get(timeout=60) == {"task_count": 1, "status": "RUNNING", "ended_at": None}
+    assert got.get(timeout=60) == {"task_count": 1, "status": "RUNNING", "ended_at": None, "changed": 0}
     db.insert_or_update_task({"task_id": "t-2", "workflow_id": "wf-live", "activity_id": "a", "status": "FINISHED"})
     assert got.get(timeout=60)["task_count"] == 2
     db.insert_or_update_workflow({"workflow_id": "wf-live", "status": "FINISHED", "ended_at": 5.0})
-    assert got.get(timeout=60) == {"task_count": 2, "status": "FINISHED", "ended_at": 5.0}
+    assert got.get(timeout=60) == {"task_count": 2, "status": "FINISHED", "ended_at": 5.0, "changed": 0}
     stop.set()
 
 

@@ -114,6 +114,17 @@ function gantt(tl) {
       ...g.bars.map(bar));
     labels();
   }
+  function update(bars) {  // tasks already drawn that changed (a status, an end): colour, title, width
+    const by = new Map(bars.map((b) => [b.task_id, b]));
+    for (const entry of g.rects) {
+      const b = by.get(entry[1].task_id);
+      if (!b || !timed(b)) continue;
+      Object.assign(entry[1], b);
+      entry[0].setAttribute("fill", COLORS[b.status] || "#7f8c8d");
+      entry[0].querySelector("title").textContent = `${b.activity_id} ${b.status || ""} ${fmtDur((b.ended_at ?? b.started_at) - b.started_at)}`;
+      place(entry[0], b);
+    }
+  }
   function add(bars) {
     bars = bars.filter(timed);
     if (!bars.length) return;
@@ -130,7 +141,7 @@ function gantt(tl) {
   }
   g.bars = tl.bars.filter(timed);
   layout();
-  return {el: svg, add, count: () => g.bars.length};
+  return {el: svg, add, update, count: () => g.bars.length};
 }
 function lineageGraph(lin, selfId) {
   const cols = new Map();
@@ -214,7 +225,7 @@ function activityTable(acts) {
 }
 
 const wfState = {id: null, filters: {}, offset: 0, shownCount: null, timer: null, page: null, seq: 0, generation: null};
-const taskRow = (t) => h("tr", {}, h("td", {}, taskLink(t.task_id)), h("td", {}, t.activity_id), h("td", {}, badge(t.status)),
+const taskRow = (t) => h("tr", {"data-task": t.task_id}, h("td", {}, taskLink(t.task_id)), h("td", {}, t.activity_id), h("td", {}, badge(t.status)),
   h("td", {}, fmtTime(t.started_at)), h("td", {class: "num"}, fmtDur(t.duration)), h("td", {}, t.parent_task_id ? taskLink(t.parent_task_id) : "—"));
 function pager(page) {
   const shown = `${page.offset + 1}–${page.offset + page.items.length}`;
@@ -245,6 +256,18 @@ function addTaskRows(rows) {
   }
   const old = document.getElementById("task-pager");
   if (old) old.replaceWith(pager(page));
+}
+
+function updateTaskRows(rows) {  // tasks shown in the list that changed: their rows drawn again
+  const page = wfState.page;
+  if (!page) return;
+  for (const t of rows) {
+    const at = page.items.findIndex((it) => it.task_id === t.task_id);
+    if (at < 0) continue;
+    page.items[at] = t;
+    const tr = [...document.querySelectorAll("#task-list table.tasks tbody tr")].find((r) => r.dataset.task === t.task_id);
+    if (tr) tr.replaceWith(taskRow(t));
+  }
 }
 
 function summaryCard(wf) {
@@ -281,6 +304,7 @@ async function workflowPage(id, refresh) {
   wfState.shownStatus = rec.status ?? null;
   wfState.seq = charts.seq;
   wfState.generation = charts.generation;
+  wfState.revision = charts.revision ?? 0;
   wfState.timelineOf = charts.timeline.of;
   const filters = h("form", {class: "search", id: "task-filter"},
     h("select", {name: "activity_id"}, h("option", {value: ""}, "all activities"), wf.activities.map((a) => h("option", {value: a.activity_id}, a.activity_id))),
@@ -305,13 +329,15 @@ async function workflowPage(id, refresh) {
   if (!refresh) watch(id);
 }
 
-// The live view: each change of the task count or status brings /updates (the tasks stored since the page was
-// drawn, and the small panels); new tasks are appended to the timeline and the task list, nothing is drawn again.
+// The live view: each change of the task count or status, or of tasks already drawn, brings /updates (the tasks
+// stored since the page was drawn, those that changed, and the small panels); new tasks are appended to the timeline
+// and the task list, changed ones redrawn in place, nothing else is drawn again.
 async function applyUpdates(id) {
   for (;;) {
-    const u = await api(`/api/workflows/${enc(id)}/updates?` + new URLSearchParams({since: String(wfState.seq), generation: wfState.generation || ""}));
+    const u = await api(`/api/workflows/${enc(id)}/updates?` + new URLSearchParams({since: String(wfState.seq), generation: wfState.generation || "", revision: String(wfState.revision || 0)}));
     if (u.reload) { await workflowPage(id, true); return; }
     wfState.seq = u.next_since;
+    wfState.revision = u.revision;
     wfState.shownCount = u.task_count;
     wfState.shownStatus = u.workflow.status ?? null;
     document.getElementById("wf-summary").replaceWith(summaryCard(u));
@@ -320,6 +346,7 @@ async function applyUpdates(id) {
     document.getElementById("telemetry").replaceWith(telemetryCard(u.telemetry));
     document.getElementById("trends").replaceWith(trendsCard(u.trends));
     wfState.gantt.add(u.tasks);
+    if (u.changed.length) { wfState.gantt.update(u.changed); updateTaskRows(u.changed); }
     wfState.timelineOf += u.tasks.filter((t) => typeof t.started_at === "number").length;
     document.querySelector("#timeline h2").textContent = timelineTitle(wfState.gantt.count(), wfState.timelineOf);
     addTaskRows(u.tasks);
@@ -349,8 +376,9 @@ function watch(id) {
 
 function schedule(id) {
   const st = wfState.latest;
-  if (!st || wfState.timer || (!wfState.refresh && st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
-  // one update at a time; a burst of new tasks arrives in one
+  if (!st || wfState.timer || (!wfState.refresh && !st.changed && st.task_count === wfState.shownCount && (st.status ?? null) === wfState.shownStatus)) return;
+  // one update at a time; a burst of new tasks arrives in one; tasks that changed (st.changed) come with it
+  st.changed = 0;
   wfState.timer = setTimeout(() => {
     wfState.refresh = false;
     applyUpdates(id).catch(fail).finally(() => { wfState.timer = null; schedule(id); });
