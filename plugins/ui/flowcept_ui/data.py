@@ -154,20 +154,23 @@ class Browser(WorkflowFigures):
     def _unfinished_changed(self, workflow_id: str) -> int:
         with self._lock:
             kept = self._figures.get(workflow_id)
-        if kept is None:
+            computing = self._computing.get(workflow_id)
+        if kept is None or computing is None or not computing.acquire(blocking=False):
+            return 0  # being read meanwhile: the next poll looks
+        try:
+            cols = kept[2]
+            ids = cols.unfinished()[:WATCHED_MAX]
+            held = {
+                i: (cols.statuses[r], cols.ends[r], cols.stderrs[r]) for i in ids if (r := cols.row.get(i)) is not None
+            }
+        finally:
+            computing.release()
+        if not held:
             return 0
-        cols = kept[2]
-        ids = cols.unfinished()[:WATCHED_MAX]
-        if not ids:
-            return 0
-        row, n = cols.row, 0
-        for d in self._find({"task_id": {"$in": ids}}, projection=["task_id", "status", "ended_at", "stderr"]):
-            i = row.get(d.get("task_id"))
-            if i is not None and (
-                d.get("status") != cols.statuses[i]
-                or d.get("ended_at") != cols.ends[i]
-                or d.get("stderr") != cols.stderrs[i]
-            ):
+        n = 0
+        for d in self._find({"task_id": {"$in": list(held)}}, projection=["task_id", "status", "ended_at", "stderr"]):
+            was = held.get(d.get("task_id"))
+            if was is not None and was != (d.get("status"), d.get("ended_at"), d.get("stderr")):
                 n += 1
         if n:
             with self._lock:

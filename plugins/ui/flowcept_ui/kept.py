@@ -76,10 +76,10 @@ def load(store: Any, workflow_id: Any, at: bytes, tel_ref: Any) -> tuple[Columns
     """The rows and figures kept for the workflow under the stamp at, or None."""
     import msgpack
 
-    raw = _derived.load(store, _KIND, workflow_id, at) if _derived is not None else None
-    if raw is None:
-        return None
     try:
+        raw = _derived.load(store, _KIND, workflow_id, at) if _derived is not None else None
+        if raw is None:
+            return None
         with gc_paused(promote=True):  # 100k small dicts, lists and slices, none of them cyclic
             return _columns(msgpack.unpackb(raw, raw=False, strict_map_key=False, ext_hook=slice), tel_ref)
     except Exception as e:  # a damaged file: computed again
