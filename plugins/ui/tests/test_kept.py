@@ -3,6 +3,7 @@ same answers, until a task is written or deleted."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from conftest import lmdb_settings
@@ -13,19 +14,19 @@ from test_analysis import _tasks
 from flowcept_core.query import open_store
 
 
-def _answers(browser: Browser) -> list:
+def _answers(browser: Browser, wid: str = "wf") -> list:
     out = [
-        browser.workflow("wf"),
-        browser.workflow_charts("wf"),
-        browser.tasks("wf", {"limit": "40", "sort": "-started_at"}),
-        browser.tasks("wf", {"limit": "40", "offset": "700"}),
+        browser.workflow(wid),
+        browser.workflow_charts(wid),
+        browser.tasks(wid, {"limit": "40", "sort": "-started_at"}),
+        browser.tasks(wid, {"limit": "40", "offset": "700"}),
     ]
     return [{k: v for k, v in a.items() if k != "generation"} for a in out]
 
 
-def _kept(store) -> tuple | None:
-    at = kept.stamp(store, "wf")
-    return kept.load(store, "wf", at, None) if at is not None else None
+def _kept(store, wid: str = "wf") -> tuple | None:
+    at = kept.stamp(store, wid)
+    return kept.load(store, wid, at, None) if at is not None else None
 
 
 def test_a_large_workflows_figures_are_kept_beside_the_store_until_one_of_its_tasks_changes(tmp_path, monkeypatch):
@@ -90,3 +91,20 @@ def test_figures_loaded_from_disk_take_new_tasks_like_computed_ones(tmp_path, mo
     assert not update["reload"] and update["task_count"] == 1300
     assert sorted(t["task_id"] for t in update["tasks"]) == sorted(t["task_id"] for t in tasks[1200:])
     assert _answers(loaded) == _answers(Browser(settings))
+
+
+def test_a_captured_runs_figures_kept_beside_the_store_are_those_computed(known_run, tmp_path, monkeypatch):
+    """The default pipeline's documents (JSON, telemetry snapshots referenced) come back the same from the disk."""
+    monkeypatch.setattr("flowcept_ui.kept.KEEP_MIN_TASKS", 1)
+    monkeypatch.setattr("flowcept_ui.workflow_figures.KEEP_AFTER", 0.0)
+    shutil.copytree(known_run.lmdb_path, tmp_path / "lmdb")
+    settings = lmdb_settings(str(tmp_path / "lmdb"))
+    wid = known_run.workflow_id
+    computed = _answers(Browser(settings), wid)
+    store = open_store(settings, "lmdb")
+    deadline = time.monotonic() + 30
+    while _kept(store, wid) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert _answers(Browser(settings), wid) == computed
+    assert computed[1]["telemetry"]["points"] and computed[1]["errors"]
