@@ -1,10 +1,52 @@
 """Headless Chromium for bench/bench_ui.py: the page's own clock (body attributes it sets) tells when it was drawn,
-counted a new task and appended it; and the task the live-view figures store."""
+counted a new task and appended it; the task the live-view figures store; a cold first view on a server just
+started."""
 
 from __future__ import annotations
 
+import gc
 import os
+import threading
 import time
+
+
+def keeping_done(timeout: float = 60.0) -> None:
+    """Wait until no server thread is keeping a workflow's figures on disk (flowcept_ui.workflow_figures)."""
+    for t in threading.enumerate():
+        if t.name == "flowcept-ui-keep":
+            t.join(timeout)
+
+
+def lineage_idle(settings, timeout: float = 600.0) -> None:
+    """Wait until the LMDB store's lineage indexer (busy after the store was built here) has caught up."""
+    from flowcept_core.query import open_store
+
+    indexer = getattr(open_store(settings, "lmdb"), "lineage_indexer", None)
+    if indexer is not None and indexer._thread is not None and not indexer.idle.wait(timeout):
+        print("the lineage indexer is still busy: the figures below are slower than on an idle store")
+
+
+def cold_view(settings, wid: str, view, drop: str | None = None) -> tuple[float, float]:
+    """(wall, CPU seconds of this process) of view(base url, wid) on a server just started; drop: the LMDB directory
+    whose kept figures are removed first (the workflow's first view ever)."""
+    from flowcept_ui.server import UIServer
+
+    keeping_done()
+    if drop:
+        import shutil
+
+        shutil.rmtree(os.path.join(drop, "derived"), ignore_errors=True)
+    fresh = UIServer(settings, port=0).start()
+    try:
+        c0 = time.process_time()
+        wall = view(fresh.url, wid)
+        cpu = time.process_time() - c0
+    finally:
+        fresh.stop()
+        del fresh
+        gc.collect()  # as in a process just started: nothing left of the previous server
+    keeping_done()
+    return wall, cpu
 
 
 def store_live_task(db, wid: str, n: int) -> None:

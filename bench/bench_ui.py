@@ -25,7 +25,6 @@ at the time: the machine may be shared, and a loaded machine slows every figure.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import queue
 import statistics
@@ -34,7 +33,7 @@ import threading
 import time
 import urllib.request
 
-from _ui_browser import browser_live, browser_view, store_live_task
+from _ui_browser import browser_live, browser_view, cold_view, keeping_done, lineage_idle, store_live_task
 
 BATCH = 5000
 
@@ -164,45 +163,6 @@ def first_view(base: str, wid: str) -> float:
     return time.perf_counter() - t0
 
 
-def _keeping_done(timeout: float = 60.0) -> None:
-    """Wait until no server thread is keeping a workflow's figures on disk (flowcept_ui.workflow_figures)."""
-    for t in threading.enumerate():
-        if t.name == "flowcept-ui-keep":
-            t.join(timeout)
-
-
-def _lineage_idle(settings, timeout: float = 600.0) -> None:
-    """Wait until the LMDB store's lineage indexer (busy after the store was built here) has caught up."""
-    from flowcept_core.query import open_store
-
-    indexer = getattr(open_store(settings, "lmdb"), "lineage_indexer", None)
-    if indexer is not None and indexer._thread is not None and not indexer.idle.wait(timeout):
-        print("the lineage indexer is still busy: the figures below are slower than on an idle store")
-
-
-def cold_view(settings, wid: str, drop: str | None = None) -> tuple[float, float]:
-    """(wall, CPU seconds of this process) of first_view on a server just started; drop: the LMDB directory whose
-    kept figures are removed first (the workflow's first view ever)."""
-    from flowcept_ui.server import UIServer
-
-    _keeping_done()
-    if drop:
-        import shutil
-
-        shutil.rmtree(os.path.join(drop, "derived"), ignore_errors=True)
-    fresh = UIServer(settings, port=0).start()
-    try:
-        c0 = time.process_time()
-        wall = first_view(fresh.url, wid)
-        cpu = time.process_time() - c0
-    finally:
-        fresh.stop()
-        del fresh
-        gc.collect()  # as in a process just started: nothing left of the previous server
-    _keeping_done()
-    return wall, cpu
-
-
 def _load() -> str:
     return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
@@ -295,9 +255,9 @@ def main() -> int:
         wid = build(path, args.tasks, args.big, settings)
     print(f"store: {'MongoDB-wire (NX-27017)' if mongo else 'LMDB'} {path}")
     if not mongo:
-        _lineage_idle(settings)
-    nothing = [cold_view(settings, wid, path if not mongo else None) for _ in range(3)]
-    colds = [cold_view(settings, wid) for _ in range(3)] if not mongo else []
+        lineage_idle(settings)
+    nothing = [cold_view(settings, wid, first_view, path if not mongo else None) for _ in range(3)]
+    colds = [cold_view(settings, wid, first_view) for _ in range(3)] if not mongo else []
     server = UIServer(settings, port=0).start()  # no warming: the first view computes the figures
     base = server.url
     try:
@@ -324,7 +284,7 @@ def main() -> int:
         seen = browser_view(base, wid)
         if seen is not None and not mongo:
             report("  headless Chromium, navigation to the page drawn (figures not in memory, kept on disk)", seen, 1.0)
-        _keeping_done()
+        keeping_done()
         if not mongo:
             import shutil
 
@@ -333,7 +293,7 @@ def main() -> int:
         seen = browser_view(base, wid)
         if seen is not None:
             report("  headless Chromium, navigation to the page drawn (nothing kept)", seen, 1.0)
-        _keeping_done()
+        keeping_done()
         server.browser.figures(wid)
         cases = (
             ("default order, figures kept", "", False, 200),
