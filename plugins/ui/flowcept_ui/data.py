@@ -282,8 +282,9 @@ class Browser(WorkflowFigures):
     def updates(self, workflow_id: str, q: Mapping[str, str]) -> dict:
         """What the live view adds to a drawn workflow page: the summary, errors, trends and telemetry (all small)
         and the tasks that arrived after the first ``since`` of the page's ``generation`` (at most UPDATE_ROWS;
-        ``next_since`` says where to continue). ``reload`` is true when the server no longer holds that generation
-        (the page then loads everything again)."""
+        ``next_since`` says where to continue), and in ``changed`` those of the first ``since`` that changed after
+        the page's ``revision`` (the answer's ``revision`` is the one to send next). ``reload`` is true when the
+        server no longer holds that generation (the page then loads everything again)."""
         record = self.workflow_record(workflow_id)
         since = p.integer(q, "since", 0, 0, 10**12)
         revision = p.integer(q, "revision", 0, 0, 10**12)
