@@ -87,9 +87,20 @@ def save(store: Any, kind: str, workflow_id: Any, at: bytes, data: bytes) -> boo
 
 
 def _prune(folder: str) -> None:
-    """At most MAX_FILES files: the least recently written go."""
+    """At most MAX_FILES files: the least recently written go; so do files left half written (a process that ended
+    while writing) an hour later."""
+    import time
+
     with os.scandir(folder) as it:
-        files = [(e.stat().st_mtime_ns, e.path) for e in it if e.name.endswith(".bin")]
+        entries = [(e.stat().st_mtime_ns, e.path, e.name) for e in it]
+    files = [(t, path) for t, path, name in entries if name.endswith(".bin")]
+    old = time.time_ns() - 3600 * 10**9
+    for t, path, name in entries:
+        if name.endswith(".tmp") and t < old:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
     if len(files) > MAX_FILES:
         for _, path in sorted(files)[: len(files) - MAX_FILES]:
             try:
