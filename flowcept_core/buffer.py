@@ -217,12 +217,12 @@ class Run(Delivery):
             try:
                 while start < end:
                     # a window of whole records (small copies; no huge young list for the collector)
-                    pos = window_end(items, start, end, _WINDOW)
+                    pos, runs = window_end(items, start, end, _WINDOW)
                     raw = items[start:pos]
                     if not local:  # the records die with raw, not at the next drop (local: a pass less, gc paused)
                         items[start:pos] = [None] * (pos - start)
                     start = pos
-                    count += self._drain_window(raw)
+                    count += self._drain_window(raw, runs)
                     if len(items) - start > self.max_entries and self.extend == items.extend:  # no poll meanwhile
                         self.append, self.extend = self._append_helping, self._extend_helping
                     if start * 4 >= end:  # drop the done prefix: each drop moves at most 3x what it frees
@@ -235,13 +235,13 @@ class Run(Delivery):
                 del items[:start]
             return count
 
-    def _drain_window(self, raw: list) -> int:
+    def _drain_window(self, raw: list, runs: list | None = None) -> int:
         if self.packed:
             return self._drain_packed(raw)
         if self.direct is not None and self.direct.active():  # see flowcept_core.direct
             return drain_direct(self, raw, self.direct)
         if self.sink is None and self.retained is not None:  # see flowcept_core.retained
-            return drain_kept(self, raw)
+            return drain_kept(self, raw, runs)  # runs: of one template's records (see window_end)
         count = 0
         for batch in self.materialize_chunks(raw):
             if self.sink is not None:

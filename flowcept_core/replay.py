@@ -243,36 +243,34 @@ def _replayable(replay: Replay, shape: tuple, raw: list, a: int, b: int, tmpl: A
         _replayable(replay, shape, raw, mid, b, tmpl, max_bytes, found)
 
 
-def drain_kept(run: Any, raw: list) -> int:
+def drain_kept(run: Any, raw: list, runs: list | None = None) -> int:
     """Keep a window of the flat buffer of a run without a sink (run.retained): runs of records that can be kept
-    as they are, as records; the rest built as messages (and kept as built too when exact). Returns the count."""
+    as they are, as records; the rest built as messages (and kept as built too when exact). Returns the count.
+    runs: the window's runs of records of one template, as window_end gives them (else found here)."""
     retained = run.retained
     replay = retained.replay
     shape = replay.shape(run)
-    max_bytes = run.limits.max_bytes
-    count = done = i = 0
+    count = done = 0
     n = len(raw)
-    while i < n:
-        item = raw[i]
-        if type(item) is dict:
-            i += 1
-            continue
-        if shape is None or type(item) is not TaskTemplate or item.lightweight:
-            i += item.width
-            continue
-        end = i + _run_length(raw, i, n, item, n) * _W
-        found: list = []
-        _replayable(replay, shape, raw, i, end, item, max_bytes, found)
-        for a, b, build, size in found:
-            if done < a:
-                count += _general(run, raw, done, a)
-            retained.add_records(build, raw if a == 0 and b == n else raw[a:b], (b - a) // _W, size)
-            count += (b - a) // _W
-            done = b
-        i = end
+    if shape is not None:
+        for i, k, item in runs if runs is not None else _runs(raw):
+            if type(item) is not TaskTemplate or item.lightweight:
+                continue
+            found: list = []
+            _replayable(replay, shape, raw, i, i + k * _W, item, run.limits.max_bytes, found)
+            for a, b, build, size in found:
+                if done < a:
+                    count += _general(run, raw, done, a)
+                retained.add_records(build, raw if a == 0 and b == n else raw[a:b], (b - a) // _W, size)
+                count += (b - a) // _W
+                done = b
     if done < n:
         count += _general(run, raw, done, n)
     return count
+
+
+def _runs(raw: list) -> list:
+    return window_end(raw, 0, len(raw), len(raw))[1]
 
 
 def _run_length(items: list, pos: int, stop: int, tmpl: Any, most: int) -> int:
@@ -291,17 +289,19 @@ def _run_length(items: list, pos: int, stop: int, tmpl: Any, most: int) -> int:
     return k
 
 
-def window_end(items: list, start: int, end: int, records: int) -> int:
-    """Where the first `records` records from items[start] end (whole records, not past end)."""
-    pos = start
+def window_end(items: list, start: int, end: int, records: int) -> tuple[int, list]:
+    """Where the first `records` records from items[start] end (whole records, not past end), and the runs of
+    records of one template in there: (offset from start, count, template), for drain_kept."""
+    pos, runs = start, []
     while pos < end and records > 0:
         item = items[pos]
         if type(item) is dict:
             pos, records = pos + 1, records - 1
         else:
             k = _run_length(items, pos, end, item, records)
+            runs.append((pos - start, k, item))
             pos, records = pos + k * item.width, records - k
-    return pos
+    return pos, runs
 
 
 def _general(run: Any, raw: list, i: int, n: int) -> int:
