@@ -71,3 +71,20 @@ def test_tasks_a_store_cannot_take_are_handed_back_for_the_mq(defaults, tmp_path
     store.close()
     assert inserter.store_now(docs[1:]) == docs[1:]  # the store is gone: nothing lost, all handed back
     assert inserter.stored == 1
+
+
+def test_what_a_default_run_stored_is_synced_when_it_stops(defaults):
+    from flowcept_core.stores import open_store
+
+    store = open_store(get_settings(), "lmdb")
+    synced = []
+    real = store.sync
+    store.sync = lambda: synced.append(time.monotonic()) or real()  # LMDB commits leave the metadata page unsynced
+    try:
+        with Flowcept(workflow_name="durable"):
+            for i in range(100):
+                triple(i)
+            stopped_at = time.monotonic()
+        assert synced and synced[-1] >= stopped_at  # the inserter ended after the last write, then synced
+    finally:
+        del store.sync
