@@ -18,7 +18,7 @@ import os
 import tempfile
 from typing import Any
 
-__all__ = ["stamp", "load", "save", "MAX_FILES"]
+__all__ = ["Derived", "stamp", "load", "save", "MAX_FILES"]
 
 MAX_FILES = 32
 _FOLDER = "derived"
@@ -107,3 +107,22 @@ def _prune(folder: str) -> None:
                 os.unlink(path)
             except OSError:
                 pass
+
+
+class Derived:
+    """A store's derived-data files (``LMDBStore.derived``): what other plugins (the provenance browser) use."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def stamp(self, workflow_id: Any) -> bytes | None:
+        """The stamp of the workflow's tasks now; read it before the tasks the data is derived from."""
+        return stamp(self._store, workflow_id)
+
+    def load(self, kind: str, workflow_id: Any, current: bytes) -> bytes | None:
+        """The bytes kept for (kind, workflow) under the stamp current, or None."""
+        return load(self._store, kind, workflow_id, current)
+
+    def save(self, kind: str, workflow_id: Any, at: bytes, data: bytes) -> bool:
+        """Keep data for (kind, workflow) under the stamp at; False when it could not be written."""
+        return save(self._store, kind, workflow_id, at, data)

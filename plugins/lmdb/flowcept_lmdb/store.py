@@ -35,6 +35,7 @@ from flowcept_lmdb import _postings as postings
 from flowcept_lmdb._batch import write_batch
 from flowcept_lmdb._codec import MAX_KEY, doc_key, index_keys, is_exact, lookup_key, pack, unpack, unpack_all
 from flowcept_lmdb._config import prepare_directory, read_config
+from flowcept_lmdb._derived import Derived
 from flowcept_lmdb._encoded import whole_document, write_json_batch
 from flowcept_lmdb._env import SharedEnv, acquire_env, reacquire_after_fork, release_env
 from flowcept_lmdb._lineage import Indexer, note_written, tasks_by_entity
@@ -73,6 +74,7 @@ class LMDBStore:
         self._stats_lock = threading.Lock()
         self.stats = {"decoded": 0, "index_reads": 0, "full_scans": 0}
         self.lineage_indexer = Indexer(self)  # the lineage value index, caught up in the background when idle
+        self.derived = Derived(self)  # data derived from a workflow's tasks, kept beside the store (see _derived)
         self.lineage_indexer.start()
 
     def upsert(self, collection: str, docs: list[dict]) -> None:
@@ -291,31 +293,26 @@ class LMDBStore:
         """find's documents before projection: fetched and decoded in C loops (getmulti / cursor iteration and
         map(unpack)); only the filter and the sort keys run per document in Python."""
         with gc_paused(promote=True):  # see gc_paused: the result is a large acyclic tree
-            return self._find_paused(txn, collection, filter, predicate, sort, limit)
-
-    def _find_paused(
-        self, txn: Any, collection: str, filter: dict | None, predicate: Callable[[dict], bool], sort: Any, limit: int
-    ) -> list[dict]:
-        db = self._env().docs[collection]
-        keys, exact = self._candidate_keys(txn, collection, filter)
-        if keys is None:  # full scan, in key order; the matches stream into the sort (only limit kept with one)
-            decoded = int(txn.stat(db)["entries"])
-            check = fast_predicate(filter, predicate)
-            matches: Iterable[dict] = filter_(check, map(unpack, txn.cursor(db=db).iternext(keys=False)))
-        else:
-            found = txn.cursor(db=db).getmulti(keys) if keys else []
-            decoded = len(found)
-            matches = unpack_all(list(map(_second, found)))
-            if not exact:
-                matches = [d for d in matches if predicate(d)]
-        try:
-            if sort:
-                return sort_and_limit(matches, sort, limit)
-            return matches if isinstance(matches, list) else list(matches)
-        finally:
-            with self._stats_lock:
-                self.stats["decoded"] += decoded
-                self.stats["full_scans" if keys is None else "index_reads"] += 1
+            db = self._env().docs[collection]
+            keys, exact = self._candidate_keys(txn, collection, filter)
+            if keys is None:  # full scan, in key order; the matches stream into the sort (only limit kept with one)
+                decoded = int(txn.stat(db)["entries"])
+                check = fast_predicate(filter, predicate)
+                matches: Iterable[dict] = filter_(check, map(unpack, txn.cursor(db=db).iternext(keys=False)))
+            else:
+                found = txn.cursor(db=db).getmulti(keys) if keys else []
+                decoded = len(found)
+                matches = unpack_all(list(map(_second, found)))
+                if not exact:
+                    matches = [d for d in matches if predicate(d)]
+            try:
+                if sort:
+                    return sort_and_limit(matches, sort, limit)
+                return matches if isinstance(matches, list) else list(matches)
+            finally:
+                with self._stats_lock:
+                    self.stats["decoded"] += decoded
+                    self.stats["full_scans" if keys is None else "index_reads"] += 1
 
     def _matching(self, txn: Any, collection: str, filter: dict | None, stop: int = 0) -> Iterator[tuple[bytes, dict]]:
         """(key, document) pairs matching filter: through the id or an index when the filter pins one, else a scan."""

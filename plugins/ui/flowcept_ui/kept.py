@@ -1,5 +1,6 @@
-"""A large workflow's rows and figures kept beside an LMDB store (``flowcept_lmdb._derived``), so that a server
-started later shows the workflow's page without reading and decoding its tasks again.
+"""A large workflow's rows and figures kept beside a store that offers it (``store.derived``: LMDB, see
+flowcept_lmdb._derived), so that a server started later shows the workflow's page without reading and decoding its
+tasks again.
 
 Saved after the figures were computed from a full read of the workflow (at least KEEP_MIN_TASKS tasks), in a
 background thread, under the stamp read before that read; loaded when nothing of the workflow is in memory and the
@@ -23,11 +24,6 @@ from typing import Any
 from flowcept_core.plugin import gc_paused
 from flowcept_ui.analysis import Columns
 from flowcept_ui.series import _ABSENT
-
-try:  # the LMDB store plugin (may be absent)
-    from flowcept_lmdb import _derived
-except ImportError:  # pragma: no cover - flowcept installs flowcept-lmdb
-    _derived = None
 
 __all__ = ["stamp", "load", "save", "KEEP_MIN_TASKS"]
 
@@ -63,10 +59,11 @@ def _default(value: Any) -> Any:
 
 def stamp(store: Any, workflow_id: Any) -> bytes | None:
     """The store's stamp of the workflow's tasks now (None: nothing is kept for it)."""
-    if _derived is None:
+    derived = getattr(store, "derived", None)  # a store keeping derived data beside it (LMDB)
+    if derived is None:
         return None
     try:
-        return _derived.stamp(store, workflow_id)
+        return derived.stamp(workflow_id)
     except Exception as e:  # the stamp cannot be read: compute as without it
         log.debug("flowcept ui: stamp of %s: %s", workflow_id, e)
         return None
@@ -77,7 +74,7 @@ def load(store: Any, workflow_id: Any, at: bytes, tel_ref: Any) -> tuple[Columns
     import msgpack
 
     try:
-        raw = _derived.load(store, _KIND, workflow_id, at) if _derived is not None else None
+        raw = store.derived.load(_KIND, workflow_id, at)
         if raw is None:
             return None
         with gc_paused(promote=True):  # 100k small dicts, lists and slices, none of them cyclic
@@ -116,7 +113,7 @@ def save(store: Any, workflow_id: Any, at: bytes, cols: Columns, figures: dict) 
     """Keep the rows (a copy no one adds to) and their full figures under the stamp at (read before the rows)."""
     import msgpack
 
-    if _derived is None or len(cols) < KEEP_MIN_TASKS:
+    if getattr(store, "derived", None) is None or len(cols) < KEEP_MIN_TASKS:
         return False
     tels, code = cols.tels, None
     absent = [i for i, t in enumerate(tels) if t is _ABSENT] if _ABSENT in tels else []
@@ -144,4 +141,4 @@ def save(store: Any, workflow_id: Any, at: bytes, cols: Columns, figures: dict) 
     except Exception as e:  # a value msgpack does not hold: not kept
         log.debug("flowcept ui: not keeping the figures of %s: %s", workflow_id, e)
         return False
-    return _derived.save(store, _KIND, workflow_id, at, raw)
+    return store.derived.save(_KIND, workflow_id, at, raw)
