@@ -172,10 +172,14 @@ def _plain(raw: list, a: int, b: int, arity: int, max_bytes: int) -> tuple[int, 
             return None
     parents = raw[a + _PARENT:b:_W]
     orphans = parents.count(None) == n
-    if any(raw[a + _KWARGS:b:_W]) or (not orphans and not set(map(type, parents)) <= {_NONE, int}):
+    if not orphans and not set(map(type, parents)) <= {_NONE, int}:
         return None
-    args = raw[a + _ARGS:b:_W]
-    if set(map(type, args)) != {tuple} or set(map(len, args)) != {arity}:
+    args, kwargs = raw[a + _ARGS:b:_W], raw[a + _KWARGS:b:_W]
+    try:  # kwargs None: the tuple of a plain wrapper's parameters (flowcept_core.capture.exact); else (*args)
+        if (kwargs.count(None) != n and (any(kwargs) or set(map(type, args)) != {tuple})) or (
+                set(map(len, args)) != {arity}):
+            return None
+    except TypeError:  # not sized
         return None
     values = list(chain.from_iterable(args)) if arity else []
     values += raw[a + _RESULT:b:_W]
