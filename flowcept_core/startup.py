@@ -104,12 +104,14 @@ class Startup:
         system fields, then the flusher. Decorated calls are captured meanwhile; they wait in the buffer."""
         try:
             run.start_flusher()  # regulates the backlog meanwhile (hold() began the run regulated)
-            from flowcept_core.registry import get_registry
             from flowcept_core.sysinfo import host_fields
 
             run.set_host_fields(host_fields())
             try:
-                get_registry().ensure_loaded()  # plugin discovery, left out of start()
+                if self._uses_plugins(settings):  # plugin discovery, left out of start(); else done when first asked
+                    from flowcept_core.registry import get_registry
+
+                    get_registry().ensure_loaded()
             except Exception as e:
                 get_logger().error(f"loading plugins failed: {error_text(e)}")
             try:
@@ -133,6 +135,16 @@ class Startup:
             run.start()
         finally:
             run.release()
+
+    def _uses_plugins(self, settings: Settings) -> bool:
+        """Whether this run may need a plugin: an MQ, a store, a consumer or an interceptor besides the built-in one
+        (an offline run of decorated functions needs none: discovery would compete with its calls for the CPU)."""
+        from flowcept_core.interceptors import BUILTIN, chosen_interceptors
+
+        dbs = settings.section("databases").values()
+        return (_online(settings) or bool(settings.get("plugins.consumers"))
+                or any(isinstance(sec, dict) and sec.get("enabled") for sec in dbs)
+                or chosen_interceptors(self._interceptor_names, settings) != [(BUILTIN, BUILTIN)])
 
     def _wait_started(self) -> None:
         thread = self._init_thread

@@ -33,15 +33,17 @@ def _login_name() -> str | None:
 
 @lru_cache(maxsize=1)
 def _fqdn() -> str:
-    import socket
+    import _socket  # socket.getfqdn()'s lookup without importing socket (its enums cost ~8 ms of a start-up)
 
+    name = _socket.gethostname()
     try:
-        name = socket.getfqdn()
-        if name and name != "localhost":
-            return name
+        host, aliases, _ = _socket.gethostbyaddr(name)
+        fqdn = next((a for a in [host, *aliases] if "." in a), host)
+        if fqdn and fqdn != "localhost":
+            return fqdn
     except OSError:
         pass
-    return socket.gethostname() or os.uname()[1]
+    return name or os.uname()[1]
 
 
 @lru_cache(maxsize=1)

@@ -56,9 +56,11 @@ _POOL = textwrap.dedent(
 )
 
 
-def _run(code: str, tmp_path) -> str:
+def _run(code: str, tmp_path, settings=None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "FLOWCEPT_SETTINGS_PATH"}
     env["HOME"] = str(tmp_path)
+    if settings is not None:
+        env["FLOWCEPT_SETTINGS_PATH"] = str(settings)
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
     return p.stdout.strip().splitlines()[-1]
@@ -72,3 +74,36 @@ def test_start_with_defaults_loads_no_plugin_machinery_on_the_callers_thread(tmp
 
 def test_a_thread_pool_imported_after_start_gives_its_jobs_the_task_as_parent(tmp_path):
     assert json.loads(_run(_POOL, tmp_path)) == [True, True, True]
+
+
+_OFFLINE = textwrap.dedent(
+    """
+    import json, sys
+    from flowcept import Flowcept, flowcept_task
+    from flowcept_core.runtime import RUNTIME
+
+    @flowcept_task
+    def f(x):
+        return x + 1
+
+    with Flowcept(workflow_name="offline") as fc:
+        fc._wait_started()
+        f(1)
+        loaded = RUNTIME.registry is not None and not RUNTIME.registry._pending
+    print(json.dumps([loaded, len(fc.get_buffer()), "pluggy" in sys.modules]))
+    """
+)
+
+
+def test_an_offline_run_of_decorated_functions_discovers_no_plugins(tmp_path):
+    (tmp_path / "settings.yaml").write_text(
+        "project: {db_flush_mode: offline, dump_buffer: {enabled: false}}\n"
+        "mq: {enabled: false}\ndatabases: {lmdb: {enabled: false}, mongodb: {enabled: false}}\n"
+    )
+    loaded, count, pluggy = json.loads(_run(_OFFLINE, tmp_path, settings=tmp_path / "settings.yaml"))
+    assert (loaded, pluggy) == (False, False) and count >= 2  # the task and the workflow message
+
+
+def test_a_default_run_discovers_plugins_in_the_background(tmp_path):
+    loaded, count, pluggy = json.loads(_run(_OFFLINE, tmp_path))
+    assert loaded and pluggy and count >= 2

@@ -295,3 +295,20 @@ def test_capture_never_raises_without_psutil(tmp_path: Path) -> None:
         "print(sorted(capture_telemetry(cfg))); json.dumps(machine_info(cfg))"
     )
     assert _run_python(code, tmp_path) == "['timestamp']"
+
+
+def test_machine_info_reads_what_psutil_reports_and_the_hosts_names():
+    import socket
+
+    import psutil
+
+    from flowcept_core.sysinfo import host_fields
+
+    info = machine_info(TelemetryConfig())
+    assert info["cpu"]["count_logical"] == psutil.cpu_count()
+    assert info["cpu"]["count_physical"] == psutil.cpu_count(logical=False)
+    assert info["memory"]["total"] == psutil.virtual_memory().total
+    assert info["disk"]["total"] == psutil.disk_usage("/").total
+    assert info["hostname"] == socket.gethostname()
+    fqdn = socket.getfqdn()
+    assert host_fields()["hostname"] == (fqdn if fqdn and fqdn != "localhost" else socket.gethostname())
