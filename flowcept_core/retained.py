@@ -25,6 +25,7 @@ import weakref
 from typing import Any
 
 from flowcept_core.appender import Appender
+from flowcept_core.capture.record import TASK
 from flowcept_core.logger import get_logger
 from flowcept_core.replay import Replay, drain_kept
 from flowcept_core.serialize import dumps_line
@@ -175,10 +176,13 @@ class Retained:
     def _encode(self, segment: list) -> None:
         kind, x, y, size = segment
         self._tail_bytes -= size
-        if kind == "r":
-            msgs: list[dict] = []
-            x(y, msgs)
-            encode_lines(msgs, self._buf, self._fragments)
+        if kind == "r":  # the records' lines, straight from them (see flowcept_core.replay), 4096 at a time
+            step = 4096 * TASK.width
+            for start in range(0, len(y), step):
+                x.encode(y[start : start + step] if len(y) > step else y, self._buf)
+                if len(self._buf) >= _MEMORY_BYTES:
+                    self._flush()
+            return
         else:
             self._buf += y
         if len(self._buf) >= _MEMORY_BYTES:

@@ -211,3 +211,22 @@ def test_records_with_telemetry_are_not_kept(tmp_path, monkeypatch):
         got = fc.get_buffer()
         assert _kept_records(fc) == 0
     assert all("telemetry_at_end" in t for t in tasks(got))
+
+
+@settings(max_examples=100, **_SLOW)
+@given(calls=st.lists(st.tuples(st.sampled_from(FUNCS), st.lists(plain, min_size=1, max_size=3)), min_size=1,
+                      max_size=12), enrich=st.booleans())
+def test_kept_records_encode_to_the_bytes_of_their_built_messages(tmp_path, monkeypatch, calls, enrich):
+    from flowcept_core.retained import encode_lines
+
+    use_settings(tmp_path, monkeypatch, {"project": {"enrich_messages": enrich}})
+    with Flowcept() as fc:
+        _general(fc, lambda: [_call(f, v) for f, v in calls])
+        segments = [seg for seg in fc._run.retained._tail if seg[0] == "r"]
+        assert segments
+        for _, build, flat, _ in segments:
+            direct, msgs, usual = bytearray(), [], bytearray()
+            build.encode(flat, direct)
+            build(flat, msgs)
+            encode_lines(msgs, usual, {})
+            assert bytes(direct) == bytes(usual)
