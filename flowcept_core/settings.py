@@ -231,7 +231,13 @@ def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
 
 
 def _read_yaml(path: str) -> dict:
-    import yaml  # imported here: only needed when a settings file exists
+    from flowcept_core.simple_yaml import load as load_simple
+
+    with open(path, encoding="utf-8") as f:
+        data = load_simple(f.read())  # a plain file is read without importing PyYAML (same result)
+    if data is not None:
+        return data
+    import yaml  # imported here: only for files outside simple_yaml's subset
 
     try:
         with open(path, encoding="utf-8") as f:
