@@ -32,8 +32,7 @@ from typing import Any
 
 __all__ = ["load"]
 
-# Characters PyYAML's reader accepts, less those it treats as line breaks or byte order marks, less tab and CR.
-_BAD_CHAR = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_BAD_ASCII = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # controls but newline: tab and carriage return too
 _NULL = frozenset(("~", "null", "Null", "NULL"))
 _BOOL = {
     w: v
@@ -63,7 +62,7 @@ def load(text: str) -> Any | None:
 
     A handled text always holds a mapping at the top level, so None never stands for an empty document.
     """
-    if not isinstance(text, str) or _BAD_CHAR.search(text):
+    if not isinstance(text, str) or _BAD_ASCII.search(text) or not (text.isascii() or _printable(text)):
         return None
     lines: list[tuple[int, str]] = []
     for raw in text.split("\n"):
@@ -80,6 +79,19 @@ def load(text: str) -> Any | None:
     except _NotHandled:
         return None
     return value if end == len(lines) else None
+
+
+def _printable(text: str) -> bool:
+    """Whether the non-ASCII characters are ones PyYAML's reader accepts and does not take for a line break or
+    byte order mark (a character class over these ranges costs milliseconds to compile)."""
+    for c in text:
+        if c > "\x7e" and not (
+            ("\xa0" <= c <= "\ud7ff" and c not in "\u2028\u2029")
+            or ("\ue000" <= c <= "\ufffd" and c != "\ufeff")
+            or c >= "\U00010000"
+        ):
+            return False
+    return True
 
 
 def _block(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
