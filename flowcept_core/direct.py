@@ -278,9 +278,8 @@ class _Encoder:
                         last = self._last = (tel0, tel1, tail)
                     tail = last[2]
                     doc["telemetry_at_start"] = doc["telemetry_at_end"] = tel0
-                head = memoryview(join((b'{"type":"task","task_id":', dumps(task_id), ids, used, b',"started_at":',
-                                        dumps(t0), b',"ended_at":', dumps(t1), b',"status":"FINISHED"', gen,
-                                        tail_ids, host)))
+                head = join((b'{"type":"task","task_id":', dumps(task_id), ids, used, b',"started_at":', dumps(t0),
+                             b',"ended_at":', dumps(t1), b',"status":"FINISHED"', gen, tail_ids, host))
                 pieces += (head, tail)
                 heads.append(head)
                 docs.append(doc)
