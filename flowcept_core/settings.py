@@ -233,8 +233,12 @@ def _unknown_key_warnings(tree: Mapping[str, Any]) -> list[str]:
 def _read_yaml(path: str) -> dict:
     from flowcept_core.simple_yaml import load as load_simple
 
-    with open(path, encoding="utf-8") as f:
-        data = load_simple(f.read())  # a plain file is read without importing PyYAML (same result)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = load_simple(f.read())  # a plain file is read without importing PyYAML (same result)
+    except UnicodeDecodeError as e:
+        raise SettingsError(f"settings file {path} is not UTF-8 text: byte {e.object[e.start]:#04x} at offset "
+                            f"{e.start} ({e.reason})") from None
     if data is not None:
         return data
     import yaml  # imported here: only for files outside simple_yaml's subset

@@ -534,3 +534,12 @@ def test_upstream_sample_settings_file_loads_without_errors_or_warnings(home, tm
     assert s.get("telemetry_capture.per_cpu") is True
     assert s.get("instrumentation.torch.what") == "parent_and_children"
     assert s.get("sys_metadata.environment_id") == "laptop"
+
+
+def test_a_settings_file_that_is_not_utf8_is_a_settings_error_naming_the_byte(home, tmp_path, monkeypatch):
+    path = tmp_path / "cfg" / "settings.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"project:\n  db_flush_mode: \xff\n")
+    monkeypatch.setenv("FLOWCEPT_SETTINGS_PATH", str(path))
+    with pytest.raises(SettingsError, match=r"not UTF-8 text: byte 0xff at offset 26"):
+        _load()
