@@ -214,3 +214,24 @@ def test_a_loop_of_records_is_encoded_at_once_up_to_the_first_of_another_kind(de
         assert encoder.encode_run(recs[6][0], raw, 6 * width, run, [], [], []) == len(raw)
     finally:
         fc.stop()
+
+
+def test_a_batch_mixing_new_ids_ids_stored_before_and_repeated_ids_stores_each_once(defaults):
+    from flowcept_lmdb.store import LMDBStore
+
+    from flowcept_core.settings import get_settings
+
+    store = LMDBStore(get_settings())
+    store.upsert("tasks", [{"task_id": f"t{i}", "workflow_id": "old", "custom_metadata": {"k": i}} for i in (3, 7)])
+    docs, heads = [], []
+    for i in [*range(10), 5]:  # t3 and t7 stored before, t5 given twice
+        docs.append({"task_id": f"t{i}", "workflow_id": "new", "registered_at": float(i)})
+        heads.append(orjson.dumps({"type": "task", "task_id": f"t{i}", "workflow_id": "new", "used": {"x": i}})[:-1])
+    heads[-1] = orjson.dumps({"type": "task", "task_id": "t5", "workflow_id": "new", "status": "FINISHED"})[:-1]
+    store.upsert_json("tasks", docs, heads)
+    got = {d["task_id"]: d for d in store.find("tasks", {"workflow_id": "new"})}
+    assert sorted(got) == [f"t{i}" for i in range(10)] and store.count("tasks", {"workflow_id": "new"}) == 10
+    assert store.count("tasks", {"workflow_id": "old"}) == 0  # the merged ones left the old workflow's index
+    assert got["t3"]["custom_metadata"] == {"k": 3} and got["t3"]["used"] == {"x": 3}
+    assert got["t5"]["status"] == "FINISHED" and got["t5"]["used"] == {"x": 5}  # merged in order
+    assert all(got[f"t{i}"]["registered_at"] == float(i) for i in range(10))

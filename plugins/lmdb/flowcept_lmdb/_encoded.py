@@ -13,7 +13,6 @@ A document whose id is stored already is merged the usual way (write_batch), in 
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -25,7 +24,6 @@ from flowcept_lmdb._snapshots import SNAPSHOT_FIELDS, SnapshotRefs
 
 __all__ = ["whole_document", "write_json_batch"]
 
-_first = itemgetter(0)
 _NONE = object()
 _START, _END = (f',"{f}":'.encode() for f in SNAPSHOT_FIELDS)
 
@@ -44,8 +42,6 @@ def write_json_batch(
     """Put the documents whose id is not stored yet (values built from heads), with their index entries and
     snapshots. Returns the positions of the others (stored before, or an id given twice), to merge the usual way."""
     cursor = txn.cursor(db=db)
-    stored = cursor.getmulti(keys)
-    taken = set(map(_first, stored))
     refs = SnapshotRefs(pack, collection, ID_FIELDS[collection])
     json_ref = refs.json_ref
     fresh: dict[bytes, dict] = {}
@@ -56,7 +52,7 @@ def write_json_batch(
     # that shares its snapshots, as consecutive tasks mostly do)
     last: tuple[Any, Any, Any, bytes] = (_NONE, _NONE, _NONE, b"}")
     for i, (key, doc, head) in enumerate(zip(keys, docs, heads, strict=True)):
-        if key in taken or key in fresh:
+        if key in fresh:
             again.append(i)
             continue
         at, start, end = doc.get("registered_at"), doc.get("telemetry_at_start"), doc.get("telemetry_at_end")
@@ -72,14 +68,20 @@ def write_json_batch(
             last = (at, start, end, join(parts))
         puts.append((key, join((head, last[3]))))
         fresh[key] = doc
+    puts.sort()  # in key order, consecutive writes land on the same pages
+    # ids stored before are left as they are (no overwrite) and merged the usual way: found only when the count of
+    # documents added falls short, so the common batch (every id new) needs no lookup first
+    if cursor.putmulti(puts, dupdata=False, overwrite=False)[1] < len(puts):
+        get = txn.get
+        before = {key for key, value in puts if get(key, db=db) != value}
+        again += (i for i, key in enumerate(keys) if key in before and fresh.pop(key, None) is not None)
+        again.sort()
     refs.store(txn, snapshots)
     for field, idx in indexes.items():
         adds: dict[bytes, list[bytes]] = {}
         _new_entries(fresh, field, adds)
         if adds:
             postings.add(txn, idx, adds)
-    puts.sort()  # in key order, consecutive writes land on the same pages
-    cursor.putmulti(puts, dupdata=False, overwrite=True)
     return again
 
 
