@@ -26,6 +26,7 @@ from flowcept_core.capture.record import TASK
 from flowcept_core.capture.templates import TaskTemplate
 from flowcept_core.constants import FINISHED
 from flowcept_core.logger import get_logger
+from flowcept_core.serialize import _utf8
 
 __all__ = ["Replay", "drain_kept", "window_end"]
 
@@ -255,14 +256,6 @@ def _numbers(values: list, floats: bool) -> bool:
     ints = [v for v in values if type(v) is int]
     return all(map(isfinite, [v for v in values if type(v) is float])) and (
         not ints or (min(ints) >= _I64_MIN and max(ints) <= _I64_MAX))
-
-
-def _utf8(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def _replayable(replay: Replay, shape: tuple, raw: list, a: int, b: int, tmpl: Any, max_bytes: int,

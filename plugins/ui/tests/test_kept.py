@@ -29,6 +29,13 @@ def _kept(store, wid: str = "wf") -> tuple | None:
     return kept.load(store, wid, at, None) if at is not None else None
 
 
+def _wait_kept(store, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _kept(store) is None:
+        assert time.monotonic() < deadline, "the figures were not kept in time"
+        time.sleep(0.05)
+
+
 def test_a_large_workflows_figures_are_kept_beside_the_store_until_one_of_its_tasks_changes(tmp_path, monkeypatch):
     monkeypatch.setattr("flowcept_ui.kept.KEEP_MIN_TASKS", 100)
     monkeypatch.setattr("flowcept_ui.workflow_figures.KEEP_AFTER", 0.0)
@@ -38,10 +45,7 @@ def test_a_large_workflows_figures_are_kept_beside_the_store_until_one_of_its_ta
     tasks[5]["status"] = "RUNNING"
     store.upsert("tasks", tasks)
     computed = _answers(Browser(settings))
-    deadline = time.monotonic() + 30
-    while _kept(store) is None:  # saved in the background
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_kept(store)  # saved in the background
     assert _answers(Browser(settings)) == computed
 
     # a later server answers from the kept figures (here made different, to tell them from computed ones)
@@ -61,10 +65,7 @@ def test_a_large_workflows_figures_are_kept_beside_the_store_until_one_of_its_ta
     }
 
     # kept again, then one task is deleted: computed anew
-    deadline = time.monotonic() + 30
-    while _kept(store) is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_kept(store)  # saved in the background
     assert store.delete("tasks", {"task_id": tasks[0]["task_id"]}) == 1
     assert _kept(store) is None
     assert Browser(settings).workflow("wf")["task_count"] == 1499
@@ -78,10 +79,7 @@ def test_figures_loaded_from_disk_take_new_tasks_like_computed_ones(tmp_path, mo
     tasks = _tasks(1300, seed=4)
     store.upsert("tasks", tasks[:1200])
     Browser(settings).figures("wf")
-    deadline = time.monotonic() + 30
-    while _kept(store) is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_kept(store)  # saved in the background
     loaded = Browser(settings)
     charts = loaded.workflow_charts("wf")
     assert loaded._figures["wf"][2].keys  # the store keys came back: only new tasks are read from here on
