@@ -205,7 +205,7 @@ class Retained:
             make_private_dirs(directory)  # a directory created here is 0700
             fd, path = tempfile.mkstemp(prefix=".flowcept-buffer-", suffix=".jsonl.part", dir=directory)
             os.fchmod(fd, _FILE_MODE)
-            self._fd, self.spool_path, self._writer = fd, path, Appender(fd)
+            self._fd, self.spool_path, self._writer = fd, path, Appender(fd, direct=True)
             self._finalizer = weakref.finalize(self, _remove, fd, path, self._writer)
         self._writer.append(self._buf)  # replaced below, never changed again
         self._size += len(self._buf)
@@ -232,8 +232,7 @@ class Retained:
             if offset >= self._size:
                 self._buf[offset - self._size:offset - self._size + room] = padded
             else:
-                self._writer.sync()
-                os.pwrite(self._fd, padded, offset)
+                self._writer.write_at(padded, offset)
 
     # reading and writing out ---------------------------------------------------------------------------------------
     def messages(self) -> list[dict]:

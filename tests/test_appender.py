@@ -74,3 +74,104 @@ def test_a_forked_child_writes_its_own_blocks_without_the_parents_thread(tmp_pat
     writer.sync()
     assert path.read_bytes() == b"parent\nchild\n"
     os.close(fd)
+
+
+def _direct_writes_work(directory) -> bool:
+    """Whether this file system takes O_DIRECT writes (tmpfs does not)."""
+    import mmap
+
+    probe = os.path.join(directory, "probe")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600)
+    except (OSError, AttributeError):
+        return False
+    try:
+        os.write(fd, mmap.mmap(-1, 4096))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        os.remove(probe)
+
+
+def _blocks(seed: int, count: int) -> list[bytes]:
+    import random
+
+    rnd = random.Random(seed)
+    sizes = [1, 4095, 4096, 4097, 100, (4 << 20) + 3, 9 << 20, 12345, 8192, 7]
+    return [bytes([65 + i % 26]) * rnd.choice(sizes) for i in range(count)]
+
+
+def test_direct_writes_keep_every_byte_in_order_and_the_file_whole_after_each_block(tmp_path):
+    path = tmp_path / "direct.jsonl"
+    path.write_bytes(b"x" * 5000)  # an existing file whose end is not on a page boundary: appended after it
+    fd = os.open(path, os.O_RDWR)
+    writer = Appender(fd, direct=True)
+    expected = b"x" * 5000
+    for i, block in enumerate(_blocks(1, 24)):
+        writer.append(block if i % 2 else bytearray(block))
+        expected += block
+        if i % 5 == 0:
+            writer.sync()
+            assert path.stat().st_size == len(expected)
+            assert os.pread(fd, len(expected), 0) == expected
+    writer.sync()
+    assert path.read_bytes() == expected
+    if _direct_writes_work(tmp_path):
+        assert writer._direct is not None and writer._direct.dfd is not None, "direct writes were not used"
+    os.close(fd)
+
+
+def test_direct_writes_keep_bytes_written_over_in_place(tmp_path):
+    path = tmp_path / "pinned.jsonl"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = Appender(fd, direct=True)
+    writer.append(b"a" * 10000)
+    writer.write_at(b"PIN", 9000)  # in the last, partial page, which the next block writes again
+    writer.write_at(b"OLD", 10)  # in a page already written past the page cache
+    writer.append(b"b" * (5 << 20))
+    writer.sync()
+    expected = bytearray(b"a" * 10000 + b"b" * (5 << 20))
+    expected[9000:9003], expected[10:13] = b"PIN", b"OLD"
+    assert path.read_bytes() == bytes(expected)
+    os.close(fd)
+
+
+def test_a_fork_turns_direct_writes_into_appends_in_both_processes(tmp_path):
+    path = tmp_path / "forked.jsonl"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = Appender(fd, direct=True)
+    writer.append(b"p" * 6000 + b"\n")
+    writer.sync()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            writer.append(b"child\n")
+            writer.sync()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    writer.append(b"parent\n")
+    writer.sync()
+    assert path.read_bytes() == b"p" * 6000 + b"\nchild\nparent\n"
+    os.close(fd)
+
+
+def test_the_writer_thread_ends_when_idle_and_starts_again(tmp_path):
+    import time
+
+    path = tmp_path / "idle.jsonl"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = Appender(fd, direct=True)
+    writer.append(b"one\n")
+    writer.sync()
+    deadline = time.monotonic() + 10
+    while writer._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer._thread is None, "an idle writer thread kept running"
+    writer.append(b"two\n")
+    writer.sync()
+    assert path.read_bytes() == b"one\ntwo\n"
+    os.close(fd)
