@@ -11,8 +11,9 @@ starts both its buffer-file line (followed by a tail holding the snapshots' JSON
 shared; a drain's lines are joined and written on the buffer spool's writer thread) and the value the store keeps
 (followed by references to the snapshots, stored once: ``upsert_json``). The common record (positional JSON-scalar
 arguments and result, no error, one snapshot) is encoded straight from the record, without building its message
-(_Encoder.encode_run, a loop's consecutive calls at once: the same bytes); the store is then handed only what it reads
-besides the head. A message orjson refuses as it is (a bytes value) is kept and stored the general way.
+(_Encoder.encode_run, a loop's consecutive calls at once: the same bytes; the simplest loops column by column,
+flowcept_core.direct_columns); the store is then handed only what it reads besides the head. A message orjson
+refuses as it is (a bytes value) is kept and stored the general way.
 
 The short cut is taken drain by drain, only while nothing but the persistence group reads the in-process MQ and the
 inserter runs: a consumer subscribing mid-run sees every message from its next drain on, as it would on the MQ. A
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowcept_core.direct_columns import encode_columns
 from flowcept_core.gcpause import gc_paused
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import all_plain as _all_plain
@@ -48,6 +50,7 @@ class DirectStore:
         self.pending: list[dict] = []  # task messages built and encoded, not written yet
         self.heads: list[memoryview] = []  # their JSON without telemetry snapshots nor closing brace (see _Encoder)
         self.plain: list[dict] = []  # task messages orjson does not encode as they are
+        self.runs: list[tuple[dict, list[bytes], list[bytes]]] = []  # loops encoded column by column (direct_columns)
 
     def active(self) -> bool:
         """True when the drain may write itself: the inserter runs and no other consumer reads the MQ."""
@@ -56,33 +59,50 @@ class DirectStore:
     def flush(self, run: Any) -> None:
         """Write the queued documents (called at the end of each drain, under the run's drain lock, and past
         _BATCH); what the store does not take is published instead."""
-        docs, heads, plain = self.pending, self.heads, self.plain
-        if not docs and not plain:
+        docs, heads, plain, runs = self.pending, self.heads, self.plain, self.runs
+        if not docs and not plain and not runs:
             return
-        self.pending, self.heads, self.plain = [], [], []
-        left = self._store(docs, heads) if docs else []
+        self.pending, self.heads, self.plain, self.runs = [], [], [], []
+        left = self._store(docs, heads, runs) if docs or runs else []
         if plain:
             left += self.inserter.store_now(plain)
         if left:
             run._publish(left)
 
-    def _store(self, docs: list[dict], heads: list) -> list[dict]:
+    def _store(self, docs: list[dict], heads: list, runs: list) -> list[dict]:
         """Store documents given with their heads (the stores' upsert_json: heads are their JSON without telemetry
-        snapshots, registered_at and closing brace); when that fails, as whole messages (rebuilt from their heads:
-        some documents hold only what the store reads besides the head) the usual way, which isolates what a store
-        refuses. Returns what is left to publish."""
+        snapshots, registered_at and closing brace) and runs; when that fails, as whole messages (rebuilt from their
+        heads: some documents hold only what the store reads besides the head) the usual way, which isolates what a
+        store refuses. Returns what is left to publish."""
         inserter = self.inserter
-        if not inserter.remove_empty and all(hasattr(store, "upsert_json") for store in inserter.stores):
+        stores = inserter.stores
+        if not inserter.remove_empty and all(hasattr(store, "upsert_json") for store in stores):
             inserter.mark_registered(docs)
+            inserter.mark_registered([shared for shared, _, _ in runs])
             try:
                 with gc_paused():
-                    for store in inserter.stores:
-                        store.upsert_json("tasks", docs, heads)
-                inserter.count_stored(len(docs))
+                    for store in stores:
+                        if runs and getattr(store, "json_runs", False):
+                            store.upsert_json("tasks", docs, heads, runs)
+                        else:
+                            store.upsert_json("tasks", *_with_runs(docs, heads, runs))
+                inserter.count_stored(len(docs) + sum(len(keys) for _, keys, _ in runs))
                 return []
             except Exception:  # stored the usual way below, which reports and isolates what a store refuses
                 pass
+        docs, heads = _with_runs(docs, heads, runs)
         return inserter.store_now([_rebuild(doc, head) for doc, head in zip(docs, heads, strict=True)])
+
+
+def _with_runs(docs: list[dict], heads: list, runs: list) -> tuple[list[dict], list]:
+    """docs and heads followed by the documents of runs, each its own dict (the shared fields and its id)."""
+    if not runs:
+        return docs, heads
+    docs, heads = list(docs), list(heads)
+    for shared, keys, run_heads in runs:
+        docs += ({**shared, "task_id": key.decode("utf-8", "surrogatepass")} for key in keys)
+        heads += run_heads
+    return docs, heads
 
 
 def _rebuild(doc: dict, head: Any) -> dict:
@@ -105,7 +125,7 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
     encode = direct.encoder.encode
     encode_run = direct.encoder.encode_run
     fast = not direct.inserter.remove_empty
-    docs, heads, plain, msgs = direct.pending, direct.heads, direct.plain, []
+    docs, heads, plain, runs, msgs = direct.pending, direct.heads, direct.plain, direct.runs, []
     lines: list = []  # buffer-file lines of encoded messages (two pieces each), not handed to retained yet
     count = 0
     i, n = 0, len(raw)
@@ -120,7 +140,7 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
             else:
                 width = item.width
                 if fast:  # consecutive common records of one template (a loop's calls), in one tight loop
-                    j = encode_run(item, raw, i, run, lines, heads, docs)
+                    j = encode_run(item, raw, i, run, lines, heads, docs, runs)
                     if j != i:
                         count += (j - i) // width
                         i = j
@@ -148,7 +168,7 @@ def drain_direct(run: Any, raw: list, direct: DirectStore) -> int:
         retained.add_encoded(lines, len(lines) // 2)
     if msgs:
         run._publish(msgs)
-    if len(docs) + len(plain) >= _BATCH:
+    if len(docs) + len(plain) + sum(len(keys) for _, keys, _ in runs) >= _BATCH:
         direct.flush(run)
     return count
 
@@ -168,6 +188,7 @@ class _Encoder:
         self._snapshots: dict[int, tuple[dict, bytes]] = {}  # id(snapshot) -> (it, its JSON)
         self._last: tuple[Any, Any, bytes] = (None, None, b"}\n")  # the last pair of snapshots seen, their tail
         self._shapes: dict[int, tuple[Any, _Shape | None]] = {}  # id(template) -> (it, its shape or None)
+        self.no_columns: tuple[Any, int] = (None, 0)  # see direct_columns.encode_columns
 
     def encode(self, msg: dict, pieces: list, heads: list) -> bool:
         """Append msg's buffer-file line (as pieces) and head to pieces and heads; False when orjson refuses a value
@@ -207,13 +228,16 @@ class _Encoder:
         heads.append(head)
         return True
 
-    def encode_run(self, template: Any, raw: list, i: int, run: Any, pieces: list, heads: list, docs: list) -> int:
+    def encode_run(self, template: Any, raw: list, i: int, run: Any, pieces: list, heads: list, docs: list,
+                   runs: list | None = None) -> int:
         """Encode the records of template from raw[i] on, while they are of the common kind (a decorated function
         with positional JSON-scalar arguments, a JSON-scalar or no result, no error, one telemetry snapshot or none),
         without building their messages: the bytes ``encode(template.materialize(rec, run))`` gives, appended to
         pieces and heads; the fields the store reads besides the head (id, indexed fields, snapshots; see the lmdb
         store's upsert_json) appended to docs. What holds for every record of a template is checked once. Returns
-        the index of the first record not encoded (i itself when it is not of that kind: the caller builds it)."""
+        the index of the first record not encoded (i itself when it is not of that kind: the caller builds it).
+        runs given: a loop of the simplest records is encoded column by column, handed over as runs
+        (flowcept_core.direct_columns)."""
         shape = self._shapes.get(id(template))
         if shape is None or shape[0] is not template:
             shape = self._shapes[id(template)] = (template, _shape(template, run))
@@ -221,6 +245,8 @@ class _Encoder:
         limits = run.limits
         if shape is None or (template.safe_for is not limits.redact and template.has_secret_params(limits.redact)):
             return i
+        if runs is not None and (k := encode_columns(self, template, shape, raw, i, run, pieces, runs)):
+            return i + k * template.width
         max_bytes, telemetry, fmt, dumps = limits.max_bytes, run.telemetry, run.format_id, self._dumps
         n_names, names, one_arg, host = shape.n_names, shape.names, shape.one_arg, shape.host
         ids, activity_id, workflow_id, campaign_id = shape.ids, shape.activity_id, shape.workflow_id, shape.campaign_id

@@ -64,6 +64,8 @@ class LMDBStore:
         store.find("tasks", {"workflow_id": "w"}, projection=["task_id"])   # -> [{"task_id": "t1"}]
     """
 
+    json_runs = True  # upsert_json takes runs (see flowcept_core.direct_columns)
+
     name = "lmdb"
 
     def __init__(self, settings: Any) -> None:
@@ -105,11 +107,12 @@ class LMDBStore:
         if batch:
             self._write(lambda txn: self._upsert_in(txn, collection, batch, more))
 
-    def upsert_json(self, collection: str, docs: list[dict], heads: list[bytes | memoryview]) -> None:
+    def upsert_json(self, collection: str, docs: list[dict], heads: list[bytes | memoryview], runs: Any = ()) -> None:
         """upsert(collection, docs), given each document's JSON (orjson) without its telemetry snapshots and
         registered_at and without its closing brace (``head``: the default pipeline encodes a task once for the
         buffer file and the store): a document whose id is not stored yet is kept as that JSON with those fields
-        appended (see _encoded)."""
+        appended (see _encoded). runs: (shared, keys, heads) of documents that share every other field (shared, no
+        id), given by their ids' UTF-8 (keys, at most MAX_KEY bytes each) and heads: written in the same transaction."""
         self._check(collection)
         id_field = ID_FIELDS[collection]
         keys = []
@@ -118,19 +121,19 @@ class LMDBStore:
             if not (type(v) is str and 0 < len(key := v.encode("utf-8", "surrogatepass")) <= MAX_KEY):
                 key = doc_key(collection, id_field, v)
             keys.append(key)
-        if keys:
-            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, heads))
+        runs = [r for r in runs if r[1]]
+        if keys or runs:
+            self._write(lambda txn: self._upsert_json_in(txn, collection, keys, docs, heads, runs))
 
-    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list[dict], heads: list) -> None:
+    def _upsert_json_in(self, txn: Any, collection: str, keys: list, docs: list, heads: list, runs: list) -> None:
         shared = self._env()
         db, indexes = shared.docs[collection], shared.indexes[collection]
         with gc_paused():
-            again = write_json_batch(txn, db, indexes, keys, docs, heads, pack, collection, shared.snapshots)
+            again = write_json_batch(txn, db, indexes, keys, docs, heads, pack, collection, shared.snapshots, runs)
         if collection == "tasks":
-            note_written(txn, shared.lineage, keys)
-        if again:  # stored before, or an id given twice: merged in order onto what is stored
-            for i in again:
-                self._upsert_in(txn, collection, {keys[i]: whole_document(docs[i], heads[i])}, {})
+            note_written(txn, shared.lineage, keys + [k for r in runs for k in r[1]] if runs else keys)
+        for key, doc, head in again:  # stored before, or an id given twice: merged in order onto what is stored
+            self._upsert_in(txn, collection, {key: whole_document(doc, head)}, {})
 
     def find(
         self, collection: str, filter: dict | None = None, projection: Any = None, limit: int = 0, sort: Any = None
