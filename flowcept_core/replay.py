@@ -158,11 +158,30 @@ def _make_builder(tmpl: Any, arity: int, shape: tuple) -> tuple | None:
         proto["subtype"] = consts[3]
     proto.update(host)
     namespace = {"_ids": ids, "fmt": fmt, "_host": dict(host), "_proto": proto}
-    lines += _encoder_lines(names, out, consts, host, target, task_id, namespace)
     exec(compile("\n".join(lines), f"<flowcept builder {tmpl.activity_id}/{arity}>", "exec"), namespace)
     build, uniform = namespace["build"], namespace["build_uniform"]
-    build.encode = uniform.encode = namespace["encode"]  # their messages' JSONL lines, straight from the records
+    # their messages' JSONL lines, straight from the records (made when first needed: it imports orjson)
+    build.encode = uniform.encode = _LazyEncoder(names, out, consts, host, target, task_id, fmt, tmpl.activity_id)
     return build, uniform
+
+
+class _LazyEncoder:
+    """encode(flat, buf) of _encoder_lines, compiled at its first call."""
+
+    __slots__ = ("_args", "_encode")
+
+    def __init__(self, *args: Any):
+        self._args = args
+        self._encode: Any = None
+
+    def __call__(self, flat: list, buf: bytearray) -> None:
+        if self._encode is None:
+            names, out, consts, host, target, task_id, fmt, activity = self._args
+            namespace = {"_ids": ids, "fmt": fmt}
+            lines = _encoder_lines(names, out, consts, host, target, task_id, namespace)
+            exec(compile("\n".join(lines), f"<flowcept encoder {activity}/{len(names)}>", "exec"), namespace)
+            self._encode = namespace["encode"]
+        self._encode(flat, buf)
 
 
 def _encoder_lines(names: tuple, out: str, consts: tuple, host: tuple, target: str, task_id: str,

@@ -27,6 +27,8 @@ from typing import Any
 from flowcept_core.appender import Appender
 from flowcept_core.capture.record import TASK
 from flowcept_core.logger import get_logger
+from flowcept_core.plain_json import loads as _loads
+from flowcept_core.plain_json import plain_copy
 from flowcept_core.replay import Replay, drain_kept
 from flowcept_core.serialize import dumps_line
 
@@ -96,8 +98,8 @@ class Retained:
         self._finalizer: Any = None
         self.replay = Replay()  # builders of records kept as they are (flowcept_core.replay)
         self._tail: list[list] = []  # the window kept unencoded, oldest first: [kind, x, y, estimated memory] with
-        # kind "r" (x builds the messages of the flat records y), "d" (messages x as built, their lines y) or "l"
-        # (lines y of messages handed over as built)
+        # kind "r" (x builds the messages of the flat records y), "d" (messages x as built, their lines y), "l"
+        # (lines y of messages handed over as built) or "p" (the pinned message x, its latest version in _pinned)
         self._tail_bytes = 0
 
     # adding -----------------------------------------------------------------------------------------------------
@@ -108,6 +110,9 @@ class Retained:
         as built as well (handed to get_buffer instead of their decoded lines) unless the encoder refused one."""
         with self._lock:
             self.count += len(batch)
+            if len(batch) == 1 and self._pinned.get(id(batch[0]), (None,))[0] is batch[0]:
+                self._keep(["p", batch[0], None, 0])  # encoded when it leaves the window (offline: maybe never)
+                return
             if exact and not self._pinned:
                 lines = bytearray()
                 if not encode_lines(batch, lines, self._fragments):
@@ -176,6 +181,12 @@ class Retained:
     def _encode(self, segment: list) -> None:
         kind, x, y, size = segment
         self._tail_bytes -= size
+        if kind == "p":  # written padded, to be overwritten in place by its final version
+            latest = self._pinned.pop(id(x), (x, x))[1]
+            line = dumps_line(latest)
+            self._pins[id(x)] = (self._size + len(self._buf), len(line) + _PAD)
+            self._buf += line[:-1] + b" " * _PAD + b"\n"
+            return
         if kind == "r":  # the records' lines, straight from them (see flowcept_core.replay), 4096 at a time
             step = 4096 * TASK.width
             for start in range(0, len(y), step):
@@ -238,14 +249,12 @@ class Retained:
     def messages(self) -> list[dict]:
         """Every kept message, as a reader of the buffer file gets them: decoded, except those kept as built,
         which are handed over (the next call decodes them)."""
-        import orjson
-
         from flowcept_core.gcpause import gc_paused
         from flowcept_core.value_sharing import ValueSharer
 
         with self._lock:
             out: list[dict] = []
-            loads, share = orjson.loads, ValueSharer()
+            loads, share = _loads, ValueSharer()
             with gc_paused(promote=True):  # only new, acyclic dicts; promoted at the end
                 for body in self._bodies(self._size + len(self._buf)):
                     # one line per message, no blank lines: the body of a JSON array (padding is whitespace)
@@ -256,6 +265,10 @@ class Retained:
                     kind, x, y = segment[0], segment[1], segment[2]
                     if kind == "r":
                         x(y, out)  # fresh dicts each time
+                    elif kind == "p":  # what its line would give
+                        latest = self._pinned[id(x)][1]
+                        msg = plain_copy(latest)
+                        out.append(msg if msg is not None else loads(dumps_line(latest)))
                     elif kind == "d":  # handed over: the caller may change them, later calls read their lines
                         out += x
                         segment[0], segment[1] = "l", None

@@ -20,10 +20,15 @@ def flowcept_version() -> str:
 
 @lru_cache(maxsize=1)
 def _login_name() -> str | None:
-    import getpass
-
+    """getpass.getuser()'s answer, without importing getpass (and termios)."""
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(var)
+        if user:
+            return user
     try:
-        return getpass.getuser()
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
     except Exception:
         try:
             return os.getlogin()
@@ -37,7 +42,8 @@ def _fqdn() -> str:
 
     name = _socket.gethostname()
     try:
-        host, aliases, _ = _socket.gethostbyaddr(name)
+        # as bytes: a str is encoded with the "idna" codec, whose import (stringprep, unicodedata) costs ~25 ms
+        host, aliases, _ = _socket.gethostbyaddr(name.encode("ascii") if name.isascii() else name)
         fqdn = next((a for a in [host, *aliases] if "." in a), host)
         if fqdn and fqdn != "localhost":
             return fqdn

@@ -107,3 +107,35 @@ def test_an_offline_run_of_decorated_functions_discovers_no_plugins(tmp_path):
 def test_a_default_run_discovers_plugins_in_the_background(tmp_path):
     loaded, count, pluggy = json.loads(_run(_OFFLINE, tmp_path))
     assert loaded and pluggy and count >= 2
+
+
+_KEPT = textwrap.dedent(
+    """
+    import json, sys
+    from flowcept import Flowcept, flowcept_task
+
+    @flowcept_task
+    def f(x):
+        return x + 1
+
+    with Flowcept(workflow_name="kept", workflow_args={"pair": (1, 2)}) as fc:
+        for i in range(300):
+            f(i)
+        msgs = fc.get_buffer()
+        lazy = [m for m in ("orjson", "encodings.idna", "dataclasses", "getpass") if m in sys.modules]
+    wf = msgs[0]
+    print(json.dumps([lazy, len(msgs), wf["type"], wf["status"], wf.get("used")]))
+    """
+)
+
+
+def test_an_offline_run_kept_as_records_needs_no_json_encoder_nor_idna(tmp_path):
+    """Nothing of it is encoded (no buffer file): orjson (~19 ms to import, with dataclasses and uuid) is not
+    imported; nor is the idna codec (~25 ms) by the host name lookup, nor dataclasses by the telemetry settings."""
+    (tmp_path / "settings.yaml").write_text(
+        "project: {db_flush_mode: offline, dump_buffer: {enabled: false}}\ntelemetry_capture: {}\n"
+        "mq: {enabled: false}\ndatabases: {lmdb: {enabled: false}, mongodb: {enabled: false}}\n"
+    )
+    lazy, count, kind, status, used = json.loads(_run(_KEPT, tmp_path, settings=tmp_path / "settings.yaml"))
+    assert lazy == [] and count == 301 and (kind, status) == ("workflow", "RUNNING")
+    assert used == {"pair": [1, 2]}  # as its JSON line gives it back (a tuple becomes a list)

@@ -312,3 +312,21 @@ def test_machine_info_reads_what_psutil_reports_and_the_hosts_names():
     assert info["hostname"] == socket.gethostname()
     fqdn = socket.getfqdn()
     assert host_fields()["hostname"] == (fqdn if fqdn and fqdn != "localhost" else socket.gethostname())
+    import getpass
+    import platform
+
+    assert host_fields()["login_name"] == getpass.getuser()
+    assert info["platform"] == {k: getattr(platform, k)() for k in ("system", "release", "machine", "python_version")}
+
+
+def test_a_telemetry_config_is_immutable_hashable_and_picklable():
+    import pickle
+
+    cfg = TelemetryConfig(cpu=True, gpu=["used"], interval_secs=2.0, critical_tags={"duration_s": 1.0})
+    with pytest.raises(AttributeError, match="immutable"):
+        cfg.cpu = False  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(cfg)) == cfg and pickle.loads(pickle.dumps(cfg)).critical_tags == {
+        "duration_s": 1.0}
+    same = TelemetryConfig(cpu=True, gpu=["used"], interval_secs=2.0)  # critical_tags take no part in equality
+    assert cfg == same and hash(cfg) == hash(same) and cfg != TelemetryConfig(cpu=True)
+    assert "cpu=True" in repr(cfg) and cfg.enabled and not TelemetryConfig().enabled

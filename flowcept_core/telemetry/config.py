@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["BOOL_KEYS", "NVIDIA_GPU_METRICS", "AMD_GPU_METRICS", "ALLOWED_GPU_METRICS", "CRITICAL_THRESHOLDS",
@@ -23,26 +22,60 @@ CRITICAL_THRESHOLDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
 class TelemetryConfig:
-    """What to capture; built once from the settings.yaml ``telemetry_capture`` section.
+    """What to capture; built once from the settings.yaml ``telemetry_capture`` section (immutable).
 
     ``task_summary`` (default on) adds a ``telemetry_summary`` to every task that has telemetry; ``critical_tags``
     (default off) maps threshold names (:data:`CRITICAL_THRESHOLDS`) to numbers: a finished task above one gets the
-    tag ``critical:<name>`` beside its own tags.
+    tag ``critical:<name>`` beside its own tags. A plain class, not a dataclass: ``dataclasses`` imports ``inspect``
+    (and ``ast``, ``dis``, ``tokenize``), ~7 ms of every run's start-up.
     """
 
-    cpu: bool = False
-    per_cpu: bool = False
-    process_info: bool = False
-    mem: bool = False
-    disk: bool = False
-    network: bool = False
-    machine_info: bool = False
-    gpu: list[str] | None = field(default=None, hash=False)
-    interval_secs: float = 1.0
-    task_summary: bool = True
-    critical_tags: dict[str, float] | None = field(default=None, hash=False, compare=False)
+    __slots__ = _FIELDS = ("cpu", "per_cpu", "process_info", "mem", "disk", "network", "machine_info", "gpu",
+                           "interval_secs", "task_summary", "critical_tags")
+    cpu: bool
+    per_cpu: bool
+    process_info: bool
+    mem: bool
+    disk: bool
+    network: bool
+    machine_info: bool
+    gpu: list[str] | None
+    interval_secs: float
+    task_summary: bool
+    critical_tags: dict[str, float] | None
+
+    def __init__(self, cpu: bool = False, per_cpu: bool = False, process_info: bool = False, mem: bool = False,
+                 disk: bool = False, network: bool = False, machine_info: bool = False, gpu: list[str] | None = None,
+                 interval_secs: float = 1.0, task_summary: bool = True,
+                 critical_tags: dict[str, float] | None = None) -> None:
+        values = (cpu, per_cpu, process_info, mem, disk, network, machine_info, gpu, interval_secs, task_summary,
+                  critical_tags)
+        for name, value in zip(self._FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"TelemetryConfig is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"TelemetryConfig is immutable: cannot delete {name!r}")
+
+    def _key(self) -> tuple:  # what equality and hashing compare (not critical_tags)
+        return tuple(getattr(self, name) for name in self._FIELDS[:-1])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, name) for name in self._FIELDS if name not in ("gpu", "critical_tags")))
+
+    def __reduce__(self) -> tuple:
+        return (self.__class__, tuple(getattr(self, name) for name in self._FIELDS))
+
+    def __repr__(self) -> str:
+        return "TelemetryConfig(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS) + ")"
 
     @classmethod
     def from_settings(cls, section: dict | None) -> TelemetryConfig:
