@@ -175,3 +175,25 @@ def test_the_writer_thread_ends_when_idle_and_starts_again(tmp_path):
     writer.sync()
     assert path.read_bytes() == b"one\ntwo\n"
     os.close(fd)
+
+
+def test_direct_writes_the_kernel_refuses_fall_back_to_plain_writes(tmp_path, monkeypatch):
+    import flowcept_core.appender as appender
+
+    if not _direct_writes_work(tmp_path):
+        pytest.skip("this file system takes no direct writes at all (the plain path is the only one)")
+    monkeypatch.setattr(appender, "_ALIGN", 1000)  # not a multiple of the block size: the kernel says EINVAL
+    path = tmp_path / "refused.jsonl"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    writer = Appender(fd, direct=True)
+    blocks = _blocks(2, 12)
+    for block in blocks:
+        writer.append(block)
+    writer.write_at(b"XY", 3)
+    writer.append(b"tail\n")
+    writer.sync()
+    expected = bytearray(b"".join(blocks) + b"tail\n")
+    expected[3:5] = b"XY"
+    assert path.read_bytes() == bytes(expected)
+    assert writer._direct is not None and writer._direct.dfd is None  # refused once: plain writes since
+    os.close(fd)
