@@ -25,7 +25,10 @@ import os
 import threading
 import weakref
 from collections import deque
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Appender"]
 

@@ -3,8 +3,8 @@
 Hot path: ``run.append(msg_dict)``, or ``run.extend((template, field, ...))`` which lays a record flat into the
 list (one C call, so a drain never sees half a record, and no tuple survives to burden the garbage collector);
 ``template.width`` is the record's length and ``template.materialize(record, run) -> dict`` builds the message.
-Everything else happens in ``drain()``, called by the flusher thread
-(online: publish to the MQ; offline: keep for dump/get_buffer) and by stop()/get_buffer()/dump_buffer().
+Everything else happens in ``drain()``, called by the flusher thread (online: publish to the MQ; offline: keep for
+dump/get_buffer) and by stop()/get_buffer()/dump_buffer().
 
 Taking pending records is lock-free with respect to producers: a drain reads the first n entries (n fixed when it
 starts), overwrites those it took with None and deletes the taken prefix now and then; each of these is one C call
@@ -23,7 +23,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from typing import Any
 
 from flowcept_core.delivery import CONTROL_TYPE, END_OF_STREAM, START_OF_STREAM, Delivery
 from flowcept_core.direct import DirectStore, drain_direct
@@ -34,6 +33,10 @@ from flowcept_core.replay import drain_kept, window_end
 from flowcept_core.retained import Retained
 from flowcept_core.serialize import ValueLimits, sanitize, sanitize_dict
 from flowcept_core.telemetry.summary import attach_telemetry
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Run", "END_OF_STREAM", "START_OF_STREAM", "CONTROL_TYPE"]
 
@@ -365,10 +368,8 @@ class Run(Delivery):
                 get_logger().error(f"closing an unfinished loop failed: {e}")
 
     def close(self, timeout: float | None = None, final: Any = ()) -> int:
-        """Flush everything, publish final (not retained), the end-of-stream marker; close the sink.
-
-        Returns the number of messages the MQ did not acknowledge.
-        """
+        """Flush everything, publish final (not retained), the end-of-stream marker; close the sink. Returns the
+        number of messages the MQ did not acknowledge."""
         if self._closed:
             return 0
         self.close_open_loops()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from flowcept_core.constants import CONTROL_TYPE, END_OF_STREAM, START_OF_STREAM
 from flowcept_core.logger import get_logger
 from flowcept_core.packed import message_count
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Delivery", "CONTROL_TYPE", "END_OF_STREAM", "START_OF_STREAM"]
 

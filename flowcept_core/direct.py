@@ -26,12 +26,14 @@ is stored before the run's end-of-stream marker is published.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowcept_core.direct_columns import encode_columns
 from flowcept_core.gcpause import gc_paused
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import all_plain as _all_plain
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DirectStore", "drain_direct"]
 

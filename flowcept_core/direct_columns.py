@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from itertools import chain, repeat
 from operator import is_, itemgetter
-from typing import Any
 
 from flowcept_core import ids
 from flowcept_core.capture.record import TASK
 from flowcept_core.replay import _run_length
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["encode_columns"]
 

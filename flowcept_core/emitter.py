@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowcept_core.messages import task_message, workflow_message
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunEmitter"]
 

@@ -8,7 +8,10 @@ started first unless ``instrumentation.enabled`` is false, so ``Flowcept("dask")
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["normalize_interceptors", "chosen_interceptors", "accepted_kwargs", "start_interceptors"]
 

@@ -12,10 +12,13 @@ Example::
 from __future__ import annotations
 
 from time import time
-from typing import Any
 
 from flowcept_core.constants import FINISHED, STATUSES
 from flowcept_core.schema import TASK_FIELDS, WORKFLOW_FIELDS
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["task_message", "workflow_message"]
 

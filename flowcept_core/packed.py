@@ -13,10 +13,12 @@ as a RecordContext.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowcept_core.capture.record import LAYOUTS, TASK, RecordContext, context_header, template_from_state
 from flowcept_core.serialize import I64_MAX, I64_MIN, ValueLimits, all_plain, finite, plain_str, sanitize
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PACKED_TYPE", "pack", "expand", "message_count"]
 

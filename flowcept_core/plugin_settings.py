@@ -7,7 +7,10 @@ SettingsError naming the key, the value and what is allowed; unknown keys are lo
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["check_plugin_settings", "declared_mq_keys"]
 

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Redactor", "DEFAULT_SECRET_KEYS", "MASK", "DEFAULT_REDACTOR", "redactor_from_settings", "check_secret_keys"]
 

@@ -8,7 +8,6 @@ equal, fresh dict. Such records are kept instead of their messages (a third of t
 template's constants in it, no per-value checks (the drain checked the values in bulk, over whole runs of records of
 one template: strided slices of the window, compared in C). flowcept_core.retained bounds how many are kept and
 encodes those that leave the window, or all of them when the lines are needed (dump_buffer, the buffer file).
-
 Everything else takes the general path: TaskTemplate.materialize, then kept encoded (messages of plain values whose
 template shares nothing are kept as built as well, handed over once by get_buffer).
 """
@@ -19,7 +18,6 @@ from array import array
 from itertools import chain, repeat
 from math import isfinite
 from operator import is_
-from typing import Any
 
 from flowcept_core import ids
 from flowcept_core.capture.record import TASK
@@ -27,6 +25,10 @@ from flowcept_core.capture.templates import TaskTemplate
 from flowcept_core.constants import FINISHED
 from flowcept_core.logger import get_logger
 from flowcept_core.serialize import _utf8
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Replay", "drain_kept", "window_end"]
 
@@ -160,7 +162,7 @@ def _make_builder(tmpl: Any, arity: int, shape: tuple) -> tuple | None:
     namespace = {"_ids": ids, "fmt": fmt, "_host": dict(host), "_proto": proto}
     exec(compile("\n".join(lines), f"<flowcept builder {tmpl.activity_id}/{arity}>", "exec"), namespace)
     build, uniform = namespace["build"], namespace["build_uniform"]
-    # their messages' JSONL lines, straight from the records (made when first needed: it imports orjson)
+    # their messages' JSONL lines straight from the records, made when first needed (it imports orjson)
     build.encode = uniform.encode = _LazyEncoder(names, out, consts, host, target, task_id, fmt, tmpl.activity_id)
     return build, uniform
 
@@ -171,8 +173,7 @@ class _LazyEncoder:
     __slots__ = ("_args", "_encode")
 
     def __init__(self, *args: Any):
-        self._args = args
-        self._encode: Any = None
+        self._args, self._encode = args, None
 
     def __call__(self, flat: list, buf: bytearray) -> None:
         if self._encode is None:

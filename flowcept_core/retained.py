@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any
 
 from flowcept_core.appender import Appender
 from flowcept_core.capture.record import TASK
@@ -31,6 +30,10 @@ from flowcept_core.plain_json import loads as _loads
 from flowcept_core.plain_json import plain_copy
 from flowcept_core.replay import Replay, drain_kept
 from flowcept_core.serialize import dumps_line
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Retained", "encode_lines", "drain_kept"]  # drain_kept: see flowcept_core.replay
 

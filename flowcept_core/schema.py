@@ -7,9 +7,12 @@ Messages travel as plain dicts (``type`` = "task" | "workflow" | ...); these cla
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
 
 from flowcept_core import constants
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = ["Status", "TaskObject", "WorkflowObject", "TASK_FIELDS", "WORKFLOW_FIELDS"]
 

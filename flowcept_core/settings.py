@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from flowcept_core.runtime import RUNTIME
 from flowcept_core.settings_tree import (
@@ -27,6 +26,10 @@ from flowcept_core.settings_tree import (
     REPLACED_SECTIONS,
     RULES,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Settings", "SettingsError", "SettingsWarning", "DEFAULTS", "ENV_OVERRIDES", "get_settings",
            "reset_settings", "load_settings", "warn_settings"]

@@ -28,7 +28,10 @@ The subset (anything else, or anything in doubt, is None):
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["load"]
 

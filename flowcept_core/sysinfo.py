@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["host_fields", "workflow_system_fields", "flowcept_version"]
 

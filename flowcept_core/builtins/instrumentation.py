@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flowcept_core.capture.context import pop_run, propagate_context_to_threads, push_run
-from flowcept_core.interfaces import Interceptor
+from flowcept_core.interceptor_base import Interceptor
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["InstrumentationInterceptor"]
 

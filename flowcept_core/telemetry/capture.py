@@ -12,10 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from flowcept_core.redact import mask_command_line
 from flowcept_core.telemetry.config import TelemetryConfig
+
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["capture_telemetry", "machine_info"]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ["BOOL_KEYS", "NVIDIA_GPU_METRICS", "AMD_GPU_METRICS", "ALLOWED_GPU_METRICS", "CRITICAL_THRESHOLDS",
            "TelemetryConfig"]
