@@ -35,6 +35,7 @@ __all__ = ["Appender"]
 _ALIGN = 4096  # direct writes: offsets, lengths and memory in whole pages (covers 512-byte and 4K devices)
 _STAGE = 4 << 20  # the staging area of direct writes
 _IDLE_S = 1.0
+_REFUSED = {errno.EINVAL, getattr(errno, "EOPNOTSUPP", errno.EINVAL), getattr(errno, "ENOTSUP", errno.EINVAL)}
 _forks = [0]  # forks of this process so far (a direct appender's offsets are its own only until one)
 
 
@@ -216,7 +217,7 @@ class _Direct:
             try:
                 _pwrite_all(self.dfd, self.view[:size], self.pos)
             except OSError as e:
-                if e.errno != errno.EINVAL:
+                if e.errno not in _REFUSED:
                     raise
                 self.dfd = None  # refused (a file system without direct writes): plain writes from now on
         if self.dfd is None:
