@@ -19,6 +19,7 @@ from operator import is_, itemgetter
 
 from flowcept_core import ids
 from flowcept_core.capture.record import TASK
+from flowcept_core.replay import _numbers as numbers_fit
 from flowcept_core.replay import _run_length
 
 TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
@@ -30,7 +31,6 @@ __all__ = ["encode_columns"]
 _MIN_RECORDS = 16  # fewer: encoded record by record
 _NUMBERS = frozenset((int, float, bool))
 _TIMES = frozenset((int, float))
-_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _TID, _PARENT, _T0, _T1, _ARGS, _KWARGS, _RESULT, _ERROR, _TEL0, _TEL1 = (
     TASK.index(f)
     for f in ("task_id", "parent", "started_at", "ended_at", "args", "kwargs", "result", "error",
@@ -109,18 +109,12 @@ def _encode(encoder: Any, shape: Any, raw: list, i: int, k: int, width: int, run
 
 
 def _numbers(values: list, dumps: Any) -> list | None:
-    """The JSON of each value (ints in 64 bits, finite floats, bools), or None when one is not such a value."""
+    """The JSON of each value, or None unless every one is an int in 64 bits, a finite float or a bool (the kept
+    records' check, flowcept_core.replay)."""
     types = set(map(type, values))
-    if not types <= _NUMBERS:
+    if not types <= _NUMBERS or not numbers_fit(values, float in types):
         return None
-    if int in types:  # ints in 64 bits (as record by record; floats of any size are fine)
-        ints = values if float not in types else [v for v in values if type(v) is int]
-        if not (_I64_MIN <= min(ints) and max(ints) <= _I64_MAX):
-            return None
-    out = dumps(values)
-    if b"null" in out:  # a NaN or an infinity (orjson writes null): encoded the usual way
-        return None
-    return out[1:-1].split(b",")
+    return dumps(values)[1:-1].split(b",")
 
 
 def _stretches(tel: list, encoder: Any) -> list | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from flowcept_core.serialize import _utf8, finite
+
 TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
 if TYPE_CHECKING:
     from typing import Any
-
 
 __all__ = ["loads", "plain_copy"]
 
@@ -23,15 +24,15 @@ def plain_copy(value: Any, depth: int = 0) -> Any:
     tuples, str without lone surrogates, bools, None, ints in 64 bits and finite floats; else None."""
     t = type(value)
     if t is str:
-        return value if value.isascii() or _utf8_ok(value) else None
-    if t is bool or value is None or (t is int and -(2**63) <= value < 2**64) or (t is float and _finite(value)):
+        return value if value.isascii() or _utf8(value) else None
+    if t is bool or value is None or (t is int and -(2**63) <= value < 2**64) or (t is float and finite(value)):
         return value
     if depth > 64:
         return None
     if t is dict:
         out = {}
         for k, v in value.items():
-            if type(k) is not str or not (k.isascii() or _utf8_ok(k)):
+            if type(k) is not str or not (k.isascii() or _utf8(k)):
                 return None
             c = plain_copy(v, depth + 1)
             if c is None and v is not None:
@@ -47,15 +48,3 @@ def plain_copy(value: Any, depth: int = 0) -> Any:
             out_list.append(c)
         return out_list
     return None
-
-
-def _utf8_ok(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def _finite(x: float) -> bool:
-    return x - x == 0.0

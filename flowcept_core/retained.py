@@ -131,10 +131,7 @@ class Retained:
                     for msg in batch:
                         pinned = self._pinned.get(id(msg))
                         if pinned is not None and pinned[0] is msg:
-                            del self._pinned[id(msg)]
-                            line = dumps_line(pinned[1])
-                            self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
-                            self._buf += line[:-1] + b" " * _PAD + b"\n"
+                            self._add_pinned(msg)
                         else:
                             encode_lines([msg], self._buf, self._fragments)
             if len(self._buf) >= _MEMORY_BYTES:
@@ -184,11 +181,8 @@ class Retained:
     def _encode(self, segment: list) -> None:
         kind, x, y, size = segment
         self._tail_bytes -= size
-        if kind == "p":  # written padded, to be overwritten in place by its final version
-            latest = self._pinned.pop(id(x), (x, x))[1]
-            line = dumps_line(latest)
-            self._pins[id(x)] = (self._size + len(self._buf), len(line) + _PAD)
-            self._buf += line[:-1] + b" " * _PAD + b"\n"
+        if kind == "p":
+            self._add_pinned(x)
             return
         if kind == "r":  # the records' lines, straight from them (see flowcept_core.replay), 4096 at a time
             step = 4096 * TASK.width
@@ -201,6 +195,12 @@ class Retained:
             self._buf += y
         if len(self._buf) >= _MEMORY_BYTES:
             self._flush()
+
+    def _add_pinned(self, msg: dict) -> None:
+        """The pinned msg's latest version, written padded: its final version is written over it in place."""
+        line = dumps_line(self._pinned.pop(id(msg), (msg, msg))[1])
+        self._pins[id(msg)] = (self._size + len(self._buf), len(line) + _PAD)
+        self._buf += line[:-1] + b" " * _PAD + b"\n"
 
     def pin(self, msg: dict) -> None:
         """msg changes later (replace()): it is written with room to be overwritten in place."""

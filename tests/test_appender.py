@@ -61,19 +61,29 @@ def test_a_forked_child_writes_its_own_blocks_without_the_parents_thread(tmp_pat
     writer = Appender(fd)
     writer.append(b"parent\n")
     writer.sync()
-    with writer._cond:  # held at the fork, as when the parent's thread is mid-queue
-        pid = os.fork()
-        if pid == 0:  # the child: must not wait on the parent's lock or thread
-            try:
-                writer.append(b"child\n")
-                writer.sync()
-            finally:
-                os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    assert status == 0
+    _append_in_a_child(writer, b"child\n", hold=writer._cond)  # held at the fork, as when the thread is mid-queue
     writer.sync()
     assert path.read_bytes() == b"parent\nchild\n"
     os.close(fd)
+
+
+def _append_in_a_child(writer, block: bytes, hold=None) -> None:
+    """Fork (holding hold, if given); the child appends block and syncs, and must not wait on the parent's lock or
+    thread; the parent waits for it to exit cleanly."""
+    import contextlib
+
+    with hold if hold is not None else contextlib.nullcontext():
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                writer.append(block)
+                writer.sync()
+                code = 0
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, "the child failed to append"
 
 
 def _direct_writes_work(directory) -> bool:
@@ -144,15 +154,7 @@ def test_a_fork_turns_direct_writes_into_appends_in_both_processes(tmp_path):
     writer = Appender(fd, direct=True)
     writer.append(b"p" * 6000 + b"\n")
     writer.sync()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            writer.append(b"child\n")
-            writer.sync()
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    assert status == 0
+    _append_in_a_child(writer, b"child\n")
     writer.append(b"parent\n")
     writer.sync()
     assert path.read_bytes() == b"p" * 6000 + b"\nchild\nparent\n"
