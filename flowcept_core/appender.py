@@ -88,6 +88,24 @@ class Appender:
                 self._cond.wait()
             self._raise_error()
 
+    def close(self, wait: bool = True) -> None:
+        """End the thread and close the descriptors this appender opened (not fd), once the queued blocks are
+        written (wait=False: only the one being written, the others are dropped). Raises a write error as sync does
+        (wait=False: never)."""
+        with self._cond:
+            if not wait:
+                while len(self._blocks) > 1:
+                    self._blocks.pop()
+        try:
+            self.sync()
+        except OSError:
+            if wait:
+                raise
+        finally:
+            with self._cond:
+                self._cond.notify_all()  # the idle thread wakes up and ends
+            self._closing()
+
     def write_at(self, data: bytes, offset: int) -> None:
         """Write data over the file's bytes at offset, after every queued block (it changes bytes appended before:
         the caller appends nothing meanwhile)."""

@@ -24,11 +24,11 @@ import threading
 import weakref
 
 from flowcept_core.appender import Appender
-from flowcept_core.capture.record import TASK
 from flowcept_core.logger import get_logger
 from flowcept_core.plain_json import loads as _loads
 from flowcept_core.plain_json import plain_copy
 from flowcept_core.replay import Replay, drain_kept
+from flowcept_core.retained_lines import encode_lines, record_lines
 from flowcept_core.serialize import dumps_line
 
 TYPE_CHECKING = False  # typing is not imported at run time (see flowcept_core.capture.context)
@@ -40,46 +40,11 @@ __all__ = ["Retained", "encode_lines", "drain_kept"]  # drain_kept: see flowcept
 _PAD = 512  # room left after a pinned line for the fields it gets at stop (ended_at, status, a short stderr)
 _FILE_MODE = 0o600
 _MEMORY_BYTES = 4 << 20  # encoded messages held in memory before they go to the spool file
-_SHARED_FIELDS = ("telemetry_at_start", "telemetry_at_end")
-_FRAGMENTS_MAX = 256
 _KEEP_BYTES = 64 << 20  # estimated memory of the window kept unencoded (a plain task: ~280 B as a record, ~1 KB as
 # a dict and its line)
 _DICT_FACTOR = 4  # memory of a message kept as built and as its line, per byte of its line
 _READ_BYTES = 1 << 18  # spool bytes decoded at a time
 _CHUNK = 256  # messages encoded at a time
-
-
-def encode_lines(msgs: list, buf: bytearray, fragments: dict[int, tuple[dict, Any]]) -> int:
-    """Append msgs to buf as JSONL lines, as dumps_line writes each, encoding a telemetry snapshot dict shared by
-    many messages once (fragments: id -> (snapshot, its orjson.Fragment), kept by the caller between calls).
-
-    A message's snapshot fields are swapped for their pre-encoded fragment in a shallow copy (the message itself
-    may be in a consumer's hands): about 4x less work for a task with telemetry at start and end. Returns how many
-    messages orjson refused as they are (encoded with their values converted).
-    """
-    import orjson
-
-    dumps, fragment, err = orjson.dumps, orjson.Fragment, orjson.JSONEncodeError
-    opts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-    refused = 0
-    for msg in msgs:
-        try:
-            if type(msg.get("telemetry_at_end")) is dict or type(msg.get("telemetry_at_start")) is dict:
-                msg = msg.copy()
-                for key in _SHARED_FIELDS:
-                    snap = msg.get(key)
-                    if type(snap) is dict:
-                        entry = fragments.get(id(snap))
-                        if entry is None or entry[0] is not snap:
-                            if len(fragments) >= _FRAGMENTS_MAX:
-                                fragments.clear()
-                            entry = fragments[id(snap)] = (snap, fragment(dumps(snap)))
-                        msg[key] = entry[1]
-            buf += dumps(msg, option=opts)
-        except (TypeError, err):
-            buf += dumps_line(msg)
-            refused += 1
-    return refused
 
 
 class Retained:
@@ -184,17 +149,19 @@ class Retained:
         if kind == "p":
             self._add_pinned(x)
             return
-        if kind == "r":  # the records' lines, straight from them (see flowcept_core.replay), 4096 at a time
-            step = 4096 * TASK.width
-            for start in range(0, len(y), step):
-                x.encode(y[start : start + step] if len(y) > step else y, self._buf)
-                if len(self._buf) >= _MEMORY_BYTES:
-                    self._flush()
-            return
+        for block in record_lines(x, y) if kind == "r" else (y,):
+            self._keep_lines(block)
+
+    def _keep_lines(self, block: Any) -> None:
+        """Keep encoded lines (block is not changed afterwards): a large block goes to the spool as it is."""
+        if len(block) < _MEMORY_BYTES >> 2:
+            self._buf += block
+            if len(self._buf) >= _MEMORY_BYTES:
+                self._flush()
         else:
-            self._buf += y
-        if len(self._buf) >= _MEMORY_BYTES:
-            self._flush()
+            self._flush(create=True)  # what is in memory goes first (and the spool file is opened)
+            self._writer.append(block)
+            self._size += len(block)
 
     def _add_pinned(self, msg: dict) -> None:
         """The pinned msg's latest version, written padded: its final version is written over it in place."""
@@ -321,10 +288,12 @@ class Retained:
         """Write every kept message to path as JSONL (overwriting it). Returns the count.
 
         final (at stop): the spool itself becomes path by a rename when it lies beside it; the run reads its
-        messages from path afterwards.
+        messages from path afterwards. Otherwise (dump_buffer) the window kept unencoded is encoded into path
+        (see _write_window), not written to the spool and read back.
         """
         with self._lock:
-            self._settle()
+            if final:
+                self._settle()
             if self._writer is not None:
                 self._writer.sync()
             directory = os.path.dirname(os.path.abspath(path))
@@ -345,11 +314,42 @@ class Retained:
                 os.fchmod(fd, _FILE_MODE)
                 with os.fdopen(fd, "wb") as out:
                     self._copy_to(out)
+                    if self._tail:  # after the lines encoded before them
+                        out.flush()
+                        self._write_window(fd)
                 os.replace(tmp, path)
             except BaseException:
                 _remove(None, tmp)
                 raise
             return self.count
+
+    def _write_window(self, fd: int) -> None:
+        """Append the lines of the window kept unencoded to the file fd, past the page cache. When the buffer file
+        is written at stop (spool_dir set), they are kept encoded too and the window is emptied: encoded once."""
+        writer, settle, failed = Appender(fd, direct=True), self.spool_dir is not None, None
+        try:
+            for segment in list(self._tail) if settle else self._tail:
+                kind, x, y = segment[0], segment[1], segment[2]
+                blocks = (dumps_line(self._pinned[id(x)][1]),) if kind == "p" else (
+                    record_lines(x, y) if kind == "r" else (y,))
+                for block in blocks:
+                    if failed is None:
+                        try:
+                            writer.append(block)
+                        except OSError as e:  # raised below: the window is settled all the same
+                            failed = e
+                    if settle and kind != "p":
+                        self._keep_lines(block)
+                if settle:
+                    if kind == "p":
+                        self._add_pinned(x)
+                    self._tail.pop(0)
+                    self._tail_bytes -= segment[3]
+            writer.close()
+        finally:
+            writer.close(wait=False)
+        if failed is not None:
+            raise failed
 
     def _copy_to(self, out: Any) -> None:
         if not self._stale:

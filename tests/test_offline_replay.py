@@ -111,7 +111,7 @@ def _same(got: list[dict], expected: list[dict], read_back: bool = False) -> Non
 
 
 def _kept_records(fc: Flowcept) -> int:
-    return sum(len(seg[2]) // 11 for seg in fc._run.retained._tail if seg[0] == "r")
+    return sum(len(seg[2]) // seg[1].width for seg in fc._run.retained._tail if seg[0] == "r")
 
 
 _SLOW = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -38,7 +38,8 @@ def fails(x):
 
 def _kept(retained, kinds: str = "rd") -> int:
     """How many messages the window kept unencoded holds: as records ("r") or as built ("d")."""
-    return sum(len(seg[2]) // 11 if seg[0] == "r" else len(seg[1]) for seg in retained._tail if seg[0] in kinds)
+    return sum(len(seg[2]) // seg[1].width if seg[0] == "r" else len(seg[1])
+               for seg in retained._tail if seg[0] in kinds)
 
 
 def _file_lines(path) -> list[dict]:
