@@ -2,13 +2,17 @@
 """Whole runs with default settings (no settings file, empty HOME), ours beside upstream Flowcept 1.0.3's default.
 
     .venv/bin/python bench/bench_default.py [--n 1000000] [--big 0] [--reps 3] [--upstream PY] [--skip-upstream]
+                                            [--only run,start,offline,offline+dumps,light+dumps]
 
 Scenarios (each repetition a fresh process in a fresh directory; medians printed):
   run N       N @flowcept_task calls in ``with Flowcept():``, until stop() returns: total seconds, peak RSS, RSS
               just before stop, tasks/s end to end (ours: into LMDB, with CPU/memory telemetry and the buffer file)
   run BIG     the same with --big calls (e.g. 10000000): peak RSS must stay near the N figure (flat memory)
   start       Flowcept().start() alone (ms), median of 5 in one process after a warm-up process
-  offline     100k calls offline incl. get_buffer() and stop() (the shared harness' e2e_s, scenario b)
+  offline     100k calls offline incl. get_buffer() and stop()
+  offline+dumps, light+dumps
+              the shared harness' scenarios b and d offline (e2e_s): 100k @flowcept_task (or
+              @lightweight_flowcept_task) calls, get_buffer(), dump_buffer(path), and stop() writing the buffer file
 
 Upstream runs with its own default (its bundled settings: no telemetry, no store). --upstream names its Python
 (default: ~/.cache/flowcept-bench/upstream-1.0.3/bin/python, created by bench/run_compare.py).
@@ -78,6 +82,34 @@ with Flowcept(workflow_name="bench_offline") as fc:
 print("{mark}" + json.dumps({{"e2e_s": time.perf_counter() - t0, "buffer": n}}))
 """
 
+_DUMPS = """
+import json, os, time
+from flowcept import Flowcept, {deco}
+
+@{deco}
+def f(x):
+    return x + 1
+
+t0 = time.perf_counter()
+with Flowcept(workflow_name="bench_dumps", start_persistence=False) as fc:
+    for i in range({n}):
+        f(i)
+    n = len(fc.get_buffer())
+    fc.dump_buffer(os.path.abspath("explicit_dump.jsonl"))
+print("{mark}" + json.dumps({{"e2e_s": time.perf_counter() - t0, "buffer": n}}))
+"""
+
+_DUMPS_SETTINGS = """
+project:
+  db_flush_mode: offline
+  enrich_messages: false
+  dump_buffer: {enabled: true, path: auto_dump.jsonl, append_id_to_path: false, delete_previous_file: true}
+telemetry_capture: {}
+mq: {enabled: false}
+databases: {lmdb: {enabled: false}, mongodb: {enabled: false}}
+log: {log_stream_level: error, log_file_level: disable}
+"""
+
 _OFFLINE_SETTINGS = """
 project:
   db_flush_mode: offline
@@ -122,6 +154,8 @@ def main() -> None:
     ap.add_argument("--ours", default=sys.executable)
     ap.add_argument("--upstream", default=UPSTREAM)
     ap.add_argument("--skip-upstream", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated scenario names to run (run, start, offline, "
+                    "offline+dumps, light+dumps); default all")
     args = ap.parse_args()
     sides = [("ours", args.ours)]
     if not args.skip_upstream:
@@ -135,6 +169,12 @@ def main() -> None:
         plan.append((f"run {args.big:,}", textwrap.dedent(_RUN.format(n=args.big, mark=MARK)), None, 1))
     plan += [("start", textwrap.dedent(_START.format(mark=MARK)), None, args.reps),
              ("offline 100k", textwrap.dedent(_OFFLINE.format(n=100_000, mark=MARK)), _OFFLINE_SETTINGS, args.reps)]
+    for label, deco in (("offline+dumps", "flowcept_task"), ("light+dumps", "lightweight_flowcept_task")):
+        plan.append((label, textwrap.dedent(_DUMPS.format(n=100_000, mark=MARK, deco=deco)), _DUMPS_SETTINGS,
+                     args.reps))
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",")}
+        plan = [p for p in plan if p[0].split(" ")[0] in wanted]
     for label, code, settings, reps in plan:
         for name, python in sides:
             if label == "start":
