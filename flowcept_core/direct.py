@@ -252,21 +252,21 @@ class _Encoder:
         max_bytes, telemetry, fmt, dumps = limits.max_bytes, run.telemetry, run.format_id, self._dumps
         n_names, names, one_arg, host = shape.n_names, shape.names, shape.one_arg, shape.host
         ids, activity_id, workflow_id, campaign_id = shape.ids, shape.activity_id, shape.workflow_id, shape.campaign_id
-        width, n, join = template.width, len(raw), b"".join
+        width, n, join, bare = template.width, len(raw), b"".join, template.bare
         last = self._last
         try:
             while i < n and raw[i] is template:
                 _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = raw[i : i + width]
                 if kwargs or err is not None or tel0 is not tel1:
                     break
-                nargs = len(args)
+                nargs = 1 if bare else len(args)  # bare: the one argument as it is (TaskTemplate.bare)
                 if nargs > n_names:
                     break
+                a = args if bare else args[0] if nargs == 1 else None
                 if nargs == 1:
-                    a = args[0]
                     t = type(a)
                     if not ((t is int and -9223372036854775808 <= a <= 9223372036854775807) or t is bool
-                            or (t is float and -_INF < a < _INF) or _all_plain(args, max_bytes)):
+                            or (t is float and -_INF < a < _INF) or _all_plain((a,), max_bytes)):
                         break
                     used = one_arg + dumps(a) + b"}"
                 elif not _all_plain(args, max_bytes):

@@ -49,14 +49,14 @@ def encode_columns(encoder: Any, template: Any, shape: Any, raw: list, i: int, r
     width = template.width
     k = _run_length(raw, i, len(raw), template, (len(raw) - i) // width)
     if (k >= _MIN_RECORDS and shape.n_names >= 1 and run.format_id is ids.format_id
-            and _encode(encoder, shape, raw, i, k, width, run, pieces, runs)):
+            and _encode(encoder, shape, raw, i, k, width, run, pieces, runs, template.bare)):
         return k
     encoder.no_columns = (raw, i + k * width)  # its records are encoded one by one, maybe over several calls
     return 0
 
 
 def _encode(encoder: Any, shape: Any, raw: list, i: int, k: int, width: int, run: Any, pieces: list,
-            runs: list) -> bool:
+            runs: list, bare: bool) -> bool:
     end = i + k * width
 
     def column(field: int) -> list:
@@ -67,11 +67,11 @@ def _encode(encoder: Any, shape: Any, raw: list, i: int, k: int, width: int, run
     tids = column(_TID)
     if set(map(type, tids)) != {int} or min(tids) < ids._first:
         return False
-    args = column(_ARGS)
-    if set(map(type, args)) != {tuple} or set(map(len, args)) != {1}:
+    args = column(_ARGS)  # bare: the one argument as it is (TaskTemplate.bare)
+    if not bare and (set(map(type, args)) != {tuple} or set(map(len, args)) != {1}):
         return False
     dumps = encoder._dumps
-    used = _numbers(list(map(itemgetter(0), args)), dumps)
+    used = _numbers(args if bare else list(map(itemgetter(0), args)), dumps)
     results = column(_RESULT)
     nones = results.count(None)
     generated = None if nones == k else _numbers(results, dumps) if not nones else False

@@ -67,7 +67,7 @@ def pack(run: Any, raw: list) -> dict:
         if slots is _TASK_SLOTS and raw[i + k_at] is None and raw[i + e_at] is None:
             # the most common record without the loop below: one positional number in, a number or None out
             args, result = raw[i + a_at], raw[i + r_at]
-            a = args[0] if args.__class__ is tuple and len(args) == 1 else None
+            a = args if item.bare else args[0] if args.__class__ is tuple and len(args) == 1 else None
             ca, cr = a.__class__, result.__class__
             if (
                 (ca is int and -9223372036854775808 <= a <= 9223372036854775807) or (ca is float and -_INF < a < _INF)
@@ -79,6 +79,8 @@ def pack(run: Any, raw: list) -> dict:
                 start = len(records)
                 extend(raw[i : i + width])
                 records[start] = tid
+                if item.bare:  # its arguments travel as a tuple
+                    records[start + a_at] = (a,)
                 i += width
                 continue
         # the common case inline (a function call per value would cost more than the rest of the record)
@@ -118,6 +120,8 @@ def pack(run: Any, raw: list) -> dict:
         if ok:
             extend(raw[i : i + width])
             records[start] = tid
+            if getattr(item, "bare", False):  # its arguments travel as a tuple
+                records[start + slots[0]] = (records[start + slots[0]],)
         else:  # objects, Namespaces, big values: build the message here, exactly as unpacked batches do
             records.append(item.materialize(raw[i : i + width], run))
         i += width

@@ -84,11 +84,11 @@ class Replay:
         return entry[1]
 
 
-def _plain(raw: list, a: int, b: int, arity: int, max_bytes: int, lay: Any) -> tuple[int, bool] | None:
+def _plain(raw: list, a: int, b: int, arity: int, max_bytes: int, lay: Any, bare: bool) -> tuple[int, bool] | None:
     """(estimated memory, whether none has a parent and all a result) of the task records raw[a:b] (one template,
-    fields where lay says) when every one can be kept as it is: no kwargs, error or telemetry, arity arguments,
-    arguments and result plain JSON scalars (what all_plain accepts), an int parent or none. None otherwise. Checked
-    column by column (strided slices), not record by record."""
+    fields where lay says; bare: the one argument as it is, TaskTemplate.bare) when every one can be kept as it is:
+    no kwargs, error or telemetry, arity arguments, arguments and result plain JSON scalars (what all_plain accepts),
+    an int parent or none. None otherwise. Checked column by column (strided slices), not record by record."""
     w = lay.width
     n = (b - a) // w
     for pos in lay.empty:
@@ -99,13 +99,18 @@ def _plain(raw: list, a: int, b: int, arity: int, max_bytes: int, lay: Any) -> t
     if not orphans and not set(map(type, parents)) <= {_NONE, int}:
         return None
     args, kwargs = raw[a + lay.args:b:w], raw[a + lay.kwargs:b:w]
-    try:  # kwargs None: the tuple of a plain wrapper's parameters (flowcept_core.capture.exact); else (*args)
-        if (kwargs.count(None) != n and (any(kwargs) or set(map(type, args)) != {tuple})) or (
-                set(map(len, args)) != {arity}):
+    if bare:
+        if kwargs.count(None) != n:
             return None
-    except TypeError:  # not sized
-        return None
-    values = list(chain.from_iterable(args)) if arity else []
+        values = args
+    else:
+        try:  # kwargs None: the tuple of a plain wrapper's parameters (flowcept_core.capture.exact); else (*args)
+            if (kwargs.count(None) != n and (any(kwargs) or set(map(type, args)) != {tuple})) or (
+                    set(map(len, args)) != {arity}):
+                return None
+        except TypeError:  # not sized
+            return None
+        values = list(chain.from_iterable(args)) if arity else []
     values += raw[a + lay.result:b:w]
     types = set(map(type, values))
     if not types <= _SCALARS:
@@ -146,12 +151,12 @@ def _replayable(replay: Replay, shape: tuple, raw: list, a: int, b: int, tmpl: A
                 found: list) -> None:
     """Append (a, b, builder, size) to found for the parts of the run of tmpl's records raw[a:b] that can be kept
     as records, splitting a run that failed the bulk check in halves (one odd record costs a few checks)."""
-    lay = LIGHT_KEPT if tmpl.lightweight else FULL
+    lay, bare = LIGHT_KEPT if tmpl.lightweight else FULL, tmpl.bare
     args = raw[a + lay.args]
-    arity = len(args) if type(args) is tuple else -1
+    arity = 1 if bare else len(args) if type(args) is tuple else -1
     builds = replay.builder(tmpl, arity, shape) if arity >= 0 else None
     if builds is not None:
-        plain = _plain(raw, a, b, arity, max_bytes, lay)
+        plain = _plain(raw, a, b, arity, max_bytes, lay, bare)
         if plain is not None:
             found.append((a, b, builds[plain[1]], plain[0]))
             return

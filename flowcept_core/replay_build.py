@@ -90,7 +90,7 @@ def make_builder(tmpl: Any, arity: int, shape: tuple) -> tuple | None:
     task_id = "f'{prefix}-{tid}' if tid >= first else fmt(tid)" if fmt is ids.format_id else "fmt(tid)"
     slots = ["_"] * lay.width
     slots[lay.tid], slots[lay.parent], slots[lay.t1], slots[lay.result] = "tid", "parent", "t1", "result"
-    slots[lay.args] = f"({''.join(f'a{i}, ' for i in range(arity))})" if arity else "_a"
+    slots[lay.args] = "a0" if tmpl.bare else f"({''.join(f'a{i}, ' for i in range(arity))})" if arity else "_a"
     if lay.t0 is not None:
         slots[lay.t0] = "t0"
     loop = f"    for {', '.join(slots)} in zip(*[it] * {lay.width}):"
@@ -131,7 +131,7 @@ def make_builder(tmpl: Any, arity: int, shape: tuple) -> tuple | None:
     kind = "light " if light else ""
     exec(compile("\n".join(lines), f"<flowcept {kind}builder {tmpl.activity_id}/{arity}>", "exec"), namespace)
     build, uniform = namespace["build"], namespace["build_uniform"]
-    build.encode = uniform.encode = ColumnEncoder(lay, names, out, consts, host, fmt)
+    build.encode = uniform.encode = ColumnEncoder(lay, names, out, consts, host, fmt, tmpl.bare)
     build.width = uniform.width = lay.width
     return build, uniform
 
@@ -144,10 +144,11 @@ class ColumnEncoder:
     bytes orjson gives for those messages, field by field (see the module's doc). Its constant pieces are made at
     the first call (they import orjson: an offline run whose lines are never needed does not)."""
 
-    __slots__ = ("_lay", "_names", "_out", "_consts", "_host", "_fmt", "_pieces")
+    __slots__ = ("_lay", "_names", "_out", "_consts", "_host", "_fmt", "_bare", "_pieces")
 
-    def __init__(self, lay: Layout, names: tuple, out: str, consts: tuple, host: tuple, fmt: Any):
+    def __init__(self, lay: Layout, names: tuple, out: str, consts: tuple, host: tuple, fmt: Any, bare: bool):
         self._lay, self._names, self._out, self._consts, self._host, self._fmt = lay, names, out, consts, host, fmt
+        self._bare = bare  # the one argument as it is (TaskTemplate.bare)
         self._pieces: tuple | None = None
 
     def _constants(self) -> tuple:
@@ -185,7 +186,7 @@ class ColumnEncoder:
             cols.append(ids_used)
         args = column(lay.args)
         for i, key in enumerate(keys):
-            _json(cols, key, list(map(itemgetter(i), args)), dumps)
+            _json(cols, key, args if self._bare else list(map(itemgetter(i), args)), dumps)
         if lay.t0 is not None:
             _json(cols, b'},"started_at":', column(lay.t0), dumps)
             cols.append(b',"ended_at":')

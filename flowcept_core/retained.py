@@ -324,15 +324,15 @@ class Retained:
             return self.count
 
     def _write_window(self, fd: int) -> None:
-        """Append the lines of the window kept unencoded to the file fd, past the page cache. When the buffer file
-        is written at stop (spool_dir set), they are kept encoded too and the window is emptied: encoded once."""
-        writer, settle, failed = Appender(fd, direct=True), self.spool_dir is not None, None
+        """Append the lines of the window kept unencoded to the file fd, written on a writer thread while the next
+        block is encoded (through the page cache: a dump is usually read soon). When the buffer file is written at
+        stop (spool_dir set), they are kept encoded too and the window is emptied: encoded once for both files."""
+        writer, settle, failed = Appender(fd), self.spool_dir is not None, None
         try:
             for segment in list(self._tail) if settle else self._tail:
                 kind, x, y = segment[0], segment[1], segment[2]
-                blocks = (dumps_line(self._pinned[id(x)][1]),) if kind == "p" else (
-                    record_lines(x, y) if kind == "r" else (y,))
-                for block in blocks:
+                pinned = (dumps_line(self._pinned[id(x)][1]),) if kind == "p" else (y,)
+                for block in record_lines(x, y) if kind == "r" else pinned:
                     if failed is None:
                         try:
                             writer.append(block)

@@ -120,14 +120,16 @@ def test_every_capture_path_writes_its_kinds_fields_in_order(tmp_path, monkeypat
     layout, rec = by["handled"]
     assert _field(layout, rec, "args") == {"n": 1} and _field(layout, rec, "result") == {"n": 1}
     layout, rec = by["coro"]
-    assert layout is TASK and _field(layout, rec, "args") == (2,) and _field(layout, rec, "result") == 6
+    # one parameter: its value as it is, not in a 1-tuple (TaskTemplate.bare); two: a tuple (plain, above)
+    assert layout is TASK and _field(layout, rec, "args") == 2 and _field(layout, rec, "result") == 6
+    assert rec[0].bare and not by["plain"][1][0].bare and not by["generic"][1][0].bare
     layout, rec = by["fails"]
     assert _field(layout, rec, "result") is None and "bad" in _field(layout, rec, "error")
     layout, rec = by["light"]
-    assert layout is LIGHT and _field(layout, rec, "args") == (3,) and _field(layout, rec, "result") == -3
+    assert layout is LIGHT and _field(layout, rec, "args") == 3 and _field(layout, rec, "result") == -3
     assert isinstance(_field(layout, rec, "ended_at"), float)
     layout, rec = by["light_coro"]
-    assert layout is LIGHT and _field(layout, rec, "args") == (8,) and _field(layout, rec, "result") == 8
+    assert layout is LIGHT and _field(layout, rec, "args") == 8 and _field(layout, rec, "result") == 8
     layout, rec = by["L_iteration1"]
     assert layout is ITERATION and _field(layout, rec, "item") == "b"
     assert _field(layout, rec, "started_at") <= _field(layout, rec, "ended_at")

@@ -9,7 +9,9 @@ A ``def wrapper(*args, **kwargs)`` costs every call a new kwargs dict and two ar
 (``func(*args, **kwargs)``): about a third of a lightweight task's overhead. For a function whose parameters are all
 positional-or-keyword (no ``*args``, ``**kwargs``, keyword-only or positional-only parameters), the wrapper gets
 the same parameters and defaults, so Python binds the call exactly as it would for the function itself (same errors
-for a wrong call), and the record holds the arguments as one positional tuple, in parameter order, with kwargs None.
+for a wrong call), and the record holds the arguments as one positional tuple, in parameter order, with kwargs None
+(a function of one parameter: its value as it is, and the template's ``bare`` is set; a 1-tuple per call costs an
+allocation and the collector's attention, about a fifth of such a call's overhead).
 Any other signature gets the same code with ``(*args, **kwargs)``.
 
 Every name the generated code uses starts with ``_fc_`` (builtins too: a parameter may be called ``next``); a
@@ -229,6 +231,9 @@ def generated_wrapper(
                 parts.append(name)
         params, call = ", ".join(parts), ", ".join(names)
         args, kwargs = (f"({call},)" if names else "()"), "None"
+        if len(names) == 1 and not custom:  # its value as it is: no 1-tuple per call (TaskTemplate.bare)
+            args = call
+            tmpl.bare = True
     records = _records(lightweight, args, kwargs, custom)
     if lightweight:
         body = {}

@@ -74,6 +74,7 @@ class TaskTemplate:
         "width",
         "safe_for",
         "meta",
+        "bare",
     )
 
     def __init__(
@@ -94,6 +95,7 @@ class TaskTemplate:
         self.safe_for: Any = _UNCHECKED  # the redactor none of whose secret words names a parameter or output
         self.meta: tuple = (None, None)  # (limits, custom_metadata sanitized with them): see _metadata
         self.lightweight = lightweight
+        self.bare = False  # set by a wrapper that records its one argument as it is, not in a 1-tuple (exact.py)
         self.width = LIGHT.width if lightweight else TASK.width  # length of the flat record a call lays into the buffer
         self.names, self.defaults, self.skip = _parameters(func)
         if output_names is not None and not isinstance(output_names, (str, list, tuple)):
@@ -117,8 +119,9 @@ class TaskTemplate:
         """The record kind packed batches name (flowcept_core.packed): "light" or "task"."""
         return LIGHT.kind if self.lightweight else TASK.kind
 
-    # what state()/from_state() carry: every slot but the call-time handler and the derived caches
-    _STATE = tuple(k for k in __slots__ if k not in ("args_handler", "safe_for", "meta"))
+    # what state()/from_state() carry: every slot but the call-time handler, the derived caches and bare (a packed
+    # record's arguments travel as a tuple)
+    _STATE = tuple(k for k in __slots__ if k not in ("args_handler", "safe_for", "meta", "bare"))
 
     def state(self, sanitize: Callable[[Any], Any]) -> dict:
         """What a consumer needs to build this template's messages (see flowcept_core.packed)."""
@@ -138,6 +141,7 @@ class TaskTemplate:
         tmpl.args_handler = None
         tmpl.safe_for = _UNCHECKED
         tmpl.meta = (None, None)
+        tmpl.bare = False
         return tmpl
 
     def _metadata(self, limits: Any) -> Any:
@@ -260,6 +264,8 @@ class TaskTemplate:
         if self.lightweight:
             return self._materialize_light(rec, run)
         _, tid, parent, t0, t1, args, kwargs, result, err, tel0, tel1 = rec  # TASK's fields, in order
+        if self.bare:
+            args = (args,)
         limits = run.limits
         if tel0 is None and getattr(run, "telemetry", None) is not None:  # called before the first reading
             tel0 = tel1 = run.telemetry.snapshot
@@ -304,6 +310,8 @@ class TaskTemplate:
 
     def _materialize_light(self, rec: list, run: Any) -> dict:
         _, parent, t1, args, kwargs, result, err = rec  # LIGHT's fields, in order
+        if self.bare:
+            args = (args,)
         limits = run.limits
         used = self._used(args, kwargs, limits)
         msg = {
