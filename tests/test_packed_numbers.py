@@ -59,6 +59,8 @@ def test_one_argument_records_expand_to_the_messages_built_directly(tmp_path, mo
         direct = [m for chunk in run.materialize_chunks(raw) for m in chunk]
         packed = pack(run, raw)
         expanded = decode_batch(encode_batch([packed]))
+    shipped = [v for v in packed["records"] if type(v) is tuple]
+    assert len(shipped) >= 8  # a one-parameter call records its bare argument (TaskTemplate.bare): sent as a tuple
     flat = [v[0] if type(v) is tuple and len(v) == 1 else v for v in packed["records"]]
     assert not [v for v in flat if type(v) is int and not -(2**63) <= v < 2**63]  # built here, not shipped raw
     assert not [v for v in flat if type(v) is float and not math.isfinite(v)]
