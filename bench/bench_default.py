@@ -78,8 +78,9 @@ t0 = time.perf_counter()
 with Flowcept(workflow_name="bench_offline") as fc:
     for i in range({n}):
         f(i)
-    n = len(fc.get_buffer())
-print("{mark}" + json.dumps({{"e2e_s": time.perf_counter() - t0, "buffer": n}}))
+    buf = fc.get_buffer()  # kept until timed, as the harness does (freeing 100k dicts is the caller's cost)
+t1 = time.perf_counter()
+print("{mark}" + json.dumps({{"e2e_s": t1 - t0, "buffer": len(buf)}}))
 """
 
 _DUMPS = """
@@ -94,9 +95,10 @@ t0 = time.perf_counter()
 with Flowcept(workflow_name="bench_dumps", start_persistence=False) as fc:
     for i in range({n}):
         f(i)
-    n = len(fc.get_buffer())
+    buf = fc.get_buffer()
     fc.dump_buffer(os.path.abspath("explicit_dump.jsonl"))
-print("{mark}" + json.dumps({{"e2e_s": time.perf_counter() - t0, "buffer": n}}))
+t1 = time.perf_counter()
+print("{mark}" + json.dumps({{"e2e_s": t1 - t0, "buffer": len(buf)}}))
 """
 
 _DUMPS_SETTINGS = """
