@@ -40,6 +40,8 @@ _NUMBERS = (int, float, bool)
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _VALUE_BYTES = 40  # per argument
 _MIN_RECORDS = 16  # a run of records that failed the bulk check is split in halves down to this many
+_MIN_RUN = 16  # shorter runs of one template (calls of several functions interleaved) take the general path: each
+# kept run costs a bulk check and a window entry, more than building and encoding a few messages
 _CHUNK = 256  # messages built at a time by the general path
 
 
@@ -182,7 +184,7 @@ def drain_kept(run: Any, raw: list, runs: list | None = None) -> int:
     n = len(raw)
     if shape is not None:
         for i, k, item in runs if runs is not None else _runs(raw):
-            if type(item) is not TaskTemplate or (sampled and not item.lightweight):
+            if k < _MIN_RUN or type(item) is not TaskTemplate or (sampled and not item.lightweight):
                 continue
             found: list = []
             _replayable(replay, shape, raw, i, i + k * item.width, item, run.limits.max_bytes, found)

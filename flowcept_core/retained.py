@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections import deque
 
 from flowcept_core.appender import Appender
 from flowcept_core.logger import get_logger
@@ -65,8 +66,8 @@ class Retained:
         self._lock = threading.Lock()
         self._finalizer: Any = None
         self.replay = Replay()  # builders of records kept as they are (flowcept_core.replay)
-        self._tail: list[list] = []  # the window kept unencoded, oldest first: [kind, x, y, estimated memory] with
-        # kind "r" (x builds the messages of the flat records y), "d" (messages x as built, their lines y), "l"
+        self._tail: deque[list] = deque()  # the window kept unencoded, oldest first: [kind, x, y, estimated memory]
+        # with kind "r" (x builds the messages of the flat records y), "d" (messages x as built, their lines y), "l"
         # (lines y of messages handed over as built) or "p" (the pinned message x, its latest version in _pinned)
         self._tail_bytes = 0
 
@@ -130,7 +131,7 @@ class Retained:
         self._tail.append(segment)
         self._tail_bytes += segment[3]
         while self._tail_bytes > _KEEP_BYTES and self._tail:
-            self._encode(self._tail.pop(0))
+            self._encode(self._tail.popleft())
 
     def _settle(self) -> None:
         """Encode the whole window kept unencoded (what is added next, or a dump, comes after it)."""
@@ -140,7 +141,7 @@ class Retained:
             with gc_paused():  # acyclic dicts, dropped segment by segment
                 for segment in self._tail:
                     self._encode(segment)
-            self._tail = []
+            self._tail = deque()
             self._tail_bytes = 0
 
     def _encode(self, segment: list) -> None:
@@ -343,7 +344,7 @@ class Retained:
                 if settle:
                     if kind == "p":
                         self._add_pinned(x)
-                    self._tail.pop(0)
+                    self._tail.popleft()
                     self._tail_bytes -= segment[3]
             writer.close()
         finally:

@@ -14,11 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowcept import Flowcept, flowcept_task, lightweight_flowcept_task
+from flowcept_core import replay as replay_module
 from flowcept_core import retained as retained_module
 from flowcept_core.appender import Appender
 from flowcept_core.retained import encode_lines
 from tests._util import tasks, use_settings
 
+
+@pytest.fixture(autouse=True)
+def _short_runs_kept(monkeypatch):
+    """Runs of one template shorter than replay._MIN_RUN take the general path; these tests keep every run."""
+    monkeypatch.setattr(replay_module, "_MIN_RUN", 1)
 
 @lightweight_flowcept_task
 def light(x):
@@ -138,8 +144,11 @@ def test_dump_without_a_buffer_file_leaves_the_records_kept(tmp_path, monkeypatc
         for i in range(3000):
             full(i)
             light(str(i))
+            if i % 1000 == 0:
+                light_named("list")
         fc.dump_buffer(str(out))
-        assert sum(len(seg[2]) // seg[1].width for seg in _segments(fc)) == 6000  # still kept: not encoded
+        # still kept, not encoded (but the two calls before the first message not kept so: see Retained.add)
+        assert sum(len(seg[2]) // seg[1].width for seg in _segments(fc)) == 5998
         assert fc._run.retained._fd is None  # nothing went to the spool
         got = fc.get_buffer()
         assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == got
@@ -154,8 +163,12 @@ def test_dump_with_a_buffer_file_settles_the_window_once(tmp_path, monkeypatch):
         for i in range(20_000):
             full(i)
             light(i)
+            if i % 5000 == 0:  # messages kept as built ("d"), between runs of records
+                light_named("list")
+        kinds = {seg[0] for seg in fc._run.retained._tail} if fc._run.drain() else set()
+        assert {"r", "d"} <= kinds
         fc.dump_buffer(str(out))
-        assert not _segments(fc)  # encoded once, for both files
+        assert not fc._run.retained._tail  # encoded once, for both files
         dumped = [orjson.loads(line) for line in out.read_bytes().splitlines()]
         for i in range(100):
             light(-i)
@@ -164,6 +177,7 @@ def test_dump_with_a_buffer_file_settles_the_window_once(tmp_path, monkeypatch):
     final = Flowcept.read_buffer_file()
     assert final[1:] == got[1:] and final[0]["status"] == "FINISHED"  # the workflow message changed at stop
     assert [t["used"]["x"] for t in tasks(final, "light")] == list(range(20_000)) + [-i for i in range(100)]
+    assert [t["generated"]["out"] for t in tasks(final, "light_named")] == [["list"]] * 4
 
 
 class _FailingDumps(Appender):
@@ -210,3 +224,22 @@ def test_a_closed_appender_ends_its_thread_and_closes_what_it_opened(tmp_path):
                 os.fstat(other)
     finally:
         os.close(fd)
+
+
+def test_interleaved_calls_take_the_general_path_and_keep_their_order(tmp_path, monkeypatch):
+    """Calls of two functions in turn (nested or alternating) make runs of one record: kept as records, each would
+    cost a bulk check and a window entry (a 1M-call run then took minutes); they are built the general way."""
+    monkeypatch.setattr(replay_module, "_MIN_RUN", 16)
+    use_settings(tmp_path, monkeypatch)
+    with Flowcept() as fc:
+        for i in range(5000):
+            outer(i)  # outer's record follows light's: runs of one
+        for i in range(100):
+            full(i)  # a run long enough to be kept as records
+        got = fc.get_buffer()
+        tail = fc._run.retained._tail
+        assert sum(len(seg[2]) // seg[1].width for seg in _segments(fc)) == 100
+        assert len(tail) < 100  # a few hundred messages per window entry, not one entry per call
+    assert [t["activity_id"] for t in tasks(got)] == ["light", "outer"] * 5000 + ["full"] * 100
+    assert [t["used"]["x"] for t in tasks(got, "light")] == list(range(5000))
+    assert Flowcept.read_buffer_file()[1:] == got[1:]

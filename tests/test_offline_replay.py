@@ -5,14 +5,21 @@ same records (same keys, same order, same values), fresh at each call, in captur
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowcept import Flowcept, flowcept_task
+from flowcept_core import replay as replay_module
 from flowcept_core import retained as retained_module
 from flowcept_core.serialize import dumps_line
 from tests._util import tasks, use_settings
 
+
+@pytest.fixture(autouse=True)
+def _short_runs_kept(monkeypatch):
+    """Runs of one template shorter than replay._MIN_RUN take the general path; these tests keep every run."""
+    monkeypatch.setattr(replay_module, "_MIN_RUN", 1)
 
 @flowcept_task
 def one(x):
