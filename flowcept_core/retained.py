@@ -141,8 +141,7 @@ class Retained:
             with gc_paused():  # acyclic dicts, dropped segment by segment
                 for segment in self._tail:
                     self._encode(segment)
-            self._tail = deque()
-            self._tail_bytes = 0
+            self._tail, self._tail_bytes = deque(), 0
 
     def _encode(self, segment: list) -> None:
         kind, x, y, size = segment
