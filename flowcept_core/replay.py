@@ -210,6 +210,8 @@ def _run_length(items: list, pos: int, stop: int, tmpl: Any, most: int) -> int:
     """How many records of tmpl (of width tmpl.width) follow each other from pos, before stop, up to most:
     compared by identity, in growing strides of the list (a window of one template's records costs a few C calls)."""
     w, k, step = tmpl.width, 0, 8
+    if most > 1 and pos + w < stop and items[pos + w] is not tmpl:  # calls of several functions in turn
+        return 1
     while k < most:
         take = min(step, most - k)
         flags = list(map(is_, items[pos + k * w:min(stop, pos + (k + take) * w):w], repeat(tmpl)))
@@ -241,7 +243,7 @@ def _general(run: Any, raw: list, i: int, n: int) -> int:
     """Build the messages of raw[i:n] and keep them; chunks built from capture records only, with plain JSON
     values, are kept as built too. Returns the count."""
     retained = run.retained
-    exact_template = retained.replay.exact_template
+    checked: dict = {}  # id(template) -> exact_template's answer (templates called in turn: each looked up once)
     ids_ = (run.workflow_id, run.campaign_id)
     exact_run = all(type(v) is str for v in run.host_fields.values()) and all(v is None or type(v) is str for v in ids_)
     out: list[dict] = []
@@ -267,7 +269,10 @@ def _general(run: Any, raw: list, i: int, n: int) -> int:
         else:
             if exact and type(item) is not dict:
                 if item is not last:  # consecutive records of one template: checked once
-                    last, last_exact = item, exact_template(item)
+                    last_exact = checked.get(id(item))
+                    if last_exact is None:
+                        last_exact = checked[id(item)] = retained.replay.exact_template(item)
+                    last = item
                 if not last_exact or "telemetry_at_end" in msg or "telemetry_at_start" in msg:
                     exact = False
         if len(out) >= _CHUNK or (i >= n and out):
