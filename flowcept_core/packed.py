@@ -41,7 +41,7 @@ def pack(run: Any, raw: list) -> dict:
     """One packed message for a window of the flat buffer (records that cannot travel packed become dicts)."""
     limits = run.limits
     lim = limits.max_bytes >> 2
-    ids: dict[int, tuple[int, tuple[int, ...]]] = {}  # id(template) -> (wire id, value slots)
+    ids: dict[int, tuple] = {}  # id(template) -> (wire id, value slots, whether it records a bare argument)
     templates: dict[str, dict] = {}
     records: list = []
     extend = records.extend
@@ -58,8 +58,8 @@ def pack(run: Any, raw: list) -> dict:
         width = item.width
         known = ids.get(id(item))
         if known is None:
-            known = ids[id(item)] = _register(item, len(ids), templates, limits)
-        tid, slots = known
+            known = ids[id(item)] = (*_register(item, len(ids), templates, limits), getattr(item, "bare", False))
+        tid, slots, bare = known
         if tid < 0:
             records.append(item.materialize(raw[i : i + width], run))
             i += width
@@ -67,7 +67,7 @@ def pack(run: Any, raw: list) -> dict:
         if slots is _TASK_SLOTS and raw[i + k_at] is None and raw[i + e_at] is None:
             # the most common record without the loop below: one positional number in, a number or None out
             args, result = raw[i + a_at], raw[i + r_at]
-            a = args if item.bare else args[0] if args.__class__ is tuple and len(args) == 1 else None
+            a = args if bare else args[0] if args.__class__ is tuple and len(args) == 1 else None
             ca, cr = a.__class__, result.__class__
             if (
                 (ca is int and -9223372036854775808 <= a <= 9223372036854775807) or (ca is float and -_INF < a < _INF)
@@ -79,7 +79,7 @@ def pack(run: Any, raw: list) -> dict:
                 start = len(records)
                 extend(raw[i : i + width])
                 records[start] = tid
-                if item.bare:  # its arguments travel as a tuple
+                if bare:  # its arguments travel as a tuple (TaskTemplate.bare)
                     records[start + a_at] = (a,)
                 i += width
                 continue
@@ -120,7 +120,7 @@ def pack(run: Any, raw: list) -> dict:
         if ok:
             extend(raw[i : i + width])
             records[start] = tid
-            if getattr(item, "bare", False):  # its arguments travel as a tuple
+            if bare:  # its arguments travel as a tuple
                 records[start + slots[0]] = (records[start + slots[0]],)
         else:  # objects, Namespaces, big values: build the message here, exactly as unpacked batches do
             records.append(item.materialize(raw[i : i + width], run))
