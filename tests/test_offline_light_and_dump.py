@@ -243,3 +243,33 @@ def test_interleaved_calls_take_the_general_path_and_keep_their_order(tmp_path, 
     assert [t["activity_id"] for t in tasks(got)] == ["light", "outer"] * 5000 + ["full"] * 100
     assert [t["used"]["x"] for t in tasks(got, "light")] == list(range(5000))
     assert Flowcept.read_buffer_file()[1:] == got[1:]
+
+
+def test_dumps_while_threads_capture_lose_and_repeat_nothing(tmp_path, monkeypatch):
+    import threading
+
+    use_settings(tmp_path, monkeypatch)
+    out = tmp_path / "copy.jsonl"
+    n = 40_000
+
+    def work(k: int) -> None:
+        for i in range(n):
+            (full if k else light)(k * 1_000_000 + i)
+
+    with Flowcept() as fc:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        dumps = 0
+        while any(t.is_alive() for t in threads) or dumps < 2:
+            fc.dump_buffer(str(out))
+            dumps += 1
+            ids = [m["task_id"] for m in tasks([orjson.loads(line) for line in out.read_bytes().splitlines()])]
+            assert len(set(ids)) == len(ids) <= 2 * n
+        for t in threads:
+            t.join()
+        got = fc.get_buffer()
+    final = Flowcept.read_buffer_file()
+    assert final[1:] == got[1:]
+    for name, k in (("light", 0), ("full", 1)):  # each thread's calls, all, in order, once
+        assert [t["used"]["x"] - k * 1_000_000 for t in tasks(final, name)] == list(range(n))
