@@ -10,7 +10,7 @@ it, no per-value checks (the drain checked the values in bulk, over whole runs o
 slices of the window, compared in C). A lightweight record gets its task id when it is kept (its first slot, the
 template, is replaced by it), so every build gives the same id. flowcept_core.retained bounds how many are kept and
 encodes those that leave the window, or all of them when the lines are needed (the buffer file; dump_buffer encodes
-them without dropping them).
+them into its file, and keeps them unless the buffer file follows at stop).
 Everything else takes the general path: TaskTemplate.materialize, then kept encoded (messages of plain values whose
 template shares nothing are kept as built as well, handed over once by get_buffer).
 """
