@@ -91,4 +91,5 @@ def test_a_full_speed_producer_killed_loses_no_more_than_its_bounded_buffers(tmp
     # calls) (+ the call in progress). Without the bound the same kill loses 43-59% of the calls made.
     cap = 2 * _BOUND + _WINDOW + int(rate * (2 * (_POLL_SECS + sys.getswitchinterval()) + _SCHEDULING_SECS)) + 1
     assert cap < made * 0.4, f"the cap {cap} no longer tells a bounded run from an unbounded one ({made} calls)"
-    assert 0 <= lost <= cap, f"made {made}, stored {stored}: lost {lost} > {cap}"
+    # -1: a call that returned (its record stored) killed before the producer counted it
+    assert -1 <= lost <= cap, f"made {made}, stored {stored}: lost {lost} > {cap}"
