@@ -243,7 +243,7 @@ def _general(run: Any, raw: list, i: int, n: int) -> int:
     """Build the messages of raw[i:n] and keep them; chunks built from capture records only, with plain JSON
     values, are kept as built too. Returns the count."""
     retained = run.retained
-    checked: dict = {}  # id(template) -> exact_template's answer (templates called in turn: each looked up once)
+    exact_template = retained.replay.exact_template  # cached per template
     ids_ = (run.workflow_id, run.campaign_id)
     exact_run = all(type(v) is str for v in run.host_fields.values()) and all(v is None or type(v) is str for v in ids_)
     out: list[dict] = []
@@ -269,10 +269,7 @@ def _general(run: Any, raw: list, i: int, n: int) -> int:
         else:
             if exact and type(item) is not dict:
                 if item is not last:  # consecutive records of one template: checked once
-                    last_exact = checked.get(id(item))
-                    if last_exact is None:
-                        last_exact = checked[id(item)] = retained.replay.exact_template(item)
-                    last = item
+                    last, last_exact = item, exact_template(item)
                 if not last_exact or "telemetry_at_end" in msg or "telemetry_at_start" in msg:
                     exact = False
         if len(out) >= _CHUNK or (i >= n and out):

@@ -331,8 +331,8 @@ class Retained:
         try:
             for segment in list(self._tail) if settle else self._tail:
                 kind, x, y = segment[0], segment[1], segment[2]
-                pinned = (dumps_line(self._pinned[id(x)][1]),) if kind == "p" else (y,)
-                for block in record_lines(x, y) if kind == "r" else pinned:
+                lines = (dumps_line(self._pinned[id(x)][1]),) if kind == "p" else (y,)
+                for block in record_lines(x, y) if kind == "r" else lines:
                     if failed is None:
                         try:
                             writer.append(block)

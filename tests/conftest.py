@@ -56,3 +56,12 @@ def defaults(tmp_path, monkeypatch):
     """The built-in defaults (in-process MQ, LMDB): no settings file, no environment overrides."""
     with builtin_defaults(tmp_path, monkeypatch):
         yield
+
+
+@pytest.fixture
+def keep_every_run(monkeypatch):
+    """Offline, runs of one template shorter than replay._MIN_RUN take the general path; with this, every run of
+    records is kept as it is (tests of the kept-records path whose calls mix functions)."""
+    from flowcept_core import replay
+
+    monkeypatch.setattr(replay, "_MIN_RUN", 1)

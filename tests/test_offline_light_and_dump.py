@@ -18,13 +18,11 @@ from flowcept_core import replay as replay_module
 from flowcept_core import retained as retained_module
 from flowcept_core.appender import Appender
 from flowcept_core.retained import encode_lines
+from tests._kept import built_and_given, kept_records, record_segments
 from tests._util import tasks, use_settings
 
+pytestmark = pytest.mark.usefixtures("keep_every_run")
 
-@pytest.fixture(autouse=True)
-def _short_runs_kept(monkeypatch):
-    """Runs of one template shorter than replay._MIN_RUN take the general path; these tests keep every run."""
-    monkeypatch.setattr(replay_module, "_MIN_RUN", 1)
 
 @lightweight_flowcept_task
 def light(x):
@@ -61,22 +59,6 @@ plain = st.one_of(
 )
 
 
-def _segments(fc: Flowcept) -> list:
-    return [seg for seg in fc._run.retained._tail if seg[0] == "r"]
-
-
-def _general(fc: Flowcept, calls) -> tuple[list[dict], list[dict]]:
-    """(messages as TaskTemplate.materialize builds the records of calls, those get_buffer() gives)."""
-    run = fc._run
-    with run._drain_lock:
-        before = len(run.items)
-        calls()
-        records = run.items[before:]
-    expected = [m for chunk in run.materialize_chunks(records) for m in chunk]
-    got = fc.get_buffer()[-len(expected):] if expected else []
-    return expected, got
-
-
 def _without_ids(msgs: list[dict]) -> list[dict]:
     return [{k: v for k, v in m.items() if k not in ("task_id", "parent_task_id")} for m in msgs]
 
@@ -87,7 +69,7 @@ def _without_ids(msgs: list[dict]) -> list[dict]:
 def test_light_records_are_kept_and_built_as_materialize_builds_them(tmp_path, monkeypatch, calls):
     use_settings(tmp_path, monkeypatch)
     with Flowcept() as fc:
-        expected, got = _general(fc, lambda: [f(v) for f, v in calls])
+        expected, got = built_and_given(fc, lambda: [f(v) for f, v in calls])
         assert [list(m) for m in got] == [list(m) for m in expected]  # the same keys in the same order
         assert repr(_without_ids(got)) == repr(_without_ids(expected))
         again = fc.get_buffer()[-len(expected):] if expected else []
@@ -99,7 +81,7 @@ def test_light_records_are_kept_and_built_as_materialize_builds_them(tmp_path, m
             if m["activity_id"] == "light" and "parent_task_id" in m:
                 assert by_id[m["parent_task_id"]]["activity_id"] == "outer"
         if not any(f is light_named and v == "list" for f, v in calls):  # every record is kept as it is
-            assert sum(len(seg[2]) // seg[1].width for seg in _segments(fc)) == len(expected)
+            assert kept_records(fc) == len(expected)
 
 
 @settings(max_examples=120, **_SLOW)
@@ -108,8 +90,8 @@ def test_light_records_are_kept_and_built_as_materialize_builds_them(tmp_path, m
 def test_kept_records_encode_to_the_bytes_of_their_built_messages(tmp_path, monkeypatch, calls):
     use_settings(tmp_path, monkeypatch)
     with Flowcept() as fc:
-        _general(fc, lambda: [f(v) for f, v in calls])
-        for _, build, flat, _ in _segments(fc):
+        built_and_given(fc, lambda: [f(v) for f, v in calls])
+        for _, build, flat, _ in record_segments(fc):
             direct, msgs, usual = bytearray(), [], bytearray()
             build.encode(flat, direct)
             build(flat, msgs)
@@ -129,7 +111,7 @@ def test_a_column_of_any_plain_values_encodes_as_each_value_does(tmp_path, monke
             for v in values * 20:
                 f(v)
         got = fc.get_buffer()
-        assert [len(seg[2]) // seg[1].width for seg in _segments(fc)] == [len(values) * 20] * 2
+        assert [len(seg[2]) // seg[1].width for seg in record_segments(fc)] == [len(values) * 20] * 2
     lines = Flowcept.read_buffer_file()
     assert lines[1:] == got[1:]
     assert [t["used"]["x"] for t in tasks(lines, "full")] == values * 20
@@ -148,7 +130,7 @@ def test_dump_without_a_buffer_file_leaves_the_records_kept(tmp_path, monkeypatc
                 light_named("list")
         fc.dump_buffer(str(out))
         # still kept, not encoded (but the two calls before the first message not kept so: see Retained.add)
-        assert sum(len(seg[2]) // seg[1].width for seg in _segments(fc)) == 5998
+        assert kept_records(fc) == 5998
         assert fc._run.retained._fd is None  # nothing went to the spool
         got = fc.get_buffer()
         assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == got
@@ -165,8 +147,8 @@ def test_dump_with_a_buffer_file_settles_the_window_once(tmp_path, monkeypatch):
             light(i)
             if i % 5000 == 0:  # messages kept as built ("d"), between runs of records
                 light_named("list")
-        kinds = {seg[0] for seg in fc._run.retained._tail} if fc._run.drain() else set()
-        assert {"r", "d"} <= kinds
+        fc._run.drain()
+        assert {"r", "d"} <= {seg[0] for seg in fc._run.retained._tail}
         fc.dump_buffer(str(out))
         assert not fc._run.retained._tail  # encoded once, for both files
         dumped = [orjson.loads(line) for line in out.read_bytes().splitlines()]
@@ -238,7 +220,7 @@ def test_interleaved_calls_take_the_general_path_and_keep_their_order(tmp_path, 
             full(i)  # a run long enough to be kept as records
         got = fc.get_buffer()
         tail = fc._run.retained._tail
-        assert sum(len(seg[2]) // seg[1].width for seg in _segments(fc)) == 100
+        assert kept_records(fc) == 100
         assert len(tail) < 100  # a few hundred messages per window entry, not one entry per call
     assert [t["activity_id"] for t in tasks(got)] == ["light", "outer"] * 5000 + ["full"] * 100
     assert [t["used"]["x"] for t in tasks(got, "light")] == list(range(5000))

@@ -10,16 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowcept import Flowcept, flowcept_task
-from flowcept_core import replay as replay_module
 from flowcept_core import retained as retained_module
 from flowcept_core.serialize import dumps_line
+from tests._kept import built_and_given, kept_records, record_segments
 from tests._util import tasks, use_settings
 
+pytestmark = pytest.mark.usefixtures("keep_every_run")
 
-@pytest.fixture(autouse=True)
-def _short_runs_kept(monkeypatch):
-    """Runs of one template shorter than replay._MIN_RUN take the general path; these tests keep every run."""
-    monkeypatch.setattr(replay_module, "_MIN_RUN", 1)
 
 @flowcept_task
 def one(x):
@@ -93,19 +90,6 @@ def _call(func, values: list) -> None:
         pass
 
 
-def _general(fc: Flowcept, calls) -> tuple[list[dict], list[dict]]:
-    """Make the calls with the run's drains held off; returns (messages as TaskTemplate.materialize builds the
-    records, messages get_buffer() gives for them)."""
-    run = fc._run
-    with run._drain_lock:  # the flusher cannot take the records before they are copied
-        before = len(run.items)
-        calls()
-        records = run.items[before:]
-    expected = [m for chunk in run.materialize_chunks(records) for m in chunk]
-    got = fc.get_buffer()[-len(expected):] if expected else []
-    return expected, got
-
-
 def _same(got: list[dict], expected: list[dict], read_back: bool = False) -> None:
     """read_back: a message the encoder had to convert (a lone surrogate...) may be given as its line reads back."""
     assert len(got) == len(expected)
@@ -117,10 +101,6 @@ def _same(got: list[dict], expected: list[dict], read_back: bool = False) -> Non
             assert repr(g) == repr(orjson.loads(dumps_line(e)))
 
 
-def _kept_records(fc: Flowcept) -> int:
-    return sum(len(seg[2]) // seg[1].width for seg in fc._run.retained._tail if seg[0] == "r")
-
-
 _SLOW = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 
@@ -130,9 +110,9 @@ _SLOW = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.fu
 def test_plain_records_are_kept_and_built_as_materialize_builds_them(tmp_path, monkeypatch, calls):
     use_settings(tmp_path, monkeypatch)
     with Flowcept() as fc:
-        expected, got = _general(fc, lambda: [_call(f, v) for f, v in calls])
+        expected, got = built_and_given(fc, lambda: [_call(f, v) for f, v in calls])
         _same(got, expected)
-        assert _kept_records(fc) == len(expected)  # the path under test is taken for each of them
+        assert kept_records(fc) == len(expected)  # the path under test is taken for each of them
         _same(fc.get_buffer()[-len(expected):] if expected else [], expected)  # built again, equal
 
 
@@ -144,7 +124,7 @@ def test_any_scalars_give_the_messages_of_the_general_path_in_order(tmp_path, mo
     use_settings(tmp_path, monkeypatch, {"project": {"enrich_messages": enrich}})
     out = tmp_path / "copy.jsonl"
     with Flowcept() as fc:
-        expected, got = _general(fc, lambda: [_call(f, v) for f, v in calls])
+        expected, got = built_and_given(fc, lambda: [_call(f, v) for f, v in calls])
         _same(got, expected, read_back=True)
         fc.dump_buffer(str(out))
         lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
@@ -158,7 +138,7 @@ def test_each_get_buffer_gives_fresh_messages(tmp_path, monkeypatch):
         for i in range(5000):
             outer(i)
         first = fc.get_buffer()
-        assert _kept_records(fc) == 10_000
+        assert kept_records(fc) == 10_000
         snapshot = orjson.dumps(first)
         for m in first:
             m["status"] = "changed"
@@ -204,7 +184,7 @@ def test_the_records_kept_are_bounded_and_keep_their_order(tmp_path, monkeypatch
                 fc._run.drain()
                 assert fc._run.retained._tail_bytes <= 1200 << 10
         got = fc.get_buffer()
-        assert 0 < _kept_records(fc) < 20_000  # the oldest were encoded
+        assert 0 < kept_records(fc) < 20_000  # the oldest were encoded
     assert [t["used"]["x"] for t in tasks(got, "one")] == list(range(20_000))
     assert [t["used"]["x"] for t in tasks(got, "pair")] == list(range(0, 20_000, 5000))
     assert got[1:] == Flowcept.read_buffer_file()[1:]  # the workflow message changed at stop
@@ -216,7 +196,7 @@ def test_records_with_telemetry_are_not_kept(tmp_path, monkeypatch):
         for i in range(300):
             one(i)
         got = fc.get_buffer()
-        assert _kept_records(fc) == 0
+        assert kept_records(fc) == 0
     assert all("telemetry_at_end" in t for t in tasks(got))
 
 
@@ -228,8 +208,8 @@ def test_kept_records_encode_to_the_bytes_of_their_built_messages(tmp_path, monk
 
     use_settings(tmp_path, monkeypatch, {"project": {"enrich_messages": enrich}})
     with Flowcept() as fc:
-        _general(fc, lambda: [_call(f, v) for f, v in calls])
-        segments = [seg for seg in fc._run.retained._tail if seg[0] == "r"]
+        built_and_given(fc, lambda: [_call(f, v) for f, v in calls])
+        segments = record_segments(fc)
         assert segments
         for _, build, flat, _ in segments:
             direct, msgs, usual = bytearray(), [], bytearray()
